@@ -1,0 +1,45 @@
+# Everything a fresh machine needs, in order: venv + pip deps, BigDL's jars (as wheels), Gradle, the JVM jar.
+# Each step leaves a stamp or an artifact, so a second `make install` does nothing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+DEPS_STAMP := $(VENV)/.deps-installed
+JAR    := jvm/build/libs/bigwrap-jvm.jar
+SCALA_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null)
+BIGDL_WHEELS := bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean gradle
+
+install: $(DEPS_STAMP) $(JAR)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# BigDL's dllib wheel pins pyspark 3.1.3 (broken on Python 3.11 + Java 17): we only want its jars, hence --no-deps.
+$(DEPS_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q --no-deps $(BIGDL_WHEELS)
+	touch $@
+
+gradle:
+	@command -v gradle >/dev/null 2>&1 || { echo "installing Debian's gradle"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gradle >/dev/null; }
+
+$(JAR): $(SCALA_SOURCES) build.gradle $(DEPS_STAMP) | gradle
+	SITE=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	gradle --offline --no-daemon -q \
+	  -PsparkJars=$$SITE/pyspark/jars \
+	  -PbigdlJars=$$SITE/bigdl/share/dllib/lib,$$SITE/bigdl/share/core/lib \
+	  bigwrapJar
+
+demo: install
+	$(PY) -m bigwrap demo
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf jvm/build .gradle

@@ -1,0 +1,18 @@
+"""Activation names shared by `activation=` arguments and the Activation layer (one registry)."""
+from __future__ import annotations
+
+# Each name maps to a BigDL module in the Scala builder (spec/Layers.scala, `Activations`).
+_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax")
+
+
+def get(identifier: str | None, where: str) -> str:
+    """The canonical activation name for `identifier` (None means linear), or a ValueError naming `where`."""
+    if identifier is None:
+        return "linear"
+    if not isinstance(identifier, str) or identifier not in _NAMES:
+        raise ValueError(f"{where}: unknown activation {identifier!r}; expected one of {', '.join(_NAMES)}")
+    return identifier
+
+
+def names() -> tuple[str, ...]:
+    return _NAMES

@@ -1,0 +1,182 @@
+"""Estimator / EstimatorModel: a bigwrap model as a Spark ML stage, trained on the JVM."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+from pyspark import keyword_only
+from pyspark.ml import Estimator as SparkEstimator
+from pyspark.ml import Model as SparkModel
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasSeed
+from pyspark.sql import DataFrame
+
+from . import data, losses, optimizers, runtime
+from . import spec as spec_format
+from .models import Model
+
+
+class _OutputParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
+    inferenceBatchSize = Param(Params._dummy(), "inferenceBatchSize",
+                               "rows per forward pass when transforming (positive)", TypeConverters.toInt)
+
+
+class _EstimatorParams(_OutputParams, HasLabelCol, HasSeed):
+    model = Param(Params._dummy(), "model", "the bigwrap model (Sequential or Model) to train",
+                  TypeConverters.identity)
+    loss = Param(Params._dummy(), "loss", "sparse_categorical_crossentropy, binary_crossentropy, mse, "
+                 "or a bigwrap.losses.Loss", TypeConverters.identity)
+    optimizer = Param(Params._dummy(), "optimizer", "'sgd', 'adam' or a bigwrap.optimizers object",
+                      TypeConverters.identity)
+    batchSize = Param(Params._dummy(), "batchSize", "global mini-batch size, a multiple of the training cores",
+                      TypeConverters.toInt)
+    epochs = Param(Params._dummy(), "epochs", "passes over the training data (positive)", TypeConverters.toInt)
+    verbose = Param(Params._dummy(), "verbose", "0: silent, 1: one line per epoch", TypeConverters.toInt)
+    trainer = Param(Params._dummy(), "trainer", "'bigdl' (BigDL's DistriOptimizer)", TypeConverters.toString)
+
+
+class Estimator(SparkEstimator, _EstimatorParams):
+    """Trains a bigwrap model on a DataFrame with synchronous data-parallel SGD on the JVM."""
+
+    @keyword_only
+    def __init__(self, *, model: Model | None = None, loss: Any = None, optimizer: Any = "adam",
+                 batchSize: int = 32, epochs: int = 1, featuresCol: str = "features", labelCol: str = "label",
+                 predictionCol: str = "prediction", probabilityCol: str = "probability", verbose: int = 1,
+                 seed: int | None = None, trainer: str = "bigdl", inferenceBatchSize: int = 256):
+        super().__init__()
+        self._setDefault(optimizer="adam", batchSize=32, epochs=1, verbose=1, trainer="bigdl",
+                         inferenceBatchSize=256)
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "Estimator":
+        return self._set(**self._input_kwargs)
+
+    def _settings(self) -> dict[str, Any]:
+        """Every parameter checked in one place, before any JVM or Spark work."""
+        model = self.getOrDefault(self.model) if self.isDefined(self.model) else None
+        if not isinstance(model, Model):
+            raise TypeError(f"Estimator needs model= a bigwrap Sequential or Model, got {type(model).__name__}")
+        if len(model._inputs) != 1 or len(model._outputs) != 1:
+            raise ValueError(f"model '{model.name}' has {len(model._inputs)} inputs and {len(model._outputs)} "
+                             "outputs; the Estimator trains single-input, single-output models")
+        if not self.isDefined(self.loss) or self.getOrDefault(self.loss) is None:
+            raise ValueError("Estimator needs loss=, e.g. 'sparse_categorical_crossentropy' or 'mse'")
+        loss = losses.get(self.getOrDefault(self.loss))
+        loss.check_output(model._outputs[0].dims, model.name)
+        settings = {name: self.getOrDefault(name) for name in ("batchSize", "epochs", "verbose", "trainer")}
+        for name in ("batchSize", "epochs"):
+            if settings[name] <= 0:
+                raise ValueError(f"Estimator: {name} must be a positive integer, got {settings[name]}")
+        if settings["verbose"] not in (0, 1):
+            raise ValueError(f"Estimator: verbose must be 0 or 1, got {settings['verbose']}")
+        if settings["trainer"] != "bigdl":
+            raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: 'bigdl'")
+        seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else None
+        return {**settings, "model": model, "loss": loss,
+                "optimizer": optimizers.get(self.getOrDefault(self.optimizer)), "seed": seed}
+
+    def _fit(self, dataset: DataFrame) -> "EstimatorModel":
+        s = self._settings()
+        model, loss = s["model"], s["loss"]
+        features, label = self.getFeaturesCol(), self.getLabelCol()
+        data.check_features(dataset, features, model._inputs[0].dims, model.name)
+        data.check_label(dataset, label, loss)
+        bridge = runtime.bridge(dataset.sparkSession)
+        if s["batchSize"] % bridge.total_cores:
+            raise ValueError(f"Estimator: batchSize {s['batchSize']} must be a multiple of the {bridge.total_cores} "
+                             f"cores training ({bridge.engine['node_number']} executor(s) × "
+                             f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], bridge.total_cores)}")
+        index, weights = spec_format.encode_weights(model._weight_entries())
+        handle = bridge.call("loadModel", model.to_json(), index, weights)
+        run_id = str(uuid.uuid4())
+        config = {"run_id": run_id, "loss": loss.get_config(), "optimizer": s["optimizer"].get_config(),
+                  "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
+                  "features_col": features, "label_col": label}
+        if s["seed"] is not None:
+            config["seed"] = int(s["seed"]) & 0x7FFFFFFFFFFFFFFF
+        with _EpochPrinter(bridge, run_id, s["epochs"], enabled=s["verbose"] == 1) as printer:
+            final = json.loads(bridge.call("fit", dataset._jdf, handle, json.dumps(config)))
+            printer.show(final["history"])
+        trained = model._with_weights(spec_format.decode_weights(
+            bridge.call("weightIndex", handle), bytes(bridge.call("weightBytes", handle))))
+        trained._adopt_handle(bridge, handle)
+        fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
+        self._copyValues(fitted)
+        return fitted
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return max(multiple, (value + multiple - 1) // multiple * multiple)
+
+
+class _EpochPrinter:
+    """Prints one line per finished epoch from the JVM's progress record, polled from a thread."""
+
+    def __init__(self, bridge, run_id: str, epochs: int, enabled: bool):
+        self._bridge, self._run_id, self._epochs, self._enabled = bridge, run_id, epochs, enabled
+        self._printed = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="bigwrap-progress", daemon=True)
+
+    def __enter__(self):
+        if self._enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                record = json.loads(self._bridge.call("progress", self._run_id))
+            except Exception:  # the fit itself reports failures; polling just stops
+                return
+            if record:
+                self.show(record["history"])
+
+    def show(self, history: list[dict[str, Any]]) -> None:
+        if not self._enabled:
+            return
+        with self._lock:
+            for row in history[self._printed:]:
+                print(f"Epoch {row['epoch']}/{self._epochs} - loss: {row['loss']:.4f} - "
+                      f"{row['samples_per_second']:,.0f} samples/s - {row['seconds']:.1f}s", flush=True)
+            self._printed = max(self._printed, len(history))
+
+
+class EstimatorModel(SparkModel, _OutputParams):
+    """A trained bigwrap model as a Spark ML Model: transform adds prediction (and probability)."""
+
+    def __init__(self, model: Model | None = None, loss: Any = "mse", history: list[dict[str, Any]] | None = None):
+        super().__init__()
+        self._setDefault(featuresCol="features", predictionCol="prediction", probabilityCol="probability",
+                         inferenceBatchSize=256)
+        self.model = model
+        self.loss = losses.get(loss)
+        self.history = list(history or [])
+
+    def _output_columns(self) -> list[str]:
+        if self.loss.task == "regression":
+            return [self.getPredictionCol()]
+        return [self.getPredictionCol(), self.getProbabilityCol()]
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        features = self.getFeaturesCol()
+        data.check_features(dataset, features, self.model._inputs[0].dims, self.model.name)
+        data.check_free_columns(dataset, self._output_columns())
+        batch = self.getOrDefault(self.inferenceBatchSize)
+        if batch <= 0:
+            raise ValueError(f"EstimatorModel: inferenceBatchSize must be positive, got {batch}")
+        bridge = runtime.bridge(dataset.sparkSession)
+        config = {"features_col": features, "prediction_col": self.getPredictionCol(),
+                  "probability_col": self.getProbabilityCol(), "task": self.loss.task,
+                  "from_logits": self.loss.from_logits, "batch_size": batch}
+        jdf = bridge.call("transform", dataset._jdf, self.model._jvm_handle(bridge), json.dumps(config))
+        return DataFrame(jdf, dataset.sparkSession)

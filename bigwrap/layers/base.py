@@ -1,0 +1,164 @@
+"""Layer, the symbolic tensors layers are called on, and Input (Keras 3's shapes and conventions)."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_used_names: Counter[str] = Counter()
+
+
+def _auto_name(cls_name: str) -> str:
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    count = _used_names[base]
+    _used_names[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def format_shape(dims: tuple[int, ...]) -> str:
+    return str((None, *dims))
+
+
+class SymbolicTensor:
+    """What a layer call returns while a model is defined: a shape and the call that makes it."""
+
+    def __init__(self, dims: tuple[int, ...], layer: "Layer", call_index: int):
+        self.dims = dims
+        self.layer = layer
+        self.call_index = call_index
+
+    @property
+    def shape(self) -> tuple:
+        return (None, *self.dims)
+
+    @property
+    def ref(self) -> str:
+        """How the spec names this tensor: the layer's name, or "name@k" for its k-th call."""
+        return self.layer.name if self.call_index == 0 else f"{self.layer.name}@{self.call_index}"
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={self.shape} from {self.layer.name!r}>"
+
+
+class Layer:
+    """Base of every layer: a name, validated constructor arguments, shape inference and weights."""
+
+    registry: dict[str, type["Layer"]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Layer.registry[cls.__name__] = cls
+
+    def __init__(self, name: str | None = None):
+        if name is None:
+            name = _auto_name(type(self).__name__)
+        elif not isinstance(name, str) or not _NAME.match(name) or "@" in name:
+            raise ValueError(f"{type(self).__name__}: invalid layer name {name!r}; use letters, digits, '_', '.', '-'")
+        self.name = name
+        self.calls: list[list[SymbolicTensor]] = []
+        self.input_dims: tuple[int, ...] | None = None
+        self.output_dims: tuple[int, ...] | None = None
+        self._weight_specs: list[tuple[str, tuple[int, ...], str]] = []
+        self._weights: list[np.ndarray] = []
+        self.weights_version = 0  # bumped on every change, so a model knows its JVM copy is stale
+
+    # -- messages -----------------------------------------------------------------------------
+    def where(self) -> str:
+        return f"layer '{self.name}' ({type(self).__name__})"
+
+    # -- graph --------------------------------------------------------------------------------
+    def __call__(self, inputs: SymbolicTensor) -> SymbolicTensor:
+        if not isinstance(inputs, SymbolicTensor):
+            raise TypeError(f"{self.where()} was called on {type(inputs).__name__}; call it on layers.Input(...) "
+                            "or on another layer's output")
+        if self.calls and inputs.dims != self.input_dims:
+            raise ValueError(f"{self.where()} was built for input shape {format_shape(self.input_dims)} "
+                             f"and cannot also take {format_shape(inputs.dims)}")
+        output_dims = tuple(int(d) for d in self.compute_output_shape(inputs.dims))
+        if not self.calls:
+            self.input_dims, self.output_dims = inputs.dims, output_dims
+            self.build(inputs.dims)
+        self.calls.append([inputs])
+        return SymbolicTensor(output_dims, self, len(self.calls) - 1)
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return input_shape
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        """Declares weights (add_weight) once the input shape is known."""
+
+    def add_weight(self, name: str, shape: tuple[int, ...], initializer: str) -> None:
+        self._weight_specs.append((name, tuple(shape), initializer))
+        self._weights.append(initializers.initialize(initializer, tuple(shape)))
+        self.weights_version += 1
+
+    # -- weights (Keras layouts) --------------------------------------------------------------
+    @property
+    def weight_names(self) -> list[str]:
+        return [name for name, _, _ in self._weight_specs]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.copy() for w in self._weights]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        if len(weights) != len(self._weight_specs):
+            raise ValueError(f"{self.where()} has {len(self._weight_specs)} weights "
+                             f"({', '.join(self.weight_names) or 'none'}), got {len(weights)}")
+        checked = []
+        for (name, shape, _), value in zip(self._weight_specs, weights):
+            value = np.asarray(value, dtype=np.float32)
+            if value.shape != shape:
+                raise ValueError(f"{self.where()} weight '{name}' has shape {shape}, got {value.shape}")
+            checked.append(value.copy())
+        self._weights = checked
+        self.weights_version += 1
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(shape)) for _, shape, _ in self._weight_specs))
+
+    # -- config -------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}(name={self.name!r}{', ' if args else ''}{args})"
+
+
+class InputLayer(Layer):
+    """The source of a model input: its shape without the batch dimension."""
+
+    def __init__(self, shape, dtype: str = "float32", name: str | None = None):
+        super().__init__(name=name)
+        valid = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape)
+        if not valid:
+            raise ValueError(f"{self.where()}: shape must be a non-empty tuple of positive integers "
+                             f"without the batch dimension, e.g. (64,) or (28, 28, 1); got {shape!r}")
+        dims = tuple(int(d) for d in shape)
+        if dtype != "float32":
+            raise ValueError(f"{self.where()}: dtype must be 'float32', got {dtype!r}")
+        self.shape = dims
+        self.dtype = dtype
+        self.input_dims = self.output_dims = dims
+        self.output = SymbolicTensor(dims, self, 0)
+
+    def __call__(self, inputs):
+        raise TypeError(f"{self.where()} is a model input and cannot be called; use layers.Input(shape=...)")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+def Input(shape, dtype: str = "float32", name: str | None = None) -> SymbolicTensor:
+    """A model input of `shape` (no batch dimension), as in `keras.Input`."""
+    return InputLayer(shape, dtype=dtype, name=name).output

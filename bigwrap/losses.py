@@ -1,0 +1,75 @@
+"""Losses (Keras names). Each knows its task, which decides the label checks and output columns."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class Loss:
+    name = ""
+    task = ""  # "multiclass", "binary" or "regression"
+
+    def __init__(self, from_logits: bool = False):
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"{type(self).__name__}: expected True or False for `from_logits`, got {from_logits!r}")
+        self.from_logits = from_logits
+
+    def check_output(self, dims: tuple[int, ...], model_name: str) -> None:
+        if len(dims) != 1:
+            raise ValueError(f"loss '{self.name}' needs model '{model_name}' to output shape (None, units), "
+                             f"got {(None, *dims)}")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "from_logits": self.from_logits}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_logits={self.from_logits})"
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Labels are 0-based class indices; the model outputs probabilities (softmax) or logits."""
+    name, task = "sparse_categorical_crossentropy", "multiclass"
+
+    def check_output(self, dims, model_name):
+        super().check_output(dims, model_name)
+        if dims[0] < 2:
+            raise ValueError(f"loss '{self.name}' needs at least 2 output units (one per class), model "
+                             f"'{model_name}' outputs {dims[0]}; for two classes with one unit use binary_crossentropy")
+
+
+class BinaryCrossentropy(Loss):
+    """Labels in [0, 1]; the model outputs a probability (sigmoid) or a logit per unit."""
+    name, task = "binary_crossentropy", "binary"
+
+
+class MeanSquaredError(Loss):
+    name, task = "mse", "regression"
+
+    def __init__(self):
+        super().__init__(from_logits=False)
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        return "MeanSquaredError()"
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+}
+
+
+def get(identifier: Any) -> Loss:
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        config = dict(identifier)
+        cls = _BY_NAME.get(config.pop("name", None))
+        if cls is not None:
+            return cls(**config)
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(f"unknown loss {identifier!r}; expected one of {', '.join(_BY_NAME)} or a bigwrap.losses.Loss")

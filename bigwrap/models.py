@@ -1,0 +1,264 @@
+"""Models: the functional graph, Sequential on top of it, the spec round trip, weights, predict."""
+from __future__ import annotations
+
+import json
+import weakref
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import spec as spec_format
+from .layers.base import InputLayer, Layer, SymbolicTensor, _auto_name, format_shape
+
+
+def _tensor_list(value: Any, what: str) -> list[SymbolicTensor]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, SymbolicTensor):
+            raise TypeError(f"Model {what} must be layer outputs or layers.Input(...) tensors, got {type(item).__name__}")
+    return items
+
+
+class Model:
+    """A graph of layers from `inputs` to `outputs` (Keras' functional Model)."""
+
+    def __init__(self, inputs, outputs, name: str | None = None):
+        self.name = name or _auto_name("Functional")
+        self._set_graph(_tensor_list(inputs, "inputs"), _tensor_list(outputs, "outputs"))
+
+    def _set_graph(self, inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> None:
+        for tensor in inputs:
+            if not isinstance(tensor.layer, InputLayer):
+                raise ValueError(f"model '{self.name}': input {tensor.layer.name!r} is not a layers.Input(...)")
+        calls: dict[Layer, set[int]] = {}
+        order: list[Layer] = []
+
+        def visit(tensor: SymbolicTensor) -> None:
+            seen = calls.setdefault(tensor.layer, set())
+            if tensor.call_index in seen:
+                return
+            seen.add(tensor.call_index)
+            if not isinstance(tensor.layer, InputLayer):
+                for source in tensor.layer.calls[tensor.call_index]:
+                    visit(source)
+            if tensor.layer not in order:
+                order.append(tensor.layer)
+
+        for tensor in outputs:
+            visit(tensor)
+        missing = [layer.name for layer in order if isinstance(layer, InputLayer)
+                   and layer not in {t.layer for t in inputs}]
+        if missing:
+            raise ValueError(f"model '{self.name}': the outputs depend on input(s) {missing} not listed in `inputs`")
+        names = [layer.name for layer in order]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"model '{self.name}': layer names must be unique; repeated: {repeated}")
+        self._inputs, self._outputs = inputs, outputs
+        self._graph_layers = order
+        self._calls = {layer: sorted(indices) for layer, indices in calls.items()}
+        self._jvm_model: tuple[Any, tuple, str] | None = None
+
+    # -- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._graph_layers)
+
+    def get_layer(self, name: str) -> Layer:
+        for layer in self._graph_layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"model '{self.name}' has no layer {name!r}; layers: {[l.name for l in self._graph_layers]}")
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self._graph_layers)
+
+    def summary(self, print_fn=print) -> None:
+        rows = [(f"{layer.name} ({type(layer).__name__})", format_shape(layer.output_dims), f"{layer.count_params():,}")
+                for layer in self._graph_layers]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        line = lambda cells: "".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        print_fn(f'Model: "{self.name}"')
+        print_fn(line(("Layer (type)", "Output Shape", "Param #")))
+        print_fn("=" * sum(widths))
+        for row in rows:
+            print_fn(line(row))
+        print_fn("=" * sum(widths))
+        print_fn(f"Total params: {self.count_params():,}")
+
+    # -- spec ---------------------------------------------------------------------------------
+    def _ref(self, tensor: SymbolicTensor) -> str:
+        local = self._calls[tensor.layer].index(tensor.call_index)
+        return tensor.layer.name if local == 0 else f"{tensor.layer.name}@{local}"
+
+    def get_config(self) -> dict[str, Any]:
+        layers = []
+        for layer in self._graph_layers:
+            config = layer.get_config()
+            config.pop("name")
+            inbound = [] if isinstance(layer, InputLayer) else [
+                [self._ref(t) for t in layer.calls[i]] for i in self._calls[layer]]
+            layers.append({"class_name": type(layer).__name__, "name": layer.name, "config": config, "inbound": inbound})
+        return {"format": spec_format.FORMAT, "version": spec_format.VERSION, "class_name": type(self).__name__,
+                "name": self.name, "layers": layers,
+                "inputs": [self._ref(t) for t in self._inputs], "outputs": [self._ref(t) for t in self._outputs]}
+
+    def to_json(self, **json_kwargs) -> str:
+        return json.dumps(self.get_config(), **json_kwargs)
+
+    # -- weights ------------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._graph_layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Iterable[np.ndarray]) -> None:
+        weights = list(weights)
+        expected = sum(len(layer.weight_names) for layer in self._graph_layers)
+        if len(weights) != expected:
+            raise ValueError(f"model '{self.name}' has {expected} weight arrays, got {len(weights)}")
+        position = 0
+        for layer in self._graph_layers:
+            count = len(layer.weight_names)
+            if count:
+                layer.set_weights(weights[position:position + count])
+            position += count
+
+    def _weight_entries(self) -> list[tuple[str, str, np.ndarray]]:
+        return [(layer.name, name, value) for layer in self._graph_layers
+                for name, value in zip(layer.weight_names, layer._weights)]
+
+    def _set_weight_entries(self, entries: list[tuple[str, str, np.ndarray]]) -> None:
+        by_key = {(layer, name): value for layer, name, value in entries}
+        for layer in self._graph_layers:
+            if layer.weight_names:
+                layer.set_weights([by_key[(layer.name, name)] for name in layer.weight_names])
+
+    def _with_weights(self, entries: list[tuple[str, str, np.ndarray]]) -> "Model":
+        copy = model_from_json(self.to_json())
+        copy._set_weight_entries(entries)
+        return copy
+
+    # -- JVM ----------------------------------------------------------------------------------
+    def _weights_key(self) -> tuple:
+        return tuple((id(layer), layer.weights_version) for layer in self._graph_layers)
+
+    def _jvm_handle(self, bridge) -> str:
+        """This model, with its current weights, loaded in the JVM (reloaded after set_weights)."""
+        key = self._weights_key()
+        if self._jvm_model and self._jvm_model[0] is bridge and self._jvm_model[1] == key:
+            return self._jvm_model[2]
+        index, data = spec_format.encode_weights(self._weight_entries())
+        handle = bridge.call("loadModel", self.to_json(), index, data)
+        self._adopt_handle(bridge, handle)
+        return handle
+
+    def _adopt_handle(self, bridge, handle: str) -> None:
+        self._jvm_model = (bridge, self._weights_key(), handle)
+        weakref.finalize(self, _release, bridge, handle)
+
+    def predict(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Forward pass in inference mode on the JVM; `x` has shape (n, *input_shape[1:])."""
+        from .runtime import bridge as active_bridge
+
+        if len(self._inputs) != 1:
+            raise ValueError(f"model '{self.name}' has {len(self._inputs)} inputs; predict takes one array per input "
+                             "in a later version, use an EstimatorModel's transform on a DataFrame")
+        x = np.asarray(x, dtype=np.float32)
+        dims = self._inputs[0].dims
+        if x.ndim == len(dims):
+            x = x[None, ...] if x.shape == dims else x
+        if x.shape[1:] != dims:
+            raise ValueError(f"model '{self.name}' expects input of shape {format_shape(dims)}, got {x.shape}")
+        out_dims = self._outputs[0].dims
+        if len(x) == 0:
+            return np.zeros((0, *out_dims), dtype=np.float32)
+        bridge = active_bridge()
+        handle = self._jvm_handle(bridge)
+        chunks = []
+        for start in range(0, len(x), batch_size):
+            chunk = np.ascontiguousarray(x[start:start + batch_size], dtype="<f4")
+            raw = bridge.call("predict", handle, chunk.tobytes(), len(chunk))
+            chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk), *out_dims))
+        return np.concatenate(chunks).astype(np.float32)
+
+
+def _release(bridge, handle: str) -> None:
+    try:
+        bridge.call("releaseModel", handle)
+    except Exception:  # the JVM may already be gone at interpreter exit
+        pass
+
+
+class Sequential(Model):
+    """A plain stack of layers after a `layers.Input(shape=...)`."""
+
+    def __init__(self, layers: Iterable[Any] = (), name: str | None = None):
+        self.name = name or _auto_name("Sequential")
+        self._input: SymbolicTensor | None = None
+        self._stack: list[Layer] = []
+        self._last: SymbolicTensor | None = None
+        for layer in layers:
+            self.add(layer)
+
+    def add(self, layer: Any) -> None:
+        if isinstance(layer, InputLayer):
+            layer = layer.output
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            if self._input is not None:
+                raise ValueError(f"Sequential '{self.name}' already has an input; an Input can only come first")
+            self._input = self._last = layer
+        elif isinstance(layer, Layer):
+            if self._input is None:
+                raise ValueError(f"Sequential '{self.name}' needs layers.Input(shape=...) as its first element, "
+                                 f"before {layer.where()}, to know the input shape")
+            self._last = layer(self._last)
+            self._stack.append(layer)
+        else:
+            raise TypeError(f"Sequential '{self.name}' takes layers, got {type(layer).__name__}")
+        self._set_graph([self._input], [self._last])
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._stack)
+
+
+def model_from_json(json_spec: str | dict) -> Model:
+    """Rebuilds the model a spec describes (weights are new: restore them with set_weights)."""
+    spec = spec_format.check(json_spec)
+    tensors: dict[str, SymbolicTensor] = {}
+    built: list[Layer] = []
+    sequential = spec.get("class_name") == "Sequential"
+    for entry in spec["layers"]:
+        cls = Layer.registry.get(entry.get("class_name"))
+        if cls is None:
+            raise ValueError(f"layer {entry.get('name')!r}: unknown layer type {entry.get('class_name')!r}")
+        layer = cls.from_config({**entry.get("config", {}), "name": entry["name"]})
+        built.append(layer)
+        if sequential:
+            continue  # Sequential.add calls each layer on the previous one
+        if isinstance(layer, InputLayer):
+            tensors[layer.name] = layer.output
+            continue
+        for k, call in enumerate(entry.get("inbound", [])):
+            missing = [ref for ref in call if ref not in tensors]
+            if missing:
+                raise ValueError(f"layer {layer.name!r} takes {missing} as input, but no earlier layer produces it")
+            sources = [tensors[ref] for ref in call]
+            tensors[layer.name if k == 0 else f"{layer.name}@{k}"] = layer(sources[0] if len(sources) == 1 else sources)
+    if sequential:
+        return Sequential(built, name=spec.get("name"))
+    try:
+        inputs = [tensors[ref] for ref in spec["inputs"]]
+        outputs = [tensors[ref] for ref in spec["outputs"]]
+    except KeyError as e:
+        raise ValueError(f"the spec names model input/output {e.args[0]!r}, which no layer produces") from None
+    return Model(inputs, outputs, name=spec.get("name"))

@@ -1,0 +1,111 @@
+"""The Spark session bigwrap needs, and the narrow bridge to the JVM façade (design §2, §5)."""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from py4j.java_gateway import JavaPackage
+from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark.sql import SparkSession
+
+from . import _jars
+from .errors import JvmError, SetupError
+
+# BigDL's recommended settings (its spark-bigdl.conf) plus a console free of Spark's stage bar.
+_ENGINE_CONF = {
+    "spark.shuffle.reduceLocality.enabled": "false",
+    "spark.scheduler.minRegisteredResourcesRatio": "1.0",
+    "spark.speculation": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+_JOINED_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+_FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
+        "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
+
+_bridge_lock = threading.Lock()
+
+
+def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
+    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options are joined)."""
+    jars = _jars.all_jars()
+    if _jars.bigwrap_jar() is None:
+        raise SetupError("bigwrap's JVM jar is not built: run `make install` in the bigwrap checkout "
+                         "(or set BIGWRAP_JVM_JAR to the jar's path)")
+    if not _jars.bigdl_jars():
+        raise SetupError("BigDL's jars are not installed: pip install --no-deps "
+                         "bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0 (or run `make install`)")
+    classpath = ":".join(str(j) for j in jars)
+    java_options = f"-Dlog4j2.configurationFile=file:{_jars.LOG4J2_CONFIG}"
+    merged = dict(_ENGINE_CONF)
+    merged.update({
+        "spark.driver.extraClassPath": classpath,
+        "spark.executor.extraClassPath": classpath,
+        "spark.driver.extraJavaOptions": java_options,
+        "spark.executor.extraJavaOptions": java_options,
+    })
+    for key, value in (conf or {}).items():
+        merged[key] = f"{merged[key]} {value}" if key in _JOINED_OPTIONS else str(value)
+    return merged
+
+
+def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str, str] | None = None) -> SparkSession:
+    """A SparkSession ready for bigwrap: our jars on the classpaths, quiet logs, BigDL's Engine up.
+
+    If a session is already active it is checked and returned as it is (`master`, `app_name` and
+    `conf` apply only when a new session starts).
+    """
+    active = SparkSession.getActiveSession()
+    if active is None:
+        builder = SparkSession.builder.master(master).appName(app_name)
+        for key, value in spark_conf(conf).items():
+            builder = builder.config(key, value)
+        active = builder.getOrCreate()
+    bridge(active)
+    return active
+
+
+def bridge(spark: SparkSession | None = None) -> "Bridge":
+    """The JVM bridge of `spark` (default: the active session, else a new bigwrap.session())."""
+    spark = spark or SparkSession.getActiveSession() or session()
+    context = spark.sparkContext
+    with _bridge_lock:
+        if getattr(context, "_bigwrap_bridge", None) is None:
+            context._bigwrap_bridge = Bridge(spark)
+        return context._bigwrap_bridge
+
+
+class Bridge:
+    """Coarse calls into `bigwrap.api.PythonFacade`; Java failures come out as Python exceptions."""
+
+    _KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError}
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+        facade = spark.sparkContext._jvm.bigwrap.api.PythonFacade
+        if isinstance(facade, JavaPackage):
+            raise SetupError(f"the active SparkSession does not have bigwrap's jars on its classpath: {_FIX}")
+        self._facade = facade
+        self.engine: dict[str, Any] = json.loads(self.call("init"))
+
+    @property
+    def total_cores(self) -> int:
+        return int(self.engine["node_number"]) * int(self.engine["core_number"])
+
+    def call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._facade, method)(*args)
+        except Py4JJavaError as e:
+            raise self._translate(e) from None
+        except Py4JError as e:
+            raise JvmError(f"lost contact with the JVM during {method}: {e}; restart the SparkSession") from None
+
+    def _translate(self, error: Py4JJavaError) -> Exception:
+        java = error.java_exception
+        trace = str(error)
+        if java.getClass().getName() == "bigwrap.api.BigwrapException":
+            exc = self._KINDS.get(java.kind(), JvmError)(java.getMessage())
+        else:
+            exc = JvmError(f"the JVM failed: {java.toString()}")
+        exc.java_trace = trace
+        return exc

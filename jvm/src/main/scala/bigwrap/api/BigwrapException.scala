@@ -1,0 +1,36 @@
+package bigwrap.api
+
+/**
+ * An error whose message is written for the user. `kind` names the Python exception class the
+ * bridge raises (ValueError, TypeError, RuntimeError, ...). It is Serializable (as every Throwable)
+ * so that when it is thrown inside a Spark task it reaches the driver intact as the task's cause.
+ */
+class BigwrapException(val kind: String, message: String, cause: Throwable = null)
+  extends RuntimeException(message, cause) {
+  // Spark flattens task failures to text on some paths; this shape lets the façade recover `kind`.
+  override def toString: String = s"bigwrap.api.BigwrapException[$kind]: $getMessage"
+}
+
+object BigwrapException {
+  def valueError(message: String): BigwrapException = new BigwrapException("ValueError", message)
+  def typeError(message: String): BigwrapException = new BigwrapException("TypeError", message)
+
+  def require(condition: Boolean, message: => String): Unit =
+    if (!condition) throw valueError(message)
+
+  private val Flattened = """bigwrap\.api\.BigwrapException\[(\w+)\]: ([^\n]*)""".r.unanchored
+
+  /** The user-facing error inside `t`, however deeply Spark wrapped it; else an internal error. */
+  def userFacing(t: Throwable): BigwrapException = {
+    val chain = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(50).toList
+    chain.collectFirst { case b: BigwrapException => b }
+      .orElse(chain.flatMap(c => Option(c.getMessage)).collectFirst {
+        case Flattened(kind, msg) => new BigwrapException(kind, msg, t)
+      })
+      .getOrElse {
+        val root = chain.last
+        new BigwrapException("RuntimeError",
+          s"the JVM failed: ${root.getClass.getName}: ${Option(root.getMessage).getOrElse("")}".trim, t)
+      }
+  }
+}

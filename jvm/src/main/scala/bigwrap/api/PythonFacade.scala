@@ -1,0 +1,127 @@
+package bigwrap.api
+
+import java.nio.{ByteBuffer, ByteOrder}
+import java.util.UUID
+import java.util.concurrent.ConcurrentHashMap
+
+import bigwrap.data.Samples
+import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
+import bigwrap.spec.{BuiltModel, ModelBuilder, WeightSet}
+import bigwrap.train.{Losses, Optimizers, Progress, TrainJob, Trainers}
+import com.intel.analytics.bigdl.bigwrapaccess.EngineAccess
+import com.intel.analytics.bigdl.dllib.utils.Engine
+import org.apache.spark.sql.DataFrame
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+/**
+ * The one object Python talks to (design §2): coarse calls, JSON for structure, byte arrays for
+ * tensors, and every failure turned into a BigwrapException whose `kind` names the Python class.
+ */
+object PythonFacade {
+  private implicit val formats: Formats = DefaultFormats
+  private val models = new ConcurrentHashMap[String, BuiltModel]()
+  private val runs = new ConcurrentHashMap[String, Progress]()
+
+  private def guard[A](body: => A): A = try body catch {
+    case t: Throwable => throw BigwrapException.userFacing(t)
+  }
+
+  private def json(value: JValue): String = JsonMethods.compact(value)
+
+  private def model(handle: String): BuiltModel = Option(models.get(handle)).getOrElse(
+    throw BigwrapException.valueError(s"model handle '$handle' is not loaded in this JVM (was the SparkSession restarted?)"))
+
+  /** Initialises BigDL's Engine for the running SparkContext; returns the engine facts as JSON. */
+  def init(): String = guard {
+    Engine.init
+    engineInfo()
+  }
+
+  def engineInfo(): String = guard {
+    json(JObject("node_number" -> JInt(EngineAccess.nodeNumber), "core_number" -> JInt(EngineAccess.coreNumber),
+      "engine_type" -> JString(EngineAccess.engineType),
+      "bigdl_version" -> JString(com.intel.analytics.bigdl.BIGDL_VERSION)))
+  }
+
+  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */
+  def shapes(specJson: String): String = guard {
+    val built = ModelBuilder.build(specJson)
+    def toJson(shapes: Seq[Seq[Int]]) = JArray(shapes.map(s => JArray(s.map(d => JInt(d)).toList)).toList)
+    json(JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes)))
+  }
+
+  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte]): String = guard {
+    val built = ModelBuilder.build(specJson)
+    built.setWeights(WeightSet.fromBytes(weightIndexJson, weightBytes))
+    val handle = UUID.randomUUID().toString
+    models.put(handle, built)
+    handle
+  }
+
+  def releaseModel(handle: String): Unit = models.remove(handle)
+
+  def weightIndex(handle: String): String = guard(model(handle).weights.indexJson)
+
+  def weightBytes(handle: String): Array[Byte] = guard(model(handle).weights.bytes)
+
+  def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] = guard {
+    val values = new Array[Float](input.length / 4)
+    ByteBuffer.wrap(input).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
+    val out = Inference.forward(model(handle), values, batch)
+    val buffer = ByteBuffer.allocate(out.length * 4).order(ByteOrder.LITTLE_ENDIAN)
+    buffer.asFloatBuffer().put(out)
+    buffer.array()
+  }
+
+  /** Trains the model behind `handle` in place on `df`; returns the final progress record. */
+  def fit(df: DataFrame, handle: String, configJson: String): String = guard {
+    val config = JsonMethods.parse(configJson)
+    val built = model(handle)
+    val loss = (config \ "loss" \ "name").extract[String]
+    val batchSize = (config \ "batch_size").extract[Int]
+    val epochs = (config \ "epochs").extract[Int]
+    val slots = EngineAccess.nodeNumber * EngineAccess.coreNumber
+    BigwrapException.require(batchSize > 0 && batchSize % slots == 0,
+      s"batchSize $batchSize must be a positive multiple of the $slots cores BigDL trains on " +
+        s"(${EngineAccess.nodeNumber} executors × ${EngineAccess.coreNumber} cores)")
+    BigwrapException.require(epochs > 0, s"epochs must be positive, got $epochs")
+    val featuresCol = (config \ "features_col").extract[String]
+    val target = Losses.target(loss, built.outputShapes.head)
+    val samples = Samples.fromDataFrame(df, featuresCol, built.inputShapes.head,
+      (config \ "label_col").extract[String], target)
+    val count = df.count()
+    BigwrapException.require(count > 0, "the training DataFrame is empty")
+    val progress = new Progress(epochs, math.ceil(count.toDouble / batchSize).toInt, batchSize)
+    val runId = (config \ "run_id").extractOpt[String].getOrElse(UUID.randomUUID().toString)
+    runs.put(runId, progress)
+    try {
+      Trainers((config \ "trainer").extractOpt[String].getOrElse("bigdl")).train(TrainJob(
+        model = built.module,
+        samples = samples,
+        criterion = Losses.criterion(loss, (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false)),
+        optimMethod = Optimizers(config \ "optimizer"),
+        batchSize = batchSize,
+        epochs = epochs,
+        seed = (config \ "seed").extractOpt[Long],
+        progress = progress))
+      progress.finish()
+      progress.toJson
+    } finally runs.remove(runId)
+  }
+
+  /** The progress record of a running fit, or "null" when none runs under `runId`. */
+  def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
+
+  def transform(df: DataFrame, handle: String, configJson: String): DataFrame = guard {
+    val config = JsonMethods.parse(configJson)
+    val built = model(handle)
+    // A fresh id per call: executors never reuse a pooled module whose weights have since changed.
+    val payload = ModelPayload(UUID.randomUUID().toString, built.specJson, built.weights)
+    Inference.transform(df, payload, built.inputShapes.head, built.outputShapes.head.product,
+      (config \ "features_col").extract[String],
+      OutputSpec((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
+        (config \ "prediction_col").extract[String], (config \ "probability_col").extract[String]),
+      (config \ "batch_size").extractOpt[Int].getOrElse(256))
+  }
+}

@@ -1,0 +1,74 @@
+package bigwrap.spec
+
+import scala.collection.mutable
+
+import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.dllib.nn.{Graph, Input}
+import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/** A BigDL graph built from a spec, with each spec layer's weights reachable in Keras layout. */
+final class BuiltModel(
+    val specJson: String,
+    val spec: ModelSpec,
+    val module: Graph[Float],
+    val inputShapes: Seq[Seq[Int]],
+    val outputShapes: Seq[Seq[Int]],
+    layerWeights: Seq[(String, Seq[WeightSlot])]) {
+
+  def weights: WeightSet = WeightSet.fromArrays(
+    for ((layer, slots) <- layerWeights; slot <- slots) yield (layer, slot.name, slot.shape, slot.read()))
+
+  /** Sets every weight; all must be present with the Keras-layout shape the layer expects. */
+  def setWeights(weights: WeightSet): Unit = {
+    val given = weights.entries.map(e => (e.layer, e.name) -> e).toMap
+    val expected = for ((layer, slots) <- layerWeights; slot <- slots) yield (layer, slot)
+    val unknown = given.keySet -- expected.map { case (l, s) => (l, s.name) }
+    BigwrapException.require(unknown.isEmpty,
+      s"weights given for ${unknown.map { case (l, n) => s"$l/$n" }.mkString(", ")}, which the model does not have")
+    expected.foreach { case (layer, slot) =>
+      val entry = given.getOrElse((layer, slot.name),
+        throw BigwrapException.valueError(s"no weight given for layer '$layer' ${slot.name}"))
+      BigwrapException.require(entry.shape == slot.shape,
+        s"layer '$layer' ${slot.name}: expected shape ${Tensors.shapeString(slot.shape)}, got ${Tensors.shapeString(entry.shape)}")
+      slot.write(weights.slice(entry))
+    }
+  }
+}
+
+object ModelBuilder {
+  def build(specJson: String): BuiltModel = {
+    val spec = ModelSpec.fromJson(specJson)
+    val tensors = mutable.LinkedHashMap[String, GraphTensor]()
+    val inputNodes = mutable.LinkedHashMap[String, ModuleNode[Float]]()
+    val layerWeights = mutable.ArrayBuffer[(String, Seq[WeightSlot])]()
+
+    def resolve(layer: LayerSpec, ref: String): GraphTensor = tensors.getOrElse(ref,
+      throw BigwrapException.valueError(s"layer '${layer.name}' takes '$ref' as input, but no earlier layer produces it"))
+
+    spec.layers.foreach { layer =>
+      if (layer.className == "InputLayer") {
+        val shape = layer.ints("shape")
+        BigwrapException.require(shape.nonEmpty && shape.forall(_ > 0),
+          s"input '${layer.name}' needs a shape of positive sizes, got ${Tensors.shapeString(shape)}")
+        val node = Input[Float](layer.name)
+        inputNodes(layer.name) = node
+        tensors(layer.name) = GraphTensor(node, shape)
+      } else {
+        BigwrapException.require(layer.inbound.size == 1,
+          s"layer '${layer.name}' is called ${layer.inbound.size} times; this version builds layers called exactly once")
+        val built = LayerBuilders(layer).build(layer, layer.inbound.head.map(resolve(layer, _)))
+        tensors(layer.name) = built.output
+        if (built.weights.nonEmpty) layerWeights += layer.name -> built.weights
+      }
+    }
+    val inputs = spec.inputs.map { name =>
+      inputNodes.getOrElse(name, throw BigwrapException.valueError(s"model input '$name' is not an InputLayer of the spec"))
+    }
+    val outputs = spec.outputs.map(ref => tensors.getOrElse(ref,
+      throw BigwrapException.valueError(s"model output '$ref' is not produced by any layer")))
+    val graph = Graph[Float](inputs.toArray, outputs.map(_.node).toArray)
+    graph.setName(spec.name)
+    new BuiltModel(specJson, spec, graph, spec.inputs.map(tensors(_).shape), outputs.map(_.shape), layerWeights.toList)
+  }
+}

@@ -1,0 +1,69 @@
+package bigwrap.spec
+
+import bigwrap.api.BigwrapException
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+/** One layer of the spec: its Keras-style class, unique name, constructor config, and calls. */
+final case class LayerSpec(className: String, name: String, config: JObject, inbound: Seq[Seq[String]]) {
+  private implicit val formats: Formats = DefaultFormats
+
+  def has(key: String): Boolean = config.values.contains(key) && config \ key != JNull
+
+  def int(key: String): Int = field(key)(_.extract[Int])
+  def double(key: String): Double = field(key)(_.extract[Double])
+  def bool(key: String): Boolean = field(key)(_.extract[Boolean])
+  def string(key: String): String = field(key)(_.extract[String])
+  def ints(key: String): Seq[Int] = field(key)(_.extract[Seq[Int]])
+  def optString(key: String): Option[String] = if (has(key)) Some(string(key)) else None
+
+  private def field[A](key: String)(read: JValue => A): A = {
+    val value = config \ key
+    if (value == JNothing) {
+      throw BigwrapException.valueError(s"layer '$name' ($className): the spec has no `$key` in its config")
+    }
+    try read(value) catch {
+      case _: MappingException => throw BigwrapException.valueError(
+        s"layer '$name' ($className): config `$key` has an unexpected value ${JsonMethods.compact(value)}")
+    }
+  }
+}
+
+/**
+ * The model spec (docs/spec.md): the graph only, never weights. A tensor reference is a layer name
+ * (the output of that layer's first call) or "name@k" (the output of its k-th call, from 0).
+ */
+final case class ModelSpec(name: String, layers: Seq[LayerSpec], inputs: Seq[String], outputs: Seq[String])
+
+object ModelSpec {
+  val Format = "bigwrap.model"
+  val SupportedVersions: Set[Int] = Set(1)
+  private implicit val formats: Formats = DefaultFormats
+
+  def fromJson(json: String): ModelSpec = {
+    val root = try JsonMethods.parse(json) catch {
+      case e: Exception => throw BigwrapException.valueError(s"the model spec is not valid JSON: ${e.getMessage}")
+    }
+    val format = (root \ "format").extractOpt[String]
+    BigwrapException.require(format.contains(Format),
+      s"""not a bigwrap model spec: expected "format": "$Format", got ${format.getOrElse("nothing")}""")
+    val version = (root \ "version").extractOpt[Int].getOrElse(-1)
+    BigwrapException.require(SupportedVersions.contains(version),
+      s"model spec version $version is not supported by this bigwrap (supported: ${SupportedVersions.mkString(", ")})")
+    val layers = (root \ "layers").extractOpt[List[JObject]].getOrElse(Nil).map { layer =>
+      LayerSpec(
+        className = (layer \ "class_name").extract[String],
+        name = (layer \ "name").extract[String],
+        config = (layer \ "config").extractOpt[JObject].getOrElse(JObject()),
+        inbound = (layer \ "inbound").extractOpt[List[List[String]]].getOrElse(Nil))
+    }
+    BigwrapException.require(layers.nonEmpty, "the model spec has no layers")
+    val duplicated = layers.groupBy(_.name).collect { case (n, ls) if ls.size > 1 => n }
+    BigwrapException.require(duplicated.isEmpty, s"layer names must be unique; repeated: ${duplicated.mkString(", ")}")
+    ModelSpec(
+      name = (root \ "name").extractOpt[String].getOrElse("model"),
+      layers = layers,
+      inputs = (root \ "inputs").extract[List[String]],
+      outputs = (root \ "outputs").extract[List[String]])
+  }
+}

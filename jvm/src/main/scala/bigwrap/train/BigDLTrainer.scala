@@ -1,0 +1,52 @@
+package bigwrap.train
+
+import java.nio.file.Files
+
+import com.intel.analytics.bigdl.dllib.optim.{Optimizer, Trigger}
+import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
+import com.intel.analytics.bigdl.dllib.visualization.TrainSummary
+import org.apache.commons.io.FileUtils
+
+/** BigDL's DistriOptimizer: one Spark job and one AllReduce round per iteration. */
+object BigDLTrainer extends Trainer {
+  val name = "bigdl"
+
+  def train(job: TrainJob): Unit = {
+    job.seed.foreach(s => RandomGenerator.RNG.setSeed(s))
+    val summaryDir = Files.createTempDirectory("bigwrap-summary").toFile
+    val summary = new ProgressSummary(summaryDir.getPath, job)
+    try {
+      Optimizer(job.model, job.samples, job.criterion, job.batchSize)
+        .setOptimMethod(job.optimMethod)
+        .setEndWhen(Trigger.maxEpoch(job.epochs))
+        .setTrainSummary(summary)
+        .optimize()
+    } finally {
+      summary.close()
+      FileUtils.deleteQuietly(summaryDir)
+    }
+  }
+
+  /**
+   * DistriOptimizer hands its per-iteration loss and throughput to its TrainSummary on the driver;
+   * this one turns them into the progress record instead of event files.
+   */
+  private final class ProgressSummary(dir: String, job: TrainJob) extends TrainSummary(dir, "bigwrap") {
+    private var pendingLoss = Option.empty[Double]
+    private var pendingSeconds = Option.empty[Double]
+
+    override def addScalar(tag: String, value: Float, step: Long): this.type = synchronized {
+      tag match {
+        case "Loss" => pendingLoss = Some(value.toDouble)
+        case "Throughput" => pendingSeconds = Some(job.batchSize / math.max(value.toDouble, 1e-9))
+        case _ =>
+      }
+      for (loss <- pendingLoss; seconds <- pendingSeconds) {
+        job.progress.recordIteration(loss, seconds)
+        pendingLoss = None
+        pendingSeconds = None
+      }
+      this
+    }
+  }
+}

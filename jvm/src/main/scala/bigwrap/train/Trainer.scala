@@ -1,0 +1,31 @@
+package bigwrap.train
+
+import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, AbstractModule, Activity}
+import com.intel.analytics.bigdl.dllib.optim.OptimMethod
+import org.apache.spark.rdd.RDD
+
+/** Everything a trainer needs; the model is trained in place. */
+final case class TrainJob(
+    model: AbstractModule[Activity, Activity, Float],
+    samples: RDD[Sample[Float]],
+    criterion: AbstractCriterion[Activity, Activity, Float],
+    optimMethod: OptimMethod[Float],
+    batchSize: Int,
+    epochs: Int,
+    seed: Option[Long],
+    progress: Progress)
+
+/** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
+trait Trainer {
+  def name: String
+  def train(job: TrainJob): Unit
+}
+
+object Trainers {
+  private val all: Seq[Trainer] = Seq(BigDLTrainer)
+
+  def apply(name: String): Trainer = all.find(_.name == name).getOrElse(throw BigwrapException.valueError(
+    s"unknown trainer '$name' (available: ${all.map(_.name).mkString(", ")})"))
+}
