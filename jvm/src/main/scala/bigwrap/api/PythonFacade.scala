@@ -40,8 +40,7 @@ object PythonFacade {
 
   def engineInfo(): String = guard {
     json(JObject("node_number" -> JInt(EngineAccess.nodeNumber), "core_number" -> JInt(EngineAccess.coreNumber),
-      "engine_type" -> JString(EngineAccess.engineType),
-      "bigdl_version" -> JString(com.intel.analytics.bigdl.BIGDL_VERSION)))
+      "engine_type" -> JString(EngineAccess.engineType)))
   }
 
   /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */

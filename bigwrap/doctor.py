@@ -1,0 +1,74 @@
+"""`python -m bigwrap doctor`: each piece bigwrap needs, its status, and the fix when it is wrong."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+from . import _jars
+
+PYSPARK_VERSION = "3.5.9"
+
+
+def _java() -> tuple[bool, str]:
+    java = shutil.which("java")
+    if java is None:
+        return False, "no `java` on PATH; install OpenJDK 17 (apt-get install openjdk-17-jdk-headless)"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', out)
+    major = int(match.group(1)) if match else 0
+    if major != 17:
+        return False, f"Java {major or '?'} at {java}; bigwrap is tested on OpenJDK 17: put it first on PATH"
+    return True, out.splitlines()[0]
+
+
+def _pyspark() -> tuple[bool, str]:
+    import pyspark
+
+    if pyspark.__version__ != PYSPARK_VERSION:
+        return False, f"pyspark {pyspark.__version__}; bigwrap needs {PYSPARK_VERSION}: pip install pyspark=={PYSPARK_VERSION}"
+    return True, f"pyspark {pyspark.__version__}"
+
+
+def _bigdl_jars() -> tuple[bool, str]:
+    jars = _jars.bigdl_jars()
+    if len(jars) < 2:
+        return False, ("BigDL's jars are missing: pip install --no-deps bigdl-dllib-spark3==2.4.0 "
+                       "bigdl-core==2.4.0.dev0")
+    return True, "BigDL jars: " + ", ".join(j.name for j in jars)
+
+
+def _bigwrap_jar() -> tuple[bool, str]:
+    jar = _jars.bigwrap_jar()
+    if jar is None:
+        return False, "bigwrap's JVM jar is not built: run `make install` in the checkout (or set BIGWRAP_JVM_JAR)"
+    return True, f"bigwrap JVM jar: {jar}"
+
+
+def _engine() -> tuple[bool, str]:
+    from .runtime import bridge, session
+
+    try:
+        info = bridge(session("local[1]", app_name="bigwrap-doctor")).engine
+    except Exception as e:  # report, never crash: this is the diagnostic tool
+        return False, f"BigDL engine failed to start: {e}"
+    return True, (f"BigDL engine {info['engine_type']}, "
+                  f"{info['node_number']} node(s) x {info['core_number']} core(s)")
+
+
+def main() -> int:
+    print("bigwrap doctor")
+    healthy = True
+    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars, _bigwrap_jar]
+    for check in checks:
+        ok, text = check()
+        healthy &= ok
+        print(f"  [{'ok' if ok else 'FAIL'}] {text}")
+    if healthy:
+        ok, text = _engine()
+        healthy &= ok
+        print(f"  [{'ok' if ok else 'FAIL'}] {text}")
+    else:
+        print("  [skip] engine start (fix the failures above first)")
+    return 0 if healthy else 1

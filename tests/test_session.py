@@ -1,0 +1,65 @@
+"""Session set-up, quiet logs, the doctor, and the error when a session lacks bigwrap's jars (fresh JVMs)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+JUNK_LOG = Path("/tmp/${sys:logFilename}")
+
+
+def _run(code: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *(["-c", textwrap.dedent(code)] if code else []), *args],
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_a_fit_is_quiet_and_leaves_no_stray_log_file():
+    JUNK_LOG.unlink(missing_ok=True)
+    result = _run("""
+        import bigwrap
+        from bigwrap import layers
+        from pyspark.ml.linalg import Vectors
+        spark = bigwrap.session("local[2]")
+        df = spark.createDataFrame([(Vectors.dense([float(i % 2)]), float(i % 2)) for i in range(64)], ["features", "label"])
+        model = bigwrap.Sequential([layers.Input((1,)), layers.Dense(2, activation="softmax")])
+        fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", batchSize=16, epochs=2).fit(df)
+        fitted.transform(df).count()
+        print("done")
+    """)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert " INFO " not in output and "WARNING: sun.reflect" not in output
+    assert len(output.splitlines()) <= 5, output
+    assert not JUNK_LOG.exists()
+
+
+def test_a_session_without_the_jars_says_how_to_fix_it():
+    result = _run("""
+        from pyspark.sql import SparkSession
+        SparkSession.builder.master("local[1]").getOrCreate()
+        import bigwrap
+        try:
+            bigwrap.session()
+        except bigwrap.SetupError as e:
+            print("SETUP:", e)
+    """)
+    assert "SETUP: the active SparkSession does not have bigwrap's jars" in result.stdout, result.stderr
+    assert "bigwrap.session()" in result.stdout and "python -m bigwrap classpath" in result.stdout
+
+
+def test_doctor_reports_every_check_ok():
+    result = _run("", "-m", "bigwrap", "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith("[")]
+    assert len(lines) == 6 and all("[ok]" in line for line in lines), result.stdout
+    assert "engine MklBlas" in result.stdout
+
+
+def test_classpath_names_the_jars_and_log_config():
+    result = _run("", "-m", "bigwrap", "classpath")
+    assert result.returncode == 0
+    assert "spark.driver.extraClassPath=" in result.stdout and "bigwrap-jvm.jar" in result.stdout
+    assert "bigdl-dllib-spark_3.1.3-2.4.0-jar-with-dependencies.jar" in result.stdout
+    assert "log4j2.configurationFile=file:" in result.stdout
