@@ -10,7 +10,7 @@ SCALA_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null)
 BIGDL_WHEELS := bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean gradle
+.PHONY: install demo test clean gradle
 
 install: $(DEPS_STAMP) $(JAR)
 
