@@ -103,7 +103,7 @@ object PythonFacade {
         batchSize = batchSize,
         epochs = epochs,
         seed = (config \ "seed").extractOpt[Long],
-        progress = progress))
+        listener = progress))
       progress.finish()
       progress.toJson
     } finally runs.remove(runId)

@@ -7,7 +7,10 @@ import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import com.intel.analytics.bigdl.dllib.visualization.TrainSummary
 import org.apache.commons.io.FileUtils
 
-/** BigDL's DistriOptimizer: one Spark job and one AllReduce round per iteration. */
+/**
+ * BigDL's DistriOptimizer: one Spark job and one AllReduce round per iteration. All epochs run in one
+ * optimize() call, because each call resets the optimizer's history (e.g. Adam's moments).
+ */
 object BigDLTrainer extends Trainer {
   val name = "bigdl"
 
@@ -21,6 +24,9 @@ object BigDLTrainer extends Trainer {
         .setEndWhen(Trigger.maxEpoch(job.epochs))
         .setTrainSummary(summary)
         .optimize()
+      // DistriOptimizer holds the weights on the executors until it returns, so its one epoch-end
+      // event comes after the last epoch.
+      job.listener.epochEnd(job.epochs, job.model)
     } finally {
       summary.close()
       FileUtils.deleteQuietly(summaryDir)
@@ -42,7 +48,7 @@ object BigDLTrainer extends Trainer {
         case _ =>
       }
       for (loss <- pendingLoss; seconds <- pendingSeconds) {
-        job.progress.recordIteration(loss, seconds)
+        job.listener.iterationEnd(loss, seconds)
         pendingLoss = None
         pendingSeconds = None
       }

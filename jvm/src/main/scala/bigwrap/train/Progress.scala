@@ -2,6 +2,7 @@ package bigwrap.train
 
 import scala.collection.mutable.ArrayBuffer
 
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -9,16 +10,18 @@ import org.json4s.jackson.JsonMethods
  * What a running fit has done so far, kept on the driver by the trainer and polled by Python
  * (design §3: progress is a record, never parsed from logs). Iterations are counted from 1.
  */
-final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int) {
+final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int) extends TrainingListener {
   private val losses = ArrayBuffer[Double]()
   private val iterationSeconds = ArrayBuffer[Double]()
   private val startedAt = System.nanoTime()
   @volatile private var done = false
 
-  def recordIteration(loss: Double, seconds: Double): Unit = synchronized {
+  def iterationEnd(loss: Double, seconds: Double): Unit = synchronized {
     losses += loss
     iterationSeconds += seconds
   }
+
+  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean = true
 
   def finish(): Unit = done = true
 

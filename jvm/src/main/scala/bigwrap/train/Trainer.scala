@@ -6,6 +6,21 @@ import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, Abstrac
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import org.apache.spark.rdd.RDD
 
+/**
+ * What trainers report while they run. The trainer-neutral layer (progress, and later validation,
+ * checkpoints, schedules, early stopping) is built from these events, so every trainer gets it.
+ */
+trait TrainingListener {
+  /** After each global iteration, on the driver: its mean loss and wall time. */
+  def iterationEnd(loss: Double, seconds: Double): Unit
+
+  /**
+   * After each epoch (1-based), on the driver, with `model` holding that epoch's final weights.
+   * Returning false stops training after this epoch.
+   */
+  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean
+}
+
 /** Everything a trainer needs; the model is trained in place. */
 final case class TrainJob(
     model: AbstractModule[Activity, Activity, Float],
@@ -15,7 +30,7 @@ final case class TrainJob(
     batchSize: Int,
     epochs: Int,
     seed: Option[Long],
-    progress: Progress)
+    listener: TrainingListener)
 
 /** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
 trait Trainer {
