@@ -17,6 +17,9 @@ from . import data, losses, optimizers, runtime
 from . import spec as spec_format
 from .models import Model
 
+# "barrier": our trainer (one barrier stage per epoch, RPC-synchronised AllReduce); "bigdl": DistriOptimizer.
+TRAINERS = ("barrier", "bigdl")
+
 
 class _OutputParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
     inferenceBatchSize = Param(Params._dummy(), "inferenceBatchSize",
@@ -34,7 +37,8 @@ class _EstimatorParams(_OutputParams, HasLabelCol, HasSeed):
                       TypeConverters.toInt)
     epochs = Param(Params._dummy(), "epochs", "passes over the training data (positive)", TypeConverters.toInt)
     verbose = Param(Params._dummy(), "verbose", "0: silent, 1: one line per epoch", TypeConverters.toInt)
-    trainer = Param(Params._dummy(), "trainer", "'bigdl' (BigDL's DistriOptimizer)", TypeConverters.toString)
+    trainer = Param(Params._dummy(), "trainer", "'barrier' (bigwrap's trainer) or 'bigdl' (BigDL's DistriOptimizer)",
+                    TypeConverters.toString)
 
 
 class Estimator(SparkEstimator, _EstimatorParams):
@@ -72,8 +76,8 @@ class Estimator(SparkEstimator, _EstimatorParams):
                 raise ValueError(f"Estimator: {name} must be a positive integer, got {settings[name]}")
         if settings["verbose"] not in (0, 1):
             raise ValueError(f"Estimator: verbose must be 0 or 1, got {settings['verbose']}")
-        if settings["trainer"] != "bigdl":
-            raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: 'bigdl'")
+        if settings["trainer"] not in TRAINERS:
+            raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: {', '.join(TRAINERS)}")
         seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else None
         return {**settings, "model": model, "loss": loss,
                 "optimizer": optimizers.get(self.getOrDefault(self.optimizer)), "seed": seed}

@@ -8,7 +8,7 @@ import bigwrap.data.Samples
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
 import bigwrap.spec.{BuiltModel, ModelBuilder, WeightSet}
 import bigwrap.train.{Losses, Optimizers, Progress, TrainJob, Trainers}
-import com.intel.analytics.bigdl.bigwrapaccess.EngineAccess
+import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.sql.DataFrame
 import org.json4s._
@@ -39,8 +39,8 @@ object PythonFacade {
   }
 
   def engineInfo(): String = guard {
-    json(JObject("node_number" -> JInt(EngineAccess.nodeNumber), "core_number" -> JInt(EngineAccess.coreNumber),
-      "engine_type" -> JString(EngineAccess.engineType)))
+    json(JObject("node_number" -> JInt(BigDLAccess.nodeNumber), "core_number" -> JInt(BigDLAccess.coreNumber),
+      "engine_type" -> JString(BigDLAccess.engineType)))
   }
 
   /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */
@@ -80,10 +80,10 @@ object PythonFacade {
     val loss = (config \ "loss" \ "name").extract[String]
     val batchSize = (config \ "batch_size").extract[Int]
     val epochs = (config \ "epochs").extract[Int]
-    val slots = EngineAccess.nodeNumber * EngineAccess.coreNumber
+    val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
     BigwrapException.require(batchSize > 0 && batchSize % slots == 0,
       s"batchSize $batchSize must be a positive multiple of the $slots cores BigDL trains on " +
-        s"(${EngineAccess.nodeNumber} executors × ${EngineAccess.coreNumber} cores)")
+        s"(${BigDLAccess.nodeNumber} executors × ${BigDLAccess.coreNumber} cores)")
     BigwrapException.require(epochs > 0, s"epochs must be positive, got $epochs")
     val featuresCol = (config \ "features_col").extract[String]
     val target = Losses.target(loss, built.outputShapes.head)

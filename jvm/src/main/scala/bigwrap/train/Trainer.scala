@@ -39,7 +39,7 @@ trait Trainer {
 }
 
 object Trainers {
-  private val all: Seq[Trainer] = Seq(BigDLTrainer)
+  private val all: Seq[Trainer] = Seq(BarrierTrainer, BigDLTrainer)
 
   def apply(name: String): Trainer = all.find(_.name == name).getOrElse(throw BigwrapException.valueError(
     s"unknown trainer '$name' (available: ${all.map(_.name).mkString(", ")})"))

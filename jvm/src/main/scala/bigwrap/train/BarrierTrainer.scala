@@ -1,0 +1,177 @@
+package bigwrap.train
+
+import java.util.UUID
+
+import bigwrap.spec.Tensors
+import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, AbstractModule, Activity}
+import com.intel.analytics.bigdl.dllib.optim.OptimMethod
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
+import org.apache.spark.BarrierTaskContext
+import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SliceBlocks, SyncService}
+
+/** What every task of one epoch's barrier stage starts from. */
+private final case class EpochStart(
+    run: String,
+    epoch: Int,
+    iterations: Int,
+    batchSize: Int,
+    tasks: Int,
+    seed: Long,
+    model: AbstractModule[Activity, Activity, Float],
+    criterion: AbstractCriterion[Activity, Activity, Float],
+    optimMethods: Array[OptimMethod[Float]])
+
+/** What a task hands back at the end of an epoch. */
+private final case class EpochEnd(task: Int, optimMethod: OptimMethod[Float], weights: Array[Float],
+    extraParameters: Array[Array[Float]])
+
+/**
+ * Synchronous data-parallel SGD in one barrier stage per epoch. Each task keeps its rows as ready
+ * arrays and owns a slice of the flat parameter vector (as BigDL's AllReduceParameter does). Per
+ * iteration: gradients are reduce-scattered and updated weight slices all-gathered as block-manager
+ * blocks, with two RPC rounds through the driver in place of BigDL's per-iteration Spark job.
+ */
+object BarrierTrainer extends Trainer {
+  val name = "barrier"
+
+  def train(job: TrainJob): Unit = {
+    val tasks = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
+    val seed = job.seed.getOrElse(System.nanoTime())
+    val (rows, count) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
+    val iterations = math.ceil(count.toDouble / job.batchSize).toInt
+    val run = UUID.randomUUID().toString
+    val sc = job.samples.sparkContext
+    SyncService.register(run, tasks, new IterationReporter(job.listener))
+    var optimMethods = Array.fill(tasks)(job.optimMethod.clone())
+    try {
+      var epoch = 1
+      var continue = true
+      while (continue && epoch <= job.epochs) {
+        val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, seed, job.model,
+          job.criterion, optimMethods))
+        val ends = rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
+          .collect().sortBy(_.task)
+        start.destroy()
+        adopt(job.model, ends)
+        optimMethods = ends.map(_.optimMethod)
+        continue = job.listener.epochEnd(epoch, job.model)
+        epoch += 1
+      }
+    } finally {
+      SyncService.unregister(run)
+      rows.unpersist(blocking = false)
+    }
+  }
+
+  /** Final weights (identical on every task) and the tasks' mean of non-trained state (e.g. BN statistics). */
+  private def adopt(model: AbstractModule[Activity, Activity, Float], ends: Array[EpochEnd]): Unit = {
+    val (weights, _) = BigDLAccess.flatParameters(model)
+    weights.copy(Tensor[Float](ends.head.weights, Array(ends.head.weights.length)))
+    model.getExtraParameter().zipWithIndex.foreach { case (extra, k) =>
+      val mean = new Array[Float](extra.nElement())
+      ends.foreach(e => (0 until mean.length).foreach(j => mean(j) += e.extraParameters(k)(j) / ends.length))
+      extra.copy(Tensor[Float](mean, extra.size()))
+    }
+  }
+
+  private final class IterationReporter(listener: TrainingListener) extends RoundObserver {
+    private var last = System.nanoTime()
+
+    def roundComplete(key: RoundKey, lossSum: Double, count: Long): Unit = {
+      if (key.round == 0) last = System.nanoTime() // the hello round: the epoch's compute starts now
+      if (key.round > 0 && key.round % 2 == 1 && count > 0) { // gradient rounds carry the iteration's loss
+        val now = System.nanoTime()
+        listener.iterationEnd(lossSum / count, (now - last) / 1e9)
+        last = now
+      }
+    }
+  }
+
+  private def runTask(start: EpochStart, rows: TaskRows): EpochEnd = {
+    val context = BarrierTaskContext.get()
+    val task = context.partitionId()
+    val attempt = context.stageAttemptNumber()
+    def round(r: Long, lossSum: Double = 0, count: Long = 0) =
+      SyncService.arrive(RoundKey(start.run, start.epoch, attempt, r), task, lossSum, count)
+    RandomGenerator.RNG.setSeed(start.seed + 7919L * start.epoch + task)
+    val model = start.model.cloneModule().training()
+    val criterion = start.criterion.cloneCriterion()
+    val optim = start.optimMethods(task)
+    val (weights, gradients) = BigDLAccess.flatParameters(model)
+    val size = weights.nElement()
+    val sliceStart = (0 to start.tasks).map(t => (size.toLong * t / start.tasks).toInt)
+    val mine = sliceStart(task) until sliceStart(task + 1)
+    val w = weights.storage().array()
+    val wOffset = weights.storageOffset() - 1
+    val g = gradients.storage().array()
+    val gOffset = gradients.storageOffset() - 1
+    val managers = round(0).managers
+    val perTask = start.batchSize / start.tasks
+    val order = BarrierData.localOrder(rows.rows, start.epoch, task, start.seed)
+    val batch = new Batch(rows, perTask)
+    val reduced = new Array[Float](mine.length)
+    val prefix = s"${start.run}_${start.epoch}_${attempt}"
+    for (iteration <- 0 until start.iterations) {
+      val taken = batch.fill(order, iteration * perTask)
+      val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else {
+        model.zeroGradParameters()
+        val output = model.forward(batch.input)
+        val loss = criterion.forward(output, batch.target)
+        model.backward(batch.input, criterion.backward(output, batch.target))
+        gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
+        loss.toDouble * taken
+      }
+      for (t <- 0 until start.tasks if t != task) {
+        SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", g, gOffset + sliceStart(t), sliceStart(t + 1) - sliceStart(t))
+      }
+      val total = round(2L * iteration + 1, lossSum, taken).count
+      if (iteration > 0) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
+      System.arraycopy(g, gOffset + mine.start, reduced, 0, mine.length)
+      for (t <- 0 until start.tasks if t != task) {
+        SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, mine.length, add = true)
+      }
+      if (total > 0) {
+        var k = 0
+        while (k < reduced.length) { reduced(k) /= total; k += 1 }
+        val gradSlice = Tensor[Float](reduced, Array(reduced.length))
+        val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
+        optim.optimize(_ => (0f, gradSlice), weightSlice)
+      }
+      SliceBlocks.put(s"${prefix}_w_${iteration}_$task", w, wOffset + mine.start, mine.length)
+      round(2L * iteration + 2)
+      for (t <- 0 until start.tasks if t != task) {
+        SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
+        SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), w, wOffset + sliceStart(t),
+          sliceStart(t + 1) - sliceStart(t), add = false)
+      }
+    }
+    round(2L * start.iterations + 1) // nobody still reads this task's last weight slice
+    SliceBlocks.remove(s"${prefix}_w_${start.iterations - 1}_$task")
+    EpochEnd(task, optim, if (task == 0) Tensors.toArray(weights) else null,
+      model.getExtraParameter().map(Tensors.toArray))
+  }
+
+  /** The reusable input/target tensors of one sub-batch, filled from the task's rows. */
+  private final class Batch(rows: TaskRows, perTask: Int) {
+    val input: Tensor[Float] = Tensor[Float]()
+    val target: Tensor[Float] = Tensor[Float]()
+
+    def fill(order: Array[Int], from: Int): Int = {
+      val taken = math.max(0, math.min(perTask, order.length - from))
+      if (taken > 0) {
+        input.resize(taken +: rows.featureShape)
+        target.resize(taken +: rows.labelShape)
+        val in = input.storage().array()
+        val tg = target.storage().array()
+        for (k <- 0 until taken) {
+          System.arraycopy(rows.features, order(from + k) * rows.featureSize, in, k * rows.featureSize, rows.featureSize)
+          System.arraycopy(rows.labels, order(from + k) * rows.labelSize, tg, k * rows.labelSize, rows.labelSize)
+        }
+      }
+      taken
+    }
+  }
+}
