@@ -37,6 +37,8 @@ class _EstimatorParams(_OutputParams, HasLabelCol, HasSeed):
                       TypeConverters.toInt)
     epochs = Param(Params._dummy(), "epochs", "passes over the training data (positive)", TypeConverters.toInt)
     verbose = Param(Params._dummy(), "verbose", "0: silent, 1: one line per epoch", TypeConverters.toInt)
+    numTasks = Param(Params._dummy(), "numTasks", "tasks training in parallel (barrier trainer); None: one per core",
+                     TypeConverters.identity)
     trainer = Param(Params._dummy(), "trainer", "'barrier' (bigwrap's trainer) or 'bigdl' (BigDL's DistriOptimizer)",
                     TypeConverters.toString)
 
@@ -48,9 +50,10 @@ class Estimator(SparkEstimator, _EstimatorParams):
     def __init__(self, *, model: Model | None = None, loss: Any = None, optimizer: Any = "adam",
                  batchSize: int = 32, epochs: int = 1, featuresCol: str = "features", labelCol: str = "label",
                  predictionCol: str = "prediction", probabilityCol: str = "probability", verbose: int = 1,
-                 seed: int | None = None, trainer: str = "bigdl", inferenceBatchSize: int = 256):
+                 seed: int | None = None, trainer: str = "barrier", numTasks: int | None = None,
+                 inferenceBatchSize: int = 256):
         super().__init__()
-        self._setDefault(optimizer="adam", batchSize=32, epochs=1, verbose=1, trainer="bigdl",
+        self._setDefault(optimizer="adam", batchSize=32, epochs=1, verbose=1, trainer="barrier", numTasks=None,
                          inferenceBatchSize=256)
         self._set(**self._input_kwargs)
 
@@ -70,12 +73,17 @@ class Estimator(SparkEstimator, _EstimatorParams):
             raise ValueError("Estimator needs loss=, e.g. 'sparse_categorical_crossentropy' or 'mse'")
         loss = losses.get(self.getOrDefault(self.loss))
         loss.check_output(model._outputs[0].dims, model.name)
-        settings = {name: self.getOrDefault(name) for name in ("batchSize", "epochs", "verbose", "trainer")}
+        settings = {name: self.getOrDefault(name) for name in ("batchSize", "epochs", "verbose", "trainer", "numTasks")}
         for name in ("batchSize", "epochs"):
             if settings[name] <= 0:
                 raise ValueError(f"Estimator: {name} must be a positive integer, got {settings[name]}")
         if settings["verbose"] not in (0, 1):
             raise ValueError(f"Estimator: verbose must be 0 or 1, got {settings['verbose']}")
+        tasks = settings["numTasks"]
+        if tasks is not None and (isinstance(tasks, bool) or not isinstance(tasks, int) or tasks <= 0):
+            raise ValueError(f"Estimator: numTasks must be a positive integer or None, got {tasks!r}")
+        if tasks is not None and settings["trainer"] != "barrier":
+            raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
         if settings["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: {', '.join(TRAINERS)}")
         seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else None
@@ -89,15 +97,19 @@ class Estimator(SparkEstimator, _EstimatorParams):
         data.check_features(dataset, features, model._inputs[0].dims, model.name)
         data.check_label(dataset, label, loss)
         bridge = runtime.bridge(dataset.sparkSession)
-        if s["batchSize"] % bridge.total_cores:
-            raise ValueError(f"Estimator: batchSize {s['batchSize']} must be a multiple of the {bridge.total_cores} "
-                             f"cores training ({bridge.engine['node_number']} executor(s) × "
-                             f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], bridge.total_cores)}")
+        tasks = s["numTasks"] or bridge.total_cores
+        if tasks > bridge.total_cores:
+            raise ValueError(f"Estimator: numTasks {tasks} exceeds the {bridge.total_cores} cores training; "
+                             "all tasks of a synchronous step must run at once")
+        if s["batchSize"] % tasks:
+            raise ValueError(f"Estimator: batchSize {s['batchSize']} must be a multiple of the {tasks} "
+                             f"tasks training ({bridge.engine['node_number']} executor(s) × "
+                             f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], tasks)}")
         index, weights = spec_format.encode_weights(model._weight_entries())
         handle = bridge.call("loadModel", model.to_json(), index, weights)
         run_id = str(uuid.uuid4())
         config = {"run_id": run_id, "loss": loss.get_config(), "optimizer": s["optimizer"].get_config(),
-                  "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
+                  "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"], "tasks": tasks,
                   "features_col": features, "label_col": label}
         if s["seed"] is not None:
             config["seed"] = int(s["seed"]) & 0x7FFFFFFFFFFFFFFF

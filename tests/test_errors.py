@@ -42,7 +42,7 @@ def test_probe_sees_jobs(frame, no_spark_job):
     ({"labelCol": "target"}, ValueError, r"label column 'target' is not in the DataFrame"),
     ({"labelCol": "text"}, TypeError, r"label column 'text' has type string.*StringIndexer"),
     ({"featuresCol": "text"}, TypeError, r"features column 'text' has type string"),
-    ({"batchSize": 7}, ValueError, r"batchSize 7 must be a multiple of the 2 cores"),
+    ({"batchSize": 7}, ValueError, r"batchSize 7 must be a multiple of the 2 tasks"),
     ({"epochs": 0}, ValueError, r"epochs must be a positive integer"),
     ({"loss": "hinge"}, ValueError, r"unknown loss 'hinge'"),
     ({"loss": None}, ValueError, r"needs loss="),
@@ -50,6 +50,8 @@ def test_probe_sees_jobs(frame, no_spark_job):
     ({"model": "not a model"}, TypeError, r"needs model= a bigwrap Sequential or Model, got str"),
     ({"model": _model(classes=1)}, ValueError, r"at least 2 output units"),
     ({"trainer": "horovod"}, ValueError, r"unknown trainer 'horovod'"),
+    ({"numTasks": 3}, ValueError, r"numTasks 3 exceeds the 2 cores"),
+    ({"numTasks": 2, "trainer": "bigdl"}, ValueError, r"numTasks applies to trainer='barrier'"),
     ({"verbose": 3}, ValueError, r"verbose must be 0 or 1"),
 ])
 def test_bad_settings_fail_before_any_spark_job(frame, no_spark_job, overrides, error, pattern):

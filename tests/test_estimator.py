@@ -20,13 +20,13 @@ def _digits_mlp():
                                layers.Dense(10, activation="softmax")])
 
 
-@pytest.fixture(scope="module")
-def fitted_digits(digits):
+@pytest.fixture(scope="module", params=["barrier", "bigdl"])
+def fitted_digits(request, digits):
     train, _ = digits
     bigwrap.set_random_seed(0)
     estimator = bigwrap.Estimator(model=_digits_mlp(), loss="sparse_categorical_crossentropy",
                                   optimizer=bigwrap.optimizers.Adam(0.01), batchSize=64, epochs=8, seed=3,
-                                  verbose=0)
+                                  verbose=0, trainer=request.param)
     return estimator, estimator.fit(train)
 
 

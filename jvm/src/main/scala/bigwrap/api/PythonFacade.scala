@@ -81,9 +81,11 @@ object PythonFacade {
     val batchSize = (config \ "batch_size").extract[Int]
     val epochs = (config \ "epochs").extract[Int]
     val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
-    BigwrapException.require(batchSize > 0 && batchSize % slots == 0,
-      s"batchSize $batchSize must be a positive multiple of the $slots cores BigDL trains on " +
-        s"(${BigDLAccess.nodeNumber} executors × ${BigDLAccess.coreNumber} cores)")
+    val tasks = (config \ "tasks").extractOpt[Int].getOrElse(slots)
+    BigwrapException.require(tasks > 0 && tasks <= slots,
+      s"numTasks $tasks must be between 1 and the $slots cores training")
+    BigwrapException.require(batchSize > 0 && batchSize % tasks == 0,
+      s"batchSize $batchSize must be a positive multiple of the $tasks tasks training")
     BigwrapException.require(epochs > 0, s"epochs must be positive, got $epochs")
     val featuresCol = (config \ "features_col").extract[String]
     val target = Losses.target(loss, built.outputShapes.head)
@@ -95,7 +97,7 @@ object PythonFacade {
     val runId = (config \ "run_id").extractOpt[String].getOrElse(UUID.randomUUID().toString)
     runs.put(runId, progress)
     try {
-      Trainers((config \ "trainer").extractOpt[String].getOrElse("bigdl")).train(TrainJob(
+      Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(
         model = built.module,
         samples = samples,
         criterion = Losses.criterion(loss, (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false)),
@@ -103,7 +105,8 @@ object PythonFacade {
         batchSize = batchSize,
         epochs = epochs,
         seed = (config \ "seed").extractOpt[Long],
-        listener = progress))
+        listener = progress,
+        tasks = tasks))
       progress.finish()
       progress.toJson
     } finally runs.remove(runId)

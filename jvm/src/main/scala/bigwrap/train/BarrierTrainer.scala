@@ -26,7 +26,7 @@ private final case class EpochStart(
 
 /** What a task hands back at the end of an epoch. */
 private final case class EpochEnd(task: Int, optimMethod: OptimMethod[Float], weights: Array[Float],
-    extraParameters: Array[Array[Float]])
+    extraParameters: Array[Array[Float]], phaseNanos: Map[String, Long])
 
 /**
  * Synchronous data-parallel SGD in one barrier stage per epoch. Each task keeps its rows as ready
@@ -38,7 +38,7 @@ object BarrierTrainer extends Trainer {
   val name = "barrier"
 
   def train(job: TrainJob): Unit = {
-    val tasks = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
+    val tasks = job.tasks
     val seed = job.seed.getOrElse(System.nanoTime())
     val (rows, count) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
     val iterations = math.ceil(count.toDouble / job.batchSize).toInt
@@ -57,6 +57,9 @@ object BarrierTrainer extends Trainer {
         start.destroy()
         adopt(job.model, ends)
         optimMethods = ends.map(_.optimMethod)
+        job.listener.epochPhases(epoch, ends.head.phaseNanos.keys.map { phase =>
+          phase -> ends.map(_.phaseNanos(phase)).sum / 1e6 / ends.length / iterations
+        }.toMap)
         continue = job.listener.epochEnd(epoch, job.model)
         epoch += 1
       }
@@ -114,9 +117,10 @@ object BarrierTrainer extends Trainer {
     val batch = new Batch(rows, perTask)
     val reduced = new Array[Float](mine.length)
     val prefix = s"${start.run}_${start.epoch}_${attempt}"
+    val clock = new PhaseClock
     for (iteration <- 0 until start.iterations) {
       val taken = batch.fill(order, iteration * perTask)
-      val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else {
+      val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
         model.zeroGradParameters()
         val output = model.forward(batch.input)
         val loss = criterion.forward(output, batch.target)
@@ -124,34 +128,52 @@ object BarrierTrainer extends Trainer {
         gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
         loss.toDouble * taken
       }
-      for (t <- 0 until start.tasks if t != task) {
-        SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", g, gOffset + sliceStart(t), sliceStart(t + 1) - sliceStart(t))
+      clock("exchange") {
+        for (t <- 0 until start.tasks if t != task) {
+          SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", g, gOffset + sliceStart(t), sliceStart(t + 1) - sliceStart(t))
+        }
       }
-      val total = round(2L * iteration + 1, lossSum, taken).count
-      if (iteration > 0) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
-      System.arraycopy(g, gOffset + mine.start, reduced, 0, mine.length)
-      for (t <- 0 until start.tasks if t != task) {
-        SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, mine.length, add = true)
+      val total = clock("sync")(round(2L * iteration + 1, lossSum, taken).count)
+      clock("exchange") {
+        if (iteration > 0) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
+        System.arraycopy(g, gOffset + mine.start, reduced, 0, mine.length)
+        for (t <- 0 until start.tasks if t != task) {
+          SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, mine.length, add = true)
+        }
       }
-      if (total > 0) {
+      if (total > 0) clock("update") {
         var k = 0
         while (k < reduced.length) { reduced(k) /= total; k += 1 }
         val gradSlice = Tensor[Float](reduced, Array(reduced.length))
         val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
         optim.optimize(_ => (0f, gradSlice), weightSlice)
       }
-      SliceBlocks.put(s"${prefix}_w_${iteration}_$task", w, wOffset + mine.start, mine.length)
-      round(2L * iteration + 2)
-      for (t <- 0 until start.tasks if t != task) {
-        SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
-        SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), w, wOffset + sliceStart(t),
-          sliceStart(t + 1) - sliceStart(t), add = false)
+      clock("exchange")(SliceBlocks.put(s"${prefix}_w_${iteration}_$task", w, wOffset + mine.start, mine.length))
+      clock("sync")(round(2L * iteration + 2))
+      clock("exchange") {
+        for (t <- 0 until start.tasks if t != task) {
+          SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
+          SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), w, wOffset + sliceStart(t),
+            sliceStart(t + 1) - sliceStart(t), add = false)
+        }
       }
     }
     round(2L * start.iterations + 1) // nobody still reads this task's last weight slice
     SliceBlocks.remove(s"${prefix}_w_${start.iterations - 1}_$task")
     EpochEnd(task, optim, if (task == 0) Tensors.toArray(weights) else null,
-      model.getExtraParameter().map(Tensors.toArray))
+      model.getExtraParameter().map(Tensors.toArray), clock.totals)
+  }
+
+  /** Wall time per phase of a task's iterations: where synchronous SGD spends its time. */
+  private final class PhaseClock {
+    private val nanos = scala.collection.mutable.Map[String, Long]().withDefaultValue(0L)
+
+    def apply[A](phase: String)(body: => A): A = {
+      val start = System.nanoTime()
+      try body finally nanos(phase) += System.nanoTime() - start
+    }
+
+    def totals: Map[String, Long] = Seq("compute", "exchange", "update", "sync").map(p => p -> nanos(p)).toMap
   }
 
   /** The reusable input/target tensors of one sub-batch, filled from the task's rows. */

@@ -2,6 +2,8 @@ package bigwrap.train
 
 import java.nio.file.Files
 
+import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.optim.{Optimizer, Trigger}
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import com.intel.analytics.bigdl.dllib.visualization.TrainSummary
@@ -15,6 +17,9 @@ object BigDLTrainer extends Trainer {
   val name = "bigdl"
 
   def train(job: TrainJob): Unit = {
+    val cores = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
+    BigwrapException.require(job.tasks == cores,
+      s"trainer 'bigdl' always trains on all $cores cores; numTasks=${job.tasks} needs trainer 'barrier'")
     job.seed.foreach(s => RandomGenerator.RNG.setSeed(s))
     val summaryDir = Files.createTempDirectory("bigwrap-summary").toFile
     val summary = new ProgressSummary(summaryDir.getPath, job)

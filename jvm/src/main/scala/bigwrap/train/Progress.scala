@@ -13,6 +13,7 @@ import org.json4s.jackson.JsonMethods
 final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int) extends TrainingListener {
   private val losses = ArrayBuffer[Double]()
   private val iterationSeconds = ArrayBuffer[Double]()
+  private val phases = scala.collection.mutable.Map[Int, Map[String, Double]]()
   private val startedAt = System.nanoTime()
   @volatile private var done = false
 
@@ -23,6 +24,10 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
 
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean = true
 
+  override def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = synchronized {
+    phases(epoch) = millisPerIteration
+  }
+
   def finish(): Unit = done = true
 
   private def epochRows: Seq[JObject] = {
@@ -30,11 +35,12 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
     (0 until complete).map { e =>
       val range = e * iterationsPerEpoch until (e + 1) * iterationsPerEpoch
       val seconds = range.map(iterationSeconds).sum
-      JObject(
+      val breakdown = phases.getOrElse(e + 1, Map.empty).toList.sorted.map { case (k, v) => s"${k}_ms" -> JDouble(v) }
+      JObject(List(
         "epoch" -> JInt(e + 1),
         "loss" -> JDouble(range.map(losses).sum / iterationsPerEpoch),
         "seconds" -> JDouble(seconds),
-        "samples_per_second" -> JDouble(iterationsPerEpoch * batchSize / math.max(seconds, 1e-9)))
+        "samples_per_second" -> JDouble(iterationsPerEpoch * batchSize / math.max(seconds, 1e-9))) ++ breakdown)
     }
   }
 

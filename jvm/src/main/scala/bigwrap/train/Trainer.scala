@@ -19,6 +19,9 @@ trait TrainingListener {
    * Returning false stops training after this epoch.
    */
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean
+
+  /** Optional: where an epoch's iteration time went, in mean milliseconds per iteration by phase. */
+  def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = ()
 }
 
 /** Everything a trainer needs; the model is trained in place. */
@@ -30,7 +33,8 @@ final case class TrainJob(
     batchSize: Int,
     epochs: Int,
     seed: Option[Long],
-    listener: TrainingListener)
+    listener: TrainingListener,
+    tasks: Int)
 
 /** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
 trait Trainer {
