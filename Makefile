@@ -10,7 +10,8 @@ SCALA_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null)
 BIGDL_WHEELS := bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean gradle
+.PHONY: install demo test bench clean gradle
+BENCH_DEPS := torch==2.13.0 pandas pyarrow matplotlib
 
 install: $(DEPS_STAMP) $(JAR)
 
@@ -40,6 +41,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Benchmarks need PyTorch (the baseline), Arrow (fast DataFrame creation) and matplotlib (the chart).
+bench: install
+	$(PIP) install -q $(BENCH_DEPS)
+	PYTHONPATH=. $(PY) -m bench.run
 
 clean:
 	rm -rf jvm/build .gradle

@@ -19,6 +19,7 @@ _ENGINE_CONF = {
     "spark.speculation": "false",
     "spark.ui.showConsoleProgress": "false",
 }
+_CLUSTER_KEYS = ("spark.executor.cores", "spark.cores.max")
 _JOINED_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
 _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
@@ -57,8 +58,14 @@ def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str,
     """
     active = SparkSession.getActiveSession()
     if active is None:
+        settings = spark_conf(conf)
+        if master.startswith("spark://"):
+            missing = [key for key in _CLUSTER_KEYS if key not in settings]
+            if missing:
+                raise SetupError(f"a standalone master needs {' and '.join(missing)} in conf: BigDL sizes its "
+                                 "engine from them, e.g. conf={'spark.executor.cores': '1', 'spark.cores.max': '2'}")
         builder = SparkSession.builder.master(master).appName(app_name)
-        for key, value in spark_conf(conf).items():
+        for key, value in settings.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
     bridge(active)

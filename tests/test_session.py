@@ -63,3 +63,14 @@ def test_classpath_names_the_jars_and_log_config():
     assert "spark.driver.extraClassPath=" in result.stdout and "bigwrap-jvm.jar" in result.stdout
     assert "bigdl-dllib-spark_3.1.3-2.4.0-jar-with-dependencies.jar" in result.stdout
     assert "log4j2.configurationFile=file:" in result.stdout
+
+
+def test_a_standalone_master_without_core_settings_says_what_to_set():
+    result = _run("""
+        import bigwrap
+        try:
+            bigwrap.session("spark://127.0.0.1:7077")
+        except bigwrap.SetupError as e:
+            print("SETUP:", e)
+    """)
+    assert "SETUP: a standalone master needs spark.executor.cores and spark.cores.max" in result.stdout, result.stderr

@@ -4,6 +4,7 @@ import java.util.UUID
 
 import bigwrap.spec.Tensors
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
+import com.intel.analytics.bigdl.mkl.MKL
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
@@ -19,6 +20,7 @@ private final case class EpochStart(
     iterations: Int,
     batchSize: Int,
     tasks: Int,
+    mklThreads: Int,
     seed: Long,
     model: AbstractModule[Activity, Activity, Float],
     criterion: AbstractCriterion[Activity, Activity, Float],
@@ -42,6 +44,8 @@ object BarrierTrainer extends Trainer {
     val seed = job.seed.getOrElse(System.nanoTime())
     val (rows, count) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
     val iterations = math.ceil(count.toDouble / job.batchSize).toInt
+    // Each executor's cores are shared by its tasks; more MKL threads than that only oversubscribe.
+    val mklThreads = math.max(1, BigDLAccess.coreNumber * BigDLAccess.nodeNumber / tasks)
     val run = UUID.randomUUID().toString
     val sc = job.samples.sparkContext
     SyncService.register(run, tasks, new IterationReporter(job.listener))
@@ -50,7 +54,7 @@ object BarrierTrainer extends Trainer {
       var epoch = 1
       var continue = true
       while (continue && epoch <= job.epochs) {
-        val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, seed, job.model,
+        val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, mklThreads, seed, job.model,
           job.criterion, optimMethods))
         val ends = rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
           .collect().sortBy(_.task)
@@ -100,6 +104,7 @@ object BarrierTrainer extends Trainer {
     def round(r: Long, lossSum: Double = 0, count: Long = 0) =
       SyncService.arrive(RoundKey(start.run, start.epoch, attempt, r), task, lossSum, count)
     RandomGenerator.RNG.setSeed(start.seed + 7919L * start.epoch + task)
+    if (MKL.isMKLLoaded) MKL.setNumThreads(start.mklThreads)
     val model = start.model.cloneModule().training()
     val criterion = start.criterion.cloneCriterion()
     val optim = start.optimMethods(task)

@@ -1,0 +1,101 @@
+"""The systems measured: bigwrap (each trainer), raw BigDL DistriOptimizer, PyTorch eager, MLlib."""
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+
+import bigwrap
+
+
+def jvm_peak_mb(spark) -> float:
+    """Peak resident memory of the driver JVM (all local executors live in it)."""
+    pid = spark.sparkContext._gateway.proc.pid
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def python_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def accuracy(fitted, frame) -> float:
+    return fitted.transform(frame).selectExpr("avg(cast(prediction = label as double))").first()[0]
+
+
+def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, optimizer):
+    """Fits through the Estimator; samples/s is the best epoch after the first (steady state)."""
+    started = time.perf_counter()
+    fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", optimizer=optimizer,
+                               batchSize=batch, epochs=epochs, trainer=trainer, seed=7, verbose=0).fit(train)
+    wall = time.perf_counter() - started
+    steady = fitted.history[1:] or fitted.history
+    best = max(steady, key=lambda row: row["samples_per_second"])
+    return fitted, {"samples_per_s": best["samples_per_second"], "wall_s": wall, "peak_mb": jvm_peak_mb(spark),
+                    "breakdown": {k: v for k, v in best.items() if k.endswith("_ms")}}
+
+
+def torch_mlp(sizes):
+    import torch
+
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def torch_lenet():
+    import torch
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
+                         nn.ReLU(), nn.Linear(84, 10))
+
+
+def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: float, channels_first=False):
+    """PyTorch eager on 2 threads over in-memory tensors; samples/s is the best epoch after the first."""
+    import torch
+
+    torch.set_num_threads(2)
+    torch.manual_seed(7)
+    features = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if channels_first else x))
+    labels = torch.from_numpy(y).long()
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    rates, started = [], time.perf_counter()
+    for _ in range(epochs):
+        epoch_start = time.perf_counter()
+        order = torch.randperm(len(features))
+        for i in range(0, len(features), batch):
+            index = order[i:i + batch]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(features[index]), labels[index]).backward()
+            optimizer.step()
+        rates.append(len(features) / (time.perf_counter() - epoch_start))
+    return net, {"samples_per_s": max(rates[1:] or rates), "wall_s": time.perf_counter() - started,
+                 "peak_mb": python_peak_mb()}
+
+
+def torch_accuracy(net, x, y, channels_first=False) -> float:
+    import torch
+
+    with torch.no_grad():
+        features = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if channels_first else x))
+        return float((net(features).argmax(1).numpy() == y).mean())
+
+
+def mllib_fit(train, test, hidden: int, max_iter: int):
+    from pyspark.ml.classification import MultilayerPerceptronClassifier
+    from pyspark.ml.functions import array_to_vector
+
+    vector_train = train.withColumn("features", array_to_vector("features"))
+    vector_test = test.withColumn("features", array_to_vector("features"))
+    started = time.perf_counter()
+    model = MultilayerPerceptronClassifier(layers=[784, hidden, 10], maxIter=max_iter, blockSize=128,
+                                           seed=7).fit(vector_train)
+    wall = time.perf_counter() - started
+    acc = model.transform(vector_test).selectExpr("avg(cast(prediction = label as double))").first()[0]
+    return {"wall_s": wall, "accuracy": acc}
