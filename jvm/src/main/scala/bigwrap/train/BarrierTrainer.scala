@@ -10,7 +10,8 @@ import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
-import org.apache.spark.BarrierTaskContext
+import org.apache.spark.{BarrierTaskContext, Success, TaskKilledException}
+import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
 import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SliceBlocks, SyncService}
 
 /** What every task of one epoch's barrier stage starts from. */
@@ -49,6 +50,8 @@ object BarrierTrainer extends Trainer {
     val run = UUID.randomUUID().toString
     val sc = job.samples.sparkContext
     SyncService.register(run, tasks, new IterationReporter(job.listener))
+    val failures = new FailureWatch(run)
+    sc.addSparkListener(failures)
     var optimMethods = Array.fill(tasks)(job.optimMethod.clone())
     try {
       var epoch = 1
@@ -56,8 +59,11 @@ object BarrierTrainer extends Trainer {
       while (continue && epoch <= job.epochs) {
         val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, mklThreads, seed, job.model,
           job.criterion, optimMethods))
-        val ends = rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
-          .collect().sortBy(_.task)
+        sc.setLocalProperty(FailureWatch.RunProperty, run)
+        val ends = try {
+          rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
+            .collect().sortBy(_.task)
+        } finally sc.setLocalProperty(FailureWatch.RunProperty, null)
         start.destroy()
         adopt(job.model, ends)
         optimMethods = ends.map(_.optimMethod)
@@ -68,6 +74,7 @@ object BarrierTrainer extends Trainer {
         epoch += 1
       }
     } finally {
+      sc.removeSparkListener(failures)
       SyncService.unregister(run)
       rows.unpersist(blocking = false)
     }
@@ -124,6 +131,7 @@ object BarrierTrainer extends Trainer {
     val prefix = s"${start.run}_${start.epoch}_${attempt}"
     val clock = new PhaseClock
     for (iteration <- 0 until start.iterations) {
+      if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
       val taken = batch.fill(order, iteration * perTask)
       val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
         model.zeroGradParameters()
@@ -179,6 +187,28 @@ object BarrierTrainer extends Trainer {
     }
 
     def totals: Map[String, Long] = Seq("compute", "exchange", "update", "sync").map(p => p -> nanos(p)).toMap
+  }
+
+  /**
+   * When a task of the run fails, Spark fails the whole barrier stage and retries it; the run's other
+   * tasks would otherwise wait in a sync round that can never complete, holding the slots the retry needs.
+   */
+  private final class FailureWatch(run: String) extends SparkListener {
+    private val stages = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
+
+    override def onJobStart(event: SparkListenerJobStart): Unit =
+      if (Option(event.properties).exists(_.getProperty(FailureWatch.RunProperty) == run)) {
+        event.stageIds.foreach(id => stages.add(id))
+      }
+
+    override def onTaskEnd(event: SparkListenerTaskEnd): Unit =
+      if (stages.contains(event.stageId) && event.reason != Success) {
+        SyncService.abandon(run, s"a task failed (${event.reason}); Spark retries the epoch")
+      }
+  }
+
+  private object FailureWatch {
+    val RunProperty = "bigwrap.barrier.run"
   }
 
   /** The reusable input/target tensors of one sub-batch, filled from the task's rows. */

@@ -22,6 +22,9 @@ final case class Arrive(key: RoundKey, task: Int, lossSum: Double, count: Long, 
 
 final case class Proceed(lossSum: Double, count: Long, managers: Array[BlockManagerId])
 
+/** One of the run's tasks failed: release every task waiting in its rounds, so the stage can be retried. */
+private final case class Abandon(run: String, reason: String)
+
 /** What the driver does when a round completes (e.g. report an iteration's loss). */
 trait RoundObserver {
   def roundComplete(key: RoundKey, lossSum: Double, count: Long): Unit
@@ -55,17 +58,18 @@ private final class SyncEndpoint(override val rpcEnv: RpcEnv) extends ThreadSafe
       }
   }
 
-  /** Drops rounds of a finished or failed run, failing any task still waiting in them. */
-  def forget(run: String): Unit = pending.keys.filter(_.run == run).toList.foreach { key =>
-    pending.remove(key).foreach(_.callers.filter(_ != null).foreach(
-      _.sendFailure(new IllegalStateException(s"training run $run ended"))))
+  override def receive: PartialFunction[Any, Unit] = {
+    case Abandon(run, reason) => pending.keys.filter(_.run == run).toList.foreach { key =>
+      pending.remove(key).foreach(_.callers.filter(_ != null).foreach(
+        _.sendFailure(new IllegalStateException(s"training run $run: $reason"))))
+    }
   }
 }
 
 object SyncService {
   val EndpointName = "bigwrap-sync"
   private val runs = new ConcurrentHashMap[String, (Int, RoundObserver)]()
-  @volatile private var driverSide: Option[(RpcEnv, SyncEndpoint)] = None
+  @volatile private var driverSide: Option[(RpcEnv, RpcEndpointRef)] = None
   @volatile private var taskSide: Option[(RpcEnv, RpcEndpointRef)] = None
 
   private[bigwrap] def run(id: String): Option[(Int, RoundObserver)] = Option(runs.get(id))
@@ -74,17 +78,18 @@ object SyncService {
   def register(run: String, tasks: Int, observer: RoundObserver): Unit = synchronized {
     val env = SparkEnv.get.rpcEnv
     if (!driverSide.exists(_._1 eq env)) {
-      val endpoint = new SyncEndpoint(env)
-      env.setupEndpoint(EndpointName, endpoint)
-      driverSide = Some((env, endpoint))
+      driverSide = Some((env, env.setupEndpoint(EndpointName, new SyncEndpoint(env))))
     }
     runs.put(run, (tasks, observer))
   }
 
   def unregister(run: String): Unit = {
     runs.remove(run)
-    driverSide.foreach(_._2.forget(run))
+    abandon(run, "ended")
   }
+
+  /** Fails every round of `run` that tasks are waiting in (they then end, freeing their slots). */
+  def abandon(run: String, reason: String): Unit = driverSide.foreach(_._2.send(Abandon(run, reason)))
 
   /** In a task: wait until every task of the stage attempt has arrived at `key`. */
   def arrive(key: RoundKey, task: Int, lossSum: Double, count: Long): Proceed = {
