@@ -41,11 +41,21 @@ class Model:
             if not isinstance(tensor.layer, InputLayer):
                 for source in tensor.layer.calls[tensor.call_index]:
                     visit(source)
-            if tensor.layer not in order:
-                order.append(tensor.layer)
+
+        def place(layer: Layer) -> None:
+            # After the sources of every call the model uses, so a shared layer follows all its inputs.
+            if layer in order:
+                return
+            if not isinstance(layer, InputLayer):
+                for index in sorted(calls[layer]):
+                    for source in layer.calls[index]:
+                        place(source.layer)
+            order.append(layer)
 
         for tensor in outputs:
             visit(tensor)
+        for tensor in outputs:
+            place(tensor.layer)
         missing = [layer.name for layer in order if isinstance(layer, InputLayer)
                    and layer not in {t.layer for t in inputs}]
         if missing:
