@@ -187,7 +187,7 @@ class Model:
             if array.shape == tensor.dims:
                 array = array[None, ...]
             if array.shape[1:] != tensor.dims:
-                raise ValueError(f"model '{self.name}' input '{tensor.layer.name}' expects shape "
+                raise ValueError(f"model '{self.name}' input '{tensor.layer.name}' expects input of shape "
                                  f"{format_shape(tensor.dims)}, got {array.shape}")
             checked.append(array)
         if len({len(a) for a in checked}) > 1:

@@ -133,3 +133,10 @@ def test_auto_names_are_unique_and_explicit_names_are_checked():
     assert a.name != b.name
     with pytest.raises(ValueError, match="invalid layer name"):
         layers.Dense(2, name="bad name")
+
+
+def test_readme_lists_every_supported_layer():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert layers.catalogue() in readme, "regenerate the README's layer table with bigwrap.layers.catalogue()"

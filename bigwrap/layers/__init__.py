@@ -19,3 +19,14 @@ __all__ = ["Input", "InputLayer", "Layer",
            "BatchNormalization", "LayerNormalization", "Embedding",
            "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
            "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum"]
+
+
+def catalogue() -> str:
+    """The README's table of supported layers, one row per family (file), generated from the public layers."""
+    families: dict[str, list[str]] = {}
+    for name in __all__:
+        cls = globals()[name]
+        if name not in ("Input", "InputLayer", "Layer"):
+            families.setdefault(cls.__module__.rsplit(".", 1)[-1], []).append(f"`{name}`")
+    rows = [f"| {family} | {', '.join(names)} |" for family, names in families.items()]
+    return "\n".join(["| family | layers |", "|---|---|", *rows])
