@@ -28,23 +28,23 @@ def test_lenet_style_cnn_on_8x8_digits(digits):
     train, test = digits
     model = bigwrap.Sequential([
         layers.Input((8, 8, 1)),
+        layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
         layers.Conv2D(16, 3, padding="same", activation="relu"),
         layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, padding="same", activation="relu"),
-        layers.MaxPooling2D(2),
         layers.Flatten(),
-        layers.Dense(64, activation="relu"),
+        layers.Dense(32, activation="relu"),
         layers.Dense(10, activation="softmax"),
     ])
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy",
-                               optimizer=bigwrap.optimizers.Adam(0.005), batchSize=64, epochs=10, verbose=0,
+                               optimizer=bigwrap.optimizers.Adam(0.01), batchSize=64, epochs=8, verbose=0,
                                seed=1).fit(train)
     assert _accuracy(fitted, test) >= 0.95
 
 
 def test_lstm_classifies_synthetic_sequence_trends(spark):
     rng = np.random.default_rng(0)
-    n, steps = 1200, 12
+    n, steps = 800, 12
     labels = rng.integers(0, 3, size=n)                 # 0: falling, 1: flat, 2: rising
     slope = (labels - 1.0)[:, None] * np.linspace(0, 1, steps)[None, :]
     x = np.stack([slope + rng.normal(scale=0.3, size=(n, steps)), rng.normal(size=(n, steps))], axis=-1)
@@ -59,7 +59,7 @@ def test_lstm_classifies_synthetic_sequence_trends(spark):
 
 def test_embedding_gru_finds_a_keyword_token(spark):
     rng = np.random.default_rng(1)
-    n, steps, vocabulary, keyword = 1200, 10, 20, 3
+    n, steps, vocabulary, keyword = 800, 10, 20, 3
     tokens = rng.integers(4, vocabulary, size=(n, steps))
     labels = rng.integers(0, 2, size=n)
     tokens[labels == 1, rng.integers(0, steps, size=int(labels.sum()))] = keyword
@@ -75,7 +75,7 @@ def test_embedding_gru_finds_a_keyword_token(spark):
 
 def test_two_input_model_with_a_shared_layer_trains_and_predicts(spark):
     rng = np.random.default_rng(2)
-    n = 1000
+    n = 600
     a, b = rng.normal(size=(n, 4)), rng.normal(size=(n, 4))
     labels = (a.sum(axis=1) > b.sum(axis=1)).astype(int)
     train, test = _frames(spark, ["left", "right"], [a, b], labels)
@@ -86,7 +86,7 @@ def test_two_input_model_with_a_shared_layer_trains_and_predicts(spark):
     model = bigwrap.Model([left, right], layers.Dense(2, activation="softmax")(merged))
     assert [w.shape for w in model.get_layer("shared").get_weights()] == [(4, 8), (8,)]
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", featuresCol=["left", "right"],
-                               optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=5, verbose=0,
+                               trainer="bigdl", optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=5, verbose=0,
                                seed=1).fit(train)
     assert _accuracy(fitted, test) >= 0.90
     # The trained model predicts from two arrays too, and agrees with transform.
