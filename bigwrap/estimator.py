@@ -88,6 +88,9 @@ class Estimator(SparkEstimator, _EstimatorParams):
             raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
         if settings["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: {', '.join(TRAINERS)}")
+        if settings["trainer"] == "barrier" and len(model._inputs) > 1:
+            raise ValueError(f"Estimator: model '{model.name}' has {len(model._inputs)} inputs; the barrier trainer "
+                             "lays out single-input rows, so train it with trainer='bigdl'")
         seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else None
         return {**settings, "model": model, "loss": loss,
                 "optimizer": optimizers.get(self.getOrDefault(self.optimizer)), "seed": seed}

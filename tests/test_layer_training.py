@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import bigwrap
@@ -135,3 +136,11 @@ def test_batch_normalization_moving_statistics_follow_pytorch(spark):
     np.testing.assert_allclose(weights["moving_mean"], running_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(weights["moving_variance"], running_var.numpy(), rtol=1e-5)
     assert json.loads(b.call("weightIndex", handle))["weights"][2]["name"] == "moving_mean"
+
+
+def test_multi_input_model_on_the_barrier_trainer_asks_for_bigdl(spark, no_spark_job):
+    a, b = layers.Input((2,)), layers.Input((2,))
+    model = bigwrap.Model([a, b], layers.Dense(2, activation="softmax")(layers.Concatenate()([a, b])))
+    df = spark.createDataFrame([([1.0, 2.0], [3.0, 4.0], 0.0)], ["a", "b", "label"])
+    with no_spark_job, pytest.raises(ValueError, match="2 inputs.*trainer='bigdl'"):
+        bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", featuresCol=["a", "b"]).fit(df)
