@@ -144,3 +144,24 @@ def test_multi_input_model_on_the_barrier_trainer_asks_for_bigdl(spark, no_spark
     df = spark.createDataFrame([([1.0, 2.0], [3.0, 4.0], 0.0)], ["a", "b", "label"])
     with no_spark_job, pytest.raises(ValueError, match="2 inputs.*trainer='bigdl'"):
         bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", featuresCol=["a", "b"]).fit(df)
+
+
+def test_convolution_trains_on_batches_of_changing_size(spark):
+    """Trainers end epochs with short batches; BigDL's own convolution fails on a second batch size."""
+    x = layers.Input((5, 5, 2))
+    model = bigwrap.Model(x, layers.Conv2D(3, 3, padding="same")(x))
+    rng = np.random.default_rng(6)
+    kernel, bias = (torch.tensor(w, requires_grad=True) for w in model.get_weights())
+    b = bridge(spark)
+    handle = model._jvm_handle(b)  # one JVM module for both batches
+    for rows in (8, 3):
+        inputs = rng.normal(size=(rows, 5, 5, 2)).astype(np.float32)
+        dy = rng.normal(size=(rows, 5, 5, 3)).astype(np.float32)
+        kernel.grad = bias.grad = None
+        y = torch.nn.functional.conv2d(torch.tensor(inputs).permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), bias,
+                                       padding=1).permute(0, 2, 3, 1)
+        (y * torch.tensor(dy)).sum().backward()
+        flat = np.frombuffer(b.call("forwardBackward", handle, inputs.tobytes(), rows, dy.tobytes()), dtype="<f4")
+        grads = flat[inputs.size:]
+        np.testing.assert_allclose(grads[:54].reshape(3, 3, 2, 3), kernel.grad.numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(grads[54:], bias.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -1,6 +1,7 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
+import bigwrap.nn.Convolution
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
@@ -70,8 +71,8 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
 
     val (convOut, kernelSlot, biasSlot) = if (dilation.forall(_ == 1)) {
       val pad = if (padding == "same") -1 else 0
-      val conv = SpatialConvolution[Float](channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, pad,
-        withBias = useBias, format = DataFormat.NHWC).setName(layer.name)
+      val conv = new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, pad,
+        useBias, DataFormat.NHWC).setName(layer.name)
       (conv.inputs(source),
         WeightSlot.reshaped("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight),
         new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
