@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 # Each name maps to a BigDL module in the Scala builder (spec/Layers.scala, `Activations`).
-_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax")
+_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "elu", "selu", "softplus", "softsign",
+          "leaky_relu", "gelu")
 
 
 def get(identifier: str | None, where: str) -> str:

@@ -22,6 +22,8 @@ TRAINERS = ("barrier", "bigdl")
 
 
 class _OutputParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
+    featuresCol = Param(Params._dummy(), "featuresCol", "features column name, or a list of names: one per model "
+                        "input, in the order of the model's inputs", TypeConverters.identity)
     inferenceBatchSize = Param(Params._dummy(), "inferenceBatchSize",
                                "rows per forward pass when transforming (positive)", TypeConverters.toInt)
 
@@ -48,7 +50,7 @@ class Estimator(SparkEstimator, _EstimatorParams):
 
     @keyword_only
     def __init__(self, *, model: Model | None = None, loss: Any = None, optimizer: Any = "adam",
-                 batchSize: int = 32, epochs: int = 1, featuresCol: str = "features", labelCol: str = "label",
+                 batchSize: int = 32, epochs: int = 1, featuresCol: str | list[str] = "features", labelCol: str = "label",
                  predictionCol: str = "prediction", probabilityCol: str = "probability", verbose: int = 1,
                  seed: int | None = None, trainer: str = "barrier", numTasks: int | None = None,
                  inferenceBatchSize: int = 256):
@@ -66,9 +68,9 @@ class Estimator(SparkEstimator, _EstimatorParams):
         model = self.getOrDefault(self.model) if self.isDefined(self.model) else None
         if not isinstance(model, Model):
             raise TypeError(f"Estimator needs model= a bigwrap Sequential or Model, got {type(model).__name__}")
-        if len(model._inputs) != 1 or len(model._outputs) != 1:
-            raise ValueError(f"model '{model.name}' has {len(model._inputs)} inputs and {len(model._outputs)} "
-                             "outputs; the Estimator trains single-input, single-output models")
+        if len(model._outputs) != 1:
+            raise ValueError(f"model '{model.name}' has {len(model._outputs)} outputs; the Estimator trains "
+                             "single-output models")
         if not self.isDefined(self.loss) or self.getOrDefault(self.loss) is None:
             raise ValueError("Estimator needs loss=, e.g. 'sparse_categorical_crossentropy' or 'mse'")
         loss = losses.get(self.getOrDefault(self.loss))
@@ -86,6 +88,9 @@ class Estimator(SparkEstimator, _EstimatorParams):
             raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
         if settings["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: {', '.join(TRAINERS)}")
+        if settings["trainer"] == "barrier" and len(model._inputs) > 1:
+            raise ValueError(f"Estimator: model '{model.name}' has {len(model._inputs)} inputs; the barrier trainer "
+                             "lays out single-input rows, so train it with trainer='bigdl'")
         seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else None
         return {**settings, "model": model, "loss": loss,
                 "optimizer": optimizers.get(self.getOrDefault(self.optimizer)), "seed": seed}
@@ -94,7 +99,7 @@ class Estimator(SparkEstimator, _EstimatorParams):
         s = self._settings()
         model, loss = s["model"], s["loss"]
         features, label = self.getFeaturesCol(), self.getLabelCol()
-        data.check_features(dataset, features, model._inputs[0].dims, model.name)
+        _check_feature_columns(dataset, features, model)
         data.check_label(dataset, label, loss)
         bridge = runtime.bridge(dataset.sparkSession)
         tasks = s["numTasks"] or bridge.total_cores
@@ -122,6 +127,19 @@ class Estimator(SparkEstimator, _EstimatorParams):
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         self._copyValues(fitted)
         return fitted
+
+
+def _check_feature_columns(df: DataFrame, features: str | list[str], model: Model) -> None:
+    """One features column per model input (a plain name for a single-input model)."""
+    columns = [features] if isinstance(features, str) else list(features)
+    if not columns or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"featuresCol must be a column name or a list of names, got {features!r}")
+    if len(columns) != len(model._inputs):
+        raise ValueError(f"model '{model.name}' has {len(model._inputs)} input(s) "
+                         f"{[t.layer.name for t in model._inputs]} but featuresCol names {len(columns)} column(s) "
+                         f"{columns}; give one column per input, in the same order")
+    for column, tensor in zip(columns, model._inputs):
+        data.check_features(df, column, tensor.dims, model.name)
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -185,7 +203,7 @@ class EstimatorModel(SparkModel, _OutputParams):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         features = self.getFeaturesCol()
-        data.check_features(dataset, features, self.model._inputs[0].dims, self.model.name)
+        _check_feature_columns(dataset, features, self.model)
         data.check_free_columns(dataset, self._output_columns())
         batch = self.getOrDefault(self.inferenceBatchSize)
         if batch <= 0:

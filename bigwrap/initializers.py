@@ -44,6 +44,15 @@ def _variance_scaling(scale: float, mode: str, distribution: str):
     return init
 
 
+def _orthogonal(shape):
+    # Keras' Orthogonal: Q of a QR decomposition of a normal matrix, sign-corrected to be uniform.
+    rows, cols = int(np.prod(shape[:-1])), shape[-1]
+    flat = _rng.normal(size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    return (q.T if rows < cols else q).reshape(shape)
+
+
 _INITIALIZERS: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
     "glorot_uniform": _variance_scaling(1.0, "fan_avg", "uniform"),
     "glorot_normal": _variance_scaling(1.0, "fan_avg", "normal"),
@@ -53,6 +62,8 @@ _INITIALIZERS: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
     "lecun_normal": _variance_scaling(1.0, "fan_in", "normal"),
     "random_normal": lambda shape: _rng.normal(0.0, 0.05, size=shape),
     "random_uniform": lambda shape: _rng.uniform(-0.05, 0.05, size=shape),
+    "uniform": lambda shape: _rng.uniform(-0.05, 0.05, size=shape),
+    "orthogonal": _orthogonal,
     "zeros": np.zeros,
     "ones": np.ones,
 }

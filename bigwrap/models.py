@@ -41,11 +41,21 @@ class Model:
             if not isinstance(tensor.layer, InputLayer):
                 for source in tensor.layer.calls[tensor.call_index]:
                     visit(source)
-            if tensor.layer not in order:
-                order.append(tensor.layer)
+
+        def place(layer: Layer) -> None:
+            # After the sources of every call the model uses, so a shared layer follows all its inputs.
+            if layer in order:
+                return
+            if not isinstance(layer, InputLayer):
+                for index in sorted(calls[layer]):
+                    for source in layer.calls[index]:
+                        place(source.layer)
+            order.append(layer)
 
         for tensor in outputs:
             visit(tensor)
+        for tensor in outputs:
+            place(tensor.layer)
         missing = [layer.name for layer in order if isinstance(layer, InputLayer)
                    and layer not in {t.layer for t in inputs}]
         if missing:
@@ -165,30 +175,73 @@ class Model:
         self._jvm_model = (bridge, self._weights_key(), handle)
         weakref.finalize(self, _release, bridge, handle)
 
+    def _input_arrays(self, x) -> list[np.ndarray]:
+        """`x` as one float32 array per model input, each checked against its input's shape."""
+        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(arrays) != len(self._inputs):
+            raise ValueError(f"model '{self.name}' has {len(self._inputs)} input(s) "
+                             f"{[t.layer.name for t in self._inputs]}; got {len(arrays)} array(s)")
+        checked = []
+        for tensor, array in zip(self._inputs, arrays):
+            array = np.asarray(array, dtype=np.float32)
+            if array.shape == tensor.dims:
+                array = array[None, ...]
+            if array.shape[1:] != tensor.dims:
+                raise ValueError(f"model '{self.name}' input '{tensor.layer.name}' expects input of shape "
+                                 f"{format_shape(tensor.dims)}, got {array.shape}")
+            checked.append(array)
+        if len({len(a) for a in checked}) > 1:
+            raise ValueError(f"model '{self.name}': the input arrays have different numbers of rows "
+                             f"{[len(a) for a in checked]}")
+        return checked
+
+    @staticmethod
+    def _pack(arrays: list[np.ndarray]) -> bytes:
+        # The façade's layout for several inputs: each input's whole block, one after the other.
+        return b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays)
+
     def predict(self, x, batch_size: int = 1024) -> np.ndarray:
-        """Forward pass in inference mode on the JVM; `x` has shape (n, *input_shape[1:])."""
+        """Forward pass in inference mode on the JVM; `x` is an array (n, *input_shape[1:]), or a list of
+        such arrays for a model with several inputs."""
         from .runtime import bridge as active_bridge
 
-        if len(self._inputs) != 1:
-            raise ValueError(f"model '{self.name}' has {len(self._inputs)} inputs; predict takes one array per input "
-                             "in a later version, use an EstimatorModel's transform on a DataFrame")
-        x = np.asarray(x, dtype=np.float32)
-        dims = self._inputs[0].dims
-        if x.ndim == len(dims):
-            x = x[None, ...] if x.shape == dims else x
-        if x.shape[1:] != dims:
-            raise ValueError(f"model '{self.name}' expects input of shape {format_shape(dims)}, got {x.shape}")
+        arrays = self._input_arrays(x)
         out_dims = self._outputs[0].dims
-        if len(x) == 0:
+        rows = len(arrays[0])
+        if rows == 0:
             return np.zeros((0, *out_dims), dtype=np.float32)
         bridge = active_bridge()
         handle = self._jvm_handle(bridge)
         chunks = []
-        for start in range(0, len(x), batch_size):
-            chunk = np.ascontiguousarray(x[start:start + batch_size], dtype="<f4")
-            raw = bridge.call("predict", handle, chunk.tobytes(), len(chunk))
-            chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk), *out_dims))
+        for start in range(0, rows, batch_size):
+            chunk = [a[start:start + batch_size] for a in arrays]
+            raw = bridge.call("predict", handle, self._pack(chunk), len(chunk[0]))
+            chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
         return np.concatenate(chunks).astype(np.float32)
+
+    def _forward_backward(self, x, grad_output) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the
+        inputs and of the trainable weights (Keras layouts, in get_weights order)."""
+        from .runtime import bridge as active_bridge
+
+        arrays = self._input_arrays(x)
+        rows = len(arrays[0])
+        bridge = active_bridge()
+        handle = self._jvm_handle(bridge)
+        raw = bridge.call("forwardBackward", handle, self._pack(arrays), rows,
+                          np.ascontiguousarray(grad_output, dtype="<f4").tobytes())
+        flat = np.frombuffer(raw, dtype="<f4")
+        shapes = [(rows, *t.dims) for t in self._inputs] + [
+            shape for layer in self._graph_layers for (_, shape, _, trainable) in layer._weight_specs if trainable]
+        out, offset = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            out.append(flat[offset:offset + size].reshape(shape).copy())
+            offset += size
+        # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
+        self._jvm_model = None
+        _release(bridge, handle)
+        return out[:len(self._inputs)], out[len(self._inputs):]
 
 
 def _release(bridge, handle: str) -> None:

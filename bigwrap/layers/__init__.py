@@ -1,5 +1,32 @@
 """bigwrap layers, by family (one file each)."""
+from .activation import ELU, LeakyReLU, ReLU, Softmax
 from .base import Input, InputLayer, Layer
-from .core import Activation, Dense, Dropout, Flatten
+from .convolutional import Conv1D, Conv2D, UpSampling2D, ZeroPadding2D
+from .core import Activation, Dense, Dropout, Flatten, Permute, RepeatVector, Reshape
+from .embedding import Embedding
+from .merging import Add, Average, Concatenate, Maximum, Multiply, Subtract
+from .normalization import BatchNormalization, LayerNormalization
+from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
 
-__all__ = ["Input", "InputLayer", "Layer", "Dense", "Activation", "Dropout", "Flatten"]
+__all__ = ["Input", "InputLayer", "Layer",
+           "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector",
+           "ReLU", "LeakyReLU", "ELU", "Softmax",
+           "Conv1D", "Conv2D", "ZeroPadding2D", "UpSampling2D",
+           "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+           "BatchNormalization", "LayerNormalization", "Embedding",
+           "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+           "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum"]
+
+
+def catalogue() -> str:
+    """The README's table of supported layers, one row per family (file), generated from the public layers."""
+    families: dict[str, list[str]] = {}
+    for name in __all__:
+        cls = globals()[name]
+        if name not in ("Input", "InputLayer", "Layer"):
+            families.setdefault(cls.__module__.rsplit(".", 1)[-1], []).append(f"`{name}`")
+    rows = [f"| {family} | {', '.join(names)} |" for family, names in families.items()]
+    return "\n".join(["| family | layers |", "|---|---|", *rows])

@@ -24,6 +24,13 @@ def format_shape(dims: tuple[int, ...]) -> str:
     return str((None, *dims))
 
 
+def _format_any(dims) -> str:
+    """One shape, or a list of shapes for layers taking several inputs."""
+    if dims and isinstance(dims[0], tuple):
+        return "[" + ", ".join(format_shape(d) for d in dims) + "]"
+    return format_shape(dims)
+
+
 class SymbolicTensor:
     """What a layer call returns while a model is defined: a shape and the call that makes it."""
 
@@ -63,7 +70,7 @@ class Layer:
         self.calls: list[list[SymbolicTensor]] = []
         self.input_dims: tuple[int, ...] | None = None
         self.output_dims: tuple[int, ...] | None = None
-        self._weight_specs: list[tuple[str, tuple[int, ...], str]] = []
+        self._weight_specs: list[tuple[str, tuple[int, ...], str, bool]] = []
         self._weights: list[np.ndarray] = []
         self.weights_version = 0  # bumped on every change, so a model knows its JVM copy is stale
 
@@ -72,35 +79,55 @@ class Layer:
         return f"layer '{self.name}' ({type(self).__name__})"
 
     # -- graph --------------------------------------------------------------------------------
-    def __call__(self, inputs: SymbolicTensor) -> SymbolicTensor:
-        if not isinstance(inputs, SymbolicTensor):
-            raise TypeError(f"{self.where()} was called on {type(inputs).__name__}; call it on layers.Input(...) "
-                            "or on another layer's output")
-        if self.calls and inputs.dims != self.input_dims:
-            raise ValueError(f"{self.where()} was built for input shape {format_shape(self.input_dims)} "
-                             f"and cannot also take {format_shape(inputs.dims)}")
-        output_dims = tuple(int(d) for d in self.compute_output_shape(inputs.dims))
+    # Merge layers take a list of tensors; every other layer takes exactly one.
+    multiple_inputs = False
+
+    def __call__(self, inputs) -> SymbolicTensor:
+        sources = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        for source in sources:
+            if not isinstance(source, SymbolicTensor):
+                raise TypeError(f"{self.where()} was called on {type(source).__name__}; call it on layers.Input(...) "
+                                "or on another layer's output")
+        if self.multiple_inputs and (not isinstance(inputs, (list, tuple)) or len(sources) < 2):
+            raise ValueError(f"{self.where()} takes a list of at least 2 tensors, got {len(sources)}")
+        if not self.multiple_inputs and isinstance(inputs, (list, tuple)):
+            raise ValueError(f"{self.where()} takes one tensor, got a list of {len(sources)}")
+        dims = tuple(s.dims for s in sources) if self.multiple_inputs else sources[0].dims
+        if self.calls and dims != self.input_dims:
+            raise ValueError(f"{self.where()} was built for input shape {_format_any(self.input_dims)} "
+                             f"and cannot also take {_format_any(dims)}")
+        output_dims = tuple(int(d) for d in self.compute_output_shape(dims))
         if not self.calls:
-            self.input_dims, self.output_dims = inputs.dims, output_dims
-            self.build(inputs.dims)
-        self.calls.append([inputs])
+            self.input_dims, self.output_dims = dims, output_dims
+            self.build(dims)
+        self.calls.append(sources)
         return SymbolicTensor(output_dims, self, len(self.calls) - 1)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return input_shape
 
+    def expect_rank(self, input_shape: tuple[int, ...], rank: int, example: str) -> None:
+        """The ValueError every layer raises for an input of the wrong rank, naming both shapes."""
+        if len(input_shape) != rank:
+            raise ValueError(f"{self.where()} expects input of shape {example}, got {format_shape(input_shape)}")
+
     def build(self, input_shape: tuple[int, ...]) -> None:
         """Declares weights (add_weight) once the input shape is known."""
 
-    def add_weight(self, name: str, shape: tuple[int, ...], initializer: str) -> None:
-        self._weight_specs.append((name, tuple(shape), initializer))
+    def add_weight(self, name: str, shape: tuple[int, ...], initializer: str, trainable: bool = True) -> None:
+        self._weight_specs.append((name, tuple(shape), initializer, trainable))
         self._weights.append(initializers.initialize(initializer, tuple(shape)))
         self.weights_version += 1
 
     # -- weights (Keras layouts) --------------------------------------------------------------
     @property
     def weight_names(self) -> list[str]:
-        return [name for name, _, _ in self._weight_specs]
+        return [spec[0] for spec in self._weight_specs]
+
+    @property
+    def trainable_weight_names(self) -> list[str]:
+        """Weights gradients reach (BatchNormalization's moving statistics are not among them)."""
+        return [spec[0] for spec in self._weight_specs if spec[3]]
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.copy() for w in self._weights]
@@ -110,7 +137,7 @@ class Layer:
             raise ValueError(f"{self.where()} has {len(self._weight_specs)} weights "
                              f"({', '.join(self.weight_names) or 'none'}), got {len(weights)}")
         checked = []
-        for (name, shape, _), value in zip(self._weight_specs, weights):
+        for (name, shape, _, _), value in zip(self._weight_specs, weights):
             value = np.asarray(value, dtype=np.float32)
             if value.shape != shape:
                 raise ValueError(f"{self.where()} weight '{name}' has shape {shape}, got {value.shape}")
@@ -119,7 +146,7 @@ class Layer:
         self.weights_version += 1
 
     def count_params(self) -> int:
-        return int(sum(int(np.prod(shape)) for _, shape, _ in self._weight_specs))
+        return int(sum(int(np.prod(spec[1])) for spec in self._weight_specs))
 
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

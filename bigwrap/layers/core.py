@@ -1,22 +1,12 @@
-"""Core layers: Dense, Activation, Dropout, Flatten."""
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import activations, initializers
+from ._checks import boolean, positive_int
 from .base import Layer, format_shape
-
-
-def _positive_int(value: Any, argument: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{where}: expected a positive integer for `{argument}`, got {value!r}")
-    return value
-
-
-def _boolean(value: Any, argument: str, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{where}: expected True or False for `{argument}`, got {value!r}")
-    return value
 
 
 class Dense(Layer):
@@ -27,9 +17,9 @@ class Dense(Layer):
                  name: str | None = None):
         super().__init__(name=name)
         where = self.where()
-        self.units = _positive_int(units, "units", where)
+        self.units = positive_int(units, "units", where)
         self.activation = activations.get(activation, where)
-        self.use_bias = _boolean(use_bias, "use_bias", where)
+        self.use_bias = boolean(use_bias, "use_bias", where)
         self.kernel_initializer = initializers.check(kernel_initializer, where)
         self.bias_initializer = initializers.check(bias_initializer, where)
 
@@ -77,3 +67,61 @@ class Flatten(Layer):
         for d in input_shape:
             size *= d
         return (size,)
+
+
+class Reshape(Layer):
+    """Reshapes to `target_shape` (no batch dimension); one entry may be -1, inferred from the size."""
+
+    def __init__(self, target_shape, name: str | None = None):
+        super().__init__(name=name)
+        valid = isinstance(target_shape, (tuple, list)) and len(target_shape) > 0 and all(
+            isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target_shape)
+        if not valid or list(target_shape).count(-1) > 1:
+            raise ValueError(f"{self.where()}: `target_shape` must be a tuple of positive integers with at most one "
+                             f"-1, got {target_shape!r}")
+        self.target_shape = tuple(target_shape)
+
+    def compute_output_shape(self, input_shape):
+        size = math.prod(input_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if (-1 in self.target_shape and size % known) or (-1 not in self.target_shape and known != size):
+            raise ValueError(f"{self.where()} cannot reshape input of shape {format_shape(input_shape)} "
+                             f"({size} values) to {format_shape(self.target_shape)}")
+        return tuple(size // known if d == -1 else d for d in self.target_shape)
+
+    def get_config(self):
+        return {"name": self.name, "target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    """Permutes the non-batch axes: `dims` is a permutation of 1..rank, as in Keras."""
+
+    def __init__(self, dims, name: str | None = None):
+        super().__init__(name=name)
+        if not isinstance(dims, (tuple, list)) or sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ValueError(f"{self.where()}: `dims` must be a permutation of 1..rank, e.g. (2, 1), got {dims!r}")
+        self.dims = tuple(dims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != len(self.dims):
+            raise ValueError(f"{self.where()} permutes {len(self.dims)} axes (dims={self.dims}) but got input of "
+                             f"shape {format_shape(input_shape)}")
+        return tuple(input_shape[d - 1] for d in self.dims)
+
+    def get_config(self):
+        return {"name": self.name, "dims": list(self.dims)}
+
+
+class RepeatVector(Layer):
+    """(features,) → (n, features)."""
+
+    def __init__(self, n: int, name: str | None = None):
+        super().__init__(name=name)
+        self.n = positive_int(n, "n", self.where())
+
+    def compute_output_shape(self, input_shape):
+        self.expect_rank(input_shape, 1, "(None, features)")
+        return (self.n, input_shape[0])
+
+    def get_config(self):
+        return {"name": self.name, "n": self.n}

@@ -6,9 +6,11 @@ import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.data.Samples
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
-import bigwrap.spec.{BuiltModel, ModelBuilder, WeightSet}
+import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
 import bigwrap.train.{Losses, Optimizers, Progress, TrainJob, Trainers}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.sql.DataFrame
 import org.json4s._
@@ -64,13 +66,56 @@ object PythonFacade {
 
   def weightBytes(handle: String): Array[Byte] = guard(model(handle).weights.bytes)
 
+  /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
   def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] = guard {
-    val values = new Array[Float](input.length / 4)
-    ByteBuffer.wrap(input).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
-    val out = Inference.forward(model(handle), values, batch)
-    val buffer = ByteBuffer.allocate(out.length * 4).order(ByteOrder.LITTLE_ENDIAN)
-    buffer.asFloatBuffer().put(out)
+    toBytes(Inference.forward(model(handle), floats(input), batch))
+  }
+
+  private def floats(bytes: Array[Byte]): Array[Float] = {
+    val values = new Array[Float](bytes.length / 4)
+    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
+    values
+  }
+
+  private def toBytes(values: Array[Float]): Array[Byte] = {
+    val buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN)
+    buffer.asFloatBuffer().put(values)
     buffer.array()
+  }
+
+  /** `features_col` of a fit/transform config: one column, or a list with one column per model input. */
+  private def featuresCols(config: JValue): Seq[String] = config \ "features_col" match {
+    case JString(column) => Seq(column)
+    case other => other.extract[List[String]]
+  }
+
+  /**
+   * One training-mode forward and backward pass of `batch` rows (laid out as for `predict`) with the given
+   * gradient of the output: returns the gradient of each input (same layout as the input), followed by
+   * the gradient of each trainable weight in Keras layout, in `weightIndex` order without the
+   * non-trainable weights. Gradients start from zero, so they are this batch's alone.
+   */
+  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = guard {
+    val built = model(handle)
+    built.synchronized {
+      val activity = Inference.inputActivity(built, floats(input), batch)
+      val module = built.module
+      module.training()
+      module.zeroGradParameters()
+      val out = module.forward(activity).toTensor[Float]
+      val gradient = floats(gradOutput)
+      BigwrapException.require(gradient.length == out.nElement(),
+        s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
+      val gradIn = module.backward(activity, Tensor[Float](gradient, out.size()))
+      val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
+      else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
+      val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
+        // An input no gradient reaches (e.g. token ids into an Embedding) gets zeros.
+        if (g == null || g.nElement() == 0) new Array[Float](batch * shape.product) else Tensors.toArray(g)
+      }
+      module.evaluate()
+      toBytes((inputParts :+ built.gradients.data).flatten.toArray)
+    }
   }
 
   /** Trains the model behind `handle` in place on `df`; returns the final progress record. */
@@ -87,9 +132,8 @@ object PythonFacade {
     BigwrapException.require(batchSize > 0 && batchSize % tasks == 0,
       s"batchSize $batchSize must be a positive multiple of the $tasks tasks training")
     BigwrapException.require(epochs > 0, s"epochs must be positive, got $epochs")
-    val featuresCol = (config \ "features_col").extract[String]
     val target = Losses.target(loss, built.outputShapes.head)
-    val samples = Samples.fromDataFrame(df, featuresCol, built.inputShapes.head,
+    val samples = Samples.fromDataFrame(df, featuresCols(config), built.inputShapes,
       (config \ "label_col").extract[String], target)
     val count = df.count()
     BigwrapException.require(count > 0, "the training DataFrame is empty")
@@ -120,8 +164,7 @@ object PythonFacade {
     val built = model(handle)
     // A fresh id per call: executors never reuse a pooled module whose weights have since changed.
     val payload = ModelPayload(UUID.randomUUID().toString, built.specJson, built.weights)
-    Inference.transform(df, payload, built.inputShapes.head, built.outputShapes.head.product,
-      (config \ "features_col").extract[String],
+    Inference.transform(df, payload, built.inputShapes, built.outputShapes.head.product, featuresCols(config),
       OutputSpec((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
         (config \ "prediction_col").extract[String], (config \ "probability_col").extract[String]),
       (config \ "batch_size").extractOpt[Int].getOrElse(256))

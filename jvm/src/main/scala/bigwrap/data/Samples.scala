@@ -10,18 +10,22 @@ import org.apache.spark.sql.DataFrame
 object Samples {
   def fromDataFrame(
       df: DataFrame,
-      featuresCol: String,
-      featureShape: Seq[Int],
+      featuresCols: Seq[String],
+      featureShapes: Seq[Seq[Int]],
       labelCol: String,
       target: Target): RDD[Sample[Float]] = {
-    val features = ColumnReader(featuresCol, 0, ColumnKind.of(df.schema, featuresCol, "features"),
-      featureShape.product, "features")
-    val labels = ColumnReader(labelCol, 1, ColumnKind.of(df.schema, labelCol, "label"), target.size, "label")
-    val shape = featureShape.toArray
+    val features = featuresCols.zip(featureShapes).zipWithIndex.map { case ((column, shape), i) =>
+      ColumnReader(column, i, ColumnKind.of(df.schema, column, "features"), shape.product, "features")
+    }
+    val labels = ColumnReader(labelCol, featuresCols.size, ColumnKind.of(df.schema, labelCol, "label"), target.size,
+      "label")
+    val shapes = featureShapes.map(_.toArray)
     val labelShape = Array(target.size)
-    df.select(featuresCol, labelCol).rdd.map { row =>
-      Sample[Float](Tensor[Float](features.read(row), shape),
-        Tensor[Float](target.toBigDL(labels.read(row), labelCol), labelShape))
+    // Several inputs become a multi-feature Sample, which BigDL batches into a Table for the graph.
+    df.select((featuresCols :+ labelCol).map(df.col): _*).rdd.map { row =>
+      val label = Tensor[Float](target.toBigDL(labels.read(row), labelCol), labelShape)
+      val inputs = features.zip(shapes).map { case (reader, shape) => Tensor[Float](reader.read(row), shape) }
+      if (inputs.size == 1) Sample[Float](inputs.head, label) else Sample[Float](inputs.toArray, label)
     }
   }
 }

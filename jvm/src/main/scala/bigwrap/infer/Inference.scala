@@ -5,7 +5,9 @@ import java.util.concurrent.ConcurrentLinkedQueue
 import bigwrap.api.BigwrapException
 import bigwrap.data.{ColumnKind, ColumnReader}
 import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.utils.T
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.apache.spark.TaskContext
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
@@ -49,34 +51,58 @@ object Inference {
     e.map(_ / sum)
   }
 
-  /** Inference-mode forward of a batch laid out row-major as `batch × inputShape`. */
+  /**
+   * The model's input for `batch` rows: `values` holds each input's block (batch × its shape, row-major)
+   * one after the other, in the order of the model's inputs. Several inputs make a BigDL Table.
+   */
+  def inputActivity(model: BuiltModel, values: Array[Float], batch: Int): Activity = {
+    val sizes = model.inputShapes.map(batch.toLong * _.product)
+    BigwrapException.require(values.length == sizes.sum,
+      s"got ${values.length} values for $batch rows of input shape(s) " +
+        model.inputShapes.map(Tensors.shapeString).mkString(", "))
+    val offsets = sizes.scanLeft(0L)(_ + _)
+    val tensors = model.inputShapes.indices.map { i =>
+      val block = java.util.Arrays.copyOfRange(values, offsets(i).toInt, offsets(i + 1).toInt)
+      Tensor[Float](block, (batch +: model.inputShapes(i)).toArray)
+    }
+    if (tensors.size == 1) tensors.head else T.array(tensors.toArray)
+  }
+
+  /** Inference-mode forward of a batch laid out as `inputActivity` describes. */
   def forward(model: BuiltModel, input: Array[Float], batch: Int): Array[Float] = model.synchronized {
-    val expected = batch.toLong * model.inputShapes.head.product
-    BigwrapException.require(input.length == expected,
-      s"predict got ${input.length} values for $batch rows of shape ${Tensors.shapeString(model.inputShapes.head)}")
+    val activity = inputActivity(model, input, batch)
     model.module.evaluate()
-    val shape = (batch +: model.inputShapes.head).toArray
-    Tensors.toArray(model.module.forward(Tensor[Float](input, shape)).toTensor[Float])
+    Tensors.toArray(model.module.forward(activity).toTensor[Float])
   }
 
   /** Appends the output columns to `df`, running batched forwards inside the executors. */
-  def transform(df: DataFrame, payload: ModelPayload, inputShape: Seq[Int], outputSize: Int,
-      featuresCol: String, output: OutputSpec, batchSize: Int): DataFrame = {
+  def transform(df: DataFrame, payload: ModelPayload, inputShapes: Seq[Seq[Int]], outputSize: Int,
+      featuresCols: Seq[String], output: OutputSpec, batchSize: Int): DataFrame = {
     BigwrapException.require(batchSize > 0, s"inference batch size must be positive, got $batchSize")
     val taken = output.fields(outputSize).map(_.name).filter(df.columns.contains)
     BigwrapException.require(taken.isEmpty, s"the DataFrame already has column(s) ${taken.mkString(", ")}; " +
       "choose other output column names or drop them")
-    val reader = ColumnReader(featuresCol, df.schema.fieldIndex(featuresCol),
-      ColumnKind.of(df.schema, featuresCol, "features"), inputShape.product, "features")
+    BigwrapException.require(featuresCols.size == inputShapes.size,
+      s"the model has ${inputShapes.size} inputs but ${featuresCols.size} features column(s) were given")
+    val readers = featuresCols.zip(inputShapes).map { case (column, shape) =>
+      ColumnReader(column, df.schema.fieldIndex(column), ColumnKind.of(df.schema, column, "features"), shape.product,
+        "features")
+    }
     val schema = StructType(df.schema.fields ++ output.fields(outputSize))
     val broadcast = df.sparkSession.sparkContext.broadcast(payload)
-    val rowSize = inputShape.product
+    val rowSizes = inputShapes.map(_.product)
     df.mapPartitions { rows =>
       val model = ExecutorModels.borrow(broadcast.value)
       Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit](_ => ExecutorModels.giveBack(broadcast.value.id, model)))
       rows.grouped(batchSize).flatMap { batch =>
-        val input = new Array[Float](batch.size * rowSize)
-        batch.iterator.zipWithIndex.foreach { case (row, i) => System.arraycopy(reader.read(row), 0, input, i * rowSize, rowSize) }
+        val input = new Array[Float](batch.size * rowSizes.sum)
+        var offset = 0
+        readers.zip(rowSizes).foreach { case (reader, size) =>
+          batch.iterator.zipWithIndex.foreach { case (row, i) =>
+            System.arraycopy(reader.read(row), 0, input, offset + i * size, size)
+          }
+          offset += batch.size * size
+        }
         val out = forward(model, input, batch.size)
         batch.iterator.zipWithIndex.map { case (row, i) =>
           Row.fromSeq(row.toSeq ++ output.values(java.util.Arrays.copyOfRange(out, i * outputSize, (i + 1) * outputSize)))

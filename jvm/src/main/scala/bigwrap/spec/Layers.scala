@@ -6,13 +6,33 @@ import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import org.json4s.JObject
 
-/** A weight of a built layer, read and written in Keras layout (the DSL's layout). */
-trait WeightSlot {
-  def name: String
-  def shape: Seq[Int]
-  def read(): Array[Float]
-  def write(values: Array[Float]): Unit
+/**
+ * A weight of a built layer in Keras layout (the DSL's). `kerasView` turns BigDL's tensor (or its
+ * gradient, which has the same layout) into a view in Keras layout, so reads and writes convert.
+ */
+final class WeightSlot(
+    val name: String,
+    val shape: Seq[Int],
+    weight: () => Tensor[Float],
+    gradient: () => Tensor[Float],
+    kerasView: Tensor[Float] => Tensor[Float] = t => t,
+    val trainable: Boolean = true) {
+  def read(): Array[Float] = Tensors.toArray(kerasView(weight()))
+  def readGradient(): Array[Float] = Tensors.toArray(kerasView(gradient()))
+  def write(values: Array[Float]): Unit = kerasView(weight()).copy(Tensor[Float](values, shape.toArray))
+}
+
+object WeightSlot {
+  /** A weight BigDL keeps in Keras' layout up to a reshape (e.g. a leading group axis of size 1). */
+  def reshaped(name: String, shape: Seq[Int], weight: () => Tensor[Float], gradient: () => Tensor[Float],
+      trainable: Boolean = true): WeightSlot =
+    new WeightSlot(name, shape, weight, gradient, _.view(shape.toArray), trainable)
+
+  /** A 2-D weight that BigDL keeps as (out, in) and Keras as (in, out). */
+  def transposed(name: String, weight: () => Tensor[Float], gradient: () => Tensor[Float]): WeightSlot =
+    new WeightSlot(name, weight().size().toSeq.reverse, weight, gradient, _.t())
 }
 
 /** A tensor of the graph under construction: the node computing it and its shape without batch. */
@@ -29,6 +49,17 @@ trait LayerBuilder {
       s"layer '${layer.name}' (${layer.className}) takes one input, got ${inputs.size}")
     inputs.head
   }
+
+  protected def requireRank(layer: LayerSpec, in: GraphTensor, rank: Int, example: String): Unit =
+    BigwrapException.require(in.shape.size == rank,
+      s"layer '${layer.name}' (${layer.className}) expects input of shape $example, got ${Tensors.shapeString(in.shape)}")
+
+  /** A layer without weights. */
+  protected def plain(shape: Seq[Int], node: ModuleNode[Float]): BuiltLayer = BuiltLayer(GraphTensor(node, shape), Nil)
+
+  /** Reshapes keeping the batch axis, so graphs work for any batch size. */
+  protected def reshape(name: String, shape: Seq[Int], from: ModuleNode[Float]): ModuleNode[Float] =
+    InferReshape[Float]((-1 +: shape).toArray).setName(name).inputs(from)
 }
 
 object Tensors {
@@ -41,94 +72,66 @@ object Tensors {
   def shapeString(shape: Seq[Int]): String = shape.mkString("(", ", ", if (shape.size == 1) ",)" else ")")
 }
 
-/** A weight stored as-is (same layout in BigDL and Keras), e.g. a bias. */
-final class PlainSlot(val name: String, tensor: () => Tensor[Float]) extends WeightSlot {
-  def shape: Seq[Int] = tensor().size().toSeq
-  def read(): Array[Float] = Tensors.toArray(tensor())
-  def write(values: Array[Float]): Unit = tensor().copy(Tensor[Float](values, tensor().size()))
-}
-
-/** A 2-D weight that BigDL keeps as (out, in) and Keras as (in, out). */
-final class TransposedSlot(val name: String, tensor: () => Tensor[Float]) extends WeightSlot {
-  def shape: Seq[Int] = tensor().size().toSeq.reverse
-  def read(): Array[Float] = Tensors.toArray(tensor().t())
-  def write(values: Array[Float]): Unit = tensor().copy(Tensor[Float](values, shape.toArray).t())
-}
-
 object Activations {
-  private val factories: Map[String, () => AbstractModule[Activity, Activity, Float]] = Map(
+  private type Factory = () => AbstractModule[Activity, Activity, Float]
+  private val factories: Map[String, Factory] = Map(
     "relu" -> (() => ReLU[Float]()),
     "sigmoid" -> (() => Sigmoid[Float]()),
     "tanh" -> (() => Tanh[Float]()),
+    "elu" -> (() => ELU[Float](1.0)),
+    "softplus" -> (() => SoftPlus[Float]()),
+    "softsign" -> (() => SoftSign[Float]()),
+    // Keras 3's leaky_relu activation string uses negative_slope=0.2.
+    "leaky_relu" -> (() => LeakyReLU[Float](0.2)),
+    "gelu" -> (() => new bigwrap.nn.Gelu()),
+    // SELU is exactly scale * ELU(alpha) with Keras' constants.
+    "selu" -> (() => Sequential[Float]().add(ELU[Float](1.6732632423543772848170429916717))
+      .add(MulConstant[Float](1.0507009873554804934193349852946))))
+
+  private val overLastAxis: Map[String, Factory] = Map(
     "softmax" -> (() => SoftMax[Float]()),
     "log_softmax" -> (() => LogSoftMax[Float]()))
 
-  val names: Seq[String] = "linear" +: factories.keys.toSeq.sorted
+  val names: Seq[String] = "linear" +: (factories.keys ++ overLastAxis.keys).toSeq.sorted
 
-  /** `node` followed by the named activation (none for "linear"). */
-  def apply(name: String, layerName: String, node: ModuleNode[Float]): ModuleNode[Float] = name match {
-    case "linear" => node
-    case other =>
-      val factory = factories.getOrElse(other, throw BigwrapException.valueError(
-        s"layer '$layerName': unknown activation '$other' (known: ${names.mkString(", ")})"))
-      factory().setName(s"$layerName/$other").inputs(node)
-  }
-}
-
-case object DenseBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    BigwrapException.require(in.shape.size == 1,
-      s"layer '${layer.name}' (Dense) expects input of shape (features,), got ${Tensors.shapeString(in.shape)}; " +
-        "add a Flatten() before it")
-    val units = layer.int("units")
-    val useBias = layer.bool("use_bias")
-    val linear = Linear[Float](in.shape.head, units, withBias = useBias).setName(layer.name)
-    val out = Activations(layer.optString("activation").getOrElse("linear"), layer.name, linear.inputs(in.node))
-    val kernel = new TransposedSlot("kernel", () => linear.weight)
-    val slots = if (useBias) Seq(kernel, new PlainSlot("bias", () => linear.bias)) else Seq(kernel)
-    BuiltLayer(GraphTensor(out, Seq(units)), slots)
-  }
-}
-
-case object ActivationBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    val name = layer.string("activation")
-    val node = if (name == "linear") Identity[Float]().setName(layer.name).inputs(in.node)
-    else Activations(name, layer.name, in.node)
-    BuiltLayer(GraphTensor(node, in.shape), Nil)
-  }
-}
-
-case object DropoutBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    val rate = layer.double("rate")
-    BigwrapException.require(rate >= 0 && rate < 1, s"layer '${layer.name}' (Dropout): rate must be in [0, 1), got $rate")
-    BuiltLayer(GraphTensor(Dropout[Float](initP = rate).setName(layer.name).inputs(in.node), in.shape), Nil)
-  }
-}
-
-case object FlattenBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    val size = in.shape.product
-    val node = Reshape[Float](Array(size), Some(true)).setName(layer.name).inputs(in.node)
-    BuiltLayer(GraphTensor(node, Seq(size)), Nil)
-  }
+  /** `node` (of `shape`, without batch) followed by the named activation (none for "linear"). */
+  def apply(name: String, layerName: String, node: ModuleNode[Float], shape: Seq[Int]): ModuleNode[Float] =
+    name match {
+      case "linear" => node
+      case other if overLastAxis.contains(other) && shape.size > 1 =>
+        // BigDL's SoftMax on >2-D input normalises over the feature planes; Keras over the last axis.
+        val rows = InferReshape[Float](Array(-1, shape.last)).setName(s"$layerName/$other/rows").inputs(node)
+        val act = overLastAxis(other)().setName(s"$layerName/$other").inputs(rows)
+        InferReshape[Float]((-1 +: shape).toArray).setName(s"$layerName/$other/back").inputs(act)
+      case other =>
+        val factory = factories.orElse(overLastAxis).applyOrElse(other, (_: String) => throw BigwrapException.valueError(
+          s"layer '$layerName': unknown activation '$other' (known: ${names.mkString(", ")})"))
+        factory().setName(s"$layerName/$other").inputs(node)
+    }
 }
 
 object LayerBuilders {
-  private val builders: Map[String, LayerBuilder] = Map(
-    "Dense" -> DenseBuilder,
-    "Activation" -> ActivationBuilder,
-    "Dropout" -> DropoutBuilder,
-    "Flatten" -> FlattenBuilder)
+  private val builders: Map[String, LayerBuilder] =
+    CoreLayers.builders ++ ActivationLayers.builders ++ ConvolutionLayers.builders ++ PoolingLayers.builders ++
+      NormalizationLayers.builders ++ RecurrentLayers.builders ++ MergeLayers.builders
 
   def supported: Seq[String] = builders.keys.toSeq.sorted
 
   def apply(layer: LayerSpec): LayerBuilder = builders.getOrElse(layer.className,
     throw BigwrapException.valueError(s"layer '${layer.name}': type '${layer.className}' is not supported by the JVM " +
       s"builder (supported: ${("InputLayer" +: supported).mkString(", ")})"))
+
+  /** The spec of a layer nested in a wrapper's config (`{"class_name", "config"}`), named after the wrapper. */
+  def nested(wrapper: LayerSpec, key: String): LayerSpec = {
+    val inner = wrapper.config \ key
+    val className = (inner \ "class_name").values match {
+      case s: String => s
+      case _ => throw BigwrapException.valueError(s"layer '${wrapper.name}': config `$key` needs a class_name")
+    }
+    val config = inner \ "config" match {
+      case o: JObject => o
+      case _ => JObject()
+    }
+    LayerSpec(className, wrapper.name, config, Nil)
+  }
 }

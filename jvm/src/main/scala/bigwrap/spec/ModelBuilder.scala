@@ -3,6 +3,7 @@ package bigwrap.spec
 import scala.collection.mutable
 
 import bigwrap.api.BigwrapException
+import bigwrap.nn.SharedCall
 import com.intel.analytics.bigdl.dllib.nn.{Graph, Input}
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -18,6 +19,11 @@ final class BuiltModel(
 
   def weights: WeightSet = WeightSet.fromArrays(
     for ((layer, slots) <- layerWeights; slot <- slots) yield (layer, slot.name, slot.shape, slot.read()))
+
+  /** The accumulated gradients of the trainable weights, in Keras layout and in `weights` order. */
+  def gradients: WeightSet = WeightSet.fromArrays(
+    for ((layer, slots) <- layerWeights; slot <- slots if slot.trainable)
+      yield (layer, slot.name, slot.shape, slot.readGradient()))
 
   /** Sets every weight; all must be present with the Keras-layout shape the layer expects. */
   def setWeights(weights: WeightSet): Unit = {
@@ -37,6 +43,15 @@ final class BuiltModel(
 }
 
 object ModelBuilder {
+  /** `layer` built on fresh inputs of the call's shapes, as a graph module of its own. */
+  private def subGraph(layer: LayerSpec, call: Seq[GraphTensor], name: String): (Graph[Float], BuiltLayer) = {
+    val inputs = call.indices.map(i => Input[Float](s"$name/input$i"))
+    val built = LayerBuilders(layer).build(layer, inputs.zip(call).map { case (node, t) => GraphTensor(node, t.shape) })
+    val graph = Graph[Float](inputs.toArray, Array(built.output.node))
+    graph.setName(name)
+    (graph, built)
+  }
+
   def build(specJson: String): BuiltModel = {
     val spec = ModelSpec.fromJson(specJson)
     val tensors = mutable.LinkedHashMap[String, GraphTensor]()
@@ -55,11 +70,23 @@ object ModelBuilder {
         inputNodes(layer.name) = node
         tensors(layer.name) = GraphTensor(node, shape)
       } else {
-        BigwrapException.require(layer.inbound.size == 1,
-          s"layer '${layer.name}' is called ${layer.inbound.size} times; this version builds layers called exactly once")
-        val built = LayerBuilders(layer).build(layer, layer.inbound.head.map(resolve(layer, _)))
-        tensors(layer.name) = built.output
-        if (built.weights.nonEmpty) layerWeights += layer.name -> built.weights
+        BigwrapException.require(layer.inbound.nonEmpty, s"layer '${layer.name}' is never called (its `inbound` is empty)")
+        val calls = layer.inbound.map(_.map(resolve(layer, _)))
+        if (calls.size == 1) {
+          val built = LayerBuilders(layer).build(layer, calls.head)
+          tensors(layer.name) = built.output
+          if (built.weights.nonEmpty) layerWeights += layer.name -> built.weights
+        } else {
+          // A shared layer: each call is its own sub-graph; calls after the first borrow the first's weights.
+          val (owner, first) = subGraph(layer, calls.head, layer.name)
+          tensors(layer.name) = GraphTensor(owner.inputs(calls.head.map(_.node): _*), first.output.shape)
+          if (first.weights.nonEmpty) layerWeights += layer.name -> first.weights
+          calls.zipWithIndex.tail.foreach { case (call, k) =>
+            val (copy, built) = subGraph(layer, call, s"${layer.name}@$k")
+            val node = new SharedCall(owner, copy).setName(s"${layer.name}@$k").inputs(call.map(_.node): _*)
+            tensors(s"${layer.name}@$k") = GraphTensor(node, built.output.shape)
+          }
+        }
       }
     }
     val inputs = spec.inputs.map { name =>

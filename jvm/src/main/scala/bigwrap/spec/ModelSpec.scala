@@ -15,6 +15,7 @@ final case class LayerSpec(className: String, name: String, config: JObject, inb
   def bool(key: String): Boolean = field(key)(_.extract[Boolean])
   def string(key: String): String = field(key)(_.extract[String])
   def ints(key: String): Seq[Int] = field(key)(_.extract[Seq[Int]])
+  def intPairs(key: String): Seq[Seq[Int]] = field(key)(_.extract[Seq[Seq[Int]]])
   def optString(key: String): Option[String] = if (has(key)) Some(string(key)) else None
 
   private def field[A](key: String)(read: JValue => A): A = {

@@ -1,0 +1,237 @@
+package bigwrap.nn
+
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorModule
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/**
+ * SimpleRNN, LSTM and GRU exactly as Keras computes them, with Keras' weights as they are: kernel
+ * (features, gates·units), recurrent_kernel (units, gates·units), bias (gates·units), or (2, 3·units) for
+ * GRU's reset_after form. LSTM gates i, f, c, o; GRU gates z, r, h. BigDL's cells differ (GRU without
+ * reset_after, other gate layouts, separate modules per gate), hence this module: forward and hand-written
+ * backpropagation through time over (batch, steps, features). With go_backwards the steps are read last
+ * to first and, like Keras, the sequence output is in that processing order.
+ */
+final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation: String, recurrentActivation: String,
+    useBias: Boolean, returnSequences: Boolean, goBackwards: Boolean) extends TensorModule[Float] {
+  require(Set("SimpleRNN", "LSTM", "GRU").contains(kind), s"unknown recurrent layer $kind")
+  private val gates = kind match { case "SimpleRNN" => 1; case "LSTM" => 4; case _ => 3 }
+  private val width = gates * units
+  private val gru = kind == "GRU"
+
+  val kernel: Tensor[Float] = Tensor[Float](inputSize, width)
+  val recurrentKernel: Tensor[Float] = Tensor[Float](units, width)
+  val bias: Tensor[Float] = if (!useBias) Tensor[Float]() else if (gru) Tensor[Float](2, width) else Tensor[Float](width)
+  val gradKernel: Tensor[Float] = Tensor[Float](inputSize, width)
+  val gradRecurrentKernel: Tensor[Float] = Tensor[Float](units, width)
+  val gradBias: Tensor[Float] = Tensor[Float]().resizeAs(bias)
+
+  // Saved by the forward pass for backpropagation.
+  private var batch, steps = 0
+  private var states = new Array[Float](0) // h before step 0, after step 0, ...: (steps + 1) × batch × units
+  private var cells = new Array[Float](0) // LSTM c, same layout
+  private var gateValues = new Array[Float](0) // activated gates per step: steps × batch × width
+  private var recurrentH = new Array[Float](0) // GRU: h·U_h + b_h per step, steps × batch × units
+  private var dKernel, dRecurrent, dBias = new Array[Float](0)
+
+  private def f(name: String, x: Float): Float = name match {
+    case "tanh" => math.tanh(x).toFloat
+    case "sigmoid" => (1.0 / (1.0 + math.exp(-x))).toFloat
+    case "relu" => math.max(x, 0f)
+    case _ => x
+  }
+
+  /** The derivative expressed through the activation's output y. */
+  private def df(name: String, y: Float): Float = name match {
+    case "tanh" => 1f - y * y
+    case "sigmoid" => y * (1f - y)
+    case "relu" => if (y > 0f) 1f else 0f
+    case _ => 1f
+  }
+
+  private def raw(t: Tensor[Float]): (Array[Float], Int) = (t.storage().array(), t.storageOffset() - 1)
+
+  private def step(s: Int): Int = if (goBackwards) steps - 1 - s else s
+
+  override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
+    val x = input.contiguous()
+    batch = x.size(1)
+    steps = x.size(2)
+    val (xs, xo) = raw(x)
+    val (ks, ko) = raw(kernel)
+    val (rs, ro) = raw(recurrentKernel)
+    val n = batch
+    val u = units
+    val inputPart = new Array[Float](n * steps * width)
+    Gemm.nn(xs, xo, ks, ko, inputPart, 0, n * steps, inputSize, width)
+    if (useBias) {
+      val (bs, bo) = raw(bias)
+      var row = 0
+      while (row < n * steps) { var g = 0; while (g < width) { inputPart(row * width + g) += bs(bo + g); g += 1 }; row += 1 }
+    }
+    states = new Array[Float]((steps + 1) * n * u)
+    cells = if (kind == "LSTM") new Array[Float]((steps + 1) * n * u) else cells
+    gateValues = new Array[Float](steps * n * width)
+    recurrentH = if (gru) new Array[Float](steps * n * u) else recurrentH
+    val hu = new Array[Float](n * width)
+    var s = 0
+    while (s < steps) {
+      val t = step(s)
+      java.util.Arrays.fill(hu, 0f)
+      Gemm.nn(states, s * n * u, rs, ro, hu, 0, n, u, width)
+      if (gru && useBias) {
+        val (bs, bo) = raw(bias)
+        var b = 0
+        while (b < n) { var g = 0; while (g < width) { hu(b * width + g) += bs(bo + width + g); g += 1 }; b += 1 }
+      }
+      var b = 0
+      while (b < n) {
+        val xRow = (b * steps + t) * width
+        val gRow = (s * n + b) * width
+        var j = 0
+        while (j < u) {
+          val prev = states(s * n * u + b * u + j)
+          val next = kind match {
+            case "SimpleRNN" =>
+              f(activation, inputPart(xRow + j) + hu(b * width + j))
+            case "LSTM" =>
+              def pre(g: Int) = inputPart(xRow + g * u + j) + hu(b * width + g * u + j)
+              val i = f(recurrentActivation, pre(0))
+              val fg = f(recurrentActivation, pre(1))
+              val c = f(activation, pre(2))
+              val o = f(recurrentActivation, pre(3))
+              gateValues(gRow + j) = i; gateValues(gRow + u + j) = fg
+              gateValues(gRow + 2 * u + j) = c; gateValues(gRow + 3 * u + j) = o
+              val cell = fg * cells(s * n * u + b * u + j) + i * c
+              cells((s + 1) * n * u + b * u + j) = cell
+              o * f(activation, cell)
+            case _ =>
+              val z = f(recurrentActivation, inputPart(xRow + j) + hu(b * width + j))
+              val r = f(recurrentActivation, inputPart(xRow + u + j) + hu(b * width + u + j))
+              val hRec = hu(b * width + 2 * u + j)
+              val candidate = f(activation, inputPart(xRow + 2 * u + j) + r * hRec)
+              gateValues(gRow + j) = z; gateValues(gRow + u + j) = r; gateValues(gRow + 2 * u + j) = candidate
+              recurrentH((s * n + b) * u + j) = hRec
+              z * prev + (1f - z) * candidate
+          }
+          if (kind == "SimpleRNN") gateValues(gRow + j) = next
+          states((s + 1) * n * u + b * u + j) = next
+          j += 1
+        }
+        b += 1
+      }
+      s += 1
+    }
+    if (returnSequences) {
+      output.resize(n, steps, u)
+      val (os, oo) = raw(output)
+      var b = 0
+      while (b < n) {
+        var s2 = 0
+        while (s2 < steps) { System.arraycopy(states, (s2 + 1) * n * u + b * u, os, oo + (b * steps + s2) * u, u); s2 += 1 }
+        b += 1
+      }
+    } else {
+      output.resize(n, u)
+      val (os, oo) = raw(output)
+      System.arraycopy(states, steps * n * u, os, oo, n * u)
+    }
+    output
+  }
+
+  override def updateGradInput(input: Tensor[Float], gradOutput: Tensor[Float]): Tensor[Float] = {
+    val x = input.contiguous()
+    val dy = gradOutput.contiguous()
+    val (ys, yo) = raw(dy)
+    val (rs, ro) = raw(recurrentKernel)
+    val n = batch
+    val u = units
+    val dh = new Array[Float](n * u)
+    val dc = new Array[Float](n * u)
+    val direct = new Array[Float](n * u)
+    val dPre = new Array[Float](n * width)
+    val dInputPart = new Array[Float](n * steps * width)
+    dRecurrent = new Array[Float](u * width)
+    val dBiasRecurrent = new Array[Float](width)
+    var s = steps - 1
+    while (s >= 0) {
+      val t = step(s)
+      var b = 0
+      while (b < n) {
+        var j = 0
+        while (j < u) {
+          val k = b * u + j
+          if (returnSequences) dh(k) += ys(yo + (b * steps + s) * u + j)
+          else if (s == steps - 1) dh(k) += ys(yo + k)
+          val gRow = (s * n + b) * width
+          val pRow = b * width
+          kind match {
+            case "SimpleRNN" =>
+              dPre(pRow + j) = dh(k) * df(activation, gateValues(gRow + j))
+            case "LSTM" =>
+              val i = gateValues(gRow + j); val fg = gateValues(gRow + u + j)
+              val c = gateValues(gRow + 2 * u + j); val o = gateValues(gRow + 3 * u + j)
+              val tc = f(activation, cells((s + 1) * n * u + k))
+              val dCell = dc(k) + dh(k) * o * df(activation, tc)
+              dPre(pRow + j) = dCell * c * df(recurrentActivation, i)
+              dPre(pRow + u + j) = dCell * cells(s * n * u + k) * df(recurrentActivation, fg)
+              dPre(pRow + 2 * u + j) = dCell * i * df(activation, c)
+              dPre(pRow + 3 * u + j) = dh(k) * tc * df(recurrentActivation, o)
+              dc(k) = dCell * fg
+            case _ =>
+              val z = gateValues(gRow + j); val r = gateValues(gRow + u + j); val candidate = gateValues(gRow + 2 * u + j)
+              val prev = states(s * n * u + k)
+              val dCandidate = dh(k) * (1f - z) * df(activation, candidate)
+              dPre(pRow + j) = dh(k) * (prev - candidate) * df(recurrentActivation, z)
+              dPre(pRow + u + j) = dCandidate * recurrentH((s * n + b) * u + j) * df(recurrentActivation, r)
+              dPre(pRow + 2 * u + j) = dCandidate
+              direct(k) = dh(k) * z
+          }
+          j += 1
+        }
+        System.arraycopy(dPre, b * width, dInputPart, (b * steps + t) * width, width)
+        if (gru) {
+          // The recurrent part of the candidate enters scaled by r.
+          var j2 = 0
+          while (j2 < u) { dPre(b * width + 2 * u + j2) *= gateValues((s * n + b) * width + u + j2); j2 += 1 }
+        }
+        b += 1
+      }
+      Gemm.tn(states, s * n * u, dPre, 0, dRecurrent, 0, u, n, width)
+      if (gru) { var b2 = 0; while (b2 < n) { var g = 0; while (g < width) { dBiasRecurrent(g) += dPre(b2 * width + g); g += 1 }; b2 += 1 } }
+      java.util.Arrays.fill(dh, 0f)
+      Gemm.nt(dPre, 0, rs, ro, dh, 0, n, width, u)
+      if (gru) { var k = 0; while (k < n * u) { dh(k) += direct(k); k += 1 } }
+      s -= 1
+    }
+    val (xs, xo) = raw(x)
+    val (ks, ko) = raw(kernel)
+    dKernel = new Array[Float](inputSize * width)
+    Gemm.tn(xs, xo, dInputPart, 0, dKernel, 0, inputSize, n * steps, width)
+    dBias = new Array[Float](if (!useBias) 0 else if (gru) 2 * width else width)
+    if (useBias) {
+      var row = 0
+      while (row < n * steps) { var g = 0; while (g < width) { dBias(g) += dInputPart(row * width + g); g += 1 }; row += 1 }
+      if (gru) System.arraycopy(dBiasRecurrent, 0, dBias, width, width)
+    }
+    gradInput.resize(n, steps, inputSize).zero()
+    val (gs, go) = raw(gradInput)
+    Gemm.nt(dInputPart, 0, ks, ko, gs, go, n * steps, width, inputSize)
+    gradInput
+  }
+
+  override def accGradParameters(input: Tensor[Float], gradOutput: Tensor[Float]): Unit = {
+    def add(target: Tensor[Float], values: Array[Float]): Unit = {
+      val (ts, to) = raw(target)
+      var i = 0
+      while (i < values.length) { ts(to + i) += scaleW.toFloat * values(i); i += 1 }
+    }
+    add(gradKernel, dKernel)
+    add(gradRecurrentKernel, dRecurrent)
+    if (useBias) add(gradBias, dBias)
+  }
+
+  override def parameters(): (Array[Tensor[Float]], Array[Tensor[Float]]) =
+    if (useBias) (Array(kernel, recurrentKernel, bias), Array(gradKernel, gradRecurrentKernel, gradBias))
+    else (Array(kernel, recurrentKernel), Array(gradKernel, gradRecurrentKernel))
+}

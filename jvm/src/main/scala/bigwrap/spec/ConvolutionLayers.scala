@@ -1,0 +1,125 @@
+package bigwrap.spec
+
+import bigwrap.api.BigwrapException
+import bigwrap.nn.Convolution
+import com.intel.analytics.bigdl.dllib.nn._
+import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/**
+ * Conv1D, Conv2D, ZeroPadding2D, UpSampling2D on channels-last tensors. BigDL's NHWC convolution keeps
+ * the kernel as (1, kh, kw, in, out), Keras' layout behind a group axis; its "SAME" padding (pad = -1)
+ * is TensorFlow's, which Keras uses. Dilated convolutions exist in BigDL only as NCHW, so that path
+ * transposes in and out and pads explicitly.
+ */
+object ConvolutionLayers {
+  val builders: Map[String, LayerBuilder] = Map(
+    "Conv1D" -> ConvBuilder(1), "Conv2D" -> ConvBuilder(2),
+    "ZeroPadding2D" -> ZeroPadding2DBuilder, "UpSampling2D" -> UpSampling2DBuilder)
+
+  def outputLength(length: Int, kernel: Int, stride: Int, padding: String, dilation: Int = 1): Int =
+    if (padding == "same") (length + stride - 1) / stride else (length - dilation * (kernel - 1) - 1) / stride + 1
+
+  /** (before, after) zeros for Keras/TensorFlow "same": the odd one goes after. */
+  def samePadding(length: Int, kernel: Int, stride: Int, dilation: Int = 1): (Int, Int) = {
+    val out = (length + stride - 1) / stride
+    val total = math.max((out - 1) * stride + dilation * (kernel - 1) + 1 - length, 0)
+    (total / 2, total - total / 2)
+  }
+
+  /** NHWC ↔ NCHW with the batch axis first. */
+  def toNCHW(name: String, from: ModuleNode[Float]): ModuleNode[Float] =
+    Contiguous[Float]().setName(s"$name/nchw").inputs(
+      Transpose[Float](Array((2, 4), (3, 4))).setName(s"$name/nchw_t").inputs(from))
+
+  def toNHWC(name: String, from: ModuleNode[Float]): ModuleNode[Float] =
+    Contiguous[Float]().setName(s"$name/nhwc").inputs(
+      Transpose[Float](Array((2, 4), (2, 3))).setName(s"$name/nhwc_t").inputs(from))
+
+  /** Zero padding of NHWC input along H (axis 1 without batch) and W (axis 2). */
+  def padHW(name: String, from: ModuleNode[Float], top: Int, bottom: Int, left: Int, right: Int): ModuleNode[Float] = {
+    val pads = Seq((1, -top), (1, bottom), (2, -left), (2, right)).filter(_._2 != 0)
+    pads.zipWithIndex.foldLeft(from) { case (node, ((dim, pad), i)) =>
+      Padding[Float](dim, pad, 3).setName(s"$name/pad$i").inputs(node)
+    }
+  }
+}
+
+final case class ConvBuilder(rank: Int) extends LayerBuilder {
+  import ConvolutionLayers._
+
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
+    // A 1-D convolution is a 2-D one over a (1, steps, channels) image.
+    def as2d(v: Seq[Int]): Seq[Int] = if (rank == 1) 1 +: v else v
+    val kernel = as2d(layer.ints("kernel_size"))
+    val strides = as2d(layer.ints("strides"))
+    val dilation = as2d(layer.ints("dilation_rate"))
+    val padding = layer.string("padding")
+    val useBias = layer.bool("use_bias")
+    val filters = layer.int("filters")
+    val image = as2d(in.shape.init)
+    val channels = in.shape.last
+    val out = image.indices.map(i => outputLength(image(i), kernel(i), strides(i), padding, dilation(i)))
+    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): kernel " +
+      s"${kernel.mkString("x")} does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
+    val kerasKernel = layer.ints("kernel_size") ++ Seq(channels, filters)
+
+    val (convOut, kernelSlot, biasSlot) = if (dilation.forall(_ == 1)) {
+      val pad = if (padding == "same") -1 else 0
+      val conv = new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, pad,
+        useBias, DataFormat.NHWC).setName(layer.name)
+      (conv.inputs(source),
+        WeightSlot.reshaped("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight),
+        new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
+    } else {
+      val (top, bottom) = if (padding == "same") samePadding(image(0), kernel(0), 1, dilation(0)) else (0, 0)
+      val (left, right) = if (padding == "same") samePadding(image(1), kernel(1), 1, dilation(1)) else (0, 0)
+      val padded = padHW(layer.name, source, top, bottom, left, right)
+      val conv = SpatialDilatedConvolution[Float](channels, filters, kernel(1), kernel(0), 1, 1, 0, 0,
+        dilation(1), dilation(0)).setName(layer.name)
+      // (out, in, kh, kw) → (kh, kw, in, out), dropping kh = 1 for Conv1D.
+      val view = (t: Tensor[Float]) => {
+        val k = t.transpose(1, 3).transpose(2, 4).transpose(3, 4)
+        if (rank == 1) k.select(1, 1) else k
+      }
+      (toNHWC(layer.name, conv.inputs(toNCHW(layer.name, padded))),
+        new WeightSlot("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight, view),
+        new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
+    }
+    if (!useBias) {
+      BigwrapException.require(dilation.forall(_ == 1),
+        s"layer '${layer.name}' (${layer.className}): BigDL's dilated convolution always has a bias; " +
+          "use_bias=False needs dilation_rate=1")
+    }
+    val outShape = (if (rank == 1) out.tail else out) :+ filters
+    val shaped = if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, convOut) else convOut
+    val activated = Activations(layer.optString("activation").getOrElse("linear"), layer.name, shaped, outShape)
+    BuiltLayer(GraphTensor(activated, outShape), if (useBias) Seq(kernelSlot, biasSlot) else Seq(kernelSlot))
+  }
+}
+
+case object ZeroPadding2DBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 3, "(height, width, channels)")
+    val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("padding")
+    val node = ConvolutionLayers.padHW(layer.name, in.node, top, bottom, left, right)
+    val named = Identity[Float]().setName(layer.name).inputs(node)
+    plain(Seq(in.shape(0) + top + bottom, in.shape(1) + left + right, in.shape(2)), named)
+  }
+}
+
+case object UpSampling2DBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 3, "(height, width, channels)")
+    val size = layer.ints("size")
+    val node = UpSampling2D[Float](size.toArray, DataFormat.NHWC).setName(layer.name).inputs(in.node)
+    plain(Seq(in.shape(0) * size(0), in.shape(1) * size(1), in.shape(2)), node)
+  }
+}

@@ -1,0 +1,102 @@
+package bigwrap.spec
+
+import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.dllib.nn._
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/** Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector. Shapes stay channels-last throughout. */
+object CoreLayers {
+  val builders: Map[String, LayerBuilder] = Map(
+    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> DropoutBuilder,
+    "Flatten" -> FlattenBuilder, "Reshape" -> ReshapeBuilder, "Permute" -> PermuteBuilder,
+    "RepeatVector" -> RepeatVectorBuilder)
+}
+
+case object DenseBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    BigwrapException.require(in.shape.size == 1,
+      s"layer '${layer.name}' (Dense) expects input of shape (features,), got ${Tensors.shapeString(in.shape)}; " +
+        "add a Flatten() before it")
+    val units = layer.int("units")
+    val useBias = layer.bool("use_bias")
+    val linear = Linear[Float](in.shape.head, units, withBias = useBias).setName(layer.name)
+    val out = Activations(layer.optString("activation").getOrElse("linear"), layer.name, linear.inputs(in.node), Seq(units))
+    val kernel = WeightSlot.transposed("kernel", () => linear.weight, () => linear.gradWeight)
+    val slots = if (useBias) Seq(kernel, new WeightSlot("bias", Seq(units), () => linear.bias, () => linear.gradBias))
+    else Seq(kernel)
+    BuiltLayer(GraphTensor(out, Seq(units)), slots)
+  }
+}
+
+case object ActivationBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val name = layer.string("activation")
+    val node = if (name == "linear") Identity[Float]().setName(layer.name).inputs(in.node)
+    else Activations(name, layer.name, in.node, in.shape)
+    plain(in.shape, node)
+  }
+}
+
+case object DropoutBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val rate = layer.double("rate")
+    BigwrapException.require(rate >= 0 && rate < 1, s"layer '${layer.name}' (Dropout): rate must be in [0, 1), got $rate")
+    plain(in.shape, Dropout[Float](initP = rate).setName(layer.name).inputs(in.node))
+  }
+}
+
+case object FlattenBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    // Inputs are channels-last already, so row-major flattening is Keras' order.
+    plain(Seq(in.shape.product), reshape(layer.name, Seq(in.shape.product), in.node))
+  }
+}
+
+case object ReshapeBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val target = layer.ints("target_shape")
+    val known = target.filter(_ != -1).product
+    val shape = target.map(d => if (d == -1) in.shape.product / known else d)
+    BigwrapException.require(shape.product == in.shape.product,
+      s"layer '${layer.name}' (Reshape) cannot reshape ${Tensors.shapeString(in.shape)} to ${Tensors.shapeString(target)}")
+    plain(shape, reshape(layer.name, shape, in.node))
+  }
+}
+
+case object PermuteBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val dims = layer.ints("dims")
+    BigwrapException.require(dims.sorted == (1 to in.shape.size),
+      s"layer '${layer.name}' (Permute): dims ${dims.mkString("(", ", ", ")")} do not permute ${Tensors.shapeString(in.shape)}")
+    // BigDL's Transpose applies swaps in order: turn the permutation into swaps (axis 1 is the batch).
+    val current = (1 to in.shape.size).toArray
+    val swaps = dims.indices.flatMap { i =>
+      val j = current.indexOf(dims(i))
+      if (j == i) None else {
+        val t = current(i); current(i) = current(j); current(j) = t
+        Some((i + 2, j + 2))
+      }
+    }
+    val node = if (swaps.isEmpty) Identity[Float]().setName(layer.name).inputs(in.node) else {
+      val t = Transpose[Float](swaps.toArray).setName(s"${layer.name}/transpose").inputs(in.node)
+      Contiguous[Float]().setName(layer.name).inputs(t)
+    }
+    plain(dims.map(d => in.shape(d - 1)), node)
+  }
+}
+
+case object RepeatVectorBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 1, "(features,)")
+    val n = layer.int("n")
+    val repeated = Replicate[Float](n, 1, 1).setName(s"${layer.name}/replicate").inputs(in.node)
+    plain(Seq(n, in.shape.head), Contiguous[Float]().setName(layer.name).inputs(repeated))
+  }
+}

@@ -1,0 +1,56 @@
+package bigwrap.spec
+
+import bigwrap.nn.LayerNorm
+import com.intel.analytics.bigdl.dllib.nn.{BatchNormalization, SpatialBatchNormalization}
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/** BatchNormalization (BigDL's, over the channels-last axis) and LayerNormalization (ours: BigDL's has a fixed epsilon). */
+object NormalizationLayers {
+  val builders: Map[String, LayerBuilder] = Map(
+    "BatchNormalization" -> BatchNormalizationBuilder, "LayerNormalization" -> LayerNormalizationBuilder)
+}
+
+case object BatchNormalizationBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val channels = in.shape.last
+    val affine = layer.bool("scale")
+    // Keras' momentum weighs the old moving statistic; BigDL's (Torch's) weighs the new batch statistic.
+    val momentum = 1.0 - layer.double("momentum")
+    val eps = layer.double("epsilon")
+    val (bn, node) = if (in.shape.size == 1) {
+      val m = BatchNormalization[Float](channels, eps, momentum, affine).setName(layer.name)
+      (m, m.inputs(in.node))
+    } else {
+      // Any channels-last tensor is an NHWC image of (cells, 1, channels) for BigDL's spatial version.
+      val m = SpatialBatchNormalization[Float](channels, eps, momentum, affine, dataFormat = DataFormat.NHWC)
+        .setName(layer.name)
+      val image = if (in.shape.size == 3) in.node else reshape(s"${layer.name}/as_image", Seq(in.shape.init.product, 1, channels), in.node)
+      val normed = m.inputs(image)
+      (m, if (in.shape.size == 3) normed else reshape(s"${layer.name}/back", in.shape, normed))
+    }
+    val none = () => Tensor[Float]()
+    val stats = Seq(
+      new WeightSlot("moving_mean", Seq(channels), () => bn.runningMean, none, trainable = false),
+      new WeightSlot("moving_variance", Seq(channels), () => bn.runningVar, none, trainable = false))
+    val affineSlots = if (affine) Seq(
+      new WeightSlot("gamma", Seq(channels), () => bn.weight, () => bn.gradWeight),
+      new WeightSlot("beta", Seq(channels), () => bn.bias, () => bn.gradBias)) else Nil
+    BuiltLayer(GraphTensor(node, in.shape), affineSlots ++ stats)
+  }
+}
+
+case object LayerNormalizationBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val size = in.shape.last
+    val norm = new LayerNorm(size, layer.double("epsilon"), layer.bool("center"), layer.bool("scale"))
+    norm.setName(layer.name)
+    val slots = (if (layer.bool("scale")) Seq(new WeightSlot("gamma", Seq(size), () => norm.gamma, () => norm.gradGamma))
+    else Nil) ++ (if (layer.bool("center")) Seq(new WeightSlot("beta", Seq(size), () => norm.beta, () => norm.gradBeta))
+    else Nil)
+    BuiltLayer(GraphTensor(norm.inputs(in.node), in.shape), slots)
+  }
+}

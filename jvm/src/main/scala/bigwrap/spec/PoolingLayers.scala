@@ -1,0 +1,56 @@
+package bigwrap.spec
+
+import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.dllib.nn._
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/**
+ * Max/Average pooling 1D and 2D on channels-last input through BigDL's NHWC pooling ("SAME" as pad = -1;
+ * padded cells are not counted in averages, as in Keras); 1D pools a (1, steps, channels) image.
+ * Global pooling reduces the spatial axes with Mean / Max.
+ */
+object PoolingLayers {
+  val builders: Map[String, LayerBuilder] = Map(
+    "MaxPooling1D" -> PoolBuilder(1, max = true), "MaxPooling2D" -> PoolBuilder(2, max = true),
+    "AveragePooling1D" -> PoolBuilder(1, max = false), "AveragePooling2D" -> PoolBuilder(2, max = false),
+    "GlobalAveragePooling1D" -> GlobalPoolBuilder(1, max = false),
+    "GlobalAveragePooling2D" -> GlobalPoolBuilder(2, max = false),
+    "GlobalMaxPooling1D" -> GlobalPoolBuilder(1, max = true),
+    "GlobalMaxPooling2D" -> GlobalPoolBuilder(2, max = true))
+}
+
+final case class PoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
+    def as2d(v: Seq[Int]): Seq[Int] = if (rank == 1) 1 +: v else v
+    val pool = as2d(layer.ints("pool_size"))
+    val strides = as2d(layer.ints("strides"))
+    val padding = layer.string("padding")
+    val image = as2d(in.shape.init)
+    val out = image.indices.map(i => ConvolutionLayers.outputLength(image(i), pool(i), strides(i), padding))
+    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): pool " +
+      s"${pool.mkString("x")} does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val pad = if (padding == "same") -1 else 0
+    val module = if (max) SpatialMaxPooling[Float](pool(1), pool(0), strides(1), strides(0), pad, pad, DataFormat.NHWC)
+    else SpatialAveragePooling[Float](pool(1), pool(0), strides(1), strides(0), pad, pad, countIncludePad = false,
+      format = DataFormat.NHWC)
+    val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
+    val pooled = module.setName(layer.name).inputs(source)
+    val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
+    plain(outShape, if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, pooled) else pooled)
+  }
+}
+
+final case class GlobalPoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
+    val channels = in.shape.last
+    val cells = in.shape.init.product
+    val rows = reshape(s"${layer.name}/cells", Seq(cells, channels), in.node)
+    val reduce = if (max) Max[Float](1, 2) else Mean[Float](1, 2, squeeze = true)
+    plain(Seq(channels), reduce.setName(layer.name).inputs(rows))
+  }
+}

@@ -1,0 +1,92 @@
+package bigwrap.spec
+
+import bigwrap.api.BigwrapException
+import bigwrap.nn.KerasRecurrent
+import com.intel.analytics.bigdl.dllib.nn._
+import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+
+/** Embedding, SimpleRNN, LSTM, GRU (our KerasRecurrent module), Bidirectional, TimeDistributed. */
+object RecurrentLayers {
+  val builders: Map[String, LayerBuilder] = Map(
+    "Embedding" -> EmbeddingBuilder,
+    "SimpleRNN" -> RecurrentBuilder, "LSTM" -> RecurrentBuilder, "GRU" -> RecurrentBuilder,
+    "Bidirectional" -> BidirectionalBuilder, "TimeDistributed" -> TimeDistributedBuilder)
+
+  /** The recurrent module a SimpleRNN/LSTM/GRU spec describes, its output shape, and its Keras weights. */
+  def recurrent(layer: LayerSpec, in: GraphTensor, moduleName: String, reverse: Boolean,
+      prefix: String): (KerasRecurrent, Seq[Int], Seq[WeightSlot]) = {
+    BigwrapException.require(in.shape.size == 2,
+      s"layer '${layer.name}' (${layer.className}) expects input of shape (steps, features), got ${Tensors.shapeString(in.shape)}")
+    val units = layer.int("units")
+    val useBias = layer.bool("use_bias")
+    val goBackwards = layer.bool("go_backwards") != reverse
+    val returnSequences = layer.bool("return_sequences")
+    val rnn = new KerasRecurrent(layer.className, in.shape(1), units, layer.string("activation"),
+      layer.string("recurrent_activation"), useBias, returnSequences, goBackwards)
+    rnn.setName(moduleName)
+    val slots = Seq(
+      new WeightSlot(s"${prefix}kernel", rnn.kernel.size().toSeq, () => rnn.kernel, () => rnn.gradKernel),
+      new WeightSlot(s"${prefix}recurrent_kernel", rnn.recurrentKernel.size().toSeq, () => rnn.recurrentKernel,
+        () => rnn.gradRecurrentKernel)) ++
+      (if (useBias) Seq(new WeightSlot(s"${prefix}bias", rnn.bias.size().toSeq, () => rnn.bias, () => rnn.gradBias)) else Nil)
+    (rnn, if (returnSequences) Seq(in.shape(0), units) else Seq(units), slots)
+  }
+}
+
+case object EmbeddingBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 1, "(steps,) of token ids")
+    val (vocabulary, dim) = (layer.int("input_dim"), layer.int("output_dim"))
+    // Users give 0-based ids; BigDL's LookupTable counts from 1.
+    val shifted = AddConstant[Float](1.0).setName(s"${layer.name}/one_based").inputs(in.node)
+    val table = LookupTable[Float](vocabulary, dim).setName(layer.name)
+    BuiltLayer(GraphTensor(table.inputs(shifted), Seq(in.shape.head, dim)),
+      Seq(new WeightSlot("embeddings", Seq(vocabulary, dim), () => table.weight, () => table.gradWeight)))
+  }
+}
+
+case object RecurrentBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val (rnn, shape, slots) = RecurrentLayers.recurrent(layer, in, layer.name, reverse = false, prefix = "")
+    BuiltLayer(GraphTensor(rnn.inputs(in.node), shape), slots)
+  }
+}
+
+case object BidirectionalBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    val inner = LayerBuilders.nested(layer, "layer")
+    val (forward, shape, forwardSlots) = RecurrentLayers.recurrent(inner, in, s"${layer.name}/forward", reverse = false, "forward_")
+    val (backward, _, backwardSlots) = RecurrentLayers.recurrent(inner, in, s"${layer.name}/backward", reverse = true, "backward_")
+    val backwardNode = backward.inputs(in.node)
+    // Like Keras, the backward sequence is turned back into input order before merging.
+    val aligned: ModuleNode[Float] = if (shape.size == 2) Reverse[Float](2).setName(s"${layer.name}/realign").inputs(backwardNode)
+    else backwardNode
+    val both = Seq(forward.inputs(in.node), aligned)
+    val (merged, outShape) = layer.string("merge_mode") match {
+      case "concat" => (JoinTable[Float](shape.size, shape.size), shape.updated(shape.size - 1, 2 * shape.last))
+      case "sum" => (CAddTable[Float](), shape)
+      case "mul" => (CMulTable[Float](), shape)
+      case "ave" => (CAveTable[Float](), shape)
+      case other => throw BigwrapException.valueError(s"layer '${layer.name}' (Bidirectional): unknown merge_mode '$other'")
+    }
+    BuiltLayer(GraphTensor(merged.setName(layer.name).inputs(both: _*), outShape), forwardSlots ++ backwardSlots)
+  }
+}
+
+case object TimeDistributedBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    BigwrapException.require(in.shape.size >= 2,
+      s"layer '${layer.name}' (TimeDistributed) expects input of shape (steps, ...), got ${Tensors.shapeString(in.shape)}")
+    val inner = LayerBuilders.nested(layer, "layer")
+    // Steps fold into the batch, the wrapped layer runs once, and the steps unfold again.
+    val folded = InferReshape[Float]((-1 +: in.shape.tail).toArray).setName(s"${layer.name}/fold").inputs(in.node)
+    val built = LayerBuilders(inner).build(inner, Seq(GraphTensor(folded, in.shape.tail)))
+    val shape = in.shape.head +: built.output.shape
+    BuiltLayer(GraphTensor(reshape(s"${layer.name}/unfold", shape, built.output.node), shape), built.weights)
+  }
+}
