@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+import warnings
 from typing import Any
 
 from pyspark import keyword_only
@@ -88,9 +89,6 @@ class Estimator(SparkEstimator, _EstimatorParams):
             raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
         if settings["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {settings['trainer']!r}; available: {', '.join(TRAINERS)}")
-        if settings["trainer"] == "barrier" and len(model._inputs) > 1:
-            raise ValueError(f"Estimator: model '{model.name}' has {len(model._inputs)} inputs; the barrier trainer "
-                             "lays out single-input rows, so train it with trainer='bigdl'")
         seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else None
         return {**settings, "model": model, "loss": loss,
                 "optimizer": optimizers.get(self.getOrDefault(self.optimizer)), "seed": seed}
@@ -120,7 +118,7 @@ class Estimator(SparkEstimator, _EstimatorParams):
             config["seed"] = int(s["seed"]) & 0x7FFFFFFFFFFFFFFF
         with _EpochPrinter(bridge, run_id, s["epochs"], enabled=s["verbose"] == 1) as printer:
             final = json.loads(bridge.call("fit", dataset._jdf, handle, json.dumps(config)))
-            printer.show(final["history"])
+            printer.update(final)
         trained = model._with_weights(spec_format.decode_weights(
             bridge.call("weightIndex", handle), bytes(bridge.call("weightBytes", handle))))
         trained._adopt_handle(bridge, handle)
@@ -147,18 +145,18 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 class _EpochPrinter:
-    """Prints one line per finished epoch from the JVM's progress record, polled from a thread."""
+    """Reports the JVM's progress record, polled from a thread: warnings, and one line per epoch if enabled."""
 
     def __init__(self, bridge, run_id: str, epochs: int, enabled: bool):
         self._bridge, self._run_id, self._epochs, self._enabled = bridge, run_id, epochs, enabled
         self._printed = 0
+        self._warned = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="bigwrap-progress", daemon=True)
 
     def __enter__(self):
-        if self._enabled:
-            self._thread.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
@@ -173,16 +171,20 @@ class _EpochPrinter:
             except Exception:  # the fit itself reports failures; polling just stops
                 return
             if record:
-                self.show(record["history"])
+                self.update(record)
 
-    def show(self, history: list[dict[str, Any]]) -> None:
-        if not self._enabled:
-            return
+    def update(self, record: dict[str, Any]) -> None:
+        """Warnings always reach the user (e.g. an epoch retried after a lost executor); epoch lines if verbose."""
         with self._lock:
-            for row in history[self._printed:]:
+            for message in record.get("warnings", [])[self._warned:]:
+                warnings.warn(f"bigwrap: {message}", RuntimeWarning, stacklevel=2)
+            self._warned = max(self._warned, len(record.get("warnings", [])))
+            if not self._enabled:
+                return
+            for row in record["history"][self._printed:]:
                 print(f"Epoch {row['epoch']}/{self._epochs} - loss: {row['loss']:.4f} - "
                       f"{row['samples_per_second']:,.0f} samples/s - {row['seconds']:.1f}s", flush=True)
-            self._printed = max(self._printed, len(history))
+            self._printed = max(self._printed, len(record["history"]))
 
 
 class EstimatorModel(SparkModel, _OutputParams):

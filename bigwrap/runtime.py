@@ -18,6 +18,9 @@ _ENGINE_CONF = {
     "spark.scheduler.minRegisteredResourcesRatio": "1.0",
     "spark.speculation": "false",
     "spark.ui.showConsoleProgress": "false",
+    # A barrier stage waits for enough free slots (e.g. a replacement executor); check every 2 s, not 15 s.
+    "spark.scheduler.barrier.maxConcurrentTasksCheck.interval": "2s",
+    "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "90",
 }
 _CLUSTER_KEYS = ("spark.executor.cores", "spark.cores.max")
 _JOINED_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")

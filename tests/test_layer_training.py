@@ -74,7 +74,8 @@ def test_embedding_gru_finds_a_keyword_token(spark):
     assert _accuracy(fitted, test) >= 0.90
 
 
-def test_two_input_model_with_a_shared_layer_trains_and_predicts(spark):
+@pytest.mark.parametrize("trainer", ["barrier", "bigdl"])
+def test_two_input_model_with_a_shared_layer_trains_and_predicts(spark, trainer):
     rng = np.random.default_rng(2)
     n = 600
     a, b = rng.normal(size=(n, 4)), rng.normal(size=(n, 4))
@@ -87,7 +88,7 @@ def test_two_input_model_with_a_shared_layer_trains_and_predicts(spark):
     model = bigwrap.Model([left, right], layers.Dense(2, activation="softmax")(merged))
     assert [w.shape for w in model.get_layer("shared").get_weights()] == [(4, 8), (8,)]
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", featuresCol=["left", "right"],
-                               trainer="bigdl", optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=5, verbose=0,
+                               trainer=trainer, optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=5, verbose=0,
                                seed=1).fit(train)
     assert _accuracy(fitted, test) >= 0.90
     # The trained model predicts from two arrays too, and agrees with transform.
@@ -136,14 +137,6 @@ def test_batch_normalization_moving_statistics_follow_pytorch(spark):
     np.testing.assert_allclose(weights["moving_mean"], running_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(weights["moving_variance"], running_var.numpy(), rtol=1e-5)
     assert json.loads(b.call("weightIndex", handle))["weights"][2]["name"] == "moving_mean"
-
-
-def test_multi_input_model_on_the_barrier_trainer_asks_for_bigdl(spark, no_spark_job):
-    a, b = layers.Input((2,)), layers.Input((2,))
-    model = bigwrap.Model([a, b], layers.Dense(2, activation="softmax")(layers.Concatenate()([a, b])))
-    df = spark.createDataFrame([([1.0, 2.0], [3.0, 4.0], 0.0)], ["a", "b", "label"])
-    with no_spark_job, pytest.raises(ValueError, match="2 inputs.*trainer='bigdl'"):
-        bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", featuresCol=["a", "b"]).fit(df)
 
 
 def test_convolution_trains_on_batches_of_changing_size(spark):

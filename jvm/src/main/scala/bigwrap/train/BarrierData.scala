@@ -8,12 +8,11 @@ import org.apache.spark.Partitioner
 import org.apache.spark.rdd.RDD
 import org.apache.spark.storage.StorageLevel
 
-/** One task's rows as ready float arrays, in the order of the global batches they belong to. */
-final case class TaskRows(features: Array[Float], labels: Array[Float], featureShape: Array[Int],
-    labelShape: Array[Int]) {
-  val featureSize: Int = featureShape.product
+/** One task's rows as ready float arrays (one per model input), in the order of their global batches. */
+final case class TaskRows(features: Array[Array[Float]], labels: Array[Float], featureShapes: Array[Array[Int]],
+    labelShape: Array[Int], rows: Int) {
+  val featureSizes: Array[Int] = featureShapes.map(_.product)
   val labelSize: Int = labelShape.product
-  def rows: Int = if (featureSize == 0) 0 else features.length / featureSize
 }
 
 private final class TaskPartitioner(tasks: Int) extends Partitioner {
@@ -28,7 +27,8 @@ private final class TaskPartitioner(tasks: Int) extends Partitioner {
  * task, which keeps every row once per epoch without moving data between tasks).
  */
 object BarrierData {
-  def layout(samples: RDD[Sample[Float]], tasks: Int, batchSize: Int, seed: Long): (RDD[TaskRows], Long) = {
+  /** The laid-out rows, their count, and a release for what recomputing lost partitions needs. */
+  def layout(samples: RDD[Sample[Float]], tasks: Int, batchSize: Int, seed: Long): (RDD[TaskRows], Long, () => Unit) = {
     val indexed = samples.zipWithIndex()
     val count = indexed.count()
     require(count <= Int.MaxValue, s"$count rows exceed one permutation array")
@@ -46,17 +46,16 @@ object BarrierData {
       Iterator.single(pack(sorted))
     }.persist(StorageLevel.MEMORY_ONLY)
     rows.count()
-    positions.destroy()
-    (rows, count)
+    (rows, count, () => { rows.unpersist(blocking = false); positions.destroy() })
   }
 
   private def pack(samples: Array[Sample[Float]]): TaskRows = {
-    if (samples.isEmpty) return TaskRows(Array.empty, Array.empty, Array(0), Array(0))
-    val featureShape = samples.head.feature().size()
-    val labelShape = samples.head.label().size()
-    val features = samples.flatMap(s => Tensors.toArray(s.feature()))
+    if (samples.isEmpty) return TaskRows(Array.empty, Array.empty, Array.empty, Array(0), 0)
+    val inputs = samples.head.numFeature()
+    val features = Array.tabulate(inputs)(i => samples.flatMap(s => Tensors.toArray(s.feature(i))))
     val labels = samples.flatMap(s => Tensors.toArray(s.label()))
-    TaskRows(features, labels, featureShape, labelShape)
+    TaskRows(features, labels, Array.tabulate(inputs)(i => samples.head.feature(i).size()),
+      samples.head.label().size(), samples.length)
   }
 
   /** The local row order of `epoch` (1-based): as laid out first, then shuffled within the task. */

@@ -2,6 +2,7 @@ package bigwrap.train
 
 import java.util.UUID
 
+import bigwrap.api.BigwrapException
 import bigwrap.spec.Tensors
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.mkl.MKL
@@ -9,7 +10,7 @@ import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, Abstrac
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
-import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
+import com.intel.analytics.bigdl.dllib.utils.{RandomGenerator, T}
 import org.apache.spark.{BarrierTaskContext, Success, TaskKilledException}
 import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
 import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SliceBlocks, SyncService}
@@ -21,6 +22,7 @@ private final case class EpochStart(
     iterations: Int,
     batchSize: Int,
     tasks: Int,
+    attempt: Int,
     mklThreads: Int,
     seed: Long,
     model: AbstractModule[Activity, Activity, Float],
@@ -43,7 +45,7 @@ object BarrierTrainer extends Trainer {
   def train(job: TrainJob): Unit = {
     val tasks = job.tasks
     val seed = job.seed.getOrElse(System.nanoTime())
-    val (rows, count) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
+    val (rows, count, release) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
     val iterations = math.ceil(count.toDouble / job.batchSize).toInt
     // Each executor's cores are shared by its tasks; more MKL threads than that only oversubscribe.
     val mklThreads = math.max(1, BigDLAccess.coreNumber * BigDLAccess.nodeNumber / tasks)
@@ -55,30 +57,61 @@ object BarrierTrainer extends Trainer {
     var optimMethods = Array.fill(tasks)(job.optimMethod.clone())
     try {
       var epoch = 1
+      var attempt = 0
       var continue = true
       while (continue && epoch <= job.epochs) {
-        val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, mklThreads, seed, job.model,
-          job.criterion, optimMethods))
+        val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, attempt, mklThreads, seed,
+          job.model, job.criterion, optimMethods))
         sc.setLocalProperty(FailureWatch.RunProperty, run)
-        val ends = try {
-          rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
-            .collect().sortBy(_.task)
-        } finally sc.setLocalProperty(FailureWatch.RunProperty, null)
-        start.destroy()
-        adopt(job.model, ends)
-        optimMethods = ends.map(_.optimMethod)
-        job.listener.epochPhases(epoch, ends.head.phaseNanos.keys.map { phase =>
-          phase -> ends.map(_.phaseNanos(phase)).sum / 1e6 / ends.length / iterations
-        }.toMap)
-        continue = job.listener.epochEnd(epoch, job.model)
-        epoch += 1
+        val callSite = sc.getLocalProperty(CallSiteProperty)
+        sc.setCallSite(s"bigwrap barrier trainer: epoch $epoch") // names the stage in the Spark UI
+        val outcome = try {
+          Right(rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
+            .collect().sortBy(_.task))
+        } catch {
+          case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 => Left(failure)
+        } finally {
+          sc.setLocalProperty(FailureWatch.RunProperty, null)
+          sc.setLocalProperty(CallSiteProperty, callSite)
+          start.destroy()
+        }
+        outcome match {
+          case Left(failure) =>
+            attempt += 1
+            job.listener.warn(s"epoch $epoch failed (${rootMessage(failure)}); retrying it from the weights the " +
+              s"driver holds (attempt ${attempt + 1} of $MaxEpochAttempts)")
+          case Right(ends) =>
+            adopt(job.model, ends)
+            optimMethods = ends.map(_.optimMethod)
+            job.listener.epochPhases(epoch, ends.head.phaseNanos.keys.map { phase =>
+              phase -> ends.map(_.phaseNanos(phase)).sum / 1e6 / ends.length / iterations
+            }.toMap)
+            continue = job.listener.epochEnd(epoch, job.model)
+            epoch += 1
+            attempt = 0
+        }
       }
     } finally {
       sc.removeSparkListener(failures)
       SyncService.unregister(run)
-      rows.unpersist(blocking = false)
+      release()
     }
   }
+
+  /**
+   * Spark does not retry a failed barrier result stage, so the trainer does: a lost executor or task
+   * costs the epoch in progress, bounded by this many attempts. Data errors are not retried.
+   */
+  private val MaxEpochAttempts = 3
+  private val CallSiteProperty = "callSite.short"
+
+  private def causes(t: Throwable): List[Throwable] = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(20).toList
+
+  private def isUserError(t: Throwable): Boolean =
+    BigwrapException.userFacing(t).kind != "RuntimeError" || causes(t).exists(_.isInstanceOf[InterruptedException])
+
+  private def rootMessage(t: Throwable): String =
+    Option(t.getMessage).map(_.linesIterator.next().take(300)).getOrElse(t.getClass.getSimpleName)
 
   /** Final weights (identical on every task) and the tasks' mean of non-trained state (e.g. BN statistics). */
   private def adopt(model: AbstractModule[Activity, Activity, Float], ends: Array[EpochEnd]): Unit = {
@@ -107,7 +140,7 @@ object BarrierTrainer extends Trainer {
   private def runTask(start: EpochStart, rows: TaskRows): EpochEnd = {
     val context = BarrierTaskContext.get()
     val task = context.partitionId()
-    val attempt = context.stageAttemptNumber()
+    val attempt = start.attempt
     def round(r: Long, lossSum: Double = 0, count: Long = 0) =
       SyncService.arrive(RoundKey(start.run, start.epoch, attempt, r), task, lossSum, count)
     RandomGenerator.RNG.setSeed(start.seed + 7919L * start.epoch + task)
@@ -213,22 +246,24 @@ object BarrierTrainer extends Trainer {
 
   /** The reusable input/target tensors of one sub-batch, filled from the task's rows. */
   private final class Batch(rows: TaskRows, perTask: Int) {
-    val input: Tensor[Float] = Tensor[Float]()
+    private val inputs = rows.featureShapes.map(_ => Tensor[Float]())
+    val input: Activity = if (inputs.length == 1) inputs.head else T.array(inputs)
     val target: Tensor[Float] = Tensor[Float]()
 
     def fill(order: Array[Int], from: Int): Int = {
       val taken = math.max(0, math.min(perTask, order.length - from))
       if (taken > 0) {
-        input.resize(taken +: rows.featureShape)
-        target.resize(taken +: rows.labelShape)
-        val in = input.storage().array()
-        val tg = target.storage().array()
-        for (k <- 0 until taken) {
-          System.arraycopy(rows.features, order(from + k) * rows.featureSize, in, k * rows.featureSize, rows.featureSize)
-          System.arraycopy(rows.labels, order(from + k) * rows.labelSize, tg, k * rows.labelSize, rows.labelSize)
-        }
+        inputs.indices.foreach(i => copyRows(order, from, taken, rows.features(i), rows.featureSizes(i),
+          inputs(i).resize(taken +: rows.featureShapes(i))))
+        copyRows(order, from, taken, rows.labels, rows.labelSize, target.resize(taken +: rows.labelShape))
       }
       taken
+    }
+
+    private def copyRows(order: Array[Int], from: Int, taken: Int, source: Array[Float], size: Int,
+        into: Tensor[Float]): Unit = {
+      val destination = into.storage().array()
+      for (k <- 0 until taken) System.arraycopy(source, order(from + k) * size, destination, k * size, size)
     }
   }
 }

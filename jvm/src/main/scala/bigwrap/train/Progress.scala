@@ -14,6 +14,7 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
   private val losses = ArrayBuffer[Double]()
   private val iterationSeconds = ArrayBuffer[Double]()
   private val phases = scala.collection.mutable.Map[Int, Map[String, Double]]()
+  private val warnings = ArrayBuffer[String]()
   private val startedAt = System.nanoTime()
   @volatile private var done = false
 
@@ -23,6 +24,8 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
   }
 
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean = true
+
+  override def warn(message: String): Unit = synchronized { warnings += message }
 
   override def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = synchronized {
     phases(epoch) = millisPerIteration
@@ -52,6 +55,7 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
       "loss" -> (if (losses.isEmpty) JNull else JDouble(losses.last)),
       "elapsed_seconds" -> JDouble((System.nanoTime() - startedAt) / 1e9),
       "history" -> JArray(epochRows.toList),
+      "warnings" -> JArray(warnings.map(JString(_)).toList),
       "done" -> JBool(done)))
   }
 }

@@ -20,6 +20,9 @@ trait TrainingListener {
    */
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean
 
+  /** Something the user should know that did not stop training (e.g. an epoch retried after a lost executor). */
+  def warn(message: String): Unit = ()
+
   /** Optional: where an epoch's iteration time went, in mean milliseconds per iteration by phase. */
   def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = ()
 }
