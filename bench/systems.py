@@ -56,7 +56,8 @@ def torch_lenet():
                          nn.ReLU(), nn.Linear(84, 10))
 
 
-def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: float, channels_first=False):
+def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: float, channels_first=False,
+              adam: bool = False):
     """PyTorch eager on 2 threads over in-memory tensors; samples/s is the best epoch after the first."""
     import torch
 
@@ -64,7 +65,8 @@ def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: fl
     torch.manual_seed(7)
     features = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if channels_first else x))
     labels = torch.from_numpy(y).long()
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    optimizer = (torch.optim.Adam(net.parameters(), lr=lr) if adam
+                 else torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9))
     rates, started = [], time.perf_counter()
     for _ in range(epochs):
         epoch_start = time.perf_counter()
