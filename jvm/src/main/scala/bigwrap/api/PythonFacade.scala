@@ -7,7 +7,8 @@ import java.util.concurrent.ConcurrentHashMap
 import bigwrap.data.Samples
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
 import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
-import bigwrap.train.{Losses, Optimizers, Progress, TrainJob, Trainers}
+import bigwrap.train.{CheckpointPlan, Checkpoints, EarlyStopping, Losses, Metrics, OptimizerStateLink, Optimizers, Progress,
+  TrainJob, Trainers, TrainingControl, Validation}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -118,8 +119,11 @@ object PythonFacade {
     }
   }
 
-  /** Trains the model behind `handle` in place on `df`; returns the final progress record. */
-  def fit(df: DataFrame, handle: String, configJson: String): String = guard {
+  /**
+   * Trains the model behind `handle` in place on `df` (validating on `validationDf` when not null);
+   * returns the final progress record with the early-stopping outcome.
+   */
+  def fit(df: DataFrame, validationDf: DataFrame, handle: String, configJson: String): String = guard {
     val config = JsonMethods.parse(configJson)
     val built = model(handle)
     val loss = (config \ "loss" \ "name").extract[String]
@@ -132,28 +136,74 @@ object PythonFacade {
     BigwrapException.require(batchSize > 0 && batchSize % tasks == 0,
       s"batchSize $batchSize must be a positive multiple of the $tasks tasks training")
     BigwrapException.require(epochs > 0, s"epochs must be positive, got $epochs")
-    val target = Losses.target(loss, built.outputShapes.head)
-    val samples = Samples.fromDataFrame(df, featuresCols(config), built.inputShapes,
-      (config \ "label_col").extract[String], target)
+    val resume = config \ "resume"
+    val startEpoch = (resume \ "epoch").extractOpt[Int].getOrElse(0)
+    BigwrapException.require(startEpoch < epochs,
+      s"the checkpoint already has $startEpoch epochs; set epochs above $startEpoch to train more")
+    val samples = toSamples(df, built, config)
     val count = df.count()
     BigwrapException.require(count > 0, "the training DataFrame is empty")
-    val progress = new Progress(epochs, math.ceil(count.toDouble / batchSize).toInt, batchSize)
+    val criterion = Losses.criterion(config \ "loss")
+    val validation = Option(validationDf).map { vdf =>
+      val metrics = Metrics((config \ "metrics").extractOpt[List[String]].getOrElse(Nil), Losses.task(loss),
+        (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false), built.outputShapes.head.product, criterion)
+      Validation(toSamples(vdf, built, config).cache(), metrics, batchSize)
+    }
+    val early = (config \ "early_stopping").toOption.filter(_ != JNull).map(e => EarlyStopping(
+      (e \ "monitor").extract[String], (e \ "patience").extract[Int], (e \ "min_delta").extract[Double],
+      (e \ "restore_best_weights").extract[Boolean]))
+    val checkpoints = (config \ "checkpoint").toOption.filter(_ != JNull).map(c =>
+      CheckpointPlan((c \ "dir").extract[String], (c \ "every").extract[Int], config \ "optimizer"))
+    val link = new OptimizerStateLink((resume \ "dir").extractOpt[String].flatMap(Checkpoints.readOptimizerState))
+    val progress = new Progress(epochs, math.ceil(count.toDouble / batchSize).toInt, batchSize, startEpoch,
+      (resume \ "history").extractOpt[List[JObject]].getOrElse(Nil))
+    val control = new TrainingControl(built, progress, validation, early, checkpoints,
+      (config \ "log_dir").extractOpt[String], link, (resume \ "iteration").extractOpt[Int].getOrElse(0))
     val runId = (config \ "run_id").extractOpt[String].getOrElse(UUID.randomUUID().toString)
     runs.put(runId, progress)
     try {
       Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(
         model = built.module,
         samples = samples,
-        criterion = Losses.criterion(loss, (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false)),
+        criterion = criterion,
         optimMethod = Optimizers(config \ "optimizer"),
         batchSize = batchSize,
         epochs = epochs,
         seed = (config \ "seed").extractOpt[Long],
-        listener = progress,
-        tasks = tasks))
-      progress.finish()
-      progress.toJson
-    } finally runs.remove(runId)
+        listener = control,
+        tasks = tasks,
+        clipNorm = (config \ "clip_norm").extractOpt[Double],
+        clipValue = (config \ "clip_value").extractOpt[Double],
+        startEpoch = startEpoch,
+        optimizerState = link))
+      val restored = control.finish(built.module)
+      val record = JsonMethods.parse(progress.toJson).asInstanceOf[JObject]
+      json(JObject(record.obj ++ List(
+        "stopped_early_at" -> control.stoppedEarlyAt.map(e => JInt(e)).getOrElse(JNull),
+        "best_epoch" -> control.bestEpoch.map(e => JInt(e)).getOrElse(JNull),
+        "restored_epoch" -> restored.map(e => JInt(e)).getOrElse(JNull))))
+    } finally {
+      runs.remove(runId)
+      validation.foreach(_.samples.unpersist())
+    }
+  }
+
+  private def toSamples(df: DataFrame, built: BuiltModel, config: JValue) = {
+    val loss = (config \ "loss" \ "name").extract[String]
+    Samples.fromDataFrame(df, featuresCols(config), built.inputShapes,
+      (config \ "label_col").extract[String], Losses.target(loss, built.outputShapes.head))
+  }
+
+  /** Loss and metrics of the model behind `handle` on `df`, as a JSON object of means. */
+  def evaluate(df: DataFrame, handle: String, configJson: String): String = guard {
+    val config = JsonMethods.parse(configJson)
+    val built = model(handle)
+    val loss = (config \ "loss" \ "name").extract[String]
+    val metrics = Metrics((config \ "metrics").extractOpt[List[String]].getOrElse(Nil), Losses.task(loss),
+      (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false), built.outputShapes.head.product,
+      Losses.criterion(config \ "loss"))
+    val scores = Metrics.evaluate(built.module, toSamples(df, built, config), metrics, (config \ "batch_size").extract[Int])
+    json(JObject(scores.map { case (k, v) => k -> JDouble(v) }.toList))
   }
 
   /** The progress record of a running fit, or "null" when none runs under `runId`. */

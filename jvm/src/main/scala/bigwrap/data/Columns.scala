@@ -92,3 +92,14 @@ final case class BinaryTarget(size: Int) extends Target {
 final case class RegressionTarget(size: Int) extends Target {
   def toBigDL(values: Array[Float], column: String): Array[Float] = values
 }
+
+/** A probability (or one-hot) vector over `size` classes, for categorical_crossentropy. */
+final case class ProbabilityTarget(size: Int) extends Target {
+  def toBigDL(values: Array[Float], column: String): Array[Float] = {
+    values.foreach { v =>
+      if (v < 0 || v > 1) throw BigwrapException.valueError(
+        s"label column '$column' has the value $v; categorical_crossentropy needs one-hot or probability labels in [0, 1]")
+    }
+    values
+  }
+}

@@ -20,7 +20,8 @@ case object DenseBuilder extends LayerBuilder {
         "add a Flatten() before it")
     val units = layer.int("units")
     val useBias = layer.bool("use_bias")
-    val linear = Linear[Float](in.shape.head, units, withBias = useBias).setName(layer.name)
+    val linear = Linear[Float](in.shape.head, units, withBias = useBias,
+      wRegularizer = Regularizers.kernel(layer)).setName(layer.name)
     val out = Activations(layer.optString("activation").getOrElse("linear"), layer.name, linear.inputs(in.node), Seq(units))
     val kernel = WeightSlot.transposed("kernel", () => linear.weight, () => linear.gradWeight)
     val slots = if (useBias) Seq(kernel, new WeightSlot("bias", Seq(units), () => linear.bias, () => linear.gradBias))

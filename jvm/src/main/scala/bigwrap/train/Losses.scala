@@ -1,64 +1,140 @@
 package bigwrap.train
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.{BinaryTarget, ClassIndexTarget, RegressionTarget, Target}
+import bigwrap.data.{BinaryTarget, ClassIndexTarget, ProbabilityTarget, RegressionTarget, Target}
 import com.intel.analytics.bigdl.Criterion
-import com.intel.analytics.bigdl.dllib.nn.{BCECriterion, ClassNLLCriterion, CrossEntropyCriterion, MSECriterion}
+import com.intel.analytics.bigdl.dllib.nn.{AbsCriterion, BCECriterion, ClassNLLCriterion, CrossEntropyCriterion, MSECriterion}
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorCriterion
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import org.json4s._
 
-/** Keras loss names → BigDL criteria, and the label each expects for a given model output. */
+/** Keras loss names → BigDL criteria (or ours where BigDL has none), and the label each expects. */
 object Losses {
-  val names: Seq[String] = Seq("sparse_categorical_crossentropy", "binary_crossentropy", "mse")
+  private implicit val formats: Formats = DefaultFormats
+  val names: Seq[String] = Seq("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+    "mse", "mae", "huber")
 
-  def criterion(name: String, fromLogits: Boolean): Criterion[Float] = (name, fromLogits) match {
-    case ("sparse_categorical_crossentropy", false) => ClassNLLCriterion[Float](logProbAsInput = false)
-    case ("sparse_categorical_crossentropy", true) => CrossEntropyCriterion[Float]()
-    case ("binary_crossentropy", false) => BCECriterion[Float]()
-    case ("binary_crossentropy", true) => new BinaryCrossEntropyWithLogits()
-    case ("mse", _) => MSECriterion[Float]()
-    case _ => throw BigwrapException.valueError(s"unknown loss '$name' (known: ${names.mkString(", ")})")
+  def task(name: String): String = name match {
+    case "sparse_categorical_crossentropy" | "categorical_crossentropy" => "multiclass"
+    case "binary_crossentropy" => "binary"
+    case _ => "regression"
+  }
+
+  def criterion(config: JValue): Criterion[Float] = {
+    val name = (config \ "name").extract[String]
+    val fromLogits = (config \ "from_logits").extractOpt[Boolean].getOrElse(false)
+    (name, fromLogits) match {
+      case ("sparse_categorical_crossentropy", false) => ClassNLLCriterion[Float](logProbAsInput = false)
+      case ("sparse_categorical_crossentropy", true) => CrossEntropyCriterion[Float]()
+      case ("categorical_crossentropy", _) => new SoftTargetCrossEntropy(fromLogits)
+      case ("binary_crossentropy", false) => BCECriterion[Float]()
+      case ("binary_crossentropy", true) => new BinaryCrossEntropyWithLogits()
+      case ("mse", _) => MSECriterion[Float]()
+      case ("mae", _) => AbsCriterion[Float]()
+      case ("huber", _) => new Huber((config \ "delta").extractOpt[Double].getOrElse(1.0))
+      case _ => throw BigwrapException.valueError(s"unknown loss '$name' (known: ${names.mkString(", ")})")
+    }
   }
 
   def target(name: String, outputShape: Seq[Int]): Target = {
     BigwrapException.require(outputShape.size == 1,
       s"loss '$name' needs a model output of shape (units,), got ${outputShape.mkString("(", ", ", ")")}")
     name match {
-      case "sparse_categorical_crossentropy" =>
+      case "sparse_categorical_crossentropy" | "categorical_crossentropy" =>
         BigwrapException.require(outputShape.head >= 2,
-          s"sparse_categorical_crossentropy needs an output of at least 2 classes, got ${outputShape.head}")
-        ClassIndexTarget(outputShape.head, name)
+          s"$name needs an output of at least 2 classes, got ${outputShape.head}")
+        if (name == "categorical_crossentropy") ProbabilityTarget(outputShape.head)
+        else ClassIndexTarget(outputShape.head, name)
       case "binary_crossentropy" => BinaryTarget(outputShape.head)
-      case "mse" => RegressionTarget(outputShape.head)
+      case "mse" | "mae" | "huber" => RegressionTarget(outputShape.head)
       case _ => throw BigwrapException.valueError(s"unknown loss '$name' (known: ${names.mkString(", ")})")
     }
   }
 }
 
-/** Mean over all elements of log(1 + exp(x)) - x·y, computed stably (BigDL has no fused form). */
-final class BinaryCrossEntropyWithLogits extends TensorCriterion[Float] {
+/** An element-wise criterion, averaged over all elements, on contiguous float arrays. */
+abstract class ElementwiseCriterion extends TensorCriterion[Float] {
+  protected def loss(x: Double, y: Double): Double
+  protected def gradient(x: Double, y: Double): Double
+
   override def updateOutput(input: Tensor[Float], target: Tensor[Float]): Float = {
-    val x = input.contiguous().storage().array()
-    val xOff = input.contiguous().storageOffset() - 1
-    val y = target.contiguous().storage().array()
-    val yOff = target.contiguous().storageOffset() - 1
-    val n = input.nElement()
-    var sum = 0.0
-    var i = 0
-    while (i < n) {
-      val xi = x(xOff + i).toDouble
-      sum += math.max(xi, 0) - xi * y(yOff + i) + math.log1p(math.exp(-math.abs(xi)))
-      i += 1
-    }
-    output = (sum / n).toFloat
+    val x = bigwrap.spec.Tensors.toArray(input)
+    val y = bigwrap.spec.Tensors.toArray(target)
+    output = (x.indices.map(i => loss(x(i), y(i))).sum / x.length).toFloat
     output
   }
 
   override def updateGradInput(input: Tensor[Float], target: Tensor[Float]): Tensor[Float] = {
-    val n = input.nElement()
-    gradInput.resizeAs(input).copy(input).apply1(v => (1.0 / (1.0 + math.exp(-v))).toFloat)
-    gradInput.sub(target.view(input.size())).div(n.toFloat)
+    val x = bigwrap.spec.Tensors.toArray(input)
+    val y = bigwrap.spec.Tensors.toArray(target)
+    gradInput = Tensor[Float](x.indices.map(i => (gradient(x(i), y(i)) / x.length).toFloat).toArray, input.size())
+    gradInput
+  }
+}
+
+/** Mean over all elements of log(1 + exp(x)) - x·y, computed stably (BigDL has no fused form). */
+final class BinaryCrossEntropyWithLogits extends ElementwiseCriterion {
+  protected def loss(x: Double, y: Double): Double = math.max(x, 0) - x * y + math.log1p(math.exp(-math.abs(x)))
+  protected def gradient(x: Double, y: Double): Double = 1.0 / (1.0 + math.exp(-x)) - y
+}
+
+/** Keras' Huber: ½d² for |d| ≤ delta, else delta·(|d| − ½delta); BigDL's SmoothL1 is only delta = 1. */
+final class Huber(delta: Double) extends ElementwiseCriterion {
+  protected def loss(x: Double, y: Double): Double = {
+    val d = math.abs(x - y)
+    if (d <= delta) 0.5 * d * d else delta * (d - 0.5 * delta)
+  }
+  protected def gradient(x: Double, y: Double): Double = math.max(-delta, math.min(delta, x - y))
+}
+
+/**
+ * Cross-entropy against one-hot or probability labels, mean over the batch of −Σ y·log p, from
+ * probabilities (clipped as Keras does) or from logits (through a stable log-softmax).
+ */
+final class SoftTargetCrossEntropy(fromLogits: Boolean) extends TensorCriterion[Float] {
+  private val epsilon = 1e-7
+
+  private def logProbabilities(row: Array[Float]): Array[Double] =
+    if (fromLogits) {
+      val max = row.max
+      val logSum = math.log(row.map(v => math.exp(v - max)).sum) + max
+      row.map(_ - logSum)
+    } else row.map(p => math.log(math.min(math.max(p.toDouble, epsilon), 1 - epsilon)))
+
+  private def batches(input: Tensor[Float], target: Tensor[Float]) = {
+    val n = input.size(1)
+    val k = input.nElement() / n
+    val x = bigwrap.spec.Tensors.toArray(input)
+    val y = bigwrap.spec.Tensors.toArray(target)
+    (n, k, x, y)
+  }
+
+  override def updateOutput(input: Tensor[Float], target: Tensor[Float]): Float = {
+    val (n, k, x, y) = batches(input, target)
+    val total = (0 until n).map { i =>
+      val logP = logProbabilities(java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k))
+      -(0 until k).map(j => y(i * k + j) * logP(j)).sum
+    }.sum
+    output = (total / n).toFloat
+    output
+  }
+
+  override def updateGradInput(input: Tensor[Float], target: Tensor[Float]): Tensor[Float] = {
+    val (n, k, x, y) = batches(input, target)
+    val grad = new Array[Float](x.length)
+    (0 until n).foreach { i =>
+      val row = java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k)
+      if (fromLogits) {
+        val p = logProbabilities(row).map(math.exp)
+        val mass = (0 until k).map(j => y(i * k + j).toDouble).sum
+        (0 until k).foreach(j => grad(i * k + j) = ((p(j) * mass - y(i * k + j)) / n).toFloat)
+      } else (0 until k).foreach { j =>
+        val p = math.min(math.max(row(j).toDouble, epsilon), 1 - epsilon)
+        grad(i * k + j) = (-y(i * k + j) / p / n).toFloat
+      }
+    }
+    gradInput = Tensor[Float](grad, input.size())
     gradInput
   }
 }

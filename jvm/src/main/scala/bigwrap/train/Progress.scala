@@ -2,59 +2,71 @@ package bigwrap.train
 
 import scala.collection.mutable.ArrayBuffer
 
-import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
 /**
- * What a running fit has done so far, kept on the driver by the trainer and polled by Python
- * (design §3: progress is a record, never parsed from logs). Iterations are counted from 1.
+ * What a running fit has done so far, kept on the driver and polled by Python for the progress bar
+ * and the history (design §3: progress is a record, never parsed from logs). Epochs are absolute
+ * (a resumed run starts after `startEpoch`); iterations count within the current epoch.
  */
-final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int) extends TrainingListener {
-  private val losses = ArrayBuffer[Double]()
-  private val iterationSeconds = ArrayBuffer[Double]()
+final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int, startEpoch: Int,
+    previousRows: Seq[JObject]) {
+  private val rows = ArrayBuffer[JObject](previousRows: _*)
+  private var epochLosses = ArrayBuffer[Double]()
+  private var epochSeconds = 0.0
+  private var totalIterations = 0
+  private var epoch = startEpoch + 1
   private val phases = scala.collection.mutable.Map[Int, Map[String, Double]]()
   private val warnings = ArrayBuffer[String]()
   private val startedAt = System.nanoTime()
   @volatile private var done = false
 
   def iterationEnd(loss: Double, seconds: Double): Unit = synchronized {
-    losses += loss
-    iterationSeconds += seconds
+    epochLosses += loss
+    epochSeconds += seconds
+    totalIterations += 1
   }
 
-  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean = true
+  /** The finished epoch's training figures; `extra` (validation metrics) are added by the caller. */
+  def epochRow(finished: Int): Seq[(String, JValue)] = synchronized {
+    val n = math.max(epochLosses.size, 1)
+    Seq("epoch" -> JInt(finished),
+      "loss" -> JDouble(epochLosses.sum / n),
+      "seconds" -> JDouble(epochSeconds),
+      "samples_per_second" -> JDouble(epochLosses.size * batchSize / math.max(epochSeconds, 1e-9))) ++
+      phases.getOrElse(finished, Map.empty).toList.sorted.map { case (k, v) => s"${k}_ms" -> JDouble(v) }
+  }
 
-  override def warn(message: String): Unit = synchronized { warnings += message }
-
-  override def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = synchronized {
+  /** Where an epoch's iteration time went (trainers that measure it), added to its history row. */
+  def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = synchronized {
     phases(epoch) = millisPerIteration
   }
 
-  def finish(): Unit = done = true
-
-  private def epochRows: Seq[JObject] = {
-    val complete = losses.size / iterationsPerEpoch
-    (0 until complete).map { e =>
-      val range = e * iterationsPerEpoch until (e + 1) * iterationsPerEpoch
-      val seconds = range.map(iterationSeconds).sum
-      val breakdown = phases.getOrElse(e + 1, Map.empty).toList.sorted.map { case (k, v) => s"${k}_ms" -> JDouble(v) }
-      JObject(List(
-        "epoch" -> JInt(e + 1),
-        "loss" -> JDouble(range.map(losses).sum / iterationsPerEpoch),
-        "seconds" -> JDouble(seconds),
-        "samples_per_second" -> JDouble(iterationsPerEpoch * batchSize / math.max(seconds, 1e-9))) ++ breakdown)
-    }
+  def addRow(row: JObject): Unit = synchronized {
+    rows += row
+    epoch = (row \ "epoch") match { case JInt(e) => e.toInt + 1; case _ => epoch + 1 }
+    epochLosses = ArrayBuffer[Double]()
+    epochSeconds = 0.0
   }
+
+  /** Something the user should know that did not stop training; Python raises it as a warning. */
+  def warn(message: String): Unit = synchronized { warnings += message }
+
+  def history: Seq[JObject] = synchronized(rows.toList)
+  def iterations: Int = synchronized(totalIterations)
+  def finish(): Unit = done = true
 
   def toJson: String = synchronized {
     JsonMethods.compact(JObject(
       "epochs" -> JInt(epochs),
+      "epoch" -> JInt(math.min(epoch, epochs)),
       "iterations_per_epoch" -> JInt(iterationsPerEpoch),
-      "iteration" -> JInt(losses.size),
-      "loss" -> (if (losses.isEmpty) JNull else JDouble(losses.last)),
+      "iteration" -> JInt(epochLosses.size),
+      "loss" -> (if (epochLosses.isEmpty) JNull else JDouble(epochLosses.sum / epochLosses.size)),
+      "seconds" -> JDouble(epochSeconds),
       "elapsed_seconds" -> JDouble((System.nanoTime() - startedAt) / 1e9),
-      "history" -> JArray(epochRows.toList),
+      "history" -> JArray(rows.toList),
       "warnings" -> JArray(warnings.map(JString(_)).toList),
       "done" -> JBool(done)))
   }

@@ -7,8 +7,8 @@ import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import org.apache.spark.rdd.RDD
 
 /**
- * What trainers report while they run. The trainer-neutral layer (progress, and later validation,
- * checkpoints, schedules, early stopping) is built from these events, so every trainer gets it.
+ * What trainers report while they run. The trainer-neutral layer (TrainingControl: progress,
+ * validation, history, early stopping, checkpoints, TensorBoard) is built from these events.
  */
 trait TrainingListener {
   /** After each global iteration, on the driver: its mean loss and wall time. */
@@ -27,7 +27,11 @@ trait TrainingListener {
   def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = ()
 }
 
-/** Everything a trainer needs; the model is trained in place. */
+/**
+ * Everything a trainer needs; the model is trained in place. Epochs are absolute: a resumed run
+ * has done `startEpoch` already and trains epochs startEpoch+1 .. epochs. Trainers apply the
+ * gradient clipping and keep `optimizerState` working (resume from `initial`, install `capture`).
+ */
 final case class TrainJob(
     model: AbstractModule[Activity, Activity, Float],
     samples: RDD[Sample[Float]],
@@ -37,7 +41,11 @@ final case class TrainJob(
     epochs: Int,
     seed: Option[Long],
     listener: TrainingListener,
-    tasks: Int)
+    tasks: Int,
+    clipNorm: Option[Double] = None,
+    clipValue: Option[Double] = None,
+    startEpoch: Int = 0,
+    optimizerState: OptimizerStateLink = new OptimizerStateLink(None))
 
 /** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
 trait Trainer {
