@@ -1,12 +1,13 @@
 """bigwrap: deep learning on Apache Spark from Python, trained by BigDL on the JVM."""
-from . import layers, losses, optimizers
+from . import layers, losses, optimizers, regularizers, schedules
 from .errors import JvmError, SetupError
-from .estimator import Estimator, EstimatorModel
+from .estimator import Estimator
+from .fitted import EstimatorModel
 from .initializers import set_random_seed
 from .models import Model, Sequential, model_from_json
 from .runtime import session
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "losses", "optimizers", "Estimator", "EstimatorModel", "Model", "Sequential",
+__all__ = ["layers", "losses", "optimizers", "regularizers", "schedules", "Estimator", "EstimatorModel", "Model", "Sequential",
            "model_from_json", "session", "set_random_seed", "SetupError", "JvmError", "__version__"]

@@ -30,18 +30,30 @@ def check_features(df: DataFrame, column: str, dims: tuple[int, ...], model_name
                         "ml Vector (e.g. from VectorAssembler), array<double> or array<float>")
 
 
+def check_feature_columns(df: DataFrame, features: str | list[str], model) -> None:
+    """One features column per model input (a plain name for a single-input model)."""
+    columns = [features] if isinstance(features, str) else list(features)
+    if not columns or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"featuresCol must be a column name or a list of names, got {features!r}")
+    if len(columns) != len(model._inputs):
+        raise ValueError(f"model '{model.name}' has {len(model._inputs)} input(s) "
+                         f"{[t.layer.name for t in model._inputs]} but featuresCol names {len(columns)} column(s) "
+                         f"{columns}; give one column per input, in the same order")
+    for column, tensor in zip(columns, model._inputs):
+        check_features(df, column, tensor.dims, model.name)
+
+
 def check_label(df: DataFrame, column: str, loss: Loss) -> None:
     _require_column(df, column, "label")
     dtype = df.schema[column].dataType
-    if isinstance(dtype, NumericType):
+    scalar = isinstance(dtype, NumericType)
+    vector = isinstance(dtype, VectorUDT) or (isinstance(dtype, ArrayType) and isinstance(dtype.elementType, NumericType))
+    if (scalar and loss.label != "vector") or (vector and loss.label != "index"):
         return
-    if loss.task != "multiclass" and (isinstance(dtype, VectorUDT) or (
-            isinstance(dtype, ArrayType) and isinstance(dtype.elementType, NumericType))):
-        return
-    hint = ("; index string labels with pyspark.ml.feature.StringIndexer first" if loss.task == "multiclass"
-            else "")
-    raise TypeError(f"label column {column!r} has type {dtype.simpleString()}; loss '{loss.name}' needs "
-                    f"{'numeric class indices' if loss.task == 'multiclass' else 'numbers'}{hint}")
+    wanted = {"index": "numeric class indices", "vector": "a one-hot / probability ml Vector or numeric array",
+              "number": "numbers (a number, ml Vector or numeric array)"}[loss.label]
+    hint = "; index string labels with pyspark.ml.feature.StringIndexer first" if loss.label == "index" else ""
+    raise TypeError(f"label column {column!r} has type {dtype.simpleString()}; loss '{loss.name}' needs {wanted}{hint}")
 
 
 def check_free_columns(df: DataFrame, columns: list[str]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 class Loss:
     name = ""
     task = ""  # "multiclass", "binary" or "regression"
+    label = "number"  # "index": a class index; "vector": one value per output unit; "number": either
 
     def __init__(self, from_logits: bool = False):
         if not isinstance(from_logits, bool):
@@ -24,16 +25,24 @@ class Loss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(from_logits={self.from_logits})"
 
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
 
 class SparseCategoricalCrossentropy(Loss):
     """Labels are 0-based class indices; the model outputs probabilities (softmax) or logits."""
-    name, task = "sparse_categorical_crossentropy", "multiclass"
+    name, task, label = "sparse_categorical_crossentropy", "multiclass", "index"
 
     def check_output(self, dims, model_name):
         super().check_output(dims, model_name)
         if dims[0] < 2:
             raise ValueError(f"loss '{self.name}' needs at least 2 output units (one per class), model "
                              f"'{model_name}' outputs {dims[0]}; for two classes with one unit use binary_crossentropy")
+
+
+class CategoricalCrossentropy(SparseCategoricalCrossentropy):
+    """Labels are one-hot or probability vectors (ml Vector or array) with one value per class."""
+    name, label = "categorical_crossentropy", "vector"
 
 
 class BinaryCrossentropy(Loss):
@@ -54,11 +63,39 @@ class MeanSquaredError(Loss):
         return "MeanSquaredError()"
 
 
+class MeanAbsoluteError(MeanSquaredError):
+    name = "mae"
+
+    def __repr__(self):
+        return "MeanAbsoluteError()"
+
+
+class Huber(Loss):
+    """Keras' Huber: quadratic for errors up to `delta`, linear beyond."""
+    name, task = "huber", "regression"
+
+    def __init__(self, delta: float = 1.0):
+        super().__init__(from_logits=False)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+            raise ValueError(f"Huber: expected a positive number for `delta`, got {delta!r}")
+        self.delta = float(delta)
+
+    def get_config(self):
+        return {"name": self.name, "delta": self.delta}
+
+    def __repr__(self):
+        return f"Huber(delta={self.delta})"
+
+
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "huber": Huber,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ._checks import boolean, positive_int
 from .base import Layer, format_shape
 
@@ -14,7 +14,7 @@ class Dense(Layer):
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
-                 name: str | None = None):
+                 kernel_regularizer=None, name: str | None = None):
         super().__init__(name=name)
         where = self.where()
         self.units = positive_int(units, "units", where)
@@ -22,6 +22,7 @@ class Dense(Layer):
         self.use_bias = boolean(use_bias, "use_bias", where)
         self.kernel_initializer = initializers.check(kernel_initializer, where)
         self.bias_initializer = initializers.check(bias_initializer, where)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, where)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:
@@ -36,7 +37,8 @@ class Dense(Layer):
 
     def get_config(self):
         return {"name": self.name, "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+                **regularizers.layer_config("kernel_regularizer", self.kernel_regularizer)}
 
 
 class Activation(Layer):

@@ -15,7 +15,8 @@ import org.json4s._
  * Trainers that shard the optimizer split and join these arrays along the flat parameter vector.
  */
 final case class OptimizerState(arrays: WeightSet, counters: Map[String, (String, Double)]) {
-  def countersJson: JObject = JObject(counters.toList.sortBy(_._1).map { case (k, (kind, v)) =>
+  /** Non-finite counters (e.g. BigDL's initial "Loss" = Infinity) are left out: JSON has no Infinity. */
+  def countersJson: JObject = JObject(counters.toList.filter { case (_, (_, v)) => !v.isNaN && !v.isInfinite }.sortBy(_._1).map { case (k, (kind, v)) =>
     k -> JObject("type" -> JString(kind), "value" -> JDouble(v))
   })
 }

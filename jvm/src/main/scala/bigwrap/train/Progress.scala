@@ -62,6 +62,7 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
       "epochs" -> JInt(epochs),
       "epoch" -> JInt(math.min(epoch, epochs)),
       "iterations_per_epoch" -> JInt(iterationsPerEpoch),
+      "batch_size" -> JInt(batchSize),
       "iteration" -> JInt(epochLosses.size),
       "loss" -> (if (epochLosses.isEmpty) JNull else JDouble(epochLosses.sum / epochLosses.size)),
       "seconds" -> JDouble(epochSeconds),

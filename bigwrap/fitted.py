@@ -1,0 +1,98 @@
+"""EstimatorModel: a trained bigwrap model as a Spark ML Model, with its training history."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyspark.ml import Model as SparkModel
+from pyspark.ml.util import MLReadable, MLWritable
+from pyspark.sql import DataFrame
+
+from . import data, losses, runtime
+from .models import Model
+from .params import OUTPUT_DEFAULTS, OutputParams
+
+
+class EstimatorModel(SparkModel, OutputParams, MLWritable, MLReadable):
+    """transform adds prediction (and, for classification, probability). Learned state: `model`
+    (the trained DSL model), `loss`, and the per-epoch `history`."""
+
+    def __init__(self, model: Model | None = None, loss: Any = "mse", history: list[dict[str, Any]] | None = None):
+        super().__init__()
+        self._setDefault(**OUTPUT_DEFAULTS)
+        self.model = model
+        self.loss = losses.get(loss)
+        self._history = list(history or [])
+        self.stopped_epoch: int | None = None  # the epoch early stopping stopped after, if it did
+        self.best_epoch: int | None = None  # the best epoch early stopping saw, if it watched
+
+    @property
+    def history(self):
+        """One row per epoch (epoch, loss, seconds, samples_per_second, val_* metrics) as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self._history)
+
+    def plot_history(self, path: str) -> str:
+        """Writes a PNG of the loss and each metric per epoch (training and validation) to `path`."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        history = self.history
+        if history.empty:
+            raise ValueError("this model has no training history to plot")
+        names = ["loss"] + [c[len("val_"):] for c in history.columns if c.startswith("val_") and c != "val_loss"]
+        figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
+        for axis, name in zip(axes[0], names):
+            for column, label in ((name, "train"), (f"val_{name}", "validation")):
+                if column in history:
+                    axis.plot(history["epoch"], history[column], marker="o", label=label)
+            axis.set_title(name)
+            axis.set_xlabel("epoch")
+            axis.legend()
+        figure.tight_layout()
+        figure.savefig(path, format="png")
+        plt.close(figure)
+        return path
+
+    def _output_columns(self) -> list[str]:
+        if self.loss.task == "regression":
+            return [self.getPredictionCol()]
+        return [self.getPredictionCol(), self.getProbabilityCol()]
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        features = self.getFeaturesCol()
+        data.check_feature_columns(dataset, features, self.model)
+        data.check_free_columns(dataset, self._output_columns())
+        batch = self.getOrDefault(self.inferenceBatchSize)
+        if batch <= 0:
+            raise ValueError(f"EstimatorModel: inferenceBatchSize must be positive, got {batch}")
+        bridge = runtime.bridge(dataset.sparkSession)
+        config = {"features_col": features, "prediction_col": self.getPredictionCol(),
+                  "probability_col": self.getProbabilityCol(), "task": self.loss.task,
+                  "from_logits": self.loss.from_logits, "batch_size": batch}
+        jdf = bridge.call("transform", dataset._jdf, self.model._jvm_handle(bridge), json.dumps(config))
+        return DataFrame(jdf, dataset.sparkSession)
+
+    def evaluate(self, dataset: DataFrame, metrics: list[str] = (), labelCol: str = "label") -> dict[str, float]:
+        """The loss and `metrics` of this model on `dataset`, computed as validation computes them."""
+        features = self.getFeaturesCol()
+        data.check_feature_columns(dataset, features, self.model)
+        data.check_label(dataset, labelCol, self.loss)
+        bridge = runtime.bridge(dataset.sparkSession)
+        config = {"loss": self.loss.get_config(), "metrics": list(metrics), "features_col": features,
+                  "label_col": labelCol, "batch_size": self.getOrDefault(self.inferenceBatchSize)}
+        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge), json.dumps(config)))
+
+    def write(self):
+        from .persistence import Writer
+
+        return Writer(self)
+
+    @classmethod
+    def read(cls):
+        from .persistence import Reader
+
+        return Reader(cls)

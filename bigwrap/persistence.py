@@ -1,0 +1,144 @@
+"""Saving and loading Estimator / EstimatorModel (docs/persistence.md): Spark ML metadata JSON, the
+model spec JSON, and the weights as a JSON index + one raw little-endian float32 file. Nothing is
+pickled or Java-serialized. A save writes a temporary sibling directory and renames it into place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from typing import Any
+
+import pyspark
+from pyspark.ml.util import MLReader, MLWriter
+
+from . import losses, optimizers
+from . import spec as spec_format
+from .checkpoints import local_path
+from .models import Model, model_from_json
+
+FORMAT, VERSION = "bigwrap.stage", 1
+# Params whose values are objects: stored as their configs (the model as files), read back by these.
+_FROM_CONFIG = {"loss": losses.get, "optimizer": optimizers.get}
+_NOT_SAVED = {"validationData"}  # a DataFrame is data, not configuration
+
+
+def _json_value(name: str, value: Any) -> Any:
+    if name in _FROM_CONFIG and hasattr(value, "get_config"):
+        return value.get_config()
+    return value
+
+
+def _params_json(instance, params: dict) -> dict[str, Any]:
+    return {p.name: _json_value(p.name, v) for p, v in params.items()
+            if p.name not in _NOT_SAVED and p.name != "model"}
+
+
+def write_model(model: Model, directory: str) -> None:
+    os.makedirs(directory)
+    index, data = spec_format.encode_weights(model._weight_entries())
+    with open(os.path.join(directory, "spec.json"), "w") as f:
+        f.write(model.to_json(indent=1))
+    with open(os.path.join(directory, "weights.json"), "w") as f:
+        f.write(index)
+    with open(os.path.join(directory, "weights.bin"), "wb") as f:
+        f.write(data)
+
+
+def read_model(directory: str) -> Model:
+    with open(os.path.join(directory, "spec.json")) as f:
+        model = model_from_json(f.read())
+    with open(os.path.join(directory, "weights.json")) as f, open(os.path.join(directory, "weights.bin"), "rb") as g:
+        model._set_weight_entries(spec_format.decode_weights(f.read(), g.read()))
+    return model
+
+
+class Writer(MLWriter):
+    def __init__(self, instance):
+        super().__init__()
+        self.instance = instance
+
+    def save(self, path: str) -> None:
+        """Writes everything into a temporary sibling of `path`, then renames it into place; an
+        existing directory is replaced only with overwrite(), and only once the new one is complete."""
+        path = local_path(path)
+        if os.path.exists(path) and not self.shouldOverwrite:
+            raise FileExistsError(f"{path} already exists; use write().overwrite().save(path) to replace it")
+        parent, name = os.path.split(path)
+        os.makedirs(parent, exist_ok=True)
+        temp = os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex}")
+        try:
+            self.saveImpl(temp)
+            if os.path.exists(path):
+                # POSIX cannot rename over a non-empty directory: move the old one aside first; for
+                # the instant between the two renames the old model is whole at the ".old" name.
+                old = os.path.join(parent, f".{name}.old-{uuid.uuid4().hex}")
+                os.rename(path, old)
+                os.rename(temp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(temp, path)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+
+    def saveImpl(self, path: str) -> None:
+        instance = self.instance
+        os.makedirs(os.path.join(path, "metadata"))
+        extra: dict[str, Any] = {"bigwrap": {"format": FORMAT, "version": VERSION}}
+        model = instance.getOrDefault("model") if instance.hasParam("model") and instance.isDefined("model") \
+            else getattr(instance, "model", None)
+        if isinstance(model, Model):
+            write_model(model, os.path.join(path, "model"))
+            extra["bigwrap"]["model"] = "model"
+        if hasattr(instance, "_history"):
+            extra["bigwrap"]["loss"] = instance.loss.get_config()
+            with open(os.path.join(path, "history.json"), "w") as f:
+                json.dump({"history": instance._history, "stopped_epoch": instance.stopped_epoch,
+                           "best_epoch": instance.best_epoch}, f)
+        metadata = {
+            "class": f"{type(instance).__module__}.{type(instance).__name__}",
+            "timestamp": int(round(time.time() * 1000)),
+            "sparkVersion": pyspark.__version__,
+            "uid": instance.uid,
+            "paramMap": _params_json(instance, instance._paramMap),
+            "defaultParamMap": _params_json(instance, instance._defaultParamMap),
+            **extra,
+        }
+        # Spark's layout (DefaultParamsWriter): one JSON line in metadata/part-00000.
+        with open(os.path.join(path, "metadata", "part-00000"), "w") as f:
+            f.write(json.dumps(metadata, separators=(",", ":")) + "\n")
+        open(os.path.join(path, "metadata", "_SUCCESS"), "w").close()
+
+
+class Reader(MLReader):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str):
+        path = local_path(path)
+        with open(os.path.join(path, "metadata", "part-00000")) as f:
+            metadata = json.loads(f.readline())
+        info = metadata.get("bigwrap", {})
+        if info.get("format") != FORMAT or info.get("version") != VERSION:
+            raise ValueError(f"{path} is not a saved bigwrap stage this version reads "
+                             f"(format {info.get('format')!r}, version {info.get('version')!r})")
+        expected = f"{self.cls.__module__}.{self.cls.__name__}"
+        if metadata["class"] != expected:
+            raise ValueError(f"{path} holds a {metadata['class']}, not a {expected}")
+        model = read_model(os.path.join(path, info["model"])) if "model" in info else None
+        params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
+        if "loss" in info:  # an EstimatorModel: learned state beside its params
+            with open(os.path.join(path, "history.json")) as f:
+                trained = json.load(f)
+            instance = self.cls(model=model, loss=info["loss"], history=trained["history"])
+            instance.stopped_epoch, instance.best_epoch = trained["stopped_epoch"], trained["best_epoch"]
+        else:
+            instance = self.cls()
+            if model is not None:
+                params["model"] = model
+        instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
+        instance._resetUid(metadata["uid"])
+        return instance
