@@ -27,10 +27,10 @@ object OptimizerState {
   /** Joins the state of per-shard methods (in shard order) covering `parameterCount` values. */
   def join(shards: Seq[OptimMethod[Float]], parameterCount: Int): OptimizerState = {
     BigwrapException.require(shards.nonEmpty, "no optimizer state to save")
-    def tables(m: OptimMethod[Float]) = m match {
-      case s: Scheduled => (OptimizerAccess.state(s.inner), s.scalars)
-      case other => (OptimizerAccess.state(other), Map.empty[String, Double])
-    }
+    def tables(m: OptimMethod[Float]) = (OptimizerAccess.state(innermost(m)), m match {
+      case s: Scheduled => s.scalars
+      case _ => Map.empty[String, Double]
+    })
     val first = tables(shards.head)
     val keys = first._1.keySet.toSeq.map(_.toString).sorted
     val tensorKeys = keys.filter(k => first._1[Any](k).isInstanceOf[Tensor[_]] &&
@@ -55,10 +55,8 @@ object OptimizerState {
   def split(template: OptimMethod[Float], state: OptimizerState, shards: Seq[(Int, Int)]): Seq[OptimMethod[Float]] =
     shards.map { case (offset, length) =>
       val method = template.clone()
-      val (table, scheduled) = method match {
-        case s: Scheduled => (OptimizerAccess.state(s.inner), Some(s))
-        case other => (OptimizerAccess.state(other), None)
-      }
+      val table = OptimizerAccess.state(innermost(method))
+      val scheduled = Some(method).collect { case s: Scheduled => s }
       state.arrays.entries.foreach { e =>
         val values = java.util.Arrays.copyOfRange(state.arrays.data, e.offset.toInt + offset, e.offset.toInt + offset + length)
         table(e.name) = Tensor[Float](values, Array(length))
@@ -74,6 +72,12 @@ object OptimizerState {
       }))
       method
     }
+
+  /** The method whose table holds the history: wrappers (schedules, AdamW) delegate to it. */
+  private def innermost(method: OptimMethod[Float]): OptimMethod[Float] = method match {
+    case d: Delegating => innermost(d.inner)
+    case other => other
+  }
 
   def fromFiles(indexJson: String, bytes: Array[Byte]): OptimizerState = {
     val root = org.json4s.jackson.JsonMethods.parse(indexJson)

@@ -3,6 +3,7 @@ package bigwrap.train
 import bigwrap.api.BigwrapException
 import com.intel.analytics.bigdl.dllib.optim.{Adagrad, Adam, OptimMethod, RMSprop, SGD}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.utils.Table
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.json4s._
 
@@ -47,20 +48,32 @@ object Optimizers {
     case m: Adam[Float] => m.learningRate = rate
     case m: RMSprop[Float] => m.learningRate = rate
     case m: Adagrad[Float] => m.learningRate = rate
+    case m: AdamW => m.inner.learningRate = rate
     case other => throw BigwrapException.valueError(s"cannot schedule the learning rate of ${other.getClass.getName}")
   }
 }
 
+/** An optim method that runs another one; its state (history, counters) lives in `inner`'s table. */
+trait Delegating {
+  def inner: OptimMethod[Float]
+}
+
 /**
  * Adam with decoupled weight decay (Loshchilov & Hutter): w ← w − lr·wd·w, then Adam's step.
- * BigDL 2.4 has no AdamW; Adam's state ("s", "r", "evalCounter") is reused unchanged.
+ * BigDL 2.4 has no AdamW; this runs BigDL's Adam (composition, not inheritance: overriding a
+ * @specialized method of Adam recurses forever through its specialized variant).
  */
 final class AdamW(lr: Double, beta1: Double, beta2: Double, epsilon: Double, val weightDecay: Double)
-  extends Adam[Float](learningRate = lr, beta1 = beta1, beta2 = beta2, Epsilon = epsilon) {
+  extends OptimMethod[Float] with Delegating {
+  val inner: Adam[Float] = new Adam[Float](learningRate = lr, beta1 = beta1, beta2 = beta2, Epsilon = epsilon)
 
   override def optimize(feval: Tensor[Float] => (Float, Tensor[Float]),
       parameter: Tensor[Float]): (Tensor[Float], Array[Float]) = {
-    if (weightDecay > 0) parameter.mul((1.0 - learningRate * weightDecay).toFloat)
-    super.optimize(feval, parameter)
+    if (weightDecay > 0) parameter.mul((1.0 - inner.learningRate * weightDecay).toFloat)
+    inner.optimize(feval, parameter)
   }
+
+  override def clearHistory(): Unit = inner.clearHistory()
+  override def getLearningRate(): Double = inner.learningRate
+  override def loadFromTable(config: Table): this.type = { inner.loadFromTable(config); this }
 }

@@ -92,7 +92,7 @@ object Schedules {
  * step. For reduce-on-plateau the epoch's mean loss is accumulated from the losses the trainer
  * passes to `feval`, which are the same on every parameter shard, so all shards agree.
  */
-final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) extends OptimMethod[Float] {
+final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) extends OptimMethod[Float] with Delegating {
   private var plateauFactor = 1.0
   private var plateauBest = Double.PositiveInfinity
   private var plateauWait = 0

@@ -1,0 +1,95 @@
+"""Losses, optimizers, learning-rate schedules, gradient clipping and kernel regularizers, trained for real."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.ml.linalg import Vectors
+
+import bigwrap
+from bigwrap import layers, optimizers, regularizers, schedules
+
+
+@pytest.fixture(scope="module")
+def linear(spark):
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(160, 4))
+    y = x @ np.array([2.0, -1.0, 0.5, 1.5]) + 0.3
+    return spark.createDataFrame([(Vectors.dense(r), float(t)) for r, t in zip(x, y)], ["features", "label"]).cache()
+
+
+def _fit(frame, loss="mse", optimizer="adam", epochs=3, units=1, inputs=4, **layer_args):
+    bigwrap.set_random_seed(7)
+    model = bigwrap.Sequential([layers.Input((inputs,)), layers.Dense(units, **layer_args)])
+    initial = model.get_weights()
+    fitted = bigwrap.Estimator(model=model, loss=loss, optimizer=optimizer, batchSize=20, epochs=epochs,
+                               verbose=0, seed=1).fit(frame)
+    return initial, fitted
+
+
+@pytest.mark.parametrize("optimizer", [
+    optimizers.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    optimizers.Adam(0.1), optimizers.AdamW(0.1, weight_decay=0.01), optimizers.RMSprop(0.05),
+    optimizers.Adagrad(0.5)], ids=lambda o: o.name)
+def test_each_optimizer_fits_a_linear_model(linear, optimizer):
+    _, fitted = _fit(linear, optimizer=optimizer, epochs=4)
+    assert fitted.history["loss"].iloc[-1] < fitted.history["loss"].iloc[0] / 4
+
+
+@pytest.mark.parametrize("loss", ["mae", "huber"])
+def test_robust_regression_losses_reduce_the_error(linear, loss):
+    _, fitted = _fit(linear, loss=loss, optimizer=optimizers.Adam(0.1), epochs=4)
+    assert fitted.history["loss"].iloc[-1] < fitted.history["loss"].iloc[0] / 2
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_categorical_crossentropy_takes_one_hot_labels(spark, from_logits):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 2))
+    classes = (x @ np.array([[2.0, -1.0, -1.0], [0.0, 1.7, -1.7]])).argmax(axis=1)  # linearly separable
+    rows = [(Vectors.dense(r), Vectors.dense(np.eye(3)[c])) for r, c in zip(x, classes)]
+    frame = spark.createDataFrame(rows, ["features", "label"])
+    activation = None if from_logits else "softmax"
+    _, fitted = _fit(frame, loss=bigwrap.losses.CategoricalCrossentropy(from_logits=from_logits),
+                     optimizer=optimizers.Adam(0.1), epochs=6, units=3, inputs=2, activation=activation)
+    predicted = np.array([r.prediction for r in fitted.transform(frame).select("prediction").collect()])
+    assert (predicted == classes).mean() >= 0.9
+
+
+def test_clipvalue_bounds_every_weight_step(linear):
+    initial, fitted = _fit(linear, optimizer=optimizers.SGD(1.0, clipvalue=1e-4), epochs=1)
+    steps = 160 // 20
+    change = np.abs(fitted.model.get_weights()[0] - initial[0])
+    assert change.max() <= steps * 1e-4 * 1.001 and change.max() > steps * 1e-4 * 0.5
+
+
+def test_clipnorm_bounds_the_global_gradient_norm(linear):
+    initial, fitted = _fit(linear, optimizer=optimizers.SGD(1.0, clipnorm=1e-3), epochs=1)
+    delta = np.concatenate([(a - b).ravel() for a, b in zip(fitted.model.get_weights(), initial)])
+    assert np.linalg.norm(delta) <= 8 * 1e-3 * 1.001
+
+
+def test_a_learning_rate_schedule_drives_the_steps(linear):
+    # the rate falls a millionfold after the first iteration, so training all but stops there
+    decayed = optimizers.SGD(schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=1e-6, staircase=True))
+    _, one_step = _fit(linear, optimizer=optimizers.SGD(0.05), epochs=1)
+    initial, scheduled = _fit(linear, optimizer=decayed, epochs=1)
+    moved = np.abs(scheduled.model.get_weights()[0] - initial[0]).max()
+    assert 0 < moved < np.abs(one_step.model.get_weights()[0] - initial[0]).max() / 3
+    warm = optimizers.Adam(schedules.LinearWarmup(schedules.CosineDecay(0.1, decay_steps=16), warmup_steps=4))
+    assert _fit(linear, optimizer=warm, epochs=2)[1].history["loss"].iloc[-1] < 10
+
+
+def test_l2_kernel_regularizer_shrinks_the_kernel(linear):
+    _, plain = _fit(linear, optimizer=optimizers.Adam(0.1), epochs=4)
+    _, shrunk = _fit(linear, optimizer=optimizers.Adam(0.1), epochs=4, kernel_regularizer=regularizers.L2(5.0))
+    assert np.linalg.norm(shrunk.model.get_weights()[0]) < np.linalg.norm(plain.model.get_weights()[0]) / 2
+    assert shrunk.model.get_config()["layers"][1]["config"]["kernel_regularizer"] == {"name": "l1l2", "l1": 0.0,
+                                                                                       "l2": 5.0}
+
+
+def test_optimizer_and_schedule_configs_round_trip():
+    optimizer = optimizers.AdamW(schedules.LinearWarmup(schedules.StepDecay(0.1, 10, 0.5), 3), weight_decay=0.1,
+                                 clipnorm=1.0)
+    assert optimizers.get(optimizer.get_config()) == optimizer
+    plateau = optimizers.SGD(schedules.ReduceLROnPlateau(0.1, factor=0.5, patience=1))
+    assert optimizers.get(plateau.get_config()) == plateau
