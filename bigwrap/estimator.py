@@ -76,6 +76,9 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
             raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
         if s["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {s['trainer']!r}; available: {', '.join(TRAINERS)}")
+        if s["optimizer"].clipnorm is not None and s["trainer"] == "barrier":
+            raise ValueError("Estimator: clipnorm needs trainer='bigdl' (the barrier trainer clips by value only, "
+                             "for now)")
         if not 0 <= s["validationSplit"] < 1:
             raise ValueError(f"Estimator: validationSplit must be in [0, 1), got {s['validationSplit']}")
         if s["validationData"] is not None and not isinstance(s["validationData"], DataFrame):

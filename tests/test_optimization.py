@@ -17,12 +17,12 @@ def linear(spark):
     return spark.createDataFrame([(Vectors.dense(r), float(t)) for r, t in zip(x, y)], ["features", "label"]).cache()
 
 
-def _fit(frame, loss="mse", optimizer="adam", epochs=3, units=1, inputs=4, **layer_args):
+def _fit(frame, loss="mse", optimizer="adam", epochs=3, units=1, inputs=4, trainer="barrier", **layer_args):
     bigwrap.set_random_seed(7)
     model = bigwrap.Sequential([layers.Input((inputs,)), layers.Dense(units, **layer_args)])
     initial = model.get_weights()
     fitted = bigwrap.Estimator(model=model, loss=loss, optimizer=optimizer, batchSize=20, epochs=epochs,
-                               verbose=0, seed=1).fit(frame)
+                               verbose=0, seed=1, trainer=trainer).fit(frame)
     return initial, fitted
 
 
@@ -55,24 +55,26 @@ def test_categorical_crossentropy_takes_one_hot_labels(spark, from_logits):
     assert (predicted == classes).mean() >= 0.9
 
 
-def test_clipvalue_bounds_every_weight_step(linear):
-    initial, fitted = _fit(linear, optimizer=optimizers.SGD(1.0, clipvalue=1e-4), epochs=1)
+@pytest.mark.parametrize("trainer", ["barrier", "bigdl"])
+def test_clipvalue_bounds_every_weight_step(linear, trainer):
+    initial, fitted = _fit(linear, optimizer=optimizers.SGD(1.0, clipvalue=1e-4), epochs=1, trainer=trainer)
     steps = 160 // 20
     change = np.abs(fitted.model.get_weights()[0] - initial[0])
     assert change.max() <= steps * 1e-4 * 1.001 and change.max() > steps * 1e-4 * 0.5
 
 
 def test_clipnorm_bounds_the_global_gradient_norm(linear):
-    initial, fitted = _fit(linear, optimizer=optimizers.SGD(1.0, clipnorm=1e-3), epochs=1)
+    initial, fitted = _fit(linear, optimizer=optimizers.SGD(1.0, clipnorm=1e-3), epochs=1, trainer="bigdl")
     delta = np.concatenate([(a - b).ravel() for a, b in zip(fitted.model.get_weights(), initial)])
     assert np.linalg.norm(delta) <= 8 * 1e-3 * 1.001
 
 
-def test_a_learning_rate_schedule_drives_the_steps(linear):
+@pytest.mark.parametrize("trainer", ["barrier", "bigdl"])
+def test_a_learning_rate_schedule_drives_the_steps(linear, trainer):
     # the rate falls a millionfold after the first iteration, so training all but stops there
     decayed = optimizers.SGD(schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=1e-6, staircase=True))
-    _, one_step = _fit(linear, optimizer=optimizers.SGD(0.05), epochs=1)
-    initial, scheduled = _fit(linear, optimizer=decayed, epochs=1)
+    _, one_step = _fit(linear, optimizer=optimizers.SGD(0.05), epochs=1, trainer=trainer)
+    initial, scheduled = _fit(linear, optimizer=decayed, epochs=1, trainer=trainer)
     moved = np.abs(scheduled.model.get_weights()[0] - initial[0]).max()
     assert 0 < moved < np.abs(one_step.model.get_weights()[0] - initial[0]).max() / 3
     warm = optimizers.Adam(schedules.LinearWarmup(schedules.CosineDecay(0.1, decay_steps=16), warmup_steps=4))

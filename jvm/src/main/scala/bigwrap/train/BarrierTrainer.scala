@@ -4,7 +4,8 @@ import java.util.UUID
 
 import bigwrap.api.BigwrapException
 import bigwrap.spec.Tensors
-import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
+import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.bigwrapaccess.{BigDLAccess, OptimizerAccess}
 import com.intel.analytics.bigdl.mkl.MKL
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
@@ -43,6 +44,8 @@ object BarrierTrainer extends Trainer {
   val name = "barrier"
 
   def train(job: TrainJob): Unit = {
+    BigwrapException.require(job.clipNorm.isEmpty, "clipnorm is not supported by trainer='barrier' yet; use " +
+      "trainer='bigdl' or clipvalue")
     val tasks = job.tasks
     val seed = job.seed.getOrElse(System.nanoTime())
     val (rows, count, release) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
@@ -54,9 +57,17 @@ object BarrierTrainer extends Trainer {
     SyncService.register(run, tasks, new IterationReporter(job.listener))
     val failures = new FailureWatch(run)
     sc.addSparkListener(failures)
-    var optimMethods = Array.fill(tasks)(job.optimMethod.clone())
+    // Task t owns the slice sliceStart(t) until sliceStart(t + 1) of the flat parameter vector (see runTask),
+    // and its optim method holds that slice's history: joined, they are the trainer-neutral optimizer state.
+    val size = BigDLAccess.flatParameters(job.model)._1.nElement()
+    val slices = (0 until tasks).map(t => ((size.toLong * t / tasks).toInt, (size.toLong * (t + 1) / tasks - size.toLong * t / tasks).toInt))
+    var optimMethods = job.optimizerState.initial match {
+      case Some(state) => OptimizerState.split(job.optimMethod, state, slices).toArray
+      case None => Array.fill(tasks)(job.optimMethod.clone())
+    }
+    job.optimizerState.capture = () => Some(OptimizerState.join(optimMethods, size))
     try {
-      var epoch = 1
+      var epoch = job.startEpoch + 1
       var attempt = 0
       var continue = true
       while (continue && epoch <= job.epochs) {
@@ -65,9 +76,10 @@ object BarrierTrainer extends Trainer {
         sc.setLocalProperty(FailureWatch.RunProperty, run)
         val callSite = sc.getLocalProperty(CallSiteProperty)
         sc.setCallSite(s"bigwrap barrier trainer: epoch $epoch") // names the stage in the Spark UI
+        val clipValue = job.clipValue
         val outcome = try {
-          Right(rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next())))
-            .collect().sortBy(_.task))
+          Right(rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next(),
+            clipValue))).collect().sortBy(_.task))
         } catch {
           case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 => Left(failure)
         } finally {
@@ -92,6 +104,7 @@ object BarrierTrainer extends Trainer {
         }
       }
     } finally {
+      job.optimizerState.capture = () => None
       sc.removeSparkListener(failures)
       SyncService.unregister(run)
       release()
@@ -137,7 +150,7 @@ object BarrierTrainer extends Trainer {
     }
   }
 
-  private def runTask(start: EpochStart, rows: TaskRows): EpochEnd = {
+  private def runTask(start: EpochStart, rows: TaskRows, clipValue: Option[Double]): EpochEnd = {
     val context = BarrierTaskContext.get()
     val task = context.partitionId()
     val attempt = start.attempt
@@ -179,7 +192,8 @@ object BarrierTrainer extends Trainer {
           SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", g, gOffset + sliceStart(t), sliceStart(t + 1) - sliceStart(t))
         }
       }
-      val total = clock("sync")(round(2L * iteration + 1, lossSum, taken).count)
+      val reducedRound = clock("sync")(round(2L * iteration + 1, lossSum, taken))
+      val total = reducedRound.count
       clock("exchange") {
         if (iteration > 0) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
         System.arraycopy(g, gOffset + mine.start, reduced, 0, mine.length)
@@ -189,10 +203,16 @@ object BarrierTrainer extends Trainer {
       }
       if (total > 0) clock("update") {
         var k = 0
-        while (k < reduced.length) { reduced(k) /= total; k += 1 }
+        val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat
+        while (k < reduced.length) { reduced(k) = math.max(-bound, math.min(bound, reduced(k) / total)); k += 1 }
         val gradSlice = Tensor[Float](reduced, Array(reduced.length))
         val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
-        optim.optimize(_ => (0f, gradSlice), weightSlice)
+        // the counters DistriOptimizer keeps in an optim method's state, which schedules read
+        val state = OptimizerAccess.state(optim)
+        state("neval") = (start.epoch - 1) * start.iterations + iteration + 1
+        state("epoch") = start.epoch
+        val meanLoss = (reducedRound.lossSum / total).toFloat
+        optim.optimize(_ => (meanLoss, gradSlice), weightSlice)
       }
       clock("exchange")(SliceBlocks.put(s"${prefix}_w_${iteration}_$task", w, wOffset + mine.start, mine.length))
       clock("sync")(round(2L * iteration + 2))
