@@ -28,14 +28,14 @@ def test_one_epoch_on_one_or_two_tasks_gives_the_same_weights(spark):
     for a, b in zip(one.model.get_weights(), two.model.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert not np.allclose(one.model.get_weights()[0], model.get_weights()[0])
-    assert one.history[0]["loss"] == pytest.approx(two.history[0]["loss"], rel=1e-4)
+    assert one.history["loss"][0] == pytest.approx(two.history["loss"][0], rel=1e-4)
 
 
 def test_history_reports_where_iteration_time_goes(digits):
     train, _ = digits
     fitted = _fit(train, bigwrap.Sequential([layers.Input((64,)), layers.Dense(10, activation="softmax")]),
                   tasks=2, epochs=2, optimizer=bigwrap.optimizers.Adam(0.01))
-    for row in fitted.history:
+    for row in fitted.history.to_dict("records"):
         phases = [row[f"{p}_ms"] for p in ("compute", "exchange", "update", "sync")]
         assert all(v >= 0 for v in phases) and row["compute_ms"] > 0
         assert sum(phases) <= row["seconds"] * 1000 / 45 * 1.5  # 45 iterations; phases fit inside them
