@@ -41,7 +41,7 @@ def throughput(spark, name, bigwrap_model, torch_model, x, y, batch, epochs, cha
                               ("bigdl", "raw BigDL DistriOptimizer", 2)):
         print(f"[{name}] {label} ...", flush=True)
         fitted, rows[label] = systems.bigwrap_fit(spark, bigwrap_model, train, trainer, batch, n, sgd)
-        rows[label]["loss"] = fitted.history[-1]["loss"]
+        rows[label]["loss"] = fitted.history["loss"].iloc[-1]
     print(f"[{name}] PyTorch eager ...", flush=True)
     _, rows["PyTorch eager (2 threads)"] = systems.torch_fit(torch_model, x, y, batch, epochs, 0.01, channels_first)
     train.unpersist()

@@ -33,7 +33,8 @@ def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, opti
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", optimizer=optimizer,
                                batchSize=batch, epochs=epochs, trainer=trainer, seed=7, verbose=0).fit(train)
     wall = time.perf_counter() - started
-    steady = fitted.history[1:] or fitted.history
+    history = fitted.history.to_dict("records")
+    steady = history[1:] or history
     best = max(steady, key=lambda row: row["samples_per_second"])
     return fitted, {"samples_per_s": best["samples_per_second"], "wall_s": wall, "peak_mb": jvm_peak_mb(spark),
                     "breakdown": {k: v for k, v in best.items() if k.endswith("_ms")}}
