@@ -68,7 +68,7 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
                                        verbose=0).fit(train)
         for w in caught:
             print("WARNING", w.message)
-        print("EPOCHS", [row["epoch"] for row in fitted.history])
+        print("EPOCHS", fitted.history["epoch"].tolist())
         print("ACCURACY", fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0])
     """)
     output = result.stdout + result.stderr
