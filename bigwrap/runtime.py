@@ -14,6 +14,8 @@ from .errors import JvmError, SetupError
 
 # BigDL's recommended settings (its spark-bigdl.conf) plus a console free of Spark's stage bar.
 _ENGINE_CONF = {
+    # In local mode every executor lives in the driver JVM; pyspark's 1g default cannot hold real data.
+    "spark.driver.memory": "4g",
     "spark.shuffle.reduceLocality.enabled": "false",
     "spark.scheduler.minRegisteredResourcesRatio": "1.0",
     "spark.speculation": "false",

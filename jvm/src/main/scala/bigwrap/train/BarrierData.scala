@@ -2,7 +2,7 @@ package bigwrap.train
 
 import scala.util.Random
 
-import bigwrap.spec.Tensors
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import org.apache.spark.Partitioner
 import org.apache.spark.rdd.RDD
@@ -49,13 +49,23 @@ object BarrierData {
     (rows, count, () => { rows.unpersist(blocking = false); positions.destroy() })
   }
 
+  /** Copies the rows straight into one preallocated array per input: no per-row arrays, no regrowth. */
   private def pack(samples: Array[Sample[Float]]): TaskRows = {
     if (samples.isEmpty) return TaskRows(Array.empty, Array.empty, Array.empty, Array(0), 0)
-    val inputs = samples.head.numFeature()
-    val features = Array.tabulate(inputs)(i => samples.flatMap(s => Tensors.toArray(s.feature(i))))
-    val labels = samples.flatMap(s => Tensors.toArray(s.label()))
-    TaskRows(features, labels, Array.tabulate(inputs)(i => samples.head.feature(i).size()),
-      samples.head.label().size(), samples.length)
+    val first = samples.head
+    val shapes = Array.tabulate(first.numFeature())(i => first.feature(i).size())
+    val features = shapes.map(shape => new Array[Float](samples.length * shape.product))
+    val labels = new Array[Float](samples.length * first.label().nElement())
+    def copy(from: Tensor[Float], into: Array[Float], row: Int): Unit = {
+      val source = from.contiguous()
+      System.arraycopy(source.storage().array(), source.storageOffset() - 1, into, row * source.nElement(),
+        source.nElement())
+    }
+    samples.indices.foreach { row =>
+      features.indices.foreach(i => copy(samples(row).feature(i), features(i), row))
+      copy(samples(row).label(), labels, row)
+    }
+    TaskRows(features, labels, shapes, first.label().size(), samples.length)
   }
 
   /** The local row order of `epoch` (1-based): as laid out first, then shuffled within the task. */

@@ -160,7 +160,9 @@ object BarrierTrainer extends Trainer {
     if (MKL.isMKLLoaded) MKL.setNumThreads(start.mklThreads)
     val model = start.model.cloneModule().training()
     val criterion = start.criterion.cloneCriterion()
-    val optim = start.optimMethods(task)
+    // A copy: in local mode the broadcast value is the driver's own object, and a retried epoch must start
+    // from the state the last whole epoch left.
+    val optim = start.optimMethods(task).clone()
     val (weights, gradients) = BigDLAccess.flatParameters(model)
     val size = weights.nElement()
     val sliceStart = (0 to start.tasks).map(t => (size.toLong * t / start.tasks).toInt)
