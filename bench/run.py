@@ -94,6 +94,7 @@ def markdown(results) -> str:
 
 def chart(results, path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -103,6 +104,7 @@ def chart(results, path: Path) -> None:
         rows = results["throughput"][name]
         ax.barh(list(rows), [r["samples_per_s"] for r in rows.values()], color=["#2a7", "#999", "#d63"])
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on log axes
         ax.set_xlabel("samples/s (log)")
         ax.set_title(name, fontsize=10)
     fig.tight_layout()
