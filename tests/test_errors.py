@@ -92,3 +92,17 @@ def test_transform_refuses_to_overwrite_columns(spark, frame):
 def test_predict_checks_the_input_shape():
     with pytest.raises(ValueError, match=r"expects input of shape \(None, 4\), got \(2, 5\)"):
         _model().predict(np.zeros((2, 5)))
+
+
+@pytest.mark.parametrize("loss,label,pattern", [
+    ("binary_crossentropy", "2.0", r"label column 'label' has the value 2.0; binary_crossentropy needs labels in \[0, 1\]"),
+    ("categorical_crossentropy", "array(0.0, 1.5, 0.0)",
+     r"label column 'label' has the value 1.5; categorical_crossentropy needs one-hot or probability labels"),
+])
+def test_labels_outside_zero_one_are_named(spark, loss, label, pattern):
+    frame = spark.sql(f"SELECT array(1.0, 2.0, 3.0, 4.0) AS features, {label} AS label")
+    units = 1 if loss == "binary_crossentropy" else 3
+    model = bigwrap.Sequential([layers.Input((4,)), layers.Dense(units, activation="sigmoid")])
+    with pytest.raises(ValueError, match=pattern) as raised:
+        bigwrap.Estimator(model=model, loss=loss, batchSize=2, epochs=1, verbose=0).fit(frame)
+    _assert_clean(str(raised.value))

@@ -79,14 +79,19 @@ final case class ClassIndexTarget(numClasses: Int, loss: String) extends Target 
   }
 }
 
-final case class BinaryTarget(size: Int) extends Target {
-  def toBigDL(values: Array[Float], column: String): Array[Float] = {
+/** Labels that must lie in [0, 1]; `requirement` says which loss needs that. */
+private object UnitInterval {
+  def check(values: Array[Float], column: String, requirement: String): Array[Float] = {
     values.foreach { v =>
-      if (v < 0 || v > 1) throw BigwrapException.valueError(
-        s"label column '$column' has the value $v; binary_crossentropy needs labels in [0, 1]")
+      if (v < 0 || v > 1) throw BigwrapException.valueError(s"label column '$column' has the value $v; $requirement")
     }
     values
   }
+}
+
+final case class BinaryTarget(size: Int) extends Target {
+  def toBigDL(values: Array[Float], column: String): Array[Float] =
+    UnitInterval.check(values, column, "binary_crossentropy needs labels in [0, 1]")
 }
 
 final case class RegressionTarget(size: Int) extends Target {
@@ -95,11 +100,6 @@ final case class RegressionTarget(size: Int) extends Target {
 
 /** A probability (or one-hot) vector over `size` classes, for categorical_crossentropy. */
 final case class ProbabilityTarget(size: Int) extends Target {
-  def toBigDL(values: Array[Float], column: String): Array[Float] = {
-    values.foreach { v =>
-      if (v < 0 || v > 1) throw BigwrapException.valueError(
-        s"label column '$column' has the value $v; categorical_crossentropy needs one-hot or probability labels in [0, 1]")
-    }
-    values
-  }
+  def toBigDL(values: Array[Float], column: String): Array[Float] =
+    UnitInterval.check(values, column, "categorical_crossentropy needs one-hot or probability labels in [0, 1]")
 }
