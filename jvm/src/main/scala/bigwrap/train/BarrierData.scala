@@ -29,8 +29,10 @@ private final class TaskPartitioner(tasks: Int) extends Partitioner {
 object BarrierData {
   /** The laid-out rows, their count, and a release for what recomputing lost partitions needs. */
   def layout(samples: RDD[Sample[Float]], tasks: Int, batchSize: Int, seed: Long): (RDD[TaskRows], Long, () => Unit) = {
-    val indexed = samples.zipWithIndex()
-    val count = indexed.count()
+    // One pass sizes the partitions; it gives both the row count and each row's global index
+    // (what zipWithIndex computes, without a second conversion pass just to count).
+    val starts = samples.mapPartitions(part => Iterator.single(part.size.toLong)).collect().scanLeft(0L)(_ + _)
+    val count = starts.last
     require(count <= Int.MaxValue, s"$count rows exceed one permutation array")
     val order = new Array[Int](count.toInt)
     new Random(seed).shuffle((0 until count.toInt).toIndexedSeq).zipWithIndex.foreach { case (row, position) =>
@@ -38,9 +40,11 @@ object BarrierData {
     }
     val positions = samples.sparkContext.broadcast(order)
     val perTask = batchSize / tasks
-    val rows = indexed.map { case (sample, row) =>
-      val position = positions.value(row.toInt)
-      ((position % batchSize) / perTask, (position, sample))
+    val rows = samples.mapPartitionsWithIndex { (partition, part) =>
+      part.zipWithIndex.map { case (sample, i) =>
+        val position = positions.value((starts(partition) + i).toInt)
+        ((position % batchSize) / perTask, (position, sample))
+      }
     }.partitionBy(new TaskPartitioner(tasks)).mapPartitions { iter =>
       val sorted = iter.map(_._2).toArray.sortBy(_._1).map(_._2)
       Iterator.single(pack(sorted))

@@ -4,7 +4,6 @@ import java.util.UUID
 
 import bigwrap.api.BigwrapException
 import bigwrap.spec.Tensors
-import bigwrap.api.BigwrapException
 import com.intel.analytics.bigdl.bigwrapaccess.{BigDLAccess, OptimizerAccess}
 import com.intel.analytics.bigdl.mkl.MKL
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, AbstractModule, Activity}
@@ -57,10 +56,11 @@ object BarrierTrainer extends Trainer {
     SyncService.register(run, tasks, new IterationReporter(job.listener))
     val failures = new FailureWatch(run)
     sc.addSparkListener(failures)
-    // Task t owns the slice sliceStart(t) until sliceStart(t + 1) of the flat parameter vector (see runTask),
+    // Task t owns slice t of sliceBounds (see runTask),
     // and its optim method holds that slice's history: joined, they are the trainer-neutral optimizer state.
     val size = BigDLAccess.flatParameters(job.model)._1.nElement()
-    val slices = (0 until tasks).map(t => ((size.toLong * t / tasks).toInt, (size.toLong * (t + 1) / tasks - size.toLong * t / tasks).toInt))
+    val bounds = sliceBounds(size, tasks)
+    val slices = (0 until tasks).map(t => (bounds(t), bounds(t + 1) - bounds(t)))
     var optimMethods = job.optimizerState.initial match {
       case Some(state) => OptimizerState.split(job.optimMethod, state, slices).toArray
       case None => Array.fill(tasks)(job.optimMethod.clone())
@@ -150,6 +150,9 @@ object BarrierTrainer extends Trainer {
     }
   }
 
+  /** Task t owns [bounds(t), bounds(t + 1)) of the flat parameter vector of `size` values. */
+  private def sliceBounds(size: Int, tasks: Int): IndexedSeq[Int] = (0 to tasks).map(t => (size.toLong * t / tasks).toInt)
+
   private def runTask(start: EpochStart, rows: TaskRows, clipValue: Option[Double]): EpochEnd = {
     val context = BarrierTaskContext.get()
     val task = context.partitionId()
@@ -165,7 +168,7 @@ object BarrierTrainer extends Trainer {
     val optim = start.optimMethods(task).clone()
     val (weights, gradients) = BigDLAccess.flatParameters(model)
     val size = weights.nElement()
-    val sliceStart = (0 to start.tasks).map(t => (size.toLong * t / start.tasks).toInt)
+    val sliceStart = sliceBounds(size, start.tasks)
     val mine = sliceStart(task) until sliceStart(task + 1)
     val w = weights.storage().array()
     val wOffset = weights.storageOffset() - 1
