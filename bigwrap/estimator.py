@@ -1,8 +1,12 @@
 """Estimator: a bigwrap model as a Spark ML Estimator, trained on the JVM."""
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -133,8 +137,14 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                                 "history": resume.history}
         with ProgressPrinter(bridge, config["run_id"], s["epochs"], s["verbose"],
                              done_epochs=resume.epoch if resume else 0) as printer:
-            final = json.loads(bridge.call("fit", train._jdf, None if validation is None else validation._jdf,
-                                           handle, json.dumps(config)))
+            try:
+                with _plain_ctrl_c():
+                    final = json.loads(bridge.call("fit", train._jdf,
+                                                   None if validation is None else validation._jdf,
+                                                   handle, json.dumps(config)))
+            except KeyboardInterrupt:
+                _stop_fit(bridge, config["run_id"])
+                raise
             printer.finish(final)
         trained = model._with_weights(spec_format.decode_weights(
             bridge.call("weightIndex", handle), bytes(bridge.call("weightBytes", handle))))
@@ -172,6 +182,30 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
         from .persistence import Reader
 
         return Reader(cls)
+
+
+@contextlib.contextmanager
+def _plain_ctrl_c():
+    """pyspark's SIGINT handler calls the JVM from inside the signal handler, on the connection the
+    interrupted call is using (pinned threads), which breaks both calls. During a fit Ctrl-C only
+    raises KeyboardInterrupt; _stop_fit then does the cancelling on a fresh connection."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_fit(bridge, run_id: str, timeout: float = 120.0) -> None:
+    """After Ctrl-C: cancels the fit's Spark jobs and waits until its JVM side has stopped, so no
+    job outlives the interrupt. Checkpoints already written stay (each is renamed into place whole)."""
+    deadline = time.monotonic() + timeout
+    # asked again while it runs: a job that started just after one request is cancelled by the next
+    while bridge.call("cancel", run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _round_up(value: int, multiple: int) -> int:

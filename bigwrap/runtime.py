@@ -90,7 +90,8 @@ def bridge(spark: SparkSession | None = None) -> "Bridge":
 class Bridge:
     """Coarse calls into `bigwrap.api.PythonFacade`; Java failures come out as Python exceptions."""
 
-    _KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError}
+    _KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError,
+              "KeyboardInterrupt": KeyboardInterrupt}
 
     def __init__(self, spark: SparkSession):
         self.spark = spark

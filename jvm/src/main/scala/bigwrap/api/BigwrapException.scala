@@ -14,6 +14,7 @@ class BigwrapException(val kind: String, message: String, cause: Throwable = nul
 object BigwrapException {
   def valueError(message: String): BigwrapException = new BigwrapException("ValueError", message)
   def typeError(message: String): BigwrapException = new BigwrapException("TypeError", message)
+  def keyboardInterrupt(message: String): BigwrapException = new BigwrapException("KeyboardInterrupt", message)
 
   def require(condition: Boolean, message: => String): Unit =
     if (!condition) throw valueError(message)

@@ -25,6 +25,10 @@ object PythonFacade {
   private implicit val formats: Formats = DefaultFormats
   private val models = new ConcurrentHashMap[String, BuiltModel]()
   private val runs = new ConcurrentHashMap[String, Progress]()
+  private val activeRuns = ConcurrentHashMap.newKeySet[String]()
+  private val cancelledRuns = ConcurrentHashMap.newKeySet[String]()
+
+  private def runTag(runId: String) = s"bigwrap-fit-$runId"
 
   private def guard[A](body: => A): A = try body catch {
     case t: Throwable => throw BigwrapException.userFacing(t)
@@ -126,6 +130,20 @@ object PythonFacade {
   def fit(df: DataFrame, validationDf: DataFrame, handle: String, configJson: String): String = guard {
     val config = JsonMethods.parse(configJson)
     val built = model(handle)
+    val runId = (config \ "run_id").extractOpt[String].getOrElse(UUID.randomUUID().toString)
+    val sc = df.sparkSession.sparkContext
+    // a tag, not a job group: the user's own job group stays in force and cancels our jobs too
+    sc.addJobTag(runTag(runId))
+    activeRuns.add(runId)
+    try fitTagged(df, validationDf, built, config, runId)
+    finally {
+      sc.removeJobTag(runTag(runId))
+      activeRuns.remove(runId)
+      cancelledRuns.remove(runId)
+    }
+  }
+
+  private def fitTagged(df: DataFrame, validationDf: DataFrame, built: BuiltModel, config: JValue, runId: String): String = {
     val loss = (config \ "loss" \ "name").extract[String]
     val batchSize = (config \ "batch_size").extract[Int]
     val epochs = (config \ "epochs").extract[Int]
@@ -159,7 +177,6 @@ object PythonFacade {
       (resume \ "history").extractOpt[List[JObject]].getOrElse(Nil))
     val control = new TrainingControl(built, progress, validation, early, checkpoints,
       (config \ "log_dir").extractOpt[String], link, (resume \ "iteration").extractOpt[Int].getOrElse(0))
-    val runId = (config \ "run_id").extractOpt[String].getOrElse(UUID.randomUUID().toString)
     runs.put(runId, progress)
     try {
       Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(
@@ -175,7 +192,8 @@ object PythonFacade {
         clipNorm = (config \ "clip_norm").extractOpt[Double],
         clipValue = (config \ "clip_value").extractOpt[Double],
         startEpoch = startEpoch,
-        optimizerState = link))
+        optimizerState = link,
+        cancelled = () => cancelledRuns.contains(runId)))
       val restored = control.finish(built.module)
       val record = JsonMethods.parse(progress.toJson).asInstanceOf[JObject]
       json(JObject(record.obj ++ List(
@@ -207,6 +225,18 @@ object PythonFacade {
   }
 
   /** The progress record of a running fit, or "null" when none runs under `runId`. */
+  /**
+   * Stops the fit `runId` (the user pressed Ctrl-C): its trainer starts and retries nothing more and
+   * its running Spark jobs are cancelled. Returns whether the fit is still running.
+   */
+  def cancel(runId: String): Boolean = guard {
+    if (activeRuns.contains(runId)) {
+      cancelledRuns.add(runId)
+      org.apache.spark.SparkContext.getOrCreate().cancelJobsWithTag(runTag(runId))
+    }
+    activeRuns.contains(runId)
+  }
+
   def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
 
   def transform(df: DataFrame, handle: String, configJson: String): DataFrame = guard {

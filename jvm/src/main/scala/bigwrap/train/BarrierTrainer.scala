@@ -71,6 +71,7 @@ object BarrierTrainer extends Trainer {
       var attempt = 0
       var continue = true
       while (continue && epoch <= job.epochs) {
+        job.checkNotCancelled()
         val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, attempt, mklThreads, seed,
           job.model, job.criterion, optimMethods))
         sc.setLocalProperty(FailureWatch.RunProperty, run)
@@ -81,7 +82,8 @@ object BarrierTrainer extends Trainer {
           Right(rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next(),
             clipValue))).collect().sortBy(_.task))
         } catch {
-          case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 => Left(failure)
+          case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 && !job.cancelled() =>
+            Left(failure)
         } finally {
           sc.setLocalProperty(FailureWatch.RunProperty, null)
           sc.setLocalProperty(CallSiteProperty, callSite)

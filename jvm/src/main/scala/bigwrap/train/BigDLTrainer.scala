@@ -53,6 +53,7 @@ object BigDLTrainer extends Trainer {
       var epoch = job.startEpoch
       var continue = true
       while (continue && epoch < job.epochs) {
+        job.checkNotCancelled()
         epoch += 1
         optimizer.setEndWhen(Trigger.maxEpoch(epoch)).optimize()
         continue = job.listener.epochEnd(epoch, job.model)

@@ -31,6 +31,8 @@ trait TrainingListener {
  * Everything a trainer needs; the model is trained in place. Epochs are absolute: a resumed run
  * has done `startEpoch` already and trains epochs startEpoch+1 .. epochs. Trainers apply the
  * gradient clipping and keep `optimizerState` working (resume from `initial`, install `capture`).
+ * Once `cancelled()` is true (the user interrupted the fit) a trainer starts no new epoch and
+ * retries nothing: it lets the failure of the cancelled Spark job end the training.
  */
 final case class TrainJob(
     model: AbstractModule[Activity, Activity, Float],
@@ -45,7 +47,11 @@ final case class TrainJob(
     clipNorm: Option[Double] = None,
     clipValue: Option[Double] = None,
     startEpoch: Int = 0,
-    optimizerState: OptimizerStateLink = new OptimizerStateLink(None))
+    optimizerState: OptimizerStateLink = new OptimizerStateLink(None),
+    cancelled: () => Boolean = () => false) {
+  def checkNotCancelled(): Unit =
+    if (cancelled()) throw BigwrapException.keyboardInterrupt("the fit was cancelled by the user")
+}
 
 /** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
 trait Trainer {
