@@ -1,7 +1,6 @@
 """Reading the checkpoints the JVM writes (docs/persistence.md, "Checkpoints") to resume a fit."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import spec as spec_format
+from . import stored
 
 _EPOCH_DIR = re.compile(r"^epoch-(\d+)$")
 
@@ -49,10 +48,8 @@ def latest(directory: str) -> str:
 
 def load(directory: str) -> Checkpoint:
     path = latest(directory)
-    with open(os.path.join(path, "training.json")) as f:
-        training = json.load(f)
-    if training.get("format") != "bigwrap.checkpoint" or training.get("version") != 1:
+    training = stored.read_json(os.path.join(path, "training.json"))
+    if not isinstance(training, dict) or training.get("format") != "bigwrap.checkpoint" or training.get("version") != 1:
         raise ValueError(f"{path!r} is not a bigwrap checkpoint this version reads")
-    with open(os.path.join(path, "weights.json")) as f, open(os.path.join(path, "weights.bin"), "rb") as g:
-        weights = spec_format.decode_weights(f.read(), g.read())
-    return Checkpoint(path, int(training["epoch"]), int(training["iteration"]), training["history"], weights)
+    return Checkpoint(path, int(training["epoch"]), int(training["iteration"]), training["history"],
+                      stored.read_weights(path))

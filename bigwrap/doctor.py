@@ -1,26 +1,19 @@
 """`python -m bigwrap doctor`: each piece bigwrap needs, its status, and the fix when it is wrong."""
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 import sys
 
-from . import _jars
+from . import _jars, java
+from .errors import SetupError
 
 PYSPARK_VERSION = "3.5.9"
 
 
 def _java() -> tuple[bool, str]:
-    java = shutil.which("java")
-    if java is None:
-        return False, "no `java` on PATH; install OpenJDK 17 (apt-get install openjdk-17-jdk-headless)"
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    match = re.search(r'version "(\d+)', out)
-    major = int(match.group(1)) if match else 0
-    if major != 17:
-        return False, f"Java {major or '?'} at {java}; bigwrap is tested on OpenJDK 17: put it first on PATH"
-    return True, out.splitlines()[0]
+    try:
+        return True, java.check()
+    except SetupError as e:
+        return False, str(e)
 
 
 def _pyspark() -> tuple[bool, str]:

@@ -149,6 +149,10 @@ class Model:
     def _set_weight_entries(self, entries: list[tuple[str, str, np.ndarray]]) -> None:
         by_key = {(layer, name): value for layer, name, value in entries}
         for layer in self._graph_layers:
+            missing = [name for name in layer.weight_names if (layer.name, name) not in by_key]
+            if missing:
+                raise ValueError(f"the weights have no {', '.join(missing)} for layer '{layer.name}' of model "
+                                 f"'{self.name}': they belong to another model")
             if layer.weight_names:
                 layer.set_weights([by_key[(layer.name, name)] for name in layer.weight_names])
 

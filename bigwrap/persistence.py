@@ -14,7 +14,7 @@ from typing import Any
 import pyspark
 from pyspark.ml.util import MLReader, MLWriter
 
-from . import losses, optimizers
+from . import losses, optimizers, stored
 from . import spec as spec_format
 from .checkpoints import local_path
 from .models import Model, model_from_json
@@ -48,11 +48,25 @@ def write_model(model: Model, directory: str) -> None:
 
 
 def read_model(directory: str) -> Model:
-    with open(os.path.join(directory, "spec.json")) as f:
-        model = model_from_json(f.read())
-    with open(os.path.join(directory, "weights.json")) as f, open(os.path.join(directory, "weights.bin"), "rb") as g:
-        model._set_weight_entries(spec_format.decode_weights(f.read(), g.read()))
+    spec_path = os.path.join(directory, "spec.json")
+    spec = stored.read_json(spec_path)
+    try:
+        model = model_from_json(spec)
+    except ValueError as e:
+        raise ValueError(f"{spec_path}: {e}") from None
+    model._set_weight_entries(stored.read_weights(directory))
     return model
+
+
+def restore_interrupted_save(path: str) -> None:
+    """A save killed between its two renames left the previous stage, whole, at `.<name>.old-<hex>`:
+    put it back at `path`, so that nothing the user saved goes missing."""
+    parent, name = os.path.split(path)
+    if os.path.exists(path) or not os.path.isdir(parent):
+        return
+    aside = [os.path.join(parent, entry) for entry in os.listdir(parent) if entry.startswith(f".{name}.old-")]
+    if aside:
+        os.rename(max(aside, key=os.path.getmtime), path)
 
 
 class Writer(MLWriter):
@@ -64,6 +78,7 @@ class Writer(MLWriter):
         """Writes everything into a temporary sibling of `path`, then renames it into place; an
         existing directory is replaced only with overwrite(), and only once the new one is complete."""
         path = local_path(path)
+        restore_interrupted_save(path)
         if os.path.exists(path) and not self.shouldOverwrite:
             raise FileExistsError(f"{path} already exists; use write().overwrite().save(path) to replace it")
         parent, name = os.path.split(path)
@@ -119,9 +134,10 @@ class Reader(MLReader):
 
     def load(self, path: str):
         path = local_path(path)
-        with open(os.path.join(path, "metadata", "part-00000")) as f:
-            metadata = json.loads(f.readline())
-        info = metadata.get("bigwrap", {})
+        restore_interrupted_save(path)
+        stored.directory(path, "saved bigwrap stage", os.path.join("metadata", "part-00000"))
+        metadata = stored.read_json(os.path.join(path, "metadata", "part-00000"))
+        info = metadata.get("bigwrap", {}) if isinstance(metadata, dict) else {}
         if info.get("format") != FORMAT or info.get("version") != VERSION:
             raise ValueError(f"{path} is not a saved bigwrap stage this version reads "
                              f"(format {info.get('format')!r}, version {info.get('version')!r})")
@@ -131,8 +147,7 @@ class Reader(MLReader):
         model = read_model(os.path.join(path, info["model"])) if "model" in info else None
         params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
         if "loss" in info:  # an EstimatorModel: learned state beside its params
-            with open(os.path.join(path, "history.json")) as f:
-                trained = json.load(f)
+            trained = stored.read_json(os.path.join(path, "history.json"))
             instance = self.cls(model=model, loss=info["loss"], history=trained["history"])
             instance.stopped_epoch, instance.best_epoch = trained["stopped_epoch"], trained["best_epoch"]
         else:

@@ -7,9 +7,10 @@ from typing import Any
 
 from py4j.java_gateway import JavaPackage
 from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from . import _jars
+from . import _jars, java
 from .errors import JvmError, SetupError
 
 # BigDL's recommended settings (its spark-bigdl.conf) plus a console free of Spark's stage bar.
@@ -64,6 +65,8 @@ def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str,
     active = SparkSession.getActiveSession()
     if active is None:
         settings = spark_conf(conf)
+        if SparkContext._gateway is None:  # the JVM is not started yet: make sure it can be
+            java.check()
         if master.startswith("spark://"):
             missing = [key for key in _CLUSTER_KEYS if key not in settings]
             if missing:

@@ -37,7 +37,8 @@ def test_digits_mlp_trains_across_two_executors(cluster):
 
 
 def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
-    """Kills one executor JVM while a barrier stage of epoch 2 or later runs: that epoch is retried, the user is warned.
+    """Kills one executor JVM while a barrier stage of epoch 2 or later runs: that epoch is retried, the user is
+    warned, and the model is as good as the same fit without the fault (within 1 percentage point).
 
     Epochs are long (batch 8: ~180 iterations) so the kill lands inside a stage even on a loaded machine."""
     result = cluster.run("""
@@ -60,19 +61,24 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
                         return
                 time.sleep(0.01)
 
-        threading.Thread(target=kill_during_a_later_epoch, daemon=True).start()
-        bigwrap.set_random_seed(0)
-        model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(64, activation="relu"),
-                                    layers.Dense(10, activation="softmax")])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        def fit():
+            bigwrap.set_random_seed(0)
+            model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(64, activation="relu"),
+                                        layers.Dense(10, activation="softmax")])
             fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", trainer="barrier",
                                        optimizer=bigwrap.optimizers.Adam(0.002), batchSize=8, epochs=6, seed=3,
                                        verbose=0).fit(train)
+            return fitted, fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
+
+        unfaulted, unfaulted_accuracy = fit()
+        threading.Thread(target=kill_during_a_later_epoch, daemon=True).start()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fitted, accuracy = fit()
         for w in caught:
             print("WARNING", w.message)
         print("EPOCHS", fitted.history["epoch"].tolist())
-        print("ACCURACY", fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0])
+        print("ACCURACY", accuracy, unfaulted_accuracy)
     """)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -80,4 +86,5 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
     killed_in = result.stdout.split("in epoch")[1].split()[0]
     assert f"WARNING bigwrap: epoch {killed_in} failed" in result.stdout and "retrying it" in result.stdout, output[-3000:]
     assert "EPOCHS [1, 2, 3, 4, 5, 6]" in result.stdout
-    assert float(result.stdout.split("ACCURACY")[1].split()[0]) >= 0.95
+    accuracy, unfaulted = map(float, result.stdout.split("ACCURACY")[1].split()[:2])
+    assert accuracy >= 0.95 and abs(accuracy - unfaulted) <= 0.01, (accuracy, unfaulted)

@@ -1,4 +1,4 @@
-"""Session set-up, quiet logs, the doctor, and the error when a session lacks bigwrap's jars (fresh JVMs)."""
+"""Session set-up, quiet logs and the doctor (fresh JVMs)."""
 from __future__ import annotations
 
 import os
@@ -34,20 +34,6 @@ def test_a_fit_is_quiet_and_leaves_no_stray_log_file():
     # nothing but the fit's own progress (bar frames and epoch lines) and the script's "done"
     assert [line for line in output.splitlines() if line.strip() and not line.startswith("Epoch ")] == ["done"], output
     assert not JUNK_LOG.exists()
-
-
-def test_a_session_without_the_jars_says_how_to_fix_it():
-    result = _run("""
-        from pyspark.sql import SparkSession
-        SparkSession.builder.master("local[1]").getOrCreate()
-        import bigwrap
-        try:
-            bigwrap.session()
-        except bigwrap.SetupError as e:
-            print("SETUP:", e)
-    """)
-    assert "SETUP: the active SparkSession does not have bigwrap's jars" in result.stdout, result.stderr
-    assert "bigwrap.session()" in result.stdout and "python -m bigwrap classpath" in result.stdout
 
 
 def test_doctor_reports_every_check_ok():
