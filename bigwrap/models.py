@@ -81,6 +81,37 @@ class Model:
         raise ValueError(f"model '{self.name}' has no layer {name!r}; layers: {[l.name for l in self._graph_layers]}")
 
     @property
+    def inputs(self) -> list[SymbolicTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        return list(self._outputs)
+
+    def freeze(self, up_to: str | None = None) -> None:
+        """Makes layers not trainable (`layer.trainable = False`): every layer, or with `up_to` the layer of that
+        name and every layer it takes input from, directly or not (the base under a head)."""
+        frozen = self._graph_layers if up_to is None else self._upstream(self.get_layer(up_to))
+        for layer in frozen:
+            if not isinstance(layer, InputLayer):
+                layer.trainable = False
+
+    def unfreeze(self) -> None:
+        """Makes every layer trainable again."""
+        for layer in self._graph_layers:
+            layer.trainable = True
+
+    def _upstream(self, layer: Layer) -> list[Layer]:
+        found, pending = [], [layer]
+        while pending:
+            current = pending.pop()
+            if current not in found:
+                found.append(current)
+                if not isinstance(current, InputLayer):  # only the calls this model makes (a layer may be shared)
+                    pending.extend(t.layer for i in self._calls[current] for t in current.calls[i])
+        return [l for l in self._graph_layers if l in found]
+
+    @property
     def input_shape(self):
         shapes = [t.shape for t in self._inputs]
         return shapes[0] if len(shapes) == 1 else shapes
@@ -163,7 +194,8 @@ class Model:
 
     # -- JVM ----------------------------------------------------------------------------------
     def _weights_key(self) -> tuple:
-        return tuple((id(layer), layer.weights_version) for layer in self._graph_layers)
+        # trainable is part of the key: the JVM builds frozen layers differently (e.g. BatchNormalization)
+        return tuple((id(layer), layer.weights_version, layer.trainable) for layer in self._graph_layers)
 
     def _jvm_handle(self, bridge) -> str:
         """This model, with its current weights, loaded in the JVM (reloaded after set_weights)."""

@@ -60,6 +60,9 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         Layer.registry[cls.__name__] = cls
+        # Every layer's config carries `trainable` (as Keras' does) without each family repeating it.
+        if "get_config" in cls.__dict__:
+            cls.get_config = _with_trainable(cls.__dict__["get_config"])
 
     def __init__(self, name: str | None = None):
         if name is None:
@@ -73,6 +76,19 @@ class Layer:
         self._weight_specs: list[tuple[str, tuple[int, ...], str, bool]] = []
         self._weights: list[np.ndarray] = []
         self.weights_version = 0  # bumped on every change, so a model knows its JVM copy is stale
+        self._trainable = True
+
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer: training leaves its weights (and BatchNormalization's moving statistics,
+        which it then computes in inference mode) exactly as they are."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{self.where()}: expected True or False for `trainable`, got {value!r}")
+        self._trainable = bool(value)
 
     # -- messages -----------------------------------------------------------------------------
     def where(self) -> str:
@@ -102,6 +118,14 @@ class Layer:
             self.build(dims)
         self.calls.append(sources)
         return SymbolicTensor(output_dims, self, len(self.calls) - 1)
+
+    @property
+    def output(self) -> SymbolicTensor:
+        """The output of the layer's one call (Keras' `layer.output`), e.g. to build a new head on a model."""
+        if len(self.calls) != 1:
+            raise ValueError(f"{self.where()} has been called {len(self.calls)} times, so it has no single output; "
+                             "keep the tensor each call returns instead")
+        return SymbolicTensor(self.output_dims, self, 0)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return input_shape
@@ -150,15 +174,30 @@ class Layer:
 
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
+        return {"name": self.name, **({} if self.trainable else {"trainable": False})}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Layer":
-        return cls(**config)
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        layer = cls(**config)
+        layer.trainable = trainable
+        return layer
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}(name={self.name!r}{', ' if args else ''}{args})"
+
+
+def _with_trainable(get_config):
+    def with_trainable(self) -> dict[str, Any]:
+        config = get_config(self)
+        if not self.trainable:  # written only when False, so the specs of trainable models stay as they were
+            config["trainable"] = False
+        return config
+
+    with_trainable.__doc__, with_trainable.__wrapped__ = get_config.__doc__, get_config
+    return with_trainable
 
 
 class InputLayer(Layer):
@@ -177,7 +216,11 @@ class InputLayer(Layer):
         self.shape = dims
         self.dtype = dtype
         self.input_dims = self.output_dims = dims
-        self.output = SymbolicTensor(dims, self, 0)
+        self._output = SymbolicTensor(dims, self, 0)
+
+    @property
+    def output(self) -> SymbolicTensor:
+        return self._output
 
     def __call__(self, inputs):
         raise TypeError(f"{self.where()} is a model input and cannot be called; use layers.Input(shape=...)")

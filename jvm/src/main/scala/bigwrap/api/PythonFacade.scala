@@ -193,6 +193,7 @@ object PythonFacade {
         clipValue = (config \ "clip_value").extractOpt[Double],
         startEpoch = startEpoch,
         optimizerState = link,
+        frozen = built.frozenRanges,
         cancelled = () => cancelledRuns.contains(runId)))
       val restored = control.finish(built.module)
       val record = JsonMethods.parse(progress.toJson).asInstanceOf[JObject]

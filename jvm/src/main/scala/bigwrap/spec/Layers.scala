@@ -6,7 +6,7 @@ import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
-import org.json4s.JObject
+import org.json4s.{JBool, JObject}
 
 /**
  * A weight of a built layer in Keras layout (the DSL's). `kerasView` turns BigDL's tensor (or its
@@ -132,6 +132,9 @@ object LayerBuilders {
       case o: JObject => o
       case _ => JObject()
     }
-    LayerSpec(className, wrapper.name, config, Nil)
+    // a frozen wrapper freezes what it wraps (e.g. TimeDistributed(BatchNormalization) runs in inference mode)
+    val frozen = if (wrapper.trainable) config else JObject(config.obj.filterNot(_._1 == "trainable") :+
+      ("trainable" -> JBool(false)))
+    LayerSpec(className, wrapper.name, frozen, Nil)
   }
 }

@@ -4,7 +4,9 @@ import scala.collection.mutable
 
 import bigwrap.api.BigwrapException
 import bigwrap.nn.SharedCall
+import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.nn.{Graph, Input}
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
@@ -15,7 +17,22 @@ final class BuiltModel(
     val module: Graph[Float],
     val inputShapes: Seq[Seq[Int]],
     val outputShapes: Seq[Seq[Int]],
-    layerWeights: Seq[(String, Seq[WeightSlot])]) {
+    layerWeights: Seq[(String, Seq[WeightSlot])],
+    frozenModules: Seq[AbstractModule[Activity, Activity, Float]] = Nil) {
+
+  /**
+   * Where the frozen layers' weights lie in the module's flat parameter vector (BigDL's getParameters
+   * order), as (offset, length) ranges: what trainers keep unchanged. Compacts the parameters if needed.
+   */
+  def frozenRanges: Seq[(Int, Int)] = if (frozenModules.isEmpty) Nil else {
+    val (flat, _) = BigDLAccess.flatParameters(module)
+    val ranges = for (m <- frozenModules; params = m.parameters(); if params != null; w <- params._1) yield {
+      BigwrapException.require(w.storage() eq flat.storage(), s"a frozen weight of '${m.getName()}' is not part of " +
+        "the model's flat parameters")
+      (w.storageOffset() - flat.storageOffset(), w.nElement())
+    }
+    ranges.distinct.sortBy(_._1)
+  }
 
   def weights: WeightSet = WeightSet.fromArrays(
     for ((layer, slots) <- layerWeights; slot <- slots) yield (layer, slot.name, slot.shape, slot.read()))
@@ -57,6 +74,7 @@ object ModelBuilder {
     val tensors = mutable.LinkedHashMap[String, GraphTensor]()
     val inputNodes = mutable.LinkedHashMap[String, ModuleNode[Float]]()
     val layerWeights = mutable.ArrayBuffer[(String, Seq[WeightSlot])]()
+    val frozen = mutable.ArrayBuffer[AbstractModule[Activity, Activity, Float]]()
 
     def resolve(layer: LayerSpec, ref: String): GraphTensor = tensors.getOrElse(ref,
       throw BigwrapException.valueError(s"layer '${layer.name}' takes '$ref' as input, but no earlier layer produces it"))
@@ -72,17 +90,21 @@ object ModelBuilder {
       } else {
         BigwrapException.require(layer.inbound.nonEmpty, s"layer '${layer.name}' is never called (its `inbound` is empty)")
         val calls = layer.inbound.map(_.map(resolve(layer, _)))
-        if (calls.size == 1) {
+        if (calls.size == 1 && layer.trainable) {
           val built = LayerBuilders(layer).build(layer, calls.head)
           tensors(layer.name) = built.output
           if (built.weights.nonEmpty) layerWeights += layer.name -> built.weights
         } else {
-          // A shared layer: each call is its own sub-graph; calls after the first borrow the first's weights.
+          // A shared or frozen layer: each call is its own sub-graph; calls after the first borrow the first's
+          // weights. Freezing a sub-graph zeroes its weights' gradients (BigDL scales them by 0), so neither
+          // regularizers nor gradient clipping see them; the trainers keep the weights themselves unchanged.
           val (owner, first) = subGraph(layer, calls.head, layer.name)
+          if (!layer.trainable) { owner.freeze(); frozen += owner }
           tensors(layer.name) = GraphTensor(owner.inputs(calls.head.map(_.node): _*), first.output.shape)
           if (first.weights.nonEmpty) layerWeights += layer.name -> first.weights
           calls.zipWithIndex.tail.foreach { case (call, k) =>
             val (copy, built) = subGraph(layer, call, s"${layer.name}@$k")
+            if (!layer.trainable) copy.freeze()
             val node = new SharedCall(owner, copy).setName(s"${layer.name}@$k").inputs(call.map(_.node): _*)
             tensors(s"${layer.name}@$k") = GraphTensor(node, built.output.shape)
           }
@@ -96,6 +118,7 @@ object ModelBuilder {
       throw BigwrapException.valueError(s"model output '$ref' is not produced by any layer")))
     val graph = Graph[Float](inputs.toArray, outputs.map(_.node).toArray)
     graph.setName(spec.name)
-    new BuiltModel(specJson, spec, graph, spec.inputs.map(tensors(_).shape), outputs.map(_.shape), layerWeights.toList)
+    new BuiltModel(specJson, spec, graph, spec.inputs.map(tensors(_).shape), outputs.map(_.shape), layerWeights.toList,
+      frozen.toList)
   }
 }

@@ -18,6 +18,9 @@ final case class LayerSpec(className: String, name: String, config: JObject, inb
   def intPairs(key: String): Seq[Seq[Int]] = field(key)(_.extract[Seq[Seq[Int]]])
   def optString(key: String): Option[String] = if (has(key)) Some(string(key)) else None
 
+  /** Keras' `trainable` (absent means true): a frozen layer's weights never change in training. */
+  def trainable: Boolean = !has("trainable") || bool("trainable")
+
   private def field[A](key: String)(read: JValue => A): A = {
     val value = config \ key
     if (value == JNothing) {

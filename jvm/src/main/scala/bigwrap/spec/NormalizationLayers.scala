@@ -1,6 +1,6 @@
 package bigwrap.spec
 
-import bigwrap.nn.LayerNorm
+import bigwrap.nn.{FrozenBatchNorm, LayerNorm}
 import com.intel.analytics.bigdl.dllib.nn.{BatchNormalization, SpatialBatchNormalization}
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
@@ -20,6 +20,7 @@ case object BatchNormalizationBuilder extends LayerBuilder {
     // Keras' momentum weighs the old moving statistic; BigDL's (Torch's) weighs the new batch statistic.
     val momentum = 1.0 - layer.double("momentum")
     val eps = layer.double("epsilon")
+    if (!layer.trainable) return frozen(layer, in, channels, eps, affine)
     val (bn, node) = if (in.shape.size == 1) {
       val m = BatchNormalization[Float](channels, eps, momentum, affine).setName(layer.name)
       (m, m.inputs(in.node))
@@ -39,6 +40,19 @@ case object BatchNormalizationBuilder extends LayerBuilder {
       new WeightSlot("gamma", Seq(channels), () => bn.weight, () => bn.gradWeight),
       new WeightSlot("beta", Seq(channels), () => bn.bias, () => bn.gradBias)) else Nil
     BuiltLayer(GraphTensor(node, in.shape), affineSlots ++ stats)
+  }
+
+  /** Keras runs a frozen BatchNormalization in inference mode, in training too: its statistics stay put. */
+  private def frozen(layer: LayerSpec, in: GraphTensor, channels: Int, eps: Double, affine: Boolean): BuiltLayer = {
+    val bn = new FrozenBatchNorm(channels, eps, affine)
+    bn.setName(layer.name)
+    val none = () => Tensor[Float]()
+    val zeros = () => Tensor[Float](channels) // frozen: no gradient reaches gamma and beta
+    val slots = (if (affine) Seq(new WeightSlot("gamma", Seq(channels), () => bn.weight, zeros),
+      new WeightSlot("beta", Seq(channels), () => bn.bias, zeros)) else Nil) ++ Seq(
+      new WeightSlot("moving_mean", Seq(channels), () => bn.runningMean, none, trainable = false),
+      new WeightSlot("moving_variance", Seq(channels), () => bn.runningVar, none, trainable = false))
+    BuiltLayer(GraphTensor(bn.inputs(in.node), in.shape), slots)
   }
 }
 

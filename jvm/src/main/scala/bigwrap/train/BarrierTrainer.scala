@@ -61,10 +61,11 @@ object BarrierTrainer extends Trainer {
     val size = BigDLAccess.flatParameters(job.model)._1.nElement()
     val bounds = sliceBounds(size, tasks)
     val slices = (0 until tasks).map(t => (bounds(t), bounds(t + 1) - bounds(t)))
-    var optimMethods = job.optimizerState.initial match {
-      case Some(state) => OptimizerState.split(job.optimMethod, state, slices).toArray
-      case None => Array.fill(tasks)(job.optimMethod.clone())
-    }
+    var optimMethods = (job.optimizerState.initial match {
+      case Some(state) => OptimizerState.split(job.optimMethod, state, slices)
+      case None => slices.map(_ => job.optimMethod.clone())
+    }).zip(slices).map { case (method, (start, length)) => FrozenWeights.forSlice(method, job.frozen, start, length) }
+      .toArray
     job.optimizerState.capture = () => Some(OptimizerState.join(optimMethods, size))
     try {
       var epoch = job.startEpoch + 1
@@ -128,14 +129,17 @@ object BarrierTrainer extends Trainer {
   private def rootMessage(t: Throwable): String =
     Option(t.getMessage).map(_.linesIterator.next().take(300)).getOrElse(t.getClass.getSimpleName)
 
-  /** Final weights (identical on every task) and the tasks' mean of non-trained state (e.g. BN statistics). */
+  /**
+   * Final weights (identical on every task) and the tasks' mean of non-trained state (e.g. BN statistics),
+   * summed in double so that equal values (a frozen layer's statistics) come back bit-identical.
+   */
   private def adopt(model: AbstractModule[Activity, Activity, Float], ends: Array[EpochEnd]): Unit = {
     val (weights, _) = BigDLAccess.flatParameters(model)
     weights.copy(Tensor[Float](ends.head.weights, Array(ends.head.weights.length)))
     model.getExtraParameter().zipWithIndex.foreach { case (extra, k) =>
-      val mean = new Array[Float](extra.nElement())
-      ends.foreach(e => (0 until mean.length).foreach(j => mean(j) += e.extraParameters(k)(j) / ends.length))
-      extra.copy(Tensor[Float](mean, extra.size()))
+      val sum = new Array[Double](extra.nElement())
+      ends.foreach(e => (0 until sum.length).foreach(j => sum(j) += e.extraParameters(k)(j)))
+      extra.copy(Tensor[Float](sum.map(v => (v / ends.length).toFloat), extra.size()))
     }
   }
 

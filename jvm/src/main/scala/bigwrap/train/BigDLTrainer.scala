@@ -36,10 +36,17 @@ object BigDLTrainer extends Trainer {
     job.clipValue.foreach(v => optimizer.setConstantGradientClipping(-v, v))
     val parameterCount = job.model.parameters()._1.map(_.nElement()).sum
     val partitions = BigDLAccess.nodeNumber // DataSet.rdd coalesces the samples to one partition per node
-    job.optimizerState.initial.foreach { state =>
-      val shards = OptimizerState.split(job.optimMethod, state, shardRanges(parameterCount, partitions))
+    // Shard methods of our own, installed as if DistriOptimizer had kept them from an earlier call: the
+    // resumed optimizer state cut into shards, and frozen weights held in place (FrozenWeights).
+    val ranges = shardRanges(parameterCount, partitions)
+    val resumed = job.optimizerState.initial.map(state => OptimizerState.split(job.optimMethod, state, ranges))
+    val shards = if (job.frozen.isEmpty) resumed else Some(resumed.getOrElse(ranges.map(_ => job.optimMethod.clone()))
+      .zip(ranges).map { case (method, (start, length)) => FrozenWeights.forSlice(method, job.frozen, start, length) })
+    shards.foreach { methods =>
       OptimizerAccess.setShardMethods(optimizer, job.samples.sparkContext.parallelize(
-        shards.map(m => Map(job.model.getName() -> m)), partitions))
+        methods.map(m => Map(job.model.getName() -> m)), partitions))
+    }
+    job.optimizerState.initial.foreach { state =>
       // the driver's copy carries the epoch and iteration counters into DistriOptimizer's loop
       state.counters.get("neval").foreach(v => OptimizerAccess.state(job.optimMethod)("neval") = v._2.toInt)
     }

@@ -29,6 +29,7 @@ object OptimizerState {
     BigwrapException.require(shards.nonEmpty, "no optimizer state to save")
     def tables(m: OptimMethod[Float]) = (OptimizerAccess.state(innermost(m)), m match {
       case s: Scheduled => s.scalars
+      case FrozenScheduled(s) => s.scalars
       case _ => Map.empty[String, Double]
     })
     val first = tables(shards.head)
@@ -72,6 +73,13 @@ object OptimizerState {
       }))
       method
     }
+
+  private object FrozenScheduled {
+    def unapply(m: OptimMethod[Float]): Option[Scheduled] = m match {
+      case f: FrozenWeights => Some(f.inner).collect { case s: Scheduled => s }
+      case _ => None
+    }
+  }
 
   /** The method whose table holds the history: wrappers (schedules, AdamW) delegate to it. */
   private def innermost(method: OptimMethod[Float]): OptimMethod[Float] = method match {

@@ -33,6 +33,8 @@ trait TrainingListener {
  * gradient clipping and keep `optimizerState` working (resume from `initial`, install `capture`).
  * Once `cancelled()` is true (the user interrupted the fit) a trainer starts no new epoch and
  * retries nothing: it lets the failure of the cancelled Spark job end the training.
+ * `frozen` lists (offset, length) ranges of the flat parameter vector that must not change (frozen
+ * layers): trainers wrap their optim methods in FrozenWeights.
  */
 final case class TrainJob(
     model: AbstractModule[Activity, Activity, Float],
@@ -48,6 +50,7 @@ final case class TrainJob(
     clipValue: Option[Double] = None,
     startEpoch: Int = 0,
     optimizerState: OptimizerStateLink = new OptimizerStateLink(None),
+    frozen: Seq[(Int, Int)] = Nil,
     cancelled: () => Boolean = () => false) {
   def checkNotCancelled(): Unit =
     if (cancelled()) throw BigwrapException.keyboardInterrupt("the fit was cancelled by the user")

@@ -20,5 +20,8 @@ object OptimizerAccess {
   /** An optim method's state table (hyper-parameters, counters, history), `private[bigdl]` in BigDL. */
   def state(method: OptimMethod[Float]): Table = method.state
 
+  /** Makes `outer` (a method wrapping `inner`) read and write `inner`'s state table. */
+  def shareState(outer: OptimMethod[Float], inner: OptimMethod[Float]): Unit = outer.state = inner.state
+
   def release(optimizer: DistriOptimizer[Float]): Unit = Option(optimizer.previousOptim).foreach(_.unpersist())
 }
