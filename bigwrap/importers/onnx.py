@@ -1,0 +1,404 @@
+"""bigwrap.from_onnx: an ONNX model as an ordinary bigwrap Model (spec + weights in Keras layouts)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..models import Model
+from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
+from ._recurrent import gru_weights, lstm_weights
+
+_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
+                "Softsign": "softsign", "Selu": "selu", "Elu": "elu", "LeakyRelu": "leaky_relu", "Gelu": "gelu"}
+_MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", "Sum": "add", "Mean": "average"}
+_NUMPY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
+_SHAPE_OPS = ("Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Identity",
+              "Transpose", "Flatten", "Div", "Slice")
+_LAYER_OPS = ("Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+              "BatchNormalization", "Softmax", "LogSoftmax", "Dropout", "LSTM", "GRU", "Pad", *_ACTIVATIONS, *_MERGES)
+SUPPORTED = tuple(sorted(set(_SHAPE_OPS + _LAYER_OPS)))
+
+
+def from_onnx(model: Any, name: str | None = None) -> Model:
+    """Imports an ONNX model (a file path, its bytes, or an onnx.ModelProto) as a bigwrap Model.
+
+    Image inputs (N, C, H, W) become channels-last (H, W, C) inputs, as everywhere in bigwrap; other
+    inputs keep their layout. Operators without a bigwrap layer raise a ValueError naming each of them."""
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("bigwrap.from_onnx needs the onnx package: pip install onnx") from None
+    if isinstance(model, (bytes, bytearray)):
+        proto = onnx.load_from_string(bytes(model))
+    elif isinstance(model, (str, os.PathLike)):
+        if not os.path.isfile(model):
+            raise FileNotFoundError(f"no ONNX model file at {os.fspath(model)!r}")
+        proto = onnx.load(os.fspath(model))
+    elif isinstance(model, onnx.ModelProto):
+        proto = model
+    else:
+        raise TypeError(f"from_onnx takes a path, bytes or an onnx.ModelProto, got {type(model).__name__}")
+    return _OnnxImporter(proto, onnx).build(name or proto.graph.name or "onnx_model")
+
+
+class _OnnxImporter:
+    def __init__(self, proto, onnx):
+        self.graph = proto.graph
+        self.onnx = onnx
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
+        self.builder = GraphBuilder("ONNX")
+        self.values: dict[str, Value | np.ndarray] = {
+            init.name: onnx.numpy_helper.to_array(init) for init in self.graph.initializer}
+        self.consumers: dict[str, list] = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        for output in self.graph.output:
+            self.consumers.setdefault(output.name, []).append(None)
+        self.skipped: set[int] = set()
+
+    def build(self, name: str) -> Model:
+        unsupported = [f"{n.op_type} (node {self.where(n)!r})" for n in self.graph.node
+                       if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx")]
+        if unsupported:
+            raise ValueError(f"cannot import the ONNX model: unsupported operator(s) {', '.join(unsupported)}. "
+                             f"bigwrap imports {', '.join(SUPPORTED)}")
+        inputs = []
+        for graph_input in self.graph.input:
+            if graph_input.name in self.values:
+                continue  # an initializer listed as an input (older exporters)
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
+            if len(dims) < 2 or any(d is None or d <= 0 for d in dims[1:]):
+                raise ValueError(f"cannot import ONNX input {graph_input.name!r} of shape {dims}: bigwrap needs a "
+                                 "batch axis first and fixed sizes for the others")
+            self.values[graph_input.name] = value = self.builder.input(graph_input.name, tuple(dims[1:]))
+            inputs.append(value)
+        for node in self.graph.node:
+            if id(node) not in self.skipped:
+                self.builder.context = f"{node.op_type} node {self.where(node)!r}"
+                getattr(self, f"_{node.op_type}", self._default)(node)
+        self.builder.context = ""
+        outputs = []
+        for output in self.graph.output:
+            value = self.values[output.name]
+            if not isinstance(value, Value):
+                raise ValueError(f"cannot import ONNX output {output.name!r}: it is a constant")
+            outputs.append((value, output.name))
+        return self.builder.model(inputs, outputs, name)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def where(self, node) -> str:
+        return node.name or f"{node.op_type}_{node.output[0]}"
+
+    def fail(self, node, problem: str) -> ValueError:
+        return self.builder.fail(self.where(node), problem)
+
+    def attrs(self, node) -> dict[str, Any]:
+        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def arg(self, node, k: int):
+        return self.values[node.input[k]] if k < len(node.input) and node.input[k] else None
+
+    def const(self, node, k: int, what: str) -> np.ndarray | None:
+        value = self.arg(node, k)
+        if value is not None and not isinstance(value, np.ndarray):
+            raise self.fail(node, f"its {what} must be a constant (an initializer), not a computed tensor")
+        return value
+
+    def tensor(self, node, k: int = 0) -> Value:
+        value = self.arg(node, k)
+        if not isinstance(value, Value):
+            raise self.fail(node, f"input {k} must be a tensor computed from the model's inputs")
+        return value
+
+    def used(self, node, k: int) -> bool:
+        return k < len(node.output) and bool(node.output[k]) and bool(self.consumers.get(node.output[k]))
+
+    def put(self, node, value, k: int = 0) -> None:
+        self.values[node.output[k]] = value
+
+    def axes(self, node, k: int) -> list[int]:
+        axes = self.attrs(node).get("axes")
+        return list(axes) if axes is not None else [int(a) for a in self.const(node, k, "axes")]
+
+    # -- shape and constant operations -----------------------------------------------------------
+    def _Constant(self, node):
+        attrs = self.attrs(node)
+        if "value" in attrs:
+            self.put(node, self.onnx.numpy_helper.to_array(attrs["value"]))
+        else:
+            key = next(k for k in ("value_float", "value_floats", "value_int", "value_ints") if k in attrs)
+            self.put(node, np.array(attrs[key], dtype=np.float32 if "float" in key else np.int64))
+
+    def _Identity(self, node):
+        self.put(node, self.arg(node, 0))
+
+    def _Cast(self, node):
+        value = self.arg(node, 0)
+        if isinstance(value, np.ndarray):
+            value = value.astype(self.onnx.helper.tensor_dtype_to_np_dtype(self.attrs(node)["to"]))
+        self.put(node, value)
+
+    def _Shape(self, node):
+        # 0 stands for the batch size: what a Reshape shape computed from it means by "copy this axis"
+        self.put(node, np.array([0 if d == BATCH else d for d in self.tensor(node).shape], dtype=np.int64))
+
+    def _Gather(self, node):
+        data, indices = self.arg(node, 0), self.arg(node, 1)
+        axis = self.attrs(node).get("axis", 0)
+        if isinstance(data, np.ndarray) and isinstance(indices, np.ndarray):
+            self.put(node, np.take(data, indices, axis=axis))
+        elif isinstance(data, np.ndarray) and axis == 0 and data.ndim == 2:
+            self.put(node, self.builder.embedding(indices, data.astype(np.float32), self.where(node)))
+        else:
+            raise self.fail(node, "only embedding lookups (a constant table gathered by token ids) are supported")
+
+    def _Unsqueeze(self, node):
+        data, axes = self.arg(node, 0), self.axes(node, 1)
+        if isinstance(data, np.ndarray):
+            return self.put(node, np.expand_dims(data, tuple(axes)))
+        rank = data.rank + len(axes)
+        self.put(node, self.builder.unsqueeze(data, [a % rank for a in axes], self.where(node)))
+
+    def _Squeeze(self, node):
+        data, axes = self.arg(node, 0), self.axes(node, 1)
+        if isinstance(data, np.ndarray):
+            return self.put(node, np.squeeze(data, tuple(axes)))
+        self.put(node, self.builder.squeeze(data, [a % data.rank for a in axes], self.where(node)))
+
+    def _Slice(self, node):
+        data = self.const(node, 0, "data (bigwrap slices constants only)")
+        starts, ends = self.const(node, 1, "starts"), self.const(node, 2, "ends")
+        axes = self.const(node, 3, "axes")
+        steps = self.const(node, 4, "steps")
+        index = [slice(None)] * data.ndim
+        for k, axis in enumerate(axes if axes is not None else range(len(starts))):
+            index[int(axis)] = slice(int(starts[k]), int(ends[k]), int(steps[k]) if steps is not None else 1)
+        self.put(node, data[tuple(index)])
+
+    def _Concat(self, node):
+        parts = [self.values[name] for name in node.input]
+        axis = self.attrs(node)["axis"]
+        if all(isinstance(p, np.ndarray) for p in parts):
+            return self.put(node, np.concatenate(parts, axis=axis))
+        if not all(isinstance(p, Value) for p in parts):
+            raise self.fail(node, "joining computed tensors with constants is not supported")
+        self.put(node, self.builder.concat(parts, axis, self.where(node)))
+
+    def _Reshape(self, node):
+        data, shape = self.arg(node, 0), [int(d) for d in self.const(node, 1, "shape")]
+        if isinstance(data, np.ndarray):
+            return self.put(node, data.reshape([data.shape[i] if d == 0 else d for i, d in enumerate(shape)]))
+        source = data.shape
+        target = [source[i] if d == 0 else d for i, d in enumerate(shape)]
+        if target[0] == -1 and BATCH not in target:
+            target[0] = BATCH
+        self.put(node, self.builder.reshape(data, target, self.where(node)))
+
+    def _Transpose(self, node):
+        data = self.arg(node, 0)
+        axes = self.attrs(node).get("perm")
+        if isinstance(data, np.ndarray):
+            return self.put(node, np.transpose(data, axes))
+        self.put(node, self.builder.transpose(data, list(axes or reversed(range(data.rank))), self.where(node)))
+
+    def _Flatten(self, node):
+        data = self.tensor(node)
+        if self.attrs(node).get("axis", 1) != 1:
+            raise self.fail(node, "only Flatten(axis=1) (keep the batch axis) is supported")
+        self.put(node, self.builder.flatten(data, self.where(node)))
+
+    def _Div(self, node):
+        a, b = self.arg(node, 0), self.arg(node, 1)
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+            raise self.fail(node, "division is supported between constants only")
+        self.put(node, a // b if a.dtype.kind == "i" and b.dtype.kind == "i" else a / b)
+
+    # -- layers -------------------------------------------------------------------------------
+    def _default(self, node):
+        """Element-wise activations and merges."""
+        if node.op_type in _ACTIVATIONS:
+            attrs = self.attrs(node)
+            kind = _ACTIVATIONS[node.op_type]
+            if kind == "selu" and (abs(attrs.get("alpha", 1.6732632) - 1.6732632) > 1e-6 or
+                                   abs(attrs.get("gamma", 1.0507010) - 1.0507010) > 1e-6):
+                raise self.fail(node, "only Selu's default alpha and gamma are supported")
+            if kind == "gelu" and attrs.get("approximate", "none") != "none":
+                raise self.fail(node, "only the exact (erf) Gelu is supported")
+            alpha = attrs.get("alpha", 0.01 if kind == "leaky_relu" else 1.0)
+            return self.put(node, self.builder.activation(self.tensor(node), kind, self.where(node), alpha=alpha))
+        parts = [self.values[name] for name in node.input]
+        if all(isinstance(p, np.ndarray) for p in parts) and node.op_type in _NUMPY:
+            return self.put(node, _NUMPY[node.op_type](*parts))
+        if not all(isinstance(p, Value) for p in parts):
+            raise self.fail(node, "an operand is a constant; bigwrap merges computed tensors only (a constant bias "
+                                  "is supported after MatMul)")
+        self.put(node, self.builder.merge(_MERGES[node.op_type], parts, self.where(node)))
+
+    def _dense(self, node, where: str, x: Value, kernel: np.ndarray, bias: np.ndarray | None):
+        units = kernel.shape[1]
+        if bias is not None:
+            bias = np.broadcast_to(np.asarray(bias, np.float32).reshape(-1), (units,)).copy()
+        self.put(node, self.builder.dense(x, kernel.astype(np.float32), bias, where))
+
+    def _Gemm(self, node):
+        attrs = self.attrs(node)
+        if attrs.get("transA", 0):
+            raise self.fail(node, "transA=1 is not supported")
+        kernel = self.const(node, 1, "B (the weight matrix)")
+        kernel = (kernel.T if attrs.get("transB", 0) else kernel) * attrs.get("alpha", 1.0)
+        bias = self.const(node, 2, "C (the bias)")
+        self._dense(node, self.where(node), self.tensor(node), kernel,
+                    None if bias is None else bias * attrs.get("beta", 1.0))
+
+    def _MatMul(self, node):
+        kernel = self.const(node, 1, "second operand (the weight matrix)")
+        if kernel.ndim != 2:
+            raise self.fail(node, f"the weight matrix must be 2-D, got shape {kernel.shape}")
+        x, bias, target = self.tensor(node), None, node
+        users = self.consumers.get(node.output[0], [])
+        if len(users) == 1 and users[0] is not None and users[0].op_type == "Add":
+            add = users[0]
+            other = self.values.get(add.input[1] if add.input[0] == node.output[0] else add.input[0])
+            if isinstance(other, np.ndarray) and other.size == kernel.shape[1]:
+                bias, target = other, add  # MatMul + Add(constant bias) is one Dense
+                self.skipped.add(id(add))
+        self._dense(target, self.where(node), x, kernel, bias)
+
+    def _pads(self, node, attrs, spatial: tuple[int, ...], kernel, strides, dilations) -> list[int]:
+        auto = attrs.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("NOTSET", "VALID"):
+            return list(attrs.get("pads", [0] * 2 * len(kernel))) if auto == "NOTSET" else [0] * 2 * len(kernel)
+        if auto != "SAME_UPPER":
+            raise self.fail(node, f"auto_pad={auto} is not supported (SAME_UPPER is Keras' 'same')")
+        pairs = [keras_same_pads(n, k, s, d) for n, k, s, d in zip(spatial, kernel, strides, dilations)]
+        return [b for b, _ in pairs] + [e for _, e in pairs]
+
+    def _Conv(self, node):
+        x, attrs = self.tensor(node), self.attrs(node)
+        weight = self.const(node, 1, "weight").astype(np.float32)
+        bias = self.const(node, 2, "bias")
+        rank = weight.ndim - 2
+        kernel = list(attrs.get("kernel_shape", weight.shape[2:]))
+        strides = list(attrs.get("strides", [1] * rank))
+        dilations = list(attrs.get("dilations", [1] * rank))
+        pads = self._pads(node, attrs, x.shape[2:], kernel, strides, dilations)
+        self.put(node, self.builder.conv(x, weight, bias, strides, pads, dilations, attrs.get("group", 1),
+                                         self.where(node)))
+
+    def _pool(self, node, kind: str):
+        x, attrs = self.tensor(node), self.attrs(node)
+        if self.used(node, 1):
+            raise self.fail(node, "its Indices output is not supported")
+        kernel = list(attrs["kernel_shape"])
+        strides = list(attrs.get("strides", [1] * len(kernel)))
+        if any(d != 1 for d in attrs.get("dilations", [1])):
+            raise self.fail(node, "dilated pooling is not supported")
+        pads = self._pads(node, attrs, x.shape[2:], kernel, strides, [1] * len(kernel))
+        self.put(node, self.builder.pool(x, kind, kernel, strides, pads, self.where(node),
+                                         count_include_pad=bool(attrs.get("count_include_pad", 0)),
+                                         ceil_mode=bool(attrs.get("ceil_mode", 0))))
+
+    def _MaxPool(self, node):
+        self._pool(node, "max")
+
+    def _AveragePool(self, node):
+        self._pool(node, "avg")
+
+    def _GlobalAveragePool(self, node):
+        self.put(node, self.builder.global_pool(self.tensor(node), "avg", True, self.where(node)))
+
+    def _GlobalMaxPool(self, node):
+        self.put(node, self.builder.global_pool(self.tensor(node), "max", True, self.where(node)))
+
+    def _BatchNormalization(self, node):
+        attrs = self.attrs(node)
+        if attrs.get("training_mode", 0) or any(self.used(node, k) for k in (1, 2)):
+            raise self.fail(node, "only inference-mode batch normalization (one output) is supported")
+        gamma, beta, mean, variance = (self.const(node, k, name).astype(np.float32)
+                                       for k, name in enumerate(("scale", "B", "mean", "var"), start=1))
+        self.put(node, self.builder.batch_norm(self.tensor(node), gamma, beta, mean, variance,
+                                               attrs.get("epsilon", 1e-5), attrs.get("momentum", 0.9),
+                                               self.where(node)))
+
+    def _softmax(self, node, log: bool):
+        x = self.tensor(node)
+        axis = self.attrs(node).get("axis", -1 if self.opset >= 13 else 1)
+        if self.opset < 13 and axis % x.rank != x.rank - 1:
+            raise self.fail(node, "before opset 13 softmax flattens from `axis`; only the last axis is supported")
+        self.put(node, self.builder.softmax(x, axis, self.where(node), log=log))
+
+    def _Softmax(self, node):
+        self._softmax(node, log=False)
+
+    def _LogSoftmax(self, node):
+        self._softmax(node, log=True)
+
+    def _Dropout(self, node):
+        if self.used(node, 1):
+            raise self.fail(node, "its mask output is not supported")
+        ratio = self.const(node, 1, "ratio")
+        ratio = float(ratio) if ratio is not None else self.attrs(node).get("ratio", 0.5)
+        self.put(node, self.builder.dropout(self.tensor(node), ratio, self.where(node)))
+
+    def _Pad(self, node):
+        x, attrs = self.tensor(node), self.attrs(node)
+        pads = attrs.get("pads")
+        pads = [int(p) for p in (pads if pads is not None else self.const(node, 1, "pads"))]
+        value = self.const(node, 2, "constant_value")
+        mode = attrs.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if (mode != "constant" or (value is not None and float(value) != 0) or x.rank != 4 or any(pads[:2])
+                or any(pads[4:6]) or len(pads) != 8):
+            raise self.fail(node, f"only zero padding of the height and width of (N, C, H, W) tensors is supported, "
+                                  f"got mode={mode}, pads={pads}")
+        self.put(node, self.builder.zero_pad2d(x, ((pads[2], pads[6]), (pads[3], pads[7])), self.where(node)))
+
+    def _LSTM(self, node):
+        self._recurrent(node, "LSTM", 4, ["Sigmoid", "Tanh", "Tanh"], lstm_weights)
+
+    def _GRU(self, node):
+        if not self.attrs(node).get("linear_before_reset", 0):
+            raise self.fail(node, "only linear_before_reset=1 is supported (Keras' and PyTorch's GRU, "
+                                  "reset_after=True)")
+        self._recurrent(node, "GRU", 3, ["Sigmoid", "Tanh"], gru_weights)
+
+    def _recurrent(self, node, kind: str, gates: int, default_activations: list[str], convert):
+        x, attrs = self.tensor(node), self.attrs(node)
+        direction = attrs.get("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else direction
+        dirs = 2 if direction == "bidirectional" else 1
+        activations = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+        problems = [p for p, bad in [
+            ("custom activations", activations and activations != default_activations * dirs),
+            ("clip", "clip" in attrs), ("input_forget", attrs.get("input_forget", 0)),
+            ("sequence_lens", self.arg(node, 4) is not None), ("peepholes (P)", self.arg(node, 7) is not None),
+            ("non-zero initial states", any(self.arg(node, k) is not None and np.any(self.const(node, k, "state"))
+                                           for k in (5, 6))),
+            ("its cell-state output Y_c", self.used(node, 2)),
+            ("both Y and Y_h", self.used(node, 0) and self.used(node, 1)),
+            ("a reverse-only layer's sequence output", direction == "reverse" and self.used(node, 0))] if bad]
+        if problems:
+            raise self.fail(node, f"not supported: {', '.join(problems)}")
+        units = attrs["hidden_size"]
+        w, r = self.const(node, 1, "W"), self.const(node, 2, "R")
+        b = self.const(node, 3, "B")
+        b = np.zeros((dirs, 2 * gates * units), np.float32) if b is None else b
+        weights = [convert(w[d], r[d], b[d]) for d in range(dirs)]
+        layout = attrs.get("layout", 0)
+        sequences = self.used(node, 0)
+        where = self.where(node)
+        t = self.builder.recurrent(kind, x, 1 if layout else 0, 2, weights, units, sequences, where,
+                                   go_backwards=direction == "reverse")
+        if sequences:  # Y: (T, dirs, N, H), or (N, T, dirs, H) with layout=1
+            t = self.builder.reshape_dsl(t, (t.dims[0], dirs, units), where) if dirs == 2 else t
+            axes = {"T": 1, "N": 0, "H": 3 if dirs == 2 else 2, "D": 2 if dirs == 2 else None}
+            order = "NTDH" if layout else "TDNH"
+        else:  # Y_h: (dirs, N, H), or (N, dirs, H) with layout=1
+            t = self.builder.reshape_dsl(t, (dirs, units), where) if dirs == 2 else t
+            axes = {"N": 0, "D": 1 if dirs == 2 else None, "H": 2 if dirs == 2 else 1}
+            order = "NDH" if layout else "DNH"
+        self.put(node, Value(t, tuple(axes[a] for a in order)), 0 if sequences else 1)

@@ -1,0 +1,321 @@
+"""bigwrap.from_torch: a torch.nn.Module built from supported layers as an ordinary bigwrap Model.
+
+The module is traced with torch.fx, so forward() may use functions (torch.flatten, F.relu, torch.cat,
+`+`, x.view(x.size(0), -1), ...) as well as submodules. Weights are read from the module as it is.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from ..models import Model
+from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
+from ._torch_recurrent import _Recurrent
+
+
+def from_torch(module, input_shape, name: str | None = None) -> Model:
+    """Imports `module` given its input shape without the batch axis, in PyTorch's layout ((C, H, W) for
+    images), or a list of shapes for several inputs. Image inputs become channels-last (H, W, C) inputs.
+    Layers or functions without a bigwrap counterpart raise a ValueError naming each of them."""
+    import torch
+    import torch.fx
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
+    shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+    if not all(isinstance(s, (tuple, list)) and s and all(isinstance(d, int) and d > 0 for d in s) for s in shapes):
+        raise ValueError(f"from_torch: input_shape must be a tuple of positive sizes without the batch axis, e.g. "
+                         f"(1, 28, 28), or a list of them; got {input_shape!r}")
+    try:
+        traced = torch.fx.symbolic_trace(module)
+    except Exception as e:  # fx's own errors vary (control flow on tensors, unsupported Python)
+        raise ValueError(f"cannot import the PyTorch module {type(module).__name__}: torch.fx cannot trace its "
+                         f"forward ({type(e).__name__}: {e}); use plain layer calls without data-dependent "
+                         "control flow") from None
+    return _TorchImporter(traced, torch).build([tuple(s) for s in shapes], name or type(module).__name__)
+
+
+class _TorchImporter:
+    def __init__(self, traced, torch):
+        self.traced, self.torch, self.nn, self.F = traced, torch, torch.nn, torch.nn.functional
+        self.builder = GraphBuilder("PyTorch")
+        nn, F = torch.nn, torch.nn.functional
+        self.modules = {
+            nn.Linear: self._linear, nn.Conv1d: self._conv, nn.Conv2d: self._conv,
+            nn.MaxPool1d: self._pool_module, nn.MaxPool2d: self._pool_module, nn.AvgPool1d: self._pool_module,
+            nn.AvgPool2d: self._pool_module, nn.AdaptiveAvgPool1d: self._adaptive, nn.AdaptiveAvgPool2d: self._adaptive,
+            nn.AdaptiveMaxPool1d: self._adaptive, nn.AdaptiveMaxPool2d: self._adaptive,
+            nn.BatchNorm1d: self._batch_norm, nn.BatchNorm2d: self._batch_norm,
+            nn.ReLU: self._act("relu"), nn.Sigmoid: self._act("sigmoid"), nn.Tanh: self._act("tanh"),
+            nn.SELU: self._act("selu"), nn.Softsign: self._act("softsign"), nn.Softplus: self._softplus,
+            nn.GELU: self._gelu, nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
+            nn.LeakyReLU: lambda m, x, w: self.builder.activation(x, "leaky_relu", w, alpha=m.negative_slope),
+            nn.Softmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w),
+            nn.LogSoftmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w, log=True),
+            nn.Flatten: lambda m, x, w: self._flatten(x, m.start_dim, m.end_dim, w),
+            nn.Dropout: lambda m, x, w: self.builder.dropout(x, m.p, w), nn.Identity: lambda m, x, w: x,
+            nn.ZeroPad2d: self._zero_pad, nn.Embedding: self._embedding, nn.LSTM: self._rnn, nn.GRU: self._rnn}
+        act = lambda kind: (lambda x, *a, **k: self.builder.activation(x, kind, self.where))
+        self.functions = {
+            torch.flatten: lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim, self.where),
+            torch.relu: act("relu"), F.relu: act("relu"), torch.sigmoid: act("sigmoid"), torch.tanh: act("tanh"),
+            F.elu: lambda x, alpha=1.0, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
+            F.leaky_relu: lambda x, negative_slope=0.01, **k: self.builder.activation(x, "leaky_relu", self.where,
+                                                                                       alpha=negative_slope),
+            F.gelu: act("gelu"), F.selu: act("selu"), F.softsign: act("softsign"),
+            F.softmax: self._softmax_fn(False), torch.softmax: self._softmax_fn(False),
+            F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
+            torch.cat: self._cat, torch.concat: self._cat,
+            operator.add: self._arith("add", operator.add), torch.add: self._arith("add", operator.add),
+            operator.sub: self._arith("subtract", operator.sub), operator.mul: self._arith("multiply", operator.mul),
+            torch.mul: self._arith("multiply", operator.mul), torch.maximum: self._arith("maximum", max),
+            operator.floordiv: self._arith(None, operator.floordiv),
+            F.max_pool2d: self._pool_fn("max"), F.max_pool1d: self._pool_fn("max"),
+            F.avg_pool2d: self._pool_fn("avg"), F.avg_pool1d: self._pool_fn("avg"),
+            F.adaptive_avg_pool2d: lambda x, output_size: self._adaptive_pool(x, "avg", output_size),
+            F.adaptive_max_pool2d: lambda x, output_size, *a: self._adaptive_pool(x, "max", output_size),
+            F.dropout: lambda x, p=0.5, *a, **k: self.builder.dropout(x, p, self.where),
+            torch.transpose: lambda x, a, b: self._transpose(x, a, b), torch.permute: self._permute,
+            torch.reshape: lambda x, shape: self._view(x, *shape), torch.squeeze: self._squeeze,
+            torch.unsqueeze: lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
+            torch.mean: self._mean, operator.getitem: self._getitem, getattr: self._getattr}
+        self.methods = {
+            "view": self._view, "reshape": self._view, "flatten": lambda x, start_dim=0, end_dim=-1:
+                self._flatten(x, start_dim, end_dim, self.where),
+            "relu": act("relu"), "sigmoid": act("sigmoid"), "tanh": act("tanh"),
+            "softmax": self._softmax_fn(False), "log_softmax": self._softmax_fn(True),
+            "permute": lambda x, *dims: self._permute(x, dims[0] if len(dims) == 1 else dims),
+            "transpose": self._transpose, "size": self._size, "squeeze": self._squeeze,
+            "unsqueeze": lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
+            "contiguous": lambda x: x, "float": lambda x: x, "mean": self._mean}
+        self.where = ""
+
+    # -- the walk -------------------------------------------------------------------------------
+    def describe(self, node) -> str | None:
+        """What an unsupported node is, or None when it is supported."""
+        if node.op == "call_module":
+            cls = type(self.traced.get_submodule(node.target))
+            return None if cls in self.modules else f"{cls.__module__}.{cls.__name__} (module '{node.target}')"
+        if node.op == "call_function" and node.target not in self.functions:
+            return f"{getattr(node.target, '__module__', '')}.{getattr(node.target, '__name__', node.target)} " \
+                   f"(called in '{node.name}')"
+        if node.op == "call_method" and node.target not in self.methods:
+            return f"Tensor.{node.target} (called in '{node.name}')"
+        return None
+
+    def build(self, shapes: list[tuple[int, ...]], name: str) -> Model:
+        graph = self.traced.graph
+        unsupported = [d for d in map(self.describe, graph.nodes) if d]
+        if unsupported:
+            raise ValueError(f"cannot import the PyTorch module: unsupported {', '.join(unsupported)}")
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(shapes):
+            raise ValueError(f"the module's forward takes {len(placeholders)} input(s) "
+                             f"{[n.target for n in placeholders]}; input_shape gives {len(shapes)}")
+        env: dict[Any, Any] = {}
+        inputs, outputs = [], []
+        for node in graph.nodes:
+            self.where = node.name
+            self.builder.context = f"'{node.name}' ({node.op} {getattr(node.target, '__name__', node.target)})"
+            args = self.torch.fx.node.map_arg(node.args, lambda n: env[n])
+            kwargs = self.torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            if node.op == "placeholder":
+                env[node] = self.builder.input(node.target, shapes[len(inputs)])
+                inputs.append(env[node])
+            elif node.op == "get_attr":
+                env[node] = self.traced.get_parameter(node.target).detach().numpy()
+            elif node.op == "call_module":
+                module = self.traced.get_submodule(node.target)
+                if len(args) != 1 or kwargs:
+                    raise self.builder.fail(f"module '{node.target}'", "modules called with more than their input "
+                                                                      "(e.g. initial states) are not supported")
+                env[node] = self.modules[type(module)](module, args[0], node.name)
+            elif node.op == "call_function":
+                env[node] = self.functions[node.target](*args, **kwargs)
+            elif node.op == "call_method":
+                env[node] = self.methods[node.target](*args, **kwargs)
+            elif node.op == "output":
+                results = args[0] if isinstance(args[0], (tuple, list)) else [args[0]]
+                outputs = [(self.value(r), f"output{k}") for k, r in enumerate(results)]
+        self.builder.context = ""
+        return self.builder.model(inputs, outputs, name)
+
+    def value(self, item) -> Value:
+        if isinstance(item, _Recurrent.Lazy):
+            return item.value()
+        if not isinstance(item, Value):
+            raise self.builder.fail(f"node '{self.where}'", f"expected a tensor computed from the inputs, got "
+                                                            f"{type(item).__name__}")
+        return item
+
+    @staticmethod
+    def weights(module, *names: str) -> list[np.ndarray | None]:
+        return [None if getattr(module, n, None) is None else getattr(module, n).detach().numpy().astype(np.float32)
+                for n in names]
+
+    # -- modules --------------------------------------------------------------------------------
+    def _act(self, kind: str):
+        return lambda module, x, where: self.builder.activation(self.value(x), kind, where)
+
+    def _softplus(self, module, x, where):
+        if module.beta != 1:
+            raise self.builder.fail(f"module '{where}'", "only Softplus(beta=1) is supported")
+        return self.builder.activation(self.value(x), "softplus", where)
+
+    def _gelu(self, module, x, where):
+        if module.approximate != "none":
+            raise self.builder.fail(f"module '{where}'", "only the exact GELU (approximate='none') is supported")
+        return self.builder.activation(self.value(x), "gelu", where)
+
+    def _linear(self, module, x, where):
+        kernel, bias = self.weights(module, "weight", "bias")
+        return self.builder.dense(self.value(x), kernel.T.copy(), bias, where)
+
+    def _conv(self, module, x, where):
+        x = self.value(x)
+        weight, bias = self.weights(module, "weight", "bias")
+        rank = weight.ndim - 2
+        if module.padding_mode != "zeros":
+            raise self.builder.fail(f"module '{where}'", f"padding_mode={module.padding_mode!r} is not supported")
+        if module.padding == "same":
+            pairs = [keras_same_pads(n, k, 1, d) for n, k, d in zip(x.shape[2:], weight.shape[2:], module.dilation)]
+        else:
+            pairs = [(0, 0)] * rank if module.padding == "valid" else [(p, p) for p in module.padding]
+        pads = [b for b, _ in pairs] + [e for _, e in pairs]
+        return self.builder.conv(x, weight, bias, list(module.stride), pads, list(module.dilation), module.groups,
+                                 where)
+
+    def _pool_module(self, module, x, where):
+        kind = "max" if "Max" in type(module).__name__ else "avg"
+        if kind == "max" and (module.return_indices or np.any(np.asarray(module.dilation) != 1)):
+            raise self.builder.fail(f"module '{where}'", "max pooling with indices or dilation is not supported")
+        return self._pool(x, kind, module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                          getattr(module, "count_include_pad", False), where)
+
+    def _pool(self, x, kind, kernel, stride, padding, ceil_mode, count_include_pad, where):
+        x = self.value(x)
+        rank = x.rank - 2
+        as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else [v] * rank
+        kernel = as_list(kernel)
+        strides = as_list(stride) if stride not in (None, [], ()) else kernel
+        pads = as_list(padding) * 2
+        return self.builder.pool(x, kind, kernel, strides, pads, where, count_include_pad=bool(count_include_pad)
+                                 and any(pads), ceil_mode=bool(ceil_mode))
+
+    def _pool_fn(self, kind):
+        def pool(x, kernel_size, stride=None, padding=0, *rest, ceil_mode=False, count_include_pad=True, **k):
+            return self._pool(x, kind, kernel_size, stride, padding, ceil_mode, count_include_pad, self.where)
+        return pool
+
+    def _adaptive(self, module, x, where):
+        return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size, where)
+
+    def _adaptive_pool(self, x, kind, output_size, where=None):
+        x, where = self.value(x), where or self.where
+        sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * (x.rank - 2)
+        spatial = x.shape[2:]
+        if all(s == 1 for s in sizes):
+            return self.builder.global_pool(x, kind, True, where)
+        if any(s is None or n % s for n, s in zip(spatial, sizes)):
+            raise self.builder.fail(f"'{where}'", f"adaptive pooling of {spatial} to {sizes} is not a plain pooling")
+        kernel = [n // s for n, s in zip(spatial, sizes)]
+        return self.builder.pool(x, kind, kernel, kernel, [0] * 2 * len(kernel), where)
+
+    def _batch_norm(self, module, x, where):
+        if not module.track_running_stats or module.momentum is None:
+            raise self.builder.fail(f"module '{where}'", "batch norm needs running statistics and a momentum")
+        channels = module.num_features
+        gamma, beta, mean, variance = self.weights(module, "weight", "bias", "running_mean", "running_var")
+        gamma = np.ones(channels, np.float32) if gamma is None else gamma
+        beta = np.zeros(channels, np.float32) if beta is None else beta
+        return self.builder.batch_norm(self.value(x), gamma, beta, mean, variance, module.eps, 1 - module.momentum,
+                                       where)
+
+    def _zero_pad(self, module, x, where):
+        left, right, top, bottom = module.padding
+        return self.builder.zero_pad2d(self.value(x), ((top, bottom), (left, right)), where)
+
+    def _embedding(self, module, x, where):
+        if module.max_norm is not None:
+            raise self.builder.fail(f"module '{where}'", "Embedding(max_norm=...) is not supported")
+        return self.builder.embedding(self.value(x), self.weights(module, "weight")[0], where)
+
+    def _rnn(self, module, x, where):
+        if getattr(module, "proj_size", 0):
+            raise self.builder.fail(f"module '{where}'", "LSTM projections (proj_size) are not supported")
+        return _Recurrent(self, module, self.value(x), where).result()
+
+    # -- functions and methods -----------------------------------------------------------------
+    def _flatten(self, x, start_dim, end_dim, where):
+        x = self.value(x)
+        if start_dim % x.rank != 1 or end_dim % x.rank != x.rank - 1:
+            raise self.builder.fail(f"'{where}'", "only flatten(start_dim=1, end_dim=-1) is supported")
+        return self.builder.flatten(x, where)
+
+    def _softmax_fn(self, log: bool):
+        return lambda x, dim=None, *a, **k: self.builder.softmax(self.value(x), -1 if dim is None else dim,
+                                                                 self.where, log=log)
+
+    def _cat(self, tensors, dim=0):
+        return self.builder.concat([self.value(t) for t in tensors], dim, self.where)
+
+    def _arith(self, kind, python_op):
+        def apply(a, b, *rest, **k):
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                return python_op(a, b)
+            if kind is None or not all(isinstance(v, (Value, _Recurrent.Lazy)) for v in (a, b)):
+                raise self.builder.fail(f"'{self.where}'", f"arithmetic on {type(a).__name__} and "
+                                                           f"{type(b).__name__} is not supported (tensors only)")
+            return self.builder.merge(kind, [self.value(a), self.value(b)], self.where)
+        return apply
+
+    def _transpose(self, x, a, b):
+        x = self.value(x)
+        axes = list(range(x.rank))
+        axes[a % x.rank], axes[b % x.rank] = axes[b % x.rank], axes[a % x.rank]
+        return self.builder.transpose(x, axes, self.where)
+
+    def _permute(self, x, dims):
+        x = self.value(x)
+        return self.builder.transpose(x, [d % x.rank for d in dims], self.where)
+
+    def _view(self, x, *shape):
+        x = self.value(x)
+        target = list(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else list(shape)
+        if target and target[0] == -1 and BATCH not in target:
+            target[0] = BATCH
+        return self.builder.reshape(x, target, self.where)
+
+    def _squeeze(self, x, dim=None):
+        x = self.value(x)
+        dims = [d for d, n in enumerate(x.shape) if n == 1] if dim is None else \
+            [d % x.rank for d in (dim if isinstance(dim, (tuple, list)) else [dim])]
+        return self.builder.squeeze(x, dims, self.where)
+
+    def _size(self, x, dim=None):
+        shape = self.value(x).shape
+        return shape if dim is None else shape[dim]
+
+    def _getattr(self, x, name):
+        if name != "shape":
+            raise self.builder.fail(f"'{self.where}'", f"tensor attribute {name!r} is not supported")
+        return self.value(x).shape
+
+    def _mean(self, x, dim=None, keepdim=False, **k):
+        x = self.value(x)
+        dims = sorted(d % x.rank for d in (dim if isinstance(dim, (tuple, list)) else [dim]))
+        if dim is None or dims != list(range(2, x.rank)):
+            raise self.builder.fail(f"'{self.where}'", "only the mean over all spatial axes (global average "
+                                                       "pooling) is supported")
+        return self.builder.global_pool(x, "avg", keepdim, self.where)
+
+    def _getitem(self, x, index):
+        if isinstance(x, _Recurrent.Lazy):
+            return x[index]
+        if isinstance(x, (tuple, list)):
+            return x[index]
+        raise self.builder.fail(f"'{self.where}'", "indexing or slicing tensors is not supported (beyond "
+                                                   "out[:, -1] / h_n[-1] of a recurrent layer)")
+
