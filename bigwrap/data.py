@@ -56,8 +56,8 @@ def check_label(df: DataFrame, column: str, loss: Loss) -> None:
     raise TypeError(f"label column {column!r} has type {dtype.simpleString()}; loss '{loss.name}' needs {wanted}{hint}")
 
 
-def check_free_columns(df: DataFrame, columns: list[str]) -> None:
+def check_free_columns(df: DataFrame, columns: list[str], params: str = "predictionCol/probabilityCol") -> None:
     taken = [c for c in columns if c in df.columns]
     if taken:
-        raise ValueError(f"the DataFrame already has column(s) {taken}; set predictionCol/probabilityCol to "
-                         "other names or drop those columns before transform")
+        raise ValueError(f"the DataFrame already has column(s) {taken}; set {params} to other names or drop "
+                         "those columns before transform")

@@ -1,4 +1,4 @@
-"""Saving and loading Estimator / EstimatorModel (docs/persistence.md): Spark ML metadata JSON, the
+"""Saving and loading bigwrap's stages (docs/persistence.md): Spark ML metadata JSON, the
 model spec JSON, and the weights as a JSON index + one raw little-endian float32 file. Nothing is
 pickled or Java-serialized. A save writes a temporary sibling directory and renames it into place.
 """
@@ -107,6 +107,10 @@ class Writer(MLWriter):
         if isinstance(model, Model):
             write_model(model, os.path.join(path, "model"))
             extra["bigwrap"]["model"] = "model"
+        if hasattr(instance, "_learned_state"):  # a model whose learned state is not a network, e.g. a vocabulary
+            with open(os.path.join(path, "state.json"), "w") as f:
+                json.dump(instance._learned_state(), f)
+            extra["bigwrap"]["state"] = "state.json"
         if hasattr(instance, "_history"):
             extra["bigwrap"]["loss"] = instance.loss.get_config()
             with open(os.path.join(path, "history.json"), "w") as f:
@@ -146,7 +150,9 @@ class Reader(MLReader):
             raise ValueError(f"{path} holds a {metadata['class']}, not a {expected}")
         model = read_model(os.path.join(path, info["model"])) if "model" in info else None
         params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
-        if "loss" in info:  # an EstimatorModel: learned state beside its params
+        if "state" in info:
+            instance = self.cls._from_learned_state(stored.read_json(os.path.join(path, info["state"])))
+        elif "loss" in info:  # an EstimatorModel: learned state beside its params
             trained = stored.read_json(os.path.join(path, "history.json"))
             instance = self.cls(model=model, loss=info["loss"], history=trained["history"])
             instance.stopped_epoch, instance.best_epoch = trained["stopped_epoch"], trained["best_epoch"]

@@ -5,6 +5,7 @@ import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.data.Samples
+import bigwrap.features.{ImageSpec, Images, TokenIds}
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
 import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
 import bigwrap.train.{CheckpointPlan, Checkpoints, EarlyStopping, Losses, Metrics, OptimizerStateLink, Optimizers, Progress,
@@ -249,5 +250,26 @@ object PythonFacade {
       OutputSpec((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
         (config \ "prediction_col").extract[String], (config \ "probability_col").extract[String]),
       (config \ "batch_size").extractOpt[Int].getOrElse(256))
+  }
+
+  /** Adds a column of channels-last float arrays decoded from an image struct or binary column (ImageTransformer). */
+  def imagesToArrays(df: DataFrame, configJson: String): DataFrame = guard {
+    val c = JsonMethods.parse(configJson)
+    val channels = (c \ "channels").extract[Int]
+    def perChannel(key: String, default: Float): Array[Float] = c \ key match {
+      case JArray(values) => values.map(_.extract[Double].toFloat).toArray
+      case _ => Array.fill(channels)(default)
+    }
+    Images.transform(df, (c \ "input_col").extract[String], (c \ "output_col").extract[String], ImageSpec(
+      (c \ "height").extract[Int], (c \ "width").extract[Int], channels, (c \ "channel_order").extract[String] == "RGB",
+      (c \ "scale").extract[Double].toFloat, perChannel("mean", 0f), perChannel("std", 1f)))
+  }
+
+  /** Adds a column of padded token-id sequences from a token-array column (TokenSequencerModel). */
+  def tokensToIds(df: DataFrame, configJson: String): DataFrame = guard {
+    val c = JsonMethods.parse(configJson)
+    TokenIds.transform(df, (c \ "input_col").extract[String], (c \ "output_col").extract[String],
+      (c \ "vocabulary").extract[Array[String]],
+      (c \ "max_length").extract[Int], (c \ "padding").extract[String] == "pre", (c \ "truncating").extract[String] == "pre")
   }
 }
