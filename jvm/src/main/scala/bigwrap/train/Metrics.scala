@@ -128,7 +128,11 @@ object Metrics {
   /** Each metric's mean over `samples`, forward passes in inference mode on the executors. */
   def evaluate(model: AbstractModule[Activity, Activity, Float], samples: RDD[Sample[Float]],
       metrics: Seq[Metric], batchSize: Int): Seq[(String, Double)] = {
-    val results = model.evaluate(samples, metrics.toArray[ValidationMethod[Float]], Some(batchSize))
+    // BigDL splits the batch evenly over the partitions (and fails otherwise); files read by Spark's image source
+    // come in many partitions. Rounding up changes no metric: all are means over every row.
+    val partitions = samples.getNumPartitions
+    val evenBatch = math.max(1, math.ceil(batchSize.toDouble / partitions).toInt) * partitions
+    val results = model.evaluate(samples, metrics.toArray[ValidationMethod[Float]], Some(evenBatch))
     model.training()
     metrics.zip(results).map { case (m, (result, _)) => m.name -> result.result()._1.toDouble }
   }
