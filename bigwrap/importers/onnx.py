@@ -46,13 +46,14 @@ def from_onnx(model: Any, name: str | None = None) -> Model:
 class _OnnxImporter:
     def __init__(self, proto, onnx):
         self.graph = proto.graph
+        self.nodes = list(self.graph.node)  # one wrapper object per node: `skipped` holds their ids
         self.onnx = onnx
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.builder = GraphBuilder("ONNX")
         self.values: dict[str, Value | np.ndarray] = {
             init.name: onnx.numpy_helper.to_array(init) for init in self.graph.initializer}
         self.consumers: dict[str, list] = {}
-        for node in self.graph.node:
+        for node in self.nodes:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         for output in self.graph.output:
@@ -60,7 +61,7 @@ class _OnnxImporter:
         self.skipped: set[int] = set()
 
     def build(self, name: str) -> Model:
-        unsupported = [f"{n.op_type} (node {self.where(n)!r})" for n in self.graph.node
+        unsupported = [f"{n.op_type} (node {self.where(n)!r})" for n in self.nodes
                        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx")]
         if unsupported:
             raise ValueError(f"cannot import the ONNX model: unsupported operator(s) {', '.join(unsupported)}. "
@@ -75,7 +76,7 @@ class _OnnxImporter:
                                  "batch axis first and fixed sizes for the others")
             self.values[graph_input.name] = value = self.builder.input(graph_input.name, tuple(dims[1:]))
             inputs.append(value)
-        for node in self.graph.node:
+        for node in self.nodes:
             if id(node) not in self.skipped:
                 self.builder.context = f"{node.op_type} node {self.where(node)!r}"
                 getattr(self, f"_{node.op_type}", self._default)(node)

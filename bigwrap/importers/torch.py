@@ -50,7 +50,8 @@ class _TorchImporter:
             nn.BatchNorm1d: self._batch_norm, nn.BatchNorm2d: self._batch_norm,
             nn.ReLU: self._act("relu"), nn.Sigmoid: self._act("sigmoid"), nn.Tanh: self._act("tanh"),
             nn.SELU: self._act("selu"), nn.Softsign: self._act("softsign"), nn.Softplus: self._softplus,
-            nn.GELU: self._gelu, nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
+            nn.GELU: lambda m, x, w: self._gelu(m.approximate, x, w),
+            nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
             nn.LeakyReLU: lambda m, x, w: self.builder.activation(x, "leaky_relu", w, alpha=m.negative_slope),
             nn.Softmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w),
             nn.LogSoftmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w, log=True),
@@ -64,7 +65,8 @@ class _TorchImporter:
             F.elu: lambda x, alpha=1.0, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
             F.leaky_relu: lambda x, negative_slope=0.01, **k: self.builder.activation(x, "leaky_relu", self.where,
                                                                                        alpha=negative_slope),
-            F.gelu: act("gelu"), F.selu: act("selu"), F.softsign: act("softsign"),
+            F.gelu: lambda x, approximate="none": self._gelu(approximate, x, self.where),
+            F.selu: act("selu"), F.softsign: act("softsign"),
             F.softmax: self._softmax_fn(False), torch.softmax: self._softmax_fn(False),
             F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
             torch.cat: self._cat, torch.concat: self._cat,
@@ -121,6 +123,9 @@ class _TorchImporter:
             self.builder.context = f"'{node.name}' ({node.op} {getattr(node.target, '__name__', node.target)})"
             args = self.torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = self.torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            if node.target is not operator.getitem:  # only indexing looks inside a recurrent layer's outputs
+                args, kwargs = (self.torch.fx.node.map_aggregate(
+                    a, lambda v: v.value() if isinstance(v, _Recurrent.Lazy) else v) for a in (args, kwargs))
             if node.op == "placeholder":
                 env[node] = self.builder.input(node.target, shapes[len(inputs)])
                 inputs.append(env[node])
@@ -164,9 +169,9 @@ class _TorchImporter:
             raise self.builder.fail(f"module '{where}'", "only Softplus(beta=1) is supported")
         return self.builder.activation(self.value(x), "softplus", where)
 
-    def _gelu(self, module, x, where):
-        if module.approximate != "none":
-            raise self.builder.fail(f"module '{where}'", "only the exact GELU (approximate='none') is supported")
+    def _gelu(self, approximate: str, x, where):
+        if approximate != "none":
+            raise self.builder.fail(f"'{where}'", "only the exact GELU (approximate='none') is supported")
         return self.builder.activation(self.value(x), "gelu", where)
 
     def _linear(self, module, x, where):
