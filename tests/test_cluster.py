@@ -53,7 +53,9 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
             while True:
                 for stage in filter(None, map(tracker.getStageInfo, tracker.getActiveStageIds())):
                     epoch = stage.name.rpartition("epoch ")[2]
-                    if stage.name.startswith("bigwrap barrier trainer") and int(epoch) >= 2 and stage.numActiveTasks:
+                    # both tasks running and none finished: the kill lands inside the stage, not after a task's end
+                    if (stage.name.startswith("bigwrap barrier trainer") and int(epoch) >= 2
+                            and stage.numActiveTasks == 2 and stage.numCompletedTasks == 0):
                         pid = subprocess.run(["pgrep", "-f", "java.*[C]oarseGrainedExecutorBackend"],
                                              capture_output=True, text=True).stdout.split()[0]
                         os.kill(int(pid), signal.SIGKILL)
