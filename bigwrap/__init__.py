@@ -3,6 +3,7 @@ from . import layers, losses, optimizers, regularizers, schedules
 from .errors import JvmError, SetupError
 from .estimator import Estimator
 from .fitted import EstimatorModel
+from .importers import from_dl4j
 from .initializers import set_random_seed
 from .models import Model, Sequential, model_from_json
 from .runtime import session
@@ -10,4 +11,4 @@ from .runtime import session
 __version__ = "0.1.0"
 
 __all__ = ["layers", "losses", "optimizers", "regularizers", "schedules", "Estimator", "EstimatorModel", "Model", "Sequential",
-           "model_from_json", "session", "set_random_seed", "SetupError", "JvmError", "__version__"]
+           "model_from_json", "from_dl4j", "session", "set_random_seed", "SetupError", "JvmError", "__version__"]
