@@ -31,7 +31,7 @@ _LEGACY_PREPROCESSORS = {
     "feedForwardToRnn": "FeedForwardToRnnPreProcessor", "rnnToFeedForward": "RnnToFeedForwardPreProcessor",
     "rnnToCnn": "RnnToCnnPreProcessor"}
 # Activation names, whatever the generation: "ActivationLReLU" (@class), "LReLU" (wrapper), "leakyrelu" (0.5.x).
-_ACTIVATION_ALIASES = {"lrelu": "leakyrelu", "linear": "identity", "hardtanh": "hardtanh", "tanh": "tanh"}
+_ACTIVATION_ALIASES = {"lrelu": "leakyrelu", "linear": "identity"}
 # Loss names: "LossNegativeLogLikelihood" (@class), "NegativeLogLikelihood" (wrapper), "NEGATIVELOGLIKELIHOOD" (enum).
 _LOSS_ALIASES = {"BINARYXENT": "XENT", "SQUARED_LOSS": "L2"}
 
@@ -74,6 +74,7 @@ class Dl4jVertex:
     conf: dict[str, Any]
     inputs: list[str]
     layer: Dl4jLayer | None = None
+    preprocessor: tuple[str, dict[str, Any]] | None = None     # of a PreprocessorVertex
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Dl4jGraph:
     order: list[str]               # topological, inputs excluded: the order of the flat parameters
 
 
-def _class_and_fields(value: Any, legacy_names: dict[str, str], what: str) -> tuple[str, dict[str, Any]]:
+def class_and_fields(value: Any, legacy_names: dict[str, str], what: str) -> tuple[str, dict[str, Any]]:
     """`{"@class": "a.b.Name", ...}` or the legacy `{"wrapperName": {...}}` → ("Name", fields)."""
     if not isinstance(value, dict):
         raise ValueError(f"DL4J {what}: expected a JSON object, got {value!r}")
@@ -100,7 +101,7 @@ def _class_and_fields(value: Any, legacy_names: dict[str, str], what: str) -> tu
 
 def activation(modern: Any, legacy_string: Any, where: str) -> Activation:
     if isinstance(modern, dict) and modern:
-        cls, fields = _class_and_fields(modern, {}, f"{where} activation")
+        cls, fields = class_and_fields(modern, {}, f"{where} activation")
         name = cls[len("Activation"):] if cls.startswith("Activation") and cls != "Activation" else cls
         params = {k: v for k, v in fields.items() if v is not None}
     elif isinstance(legacy_string, str):
@@ -113,7 +114,7 @@ def activation(modern: Any, legacy_string: Any, where: str) -> Activation:
 
 def loss_name(modern: Any, legacy_enum: Any) -> str | None:
     if isinstance(modern, dict) and modern:
-        cls, _ = _class_and_fields(modern, {}, "loss function")
+        cls, _ = class_and_fields(modern, {}, "loss function")
         name = cls[len("Loss"):] if cls.startswith("Loss") else cls
     elif isinstance(legacy_enum, str):
         name = legacy_enum
@@ -126,14 +127,18 @@ def loss_name(modern: Any, legacy_enum: Any) -> str | None:
 def _layer(conf: dict[str, Any], where: str, preprocessor: Any) -> Dl4jLayer:
     if not isinstance(conf, dict) or "layer" not in conf:
         raise ValueError(f"DL4J {where}: the configuration has no `layer`")
-    cls, fields = _class_and_fields(conf["layer"], _LEGACY_LAYERS, where)
-    # 0.5-0.8 kept the leaky ReLU slope on the enclosing configuration.
-    if "leakyreluAlpha" in conf:
-        fields.setdefault("leakyreluAlpha", conf["leakyreluAlpha"])
-    pre = None
-    if preprocessor:
-        pre = _class_and_fields(preprocessor, _LEGACY_PREPROCESSORS, f"{where} preprocessor")
-    return Dl4jLayer(where, cls, fields, pre)
+    cls, fields = class_and_fields(conf["layer"], _LEGACY_LAYERS, where)
+    return Dl4jLayer(where, cls, fields, _preprocessor(preprocessor, where))
+
+
+def inner_layer(value: Any, where: str, preprocessor=None) -> Dl4jLayer:
+    """A layer nested in another's config (Bidirectional's `fwd`, FrozenLayer's `layer`), either generation."""
+    cls, fields = class_and_fields(value, _LEGACY_LAYERS, where)
+    return Dl4jLayer(where, cls, fields, preprocessor)
+
+
+def _preprocessor(value: Any, where: str) -> tuple[str, dict[str, Any]] | None:
+    return class_and_fields(value, _LEGACY_PREPROCESSORS, f"{where} preprocessor") if value else None
 
 
 def is_graph(root: dict[str, Any]) -> bool:
@@ -160,10 +165,12 @@ def graph(root: dict[str, Any]) -> Dl4jGraph:
     vertex_inputs = root.get("vertexInputs") or {}
     vertices: dict[str, Dl4jVertex] = {}
     for name, value in (root.get("vertices") or {}).items():
-        cls, fields = _class_and_fields(value, {}, f"vertex '{name}'")
+        cls, fields = class_and_fields(value, {}, f"vertex '{name}'")
         vertex = Dl4jVertex(name, cls, fields, list(vertex_inputs.get(name) or []))
         if cls == "LayerVertex":
             vertex.layer = _layer(fields.get("layerConf") or {}, f"vertex '{name}'", fields.get("preProcessor"))
+        elif cls == "PreprocessorVertex":
+            vertex.preprocessor = _preprocessor(fields.get("preProcessor"), f"vertex '{name}'")
         vertices[name] = vertex
     for vertex in vertices.values():
         missing = [i for i in vertex.inputs if i not in vertices and i not in inputs]

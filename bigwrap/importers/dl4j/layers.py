@@ -10,13 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ... import layers as L
-from .config import Activation, Dl4jLayer, _class_and_fields, activation
+from .config import Activation, Dl4jLayer, class_and_fields
 
-# Keras LSTM gates i, f, c, o are DL4J's blocks [a (block input), f, o, g (input modulation)] in this order.
-_LSTM_BLOCKS = (3, 1, 0, 2)
 _FUSED = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "softsign": "softsign",
           "softplus": "softplus", "selu": "selu", "hardtanh": "hard_tanh", "relu6": "relu6", "swish": "silu"}
-_RECURRENT = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "softsign": "softsign", "relu": "relu"}
 ELEMENTWISE_OPS = {"add": L.Add, "subtract": L.Subtract, "product": L.Multiply, "average": L.Average, "max": L.Maximum}
 
 
@@ -41,20 +38,11 @@ def keras_activation(act: Activation, layer: Dl4jLayer, net) -> tuple[str, L.Lay
     raise layer.fail(f"activation '{name}' is not supported (supported: {', '.join(sorted({*_FUSED, 'relu', 'leakyrelu', 'elu'}))})")
 
 
-def recurrent_activation(act: Activation, layer: Dl4jLayer, role: str) -> str:
-    if act.name == "relu" and any(act.params.get(k) for k in ("max", "threshold", "negativeSlope")):
-        raise layer.fail(f"{role} ReLU with parameters {act.params} is not supported")
-    if act.name not in _RECURRENT:
-        raise layer.fail(f"{role} '{act.name}' is not supported in recurrent layers "
-                         f"(supported: {', '.join(sorted(_RECURRENT))})")
-    return _RECURRENT[act.name]
-
-
 def retain_probability(layer: Dl4jLayer) -> float | None:
     """DL4J's dropout on the layer's input, as the probability of keeping a value (None: no dropout)."""
     modern = layer.conf.get("idropout")
     if isinstance(modern, dict) and modern:
-        cls, fields = _class_and_fields(modern, {}, f"{layer.where} dropout")
+        cls, fields = class_and_fields(modern, {}, f"{layer.where} dropout")
         if cls != "Dropout" or fields.get("p") is None:
             raise layer.fail(f"dropout {cls} is not supported (only Dropout with a fixed probability)")
         p = float(fields["p"])
@@ -112,7 +100,7 @@ class Window:
         return "same" if self.mode == "Same" else "valid"
 
 
-def _features(layer: Dl4jLayer, flow, key: str = "nin") -> int:
+def features(layer: Dl4jLayer, flow, key: str = "nin") -> int:
     """nIn as stored, checked against what actually arrives."""
     arriving = flow.tensor.dims[-1]
     stored = layer.get(key)
@@ -125,7 +113,7 @@ def _features(layer: Dl4jLayer, flow, key: str = "nin") -> int:
 
 def dense(layer: Dl4jLayer, flow, net):
     flow = net.expect(layer, flow, ("ff", "ff_time"))
-    n_in, n_out = _features(layer, flow), int(layer.get("nout"))
+    n_in, n_out = features(layer, flow), int(layer.get("nout"))
     use_bias = bool(layer.get("hasBias", True))
     fused, extra = keras_activation(layer.activation, layer, net)
     inner = L.Dense(n_out, activation=fused, use_bias=use_bias, name=net.name(layer))
@@ -173,7 +161,7 @@ def loss_layer(layer: Dl4jLayer, flow, net):
 
 def convolution(layer: Dl4jLayer, flow, net):
     flow = net.expect(layer, flow, ("cnn",))
-    n_in, n_out = _features(layer, flow), int(layer.get("nout"))
+    n_in, n_out = features(layer, flow), int(layer.get("nout"))
     window = Window(layer, flow.tensor.dims[:2])
     use_bias = bool(layer.get("hasBias", True))
     dilated = window.dilation != (1, 1)
@@ -199,7 +187,7 @@ def depthwise(layer: Dl4jLayer, flow, net):
     'c' [m, nIn, kh, kw], pointwise 'c' [nOut, nIn·m, 1, 1]."""
     flow = net.expect(layer, flow, ("cnn",))
     separable = layer.cls == "SeparableConvolution2D"
-    n_in, multiplier = _features(layer, flow), int(layer.get("depthMultiplier", 1))
+    n_in, multiplier = features(layer, flow), int(layer.get("depthMultiplier", 1))
     n_out = int(layer.get("nout")) if separable else n_in * multiplier
     window = Window(layer, flow.tensor.dims[:2])
     if window.dilation != (1, 1):
@@ -307,85 +295,6 @@ def batch_normalization(layer: Dl4jLayer, flow, net):
     return out
 
 
-def _lstm_weights(owner: str, prefix: str, n_in: int, n: int, peephole: bool):
-    def weights(take):
-        kernel = take((n_in, 4 * n), "F")
-        recurrent = take((n, 4 * n + (3 if peephole else 0)), "F")
-        bias = take((4 * n,))
-        order = lambda m: np.concatenate([m[..., b * n:(b + 1) * n] for b in _LSTM_BLOCKS], axis=-1)
-        entries = [(owner, f"{prefix}kernel", order(kernel)), (owner, f"{prefix}recurrent_kernel", order(recurrent[:, :4 * n])),
-                   (owner, f"{prefix}bias", order(bias))]
-        if peephole:  # columns 4n, 4n+1, 4n+2 hold the forget, output and input-modulation (Keras input) peepholes
-            entries += [(owner, f"{prefix}input_gate_peephole_weights", recurrent[:, 4 * n + 2]),
-                        (owner, f"{prefix}forget_gate_peephole_weights", recurrent[:, 4 * n]),
-                        (owner, f"{prefix}output_gate_peephole_weights", recurrent[:, 4 * n + 1])]
-        return entries
-    return weights
-
-
-def _simple_rnn_weights(owner: str, prefix: str, n_in: int, n: int):
-    def weights(take):
-        return [(owner, f"{prefix}kernel", take((n_in, n), "F")), (owner, f"{prefix}recurrent_kernel", take((n, n), "F")),
-                (owner, f"{prefix}bias", take((n,)))]
-    return weights
-
-
-def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: str = ""):
-    """The Keras layer for an LSTM / GravesLSTM / SimpleRnn config and its parameter function."""
-    n = int(layer.get("nout"))
-    afn = recurrent_activation(layer.activation, layer, "activation")
-    if layer.cls == "SimpleRnn":
-        if layer.get("hasLayerNorm", False):
-            raise layer.fail("SimpleRnn with layer normalization is not supported")
-        return L.SimpleRNN(n, activation=afn, return_sequences=True, name=name), _simple_rnn_weights(owner, prefix, n_in, n)
-    stored = layer.conf.get("gateActivationFn")
-    gate_act = activation(stored, None, layer.where) if stored else Activation("sigmoid")
-    gate = recurrent_activation(gate_act, layer, "gate activation")
-    peephole = layer.cls in ("GravesLSTM", "GravesBidirectionalLSTM")
-    cls = L.PeepholeLSTM if peephole else L.LSTM
-    cell = cls(n, activation=afn, recurrent_activation=gate, return_sequences=True, unit_forget_bias=False, name=name)
-    return cell, _lstm_weights(owner, prefix, n_in, n, peephole)
-
-
-def recurrent(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("rnn",))
-    name = net.name(layer)
-    cell, weights = _recurrent_cell(layer, _features(layer, flow), name, name)
-    out = net.apply(cell, flow)
-    net.params(layer, weights)
-    return out
-
-
-def graves_bidirectional(layer: Dl4jLayer, flow, net):
-    """Forward and backward GravesLSTM with their outputs summed; parameters WF, RWF, bF, WB, RWB, bB."""
-    flow = net.expect(layer, flow, ("rnn",))
-    name, n_in = net.name(layer), _features(layer, flow)
-    cell, forward = _recurrent_cell(layer, n_in, f"{name}_cell", name, "forward_")
-    _, backward = _recurrent_cell(layer, n_in, f"{name}_cell", name, "backward_")
-    out = net.apply(L.Bidirectional(cell, merge_mode="sum", name=name), flow)
-    net.params(layer, lambda take: forward(take) + backward(take))
-    return out
-
-
-def bidirectional(layer: Dl4jLayer, flow, net):
-    """DL4J's Bidirectional wrapper around an LSTM / GravesLSTM / SimpleRnn: forward then backward parameters."""
-    flow = net.expect(layer, flow, ("rnn",))
-    modes = {"CONCAT": "concat", "ADD": "sum", "MUL": "mul", "AVERAGE": "ave"}
-    mode = str(layer.get("mode", "CONCAT")).upper()
-    if mode not in modes:
-        raise layer.fail(f"Bidirectional mode {mode} is not supported ({', '.join(modes)})")
-    inner_cls, inner_conf = _class_and_fields(layer.get("fwd"), {}, f"{layer.where} forward layer")
-    inner = Dl4jLayer(layer.where, inner_cls, inner_conf)
-    if inner_cls not in ("LSTM", "GravesLSTM", "SimpleRnn"):
-        raise inner.fail("is not supported inside Bidirectional (LSTM, GravesLSTM, SimpleRnn)")
-    name, n_in = net.name(layer), _features(inner, flow)
-    cell, forward = _recurrent_cell(inner, n_in, f"{name}_cell", name, "forward_")
-    _, backward = _recurrent_cell(inner, n_in, f"{name}_cell", name, "backward_")
-    out = net.apply(L.Bidirectional(cell, merge_mode=modes[mode], name=name), flow)
-    net.params(layer, lambda take: forward(take) + backward(take))
-    return out
-
-
 def passthrough(layer: Dl4jLayer, flow, net):
     """DropoutLayer: its dropout (on its input) is added like any layer's; at inference it is the identity."""
     return flow
@@ -396,9 +305,7 @@ LAYERS = {
     "LossLayer": loss_layer, "CnnLossLayer": loss_layer, "RnnLossLayer": loss_layer, "DropoutLayer": passthrough,
     "ConvolutionLayer": convolution, "DepthwiseConvolution2D": depthwise, "SeparableConvolution2D": depthwise,
     "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": zero_padding,
-    "Cropping2D": cropping, "Upsampling2D": upsampling, "BatchNormalization": batch_normalization,
-    "LSTM": recurrent, "GravesLSTM": recurrent, "SimpleRnn": recurrent,
-    "GravesBidirectionalLSTM": graves_bidirectional, "Bidirectional": bidirectional}
+    "Cropping2D": cropping, "Upsampling2D": upsampling, "BatchNormalization": batch_normalization}
 
 
 # -- preprocessors -----------------------------------------------------------------------------------------------

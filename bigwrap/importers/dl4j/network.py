@@ -14,9 +14,10 @@ import numpy as np
 from ... import layers as L
 from ...layers.base import SymbolicTensor
 from ...models import Model
-from . import layers as convert
-from .config import Dl4jGraph, Dl4jLayer, _class_and_fields
+from . import layers as convert, recurrent
+from .config import Dl4jGraph, Dl4jLayer, inner_layer
 
+LAYERS = {**convert.LAYERS, **recurrent.LAYERS}
 _FEED_FORWARD_FIRST = ("DenseLayer", "OutputLayer", "BatchNormalization", "ActivationLayer", "LossLayer")
 _RECURRENT_FIRST = ("LSTM", "GravesLSTM", "GravesBidirectionalLSTM", "SimpleRnn", "Bidirectional", "RnnOutputLayer")
 
@@ -67,8 +68,10 @@ class Builder:
         self.losses: dict[str, str | None] = {}
 
     def name(self, layer: Dl4jLayer | str, suffix: str | None = None) -> str:
-        base = layer if isinstance(layer, str) else (layer.get("layerName") or layer.where)
-        base = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(base).replace("'", ""))
+        # DL4J's own default names: "layer3" for the fourth layer of a MultiLayerNetwork, the vertex name in a graph.
+        default = lambda where: re.sub(r"^layer (\d+)$", r"layer\1", re.sub(r"^vertex '(.*)'$", r"\1", where))
+        base = layer if isinstance(layer, str) else (layer.get("layerName") or default(layer.where))
+        base = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(base))
         base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
         base = f"{base}_{suffix}" if suffix else base
         name, k = base, 1
@@ -122,11 +125,10 @@ class Builder:
 
 def convert_layer(layer: Dl4jLayer, flow: Flow, net: Builder) -> Flow:
     if layer.cls in ("FrozenLayer", "FrozenLayerWithBackprop"):  # a wrapper around the real layer
-        cls, conf = _class_and_fields(layer.get("layer"), {}, f"{layer.where} frozen layer")
-        layer = Dl4jLayer(layer.where, cls, conf, layer.preprocessor)
-    converter = convert.LAYERS.get(layer.cls)
+        layer = inner_layer(layer.get("layer"), layer.where, layer.preprocessor)
+    converter = LAYERS.get(layer.cls)
     if converter is None:
-        raise layer.fail(f"is not supported by bigwrap's importer (supported: {', '.join(sorted(convert.LAYERS))})")
+        raise layer.fail(f"is not supported by bigwrap's importer (supported: {', '.join(sorted(LAYERS))})")
     flow = convert.preprocess(layer, flow, net)
     keep = convert.retain_probability(layer)
     if keep is not None:
@@ -225,8 +227,7 @@ def computation_graph(graph: Dl4jGraph, input_shape, name: str) -> tuple[Model, 
         elif vertex.cls in ("MergeVertex", "ElementWiseVertex"):
             flows[vertex_name] = _merge(vertex, inputs, where, net)
         elif vertex.cls == "PreprocessorVertex":
-            pre = _class_and_fields(vertex.conf.get("preProcessor"), {}, f"{where} preprocessor")
-            flows[vertex_name] = convert.preprocess(Dl4jLayer(where, vertex.cls, {}, pre), inputs[0], net)
+            flows[vertex_name] = convert.preprocess(Dl4jLayer(where, vertex.cls, {}, vertex.preprocessor), inputs[0], net)
         else:
             raise ValueError(f"DL4J {where}: graph vertex {vertex.cls} is not supported (LayerVertex, MergeVertex, "
                              "ElementWiseVertex, PreprocessorVertex)")
