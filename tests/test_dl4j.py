@@ -33,6 +33,16 @@ def test_predictions_equal_dl4j_outputs(spark, name):
 
 
 @needs_fixtures
+def test_imported_lenet_transforms_a_dataframe_of_dl4j_rows(spark):
+    network = load_network(FIXTURES / "LenetMnist" / "Model_RANDOM_INIT_UNTRAINED.zip")
+    x, expected = np.load(FIXTURES / "LenetMnist" / "input_1.npy"), np.load(FIXTURES / "LenetMnist" / "expected_1.npy")
+    df = spark.createDataFrame([(i, row.tolist()) for i, row in enumerate(x)], ["id", "features"])
+    scored = bigwrap.EstimatorModel(model=network.model, loss=network.loss).transform(df).orderBy("id").toPandas()
+    np.testing.assert_allclose(np.stack(scored["probability"].map(lambda v: v.toArray())), expected, atol=1e-5)
+    np.testing.assert_array_equal(scored["prediction"], expected.argmax(1))
+
+
+@needs_fixtures
 @pytest.mark.parametrize("name", ["MLPMoon", "MLPMnist"])
 def test_summed_loss_gradient_equals_dl4j_flat_gradient(spark, name):
     case, folder = _case(name), FIXTURES / name
