@@ -17,25 +17,36 @@ _FUSED = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "softmax":
 ELEMENTWISE_OPS = {"add": L.Add, "subtract": L.Subtract, "product": L.Multiply, "average": L.Average, "max": L.Maximum}
 
 
-def keras_activation(act: Activation, layer: Dl4jLayer, net) -> tuple[str, L.Layer | None]:
-    """A DL4J activation as an `activation=` name, or "linear" and an activation layer to apply after."""
+def keras_activation(act: Activation, layer: Dl4jLayer):
+    """A DL4J activation as an `activation=` name, or "linear" and a function making the activation layer (given
+    its name) to apply after."""
     name, params = act.name, act.params
     if name in _FUSED:
         return _FUSED[name], None
-    after = net.name(layer, "activation")
     if name == "relu":
         maximum, threshold, slope = params.get("max"), params.get("threshold") or 0, params.get("negativeSlope") or 0
         if not threshold and maximum is None:
-            return ("linear", L.LeakyReLU(float(slope), name=after)) if slope else ("relu", None)
+            return ("linear", lambda n: L.LeakyReLU(float(slope), name=n)) if slope else ("relu", None)
         if not threshold and not slope and maximum == 6:
             return "relu6", None
         raise layer.fail(f"ReLU with max={maximum}, threshold={threshold}, negativeSlope={slope} is not supported")
     if name == "leakyrelu":
-        return "linear", L.LeakyReLU(float(params.get("alpha", 0.01)), name=after)
+        return "linear", lambda n: L.LeakyReLU(float(params.get("alpha", 0.01)), name=n)
     if name == "elu":
         alpha = float(params.get("alpha", 1.0))
-        return ("elu", None) if alpha == 1.0 else ("linear", L.ELU(alpha, name=after))
+        return ("elu", None) if alpha == 1.0 else ("linear", lambda n: L.ELU(alpha, name=n))
     raise layer.fail(f"activation '{name}' is not supported (supported: {', '.join(sorted({*_FUSED, 'relu', 'leakyrelu', 'elu'}))})")
+
+
+def _activated(layer: Dl4jLayer, flow, make, net):
+    """`flow` through the activation layer a weighted layer could not fuse, if any."""
+    return net.apply(make(net.name(layer, "activation")), flow) if make else flow
+
+
+def _activation_only(layer: Dl4jLayer, flow, net):
+    fused, make = keras_activation(layer.activation, layer)
+    name = net.name(layer)
+    return net.apply(make(name) if make else L.Activation(fused, name=name), flow)
 
 
 def retain_probability(layer: Dl4jLayer) -> float | None:
@@ -115,7 +126,7 @@ def dense(layer: Dl4jLayer, flow, net):
     flow = net.expect(layer, flow, ("ff", "ff_time"))
     n_in, n_out = features(layer, flow), int(layer.get("nout"))
     use_bias = bool(layer.get("hasBias", True))
-    fused, extra = keras_activation(layer.activation, layer, net)
+    fused, make = keras_activation(layer.activation, layer)
     inner = L.Dense(n_out, activation=fused, use_bias=use_bias, name=net.name(layer))
     owner = inner if flow.kind == "ff" else L.TimeDistributed(inner, name=inner.name)
     out = net.apply(owner, flow)
@@ -124,7 +135,7 @@ def dense(layer: Dl4jLayer, flow, net):
         entries = [(owner.name, "kernel", take((n_in, n_out), "F"))]
         return entries + ([(owner.name, "bias", take((n_out,)))] if use_bias else [])
     net.params(layer, weights)
-    return net.apply(extra, out) if extra else out
+    return _activated(layer, out, make, net)
 
 
 def output(layer: Dl4jLayer, flow, net):
@@ -142,12 +153,10 @@ def rnn_output(layer: Dl4jLayer, flow, net):
 
 
 def activation_layer(layer: Dl4jLayer, flow, net):
-    act = layer.activation
-    if act.name == "softmax" and flow.kind in ("cnn", "rnn"):
+    if layer.activation.name == "softmax" and flow.kind in ("cnn", "rnn"):
         raise layer.fail("softmax on convolutional or recurrent activations is not supported in an ActivationLayer; "
                          "CnnLossLayer / RnnOutputLayer apply it over channels / size")
-    fused, extra = keras_activation(act, layer, net)
-    return net.apply(extra or L.Activation(fused, name=net.name(layer)), flow)
+    return _activation_only(layer, flow, net)
 
 
 def loss_layer(layer: Dl4jLayer, flow, net):
@@ -155,8 +164,7 @@ def loss_layer(layer: Dl4jLayer, flow, net):
     flow = net.expect(layer, flow, kinds)
     net.loss(layer)
     # CnnLossLayer/RnnLossLayer apply the activation over channels/size: bigwrap's last axis here.
-    fused, extra = keras_activation(layer.activation, layer, net)
-    return net.apply(extra or L.Activation(fused, name=net.name(layer)), flow)
+    return _activation_only(layer, flow, net)
 
 
 def convolution(layer: Dl4jLayer, flow, net):
@@ -169,7 +177,7 @@ def convolution(layer: Dl4jLayer, flow, net):
         raise layer.fail("a dilated convolution needs stride 1 and a bias here (BigDL's dilated convolution)")
     if window.explicit:
         flow = net.apply(L.ZeroPadding2D(window.explicit, name=net.name(layer, "padding")), flow)
-    fused, extra = keras_activation(layer.activation, layer, net)
+    fused, make = keras_activation(layer.activation, layer)
     conv = L.Conv2D(n_out, window.kernel, window.strides, window.padding, window.dilation, activation=fused,
                     use_bias=use_bias, name=net.name(layer))
     out = net.apply(conv, flow)
@@ -179,7 +187,7 @@ def convolution(layer: Dl4jLayer, flow, net):
         kernel = take((n_out, n_in, *window.kernel)).transpose(2, 3, 1, 0)
         return [(conv.name, "kernel", kernel)] + bias
     net.params(layer, weights)
-    return net.apply(extra, out) if extra else out
+    return _activated(layer, out, make, net)
 
 
 def depthwise(layer: Dl4jLayer, flow, net):
@@ -195,7 +203,7 @@ def depthwise(layer: Dl4jLayer, flow, net):
     use_bias = bool(layer.get("hasBias", True))
     if window.explicit:
         flow = net.apply(L.ZeroPadding2D(window.explicit, name=net.name(layer, "padding")), flow)
-    fused, extra = keras_activation(layer.activation, layer, net)
+    fused, make = keras_activation(layer.activation, layer)
     args = dict(strides=window.strides, padding=window.padding, depth_multiplier=multiplier, activation=fused,
                 use_bias=use_bias, name=net.name(layer))
     conv = L.SeparableConv2D(n_out, window.kernel, **args) if separable else L.DepthwiseConv2D(window.kernel, **args)
@@ -210,7 +218,7 @@ def depthwise(layer: Dl4jLayer, flow, net):
         point = take((n_out, n_in * multiplier, 1, 1)).transpose(2, 3, 1, 0)
         return [(conv.name, "depthwise_kernel", depth), (conv.name, "pointwise_kernel", point)] + bias
     net.params(layer, weights)
-    return net.apply(extra, out) if extra else out
+    return _activated(layer, out, make, net)
 
 
 def subsampling(layer: Dl4jLayer, flow, net):
