@@ -4,7 +4,7 @@ from .errors import JvmError, SetupError
 from .estimator import Estimator
 from .fitted import EstimatorModel
 from .images import ImageTransformer
-from .importers import from_onnx, from_torch
+from .importers import from_dl4j, from_onnx, from_torch
 from .initializers import set_random_seed
 from .models import Model, Sequential, model_from_json
 from .runtime import session
@@ -13,5 +13,5 @@ from .text import TokenSequencer, TokenSequencerModel
 __version__ = "0.1.0"
 
 __all__ = ["layers", "losses", "optimizers", "regularizers", "schedules", "Estimator", "EstimatorModel", "ImageTransformer",
-           "TokenSequencer", "TokenSequencerModel", "Model", "Sequential",
-           "model_from_json", "from_onnx", "from_torch", "session", "set_random_seed", "SetupError", "JvmError", "__version__"]
+           "TokenSequencer", "TokenSequencerModel", "Model", "Sequential", "model_from_json", "from_dl4j", "from_onnx",
+           "from_torch", "session", "set_random_seed", "SetupError", "JvmError", "__version__"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 # Each name maps to a BigDL module in the Scala builder (spec/Layers.scala, `Activations`).
 _NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "elu", "selu", "softplus", "softsign",
-          "leaky_relu", "gelu")
+          "leaky_relu", "gelu", "hard_tanh", "relu6", "silu")
 
 
 def get(identifier: str | None, where: str) -> str:

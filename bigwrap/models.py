@@ -258,26 +258,56 @@ class Model:
     def _forward_backward(self, x, grad_output) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the
         inputs and of the trainable weights (Keras layouts, in get_weights order)."""
-        from .runtime import bridge as active_bridge
-
         arrays = self._input_arrays(x)
         rows = len(arrays[0])
+        grads = self._training_call("forwardBackward", arrays, np.ascontiguousarray(grad_output, dtype="<f4").tobytes())
+        shapes = [(rows, *t.dims) for t in self._inputs] + self._trainable_shapes()
+        out = _split(grads, shapes)
+        return out[:len(self._inputs)], out[len(self._inputs):]
+
+    def _loss_gradients(self, x, labels, loss) -> tuple[float, list[np.ndarray]]:
+        """The loss the Estimator trains (a bigwrap loss or its name) on `x` against `labels`, one training-mode pass
+        on the JVM: the mean over the rows and the gradients of the trainable weights (as `_forward_backward`)."""
+        from . import losses
+
+        loss = losses.get(loss)
+        arrays = self._input_arrays(x)
+        labels = np.asarray(labels, dtype=np.float32)
+        out_dims = self._outputs[0].dims
+        if isinstance(loss, losses.SparseCategoricalCrossentropy) and not isinstance(loss, losses.CategoricalCrossentropy):
+            # Class indices as one-hot rows: categorical cross-entropy is then the same function.
+            labels = np.eye(out_dims[-1], dtype=np.float32)[labels.astype(np.int64).reshape(-1)]
+            loss = losses.CategoricalCrossentropy(from_logits=loss.from_logits)
+        if labels.shape != (len(arrays[0]), *out_dims):
+            raise ValueError(f"model '{self.name}': labels of shape {labels.shape} do not match its output "
+                             f"{format_shape(out_dims)} for {len(arrays[0])} rows")
+        raw = self._training_call("lossGradients", arrays, np.ascontiguousarray(labels, dtype="<f4").tobytes(),
+                                  json.dumps(loss.get_config()))
+        out = _split(raw, [(1,)] + self._trainable_shapes())
+        return float(out[0][0]), out[1:]
+
+    def _trainable_shapes(self) -> list[tuple[int, ...]]:
+        return [shape for layer in self._graph_layers for (_, shape, _, trainable) in layer._weight_specs if trainable]
+
+    def _training_call(self, method: str, arrays: list[np.ndarray], *args) -> np.ndarray:
+        from .runtime import bridge as active_bridge
+
         bridge = active_bridge()
         handle = self._jvm_handle(bridge)
-        raw = bridge.call("forwardBackward", handle, self._pack(arrays), rows,
-                          np.ascontiguousarray(grad_output, dtype="<f4").tobytes())
-        flat = np.frombuffer(raw, dtype="<f4")
-        shapes = [(rows, *t.dims) for t in self._inputs] + [
-            shape for layer in self._graph_layers for (_, shape, _, trainable) in layer._weight_specs if trainable]
-        out, offset = [], 0
-        for shape in shapes:
-            size = int(np.prod(shape))
-            out.append(flat[offset:offset + size].reshape(shape).copy())
-            offset += size
+        raw = bridge.call(method, handle, self._pack(arrays), len(arrays[0]), *args)
         # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
         self._jvm_model = None
         _release(bridge, handle)
-        return out[:len(self._inputs)], out[len(self._inputs):]
+        return np.frombuffer(raw, dtype="<f4")
+
+
+def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    out, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(flat[offset:offset + size].reshape(shape).copy())
+        offset += size
+    return out
 
 
 def _release(bridge, handle: str) -> None:

@@ -28,6 +28,9 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "softsign": F.softsign,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
     "gelu": lambda x: F.gelu(x, approximate="none"),
+    "hard_tanh": F.hardtanh,
+    "relu6": F.relu6,
+    "silu": F.silu,
 }
 
 
@@ -105,6 +108,35 @@ def _pool2d(kind, pool, strides, padding):
     return forward
 
 
+def _lp_pool2d(p, pool, strides, padding):
+    """The reference for LPPooling2D, which PyTorch's lp_pool2d is not (it skips the absolute value)."""
+    def forward(w, x, training):
+        xc = _pad_nchw(x.permute(0, 3, 1, 2).abs() ** p, pool, strides, padding)
+        return (F.avg_pool2d(xc, pool, strides, divisor_override=1) ** (1 / p)).permute(0, 2, 3, 1)
+    return forward
+
+
+def _depthwise(w, x, strides, padding, kernel):
+    """Keras' depthwise kernel (kh, kw, C, m) as a grouped PyTorch convolution: output channel c·m + j."""
+    kh, kw, channels, multiplier = w.shape
+    weight = w.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
+    return F.conv2d(_pad_nchw(x, kernel, strides, padding), weight, stride=strides, groups=channels)
+
+
+def _depthwise_conv2d(kernel, strides=(1, 1), padding="valid", use_bias=True):
+    def forward(w, x, training):
+        y = _depthwise(w[0], x.permute(0, 3, 1, 2), strides, padding, kernel)
+        return (y + w[1][:, None, None] if use_bias else y).permute(0, 2, 3, 1)
+    return forward
+
+
+def _separable_conv2d(kernel, strides=(1, 1), padding="valid"):
+    def forward(w, x, training):
+        y = _depthwise(w[0], x.permute(0, 3, 1, 2), strides, padding, kernel)
+        return F.conv2d(y, w[1].permute(3, 2, 0, 1), w[2]).permute(0, 2, 3, 1)
+    return forward
+
+
 def _pool1d(kind, pool, stride, padding):
     pooled = _pool2d(kind, (1, pool), (1, stride), padding)
     return lambda w, x, training: pooled(w, x.unsqueeze(1), training).squeeze(1)
@@ -134,6 +166,31 @@ def _torch_rnn(kind, w, x, units, reverse):
     params = {"weight_ih_l0": kernel.T, "weight_hh_l0": recurrent.T, "bias_ih_l0": bias_ih, "bias_hh_l0": bias_hh}
     out, _ = torch.func.functional_call(module, params, (x.flip(1) if reverse else x,))
     return out
+
+
+def _lstm_steps(w, x, units, activation="tanh", recurrent_activation="sigmoid", reverse=False):
+    """An LSTM written step by step (Keras gates i, f, c, o), with TensorFlow's peepholes when `w` has 6 arrays:
+    the input and forget gates see c(t-1), the output gate c(t). For what torch.nn.LSTM cannot express."""
+    act, gate = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
+    h = c = torch.zeros(x.shape[0], units, dtype=x.dtype)
+    peep = w[3:] if len(w) == 6 else [torch.zeros(units)] * 3
+    outputs = []
+    for t in (reversed(range(x.shape[1])) if reverse else range(x.shape[1])):
+        z = x[:, t] @ w[0] + h @ w[1] + w[2]
+        i = gate(z[:, :units] + peep[0] * c)
+        f = gate(z[:, units:2 * units] + peep[1] * c)
+        c = f * c + i * act(z[:, 2 * units:3 * units])
+        o = gate(z[:, 3 * units:] + peep[2] * c)
+        h = o * act(c)
+        outputs.append(h)
+    return torch.stack(outputs, 1)
+
+
+def _lstm(units, return_sequences=False, **kwargs):
+    def forward(w, x, training):
+        out = _lstm_steps(w, x, units, **kwargs)
+        return out if return_sequences else out[:, -1]
+    return forward
 
 
 def _rnn(kind, units, return_sequences=False, go_backwards=False):
@@ -194,6 +251,16 @@ LAYER_CASES = [
               _conv1d(4, 2, "same")),
     LayerCase(layers.Conv1D, {"filters": 2, "kernel_size": 2, "dilation_rate": 3, "padding": "same"}, (8, 3), (8, 2),
               _conv1d(2, 1, "same", 3)),
+    LayerCase(layers.DepthwiseConv2D, {"kernel_size": 3, "depth_multiplier": 2}, (6, 5, 3), (4, 3, 6),
+              _depthwise_conv2d((3, 3))),
+    LayerCase(layers.DepthwiseConv2D, {"kernel_size": (3, 2), "strides": 2, "padding": "same", "use_bias": False},
+              (7, 6, 2), (4, 3, 2), _depthwise_conv2d((3, 2), (2, 2), "same", use_bias=False)),
+    LayerCase(layers.SeparableConv2D, {"filters": 4, "kernel_size": 3, "depth_multiplier": 2}, (6, 6, 3),
+              (4, 4, 4), _separable_conv2d((3, 3))),
+    LayerCase(layers.SeparableConv2D, {"filters": 3, "kernel_size": 2, "strides": 2, "padding": "same"}, (5, 6, 2),
+              (3, 3, 3), _separable_conv2d((2, 2), (2, 2), "same")),
+    LayerCase(layers.Cropping2D, {"cropping": ((1, 0), (2, 1))}, (5, 6, 2), (4, 3, 2),
+              lambda w, x, t: x[:, 1:, 2:-1]),
     LayerCase(layers.ZeroPadding2D, {"padding": ((1, 2), (0, 3))}, (3, 4, 2), (6, 7, 2),
               lambda w, x, t: F.pad(x, (0, 0, 0, 3, 1, 2))),
     LayerCase(layers.ZeroPadding2D, {"padding": 1}, (3, 3, 1), (5, 5, 1), lambda w, x, t: F.pad(x, (0, 0, 1, 1, 1, 1)),
@@ -208,6 +275,9 @@ LAYER_CASES = [
               _pool2d("avg", (2, 3), (1, 1), "valid")),
     LayerCase(layers.AveragePooling2D, {"pool_size": 3, "strides": 2, "padding": "same"}, (6, 7, 2), (3, 4, 2),
               _pool2d("avg", (3, 3), (2, 2), "same")),
+    LayerCase(layers.LPPooling2D, {"p": 2, "pool_size": 2}, (6, 4, 3), (3, 2, 3), _lp_pool2d(2, (2, 2), (2, 2), "valid")),
+    LayerCase(layers.LPPooling2D, {"p": 3, "pool_size": 3, "strides": 2, "padding": "same"}, (5, 6, 2), (3, 3, 2),
+              _lp_pool2d(3, (3, 3), (2, 2), "same")),
     LayerCase(layers.MaxPooling1D, {"pool_size": 2}, (9, 3), (4, 3), _pool1d("max", 2, 2, "valid")),
     LayerCase(layers.MaxPooling1D, {"pool_size": 3, "strides": 2, "padding": "same"}, (8, 2), (4, 2),
               _pool1d("max", 3, 2, "same")),
@@ -236,6 +306,11 @@ LAYER_CASES = [
     LayerCase(layers.LSTM, {"units": 4}, (5, 3), (4,), _rnn("LSTM", 4)),
     LayerCase(layers.LSTM, {"units": 3, "return_sequences": True}, (6, 2), (6, 3), _rnn("LSTM", 3, True)),
     LayerCase(layers.LSTM, {"units": 3, "go_backwards": True}, (5, 2), (3,), _rnn("LSTM", 3, False, True)),
+    LayerCase(layers.LSTM, {"units": 3, "activation": "softsign", "return_sequences": True}, (4, 2), (4, 3),
+              _lstm(3, True, activation="softsign")),
+    LayerCase(layers.PeepholeLSTM, {"units": 4}, (5, 3), (4,), _lstm(4)),
+    LayerCase(layers.PeepholeLSTM, {"units": 3, "return_sequences": True, "activation": "softsign"}, (4, 2), (4, 3),
+              _lstm(3, True, activation="softsign")),
     LayerCase(layers.GRU, {"units": 4}, (5, 3), (4,), _rnn("GRU", 4)),
     LayerCase(layers.GRU, {"units": 3, "return_sequences": True, "go_backwards": True}, (6, 2), (6, 3),
               _rnn("GRU", 3, True, True)),
@@ -243,6 +318,9 @@ LAYER_CASES = [
               _bidirectional("LSTM", 3, True), id="Bidirectional-LSTM-return_sequences-concat"),
     LayerCase(layers.Bidirectional, {"layer": layers.GRU(3), "merge_mode": "sum"}, (4, 2), (3,),
               _bidirectional("GRU", 3, False, "sum"), id="Bidirectional-GRU-sum"),
+    LayerCase(layers.Bidirectional, {"layer": layers.PeepholeLSTM(3, return_sequences=True), "merge_mode": "sum"},
+              (4, 2), (4, 3), lambda w, x, t: _lstm_steps(w[:6], x, 3) + _lstm_steps(w[6:], x, 3, reverse=True).flip(1),
+              id="Bidirectional-PeepholeLSTM-sum"),
     LayerCase(layers.TimeDistributed, {"layer": layers.Dense(3, activation="tanh")}, (4, 5), (4, 3),
               lambda w, x, t: torch.tanh(x @ w[0] + w[1]), id="TimeDistributed-Dense"),
     # merge
@@ -282,4 +360,10 @@ BAD_ARGUMENTS = [
     (layers.Permute, {"dims": (1, 3)}, "dims"),
     (layers.LeakyReLU, {"negative_slope": -1}, "negative_slope"),
     (layers.Concatenate, {"axis": 0}, "axis"),
+    (layers.DepthwiseConv2D, {"kernel_size": 3, "depth_multiplier": 0}, "depth_multiplier"),
+    (layers.SeparableConv2D, {"filters": 0, "kernel_size": 3}, "filters"),
+    (layers.Cropping2D, {"cropping": -1}, "cropping"),
+    (layers.ZeroPadding2D, {"padding": ((1, 2), 3)}, "padding"),
+    (layers.LPPooling2D, {"p": 0.5}, "`p`"),
+    (layers.PeepholeLSTM, {"units": 2, "recurrent_activation": "gelu"}, "recurrent_activation"),
 ]

@@ -1,5 +1,6 @@
 """Models from other frameworks as ordinary bigwrap Models: spec + weights in Keras layouts."""
+from .dl4j import from_dl4j
 from .onnx import from_onnx
 from .torch import from_torch
 
-__all__ = ["from_onnx", "from_torch"]
+__all__ = ["from_dl4j", "from_onnx", "from_torch"]

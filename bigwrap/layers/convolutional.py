@@ -1,4 +1,5 @@
-"""Convolution layers on channels-last inputs: Conv1D (steps, channels), Conv2D (H, W, C), ZeroPadding2D, UpSampling2D."""
+"""Convolution layers on channels-last inputs: Conv1D (steps, channels), Conv2D (H, W, C), DepthwiseConv2D,
+SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D."""
 from __future__ import annotations
 
 import math
@@ -13,6 +14,33 @@ def conv_output_length(length: int, kernel: int, stride: int, padding: str, dila
     if padding == "same":
         return math.ceil(length / stride)
     return (length - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def spatial_output_shape(layer: Layer, input_shape, kernel, strides, padding, dilation=None) -> list[int]:
+    """The output lengths of a window sliding over the leading (spatial) axes, or a ValueError if it does not fit."""
+    dilation = dilation or (1,) * len(kernel)
+    example = "(None, steps, channels)" if len(kernel) == 1 else "(None, height, width, channels)"
+    layer.expect_rank(input_shape, len(kernel) + 1, example)
+    out = [conv_output_length(n, k, s, padding, d) for n, k, s, d in zip(input_shape[:-1], kernel, strides, dilation)]
+    if min(out) <= 0:
+        raise ValueError(f"{layer.where()}: window {tuple(kernel)} (dilation {tuple(dilation)}) does not fit input of "
+                         f"shape {format_shape(input_shape)} with padding='{padding}'")
+    return out
+
+
+def _pairs(value, argument: str, where: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """An int, (rows, cols) or ((top, bottom), (left, right)) of non-negative ints, as Keras' padding/cropping."""
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    if count(value):
+        value = (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(count(v) for v in value):
+        value = ((value[0], value[0]), (value[1], value[1]))
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(count(v) for v in p) for p in value)):
+        return (tuple(value[0]), tuple(value[1]))
+    raise ValueError(f"{where}: expected `{argument}` as an int, (rows, cols) or ((top, bottom), (left, right)) of "
+                     f"non-negative integers, got {value!r}")
 
 
 class _Conv(Layer):
@@ -37,13 +65,7 @@ class _Conv(Layer):
         self.bias_initializer = initializers.check(bias_initializer, where)
 
     def compute_output_shape(self, input_shape):
-        example = "(None, steps, channels)" if self.rank == 1 else "(None, height, width, channels)"
-        self.expect_rank(input_shape, self.rank + 1, example)
-        out = [conv_output_length(n, k, s, self.padding, d) for n, k, s, d in
-               zip(input_shape[:-1], self.kernel_size, self.strides, self.dilation_rate)]
-        if min(out) <= 0:
-            raise ValueError(f"{self.where()}: kernel {self.kernel_size} (dilation {self.dilation_rate}) does not fit "
-                             f"input of shape {format_shape(input_shape)} with padding='valid'")
+        out = spatial_output_shape(self, input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
         return (*out, self.filters)
 
     def build(self, input_shape):
@@ -68,22 +90,76 @@ class Conv2D(_Conv):
     rank = 2
 
 
+class DepthwiseConv2D(Layer):
+    """Each input channel convolved with its own `depth_multiplier` filters (output channel c·depth_multiplier + m);
+    kernel is (kh, kw, in_channels, depth_multiplier) as in Keras."""
+
+    def __init__(self, kernel_size, strides=1, padding: str = "valid", depth_multiplier: int = 1,
+                 activation: str | None = None, use_bias: bool = True, depthwise_initializer: str = "glorot_uniform",
+                 bias_initializer: str = "zeros", name: str | None = None):
+        super().__init__(name=name)
+        where = self.where()
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)
+        self.strides = int_tuple(strides, 2, "strides", where)
+        self.padding = choice(padding, ("valid", "same"), "padding", where)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
+        self.activation = activations.get(activation, where)
+        self.use_bias = boolean(use_bias, "use_bias", where)
+        self.depthwise_initializer = initializers.check(depthwise_initializer, where)
+        self.bias_initializer = initializers.check(bias_initializer, where)
+
+    def compute_output_shape(self, input_shape):
+        out = spatial_output_shape(self, input_shape, self.kernel_size, self.strides, self.padding)
+        return (*out, input_shape[-1] * self.depth_multiplier)
+
+    def build(self, input_shape):
+        self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.depth_multiplier),
+                        self.depthwise_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (input_shape[-1] * self.depth_multiplier,), self.bias_initializer)
+
+    def get_config(self):
+        return {"name": self.name, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "depth_multiplier": self.depth_multiplier, "activation": self.activation,
+                "use_bias": self.use_bias, "depthwise_initializer": self.depthwise_initializer,
+                "bias_initializer": self.bias_initializer}
+
+
+class SeparableConv2D(DepthwiseConv2D):
+    """A depthwise convolution, then a 1x1 convolution to `filters` channels: weights depthwise_kernel
+    (kh, kw, in_channels, depth_multiplier), pointwise_kernel (1, 1, in_channels·depth_multiplier, filters) and
+    bias (filters,), as in Keras."""
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", depth_multiplier: int = 1,
+                 activation: str | None = None, use_bias: bool = True, depthwise_initializer: str = "glorot_uniform",
+                 pointwise_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 name: str | None = None):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, activation, use_bias, depthwise_initializer,
+                         bias_initializer, name=name)
+        self.filters = positive_int(filters, "filters", self.where())
+        self.pointwise_initializer = initializers.check(pointwise_initializer, self.where())
+
+    def compute_output_shape(self, input_shape):
+        return (*super().compute_output_shape(input_shape)[:-1], self.filters)
+
+    def build(self, input_shape):
+        channels = input_shape[-1] * self.depth_multiplier
+        self.add_weight("depthwise_kernel", (*self.kernel_size, input_shape[-1], self.depth_multiplier),
+                        self.depthwise_initializer)
+        self.add_weight("pointwise_kernel", (1, 1, channels, self.filters), self.pointwise_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "pointwise_initializer": self.pointwise_initializer}
+
+
 class ZeroPadding2D(Layer):
     """Zero rows/columns around (H, W, C): `padding` is an int, (h, w), or ((top, bottom), (left, right))."""
 
     def __init__(self, padding=(1, 1), name: str | None = None):
         super().__init__(name=name)
-        where = self.where()
-        if isinstance(padding, (tuple, list)) and padding and all(isinstance(p, (tuple, list)) for p in padding):
-            pairs = [tuple(p) for p in padding]
-            if len(pairs) != 2 or any(len(p) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
-                                                          for v in p) for p in pairs):
-                raise ValueError(f"{where}: expected `padding` ((top, bottom), (left, right)) of non-negative "
-                                 f"integers, got {padding!r}")
-        else:
-            h, w = int_tuple(padding, 2, "padding", where) if padding not in (0, (0, 0)) else (0, 0)
-            pairs = [(h, h), (w, w)]
-        self.padding = (pairs[0], pairs[1])
+        self.padding = _pairs(padding, "padding", self.where())
 
     def compute_output_shape(self, input_shape):
         self.expect_rank(input_shape, 3, "(None, height, width, channels)")
@@ -92,6 +168,26 @@ class ZeroPadding2D(Layer):
 
     def get_config(self):
         return {"name": self.name, "padding": [list(p) for p in self.padding]}
+
+
+class Cropping2D(Layer):
+    """Drops rows/columns at the edges of (H, W, C): `cropping` is an int, (h, w), or ((top, bottom), (left, right))."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), name: str | None = None):
+        super().__init__(name=name)
+        self.cropping = _pairs(cropping, "cropping", self.where())
+
+    def compute_output_shape(self, input_shape):
+        self.expect_rank(input_shape, 3, "(None, height, width, channels)")
+        (t, b), (l, r) = self.cropping
+        out = (input_shape[0] - t - b, input_shape[1] - l - r, input_shape[2])
+        if min(out) <= 0:
+            raise ValueError(f"{self.where()}: cropping {self.cropping} leaves nothing of input of shape "
+                             f"{format_shape(input_shape)}")
+        return out
+
+    def get_config(self):
+        return {"name": self.name, "cropping": [list(p) for p in self.cropping]}
 
 
 class UpSampling2D(Layer):

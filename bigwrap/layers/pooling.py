@@ -1,9 +1,9 @@
 """Pooling on channels-last inputs: (steps, channels) for 1D, (H, W, C) for 2D."""
 from __future__ import annotations
 
-from ._checks import choice, int_tuple
-from .base import Layer, format_shape
-from .convolutional import conv_output_length
+from ._checks import choice, int_tuple, number
+from .base import Layer
+from .convolutional import spatial_output_shape
 
 
 class _Pooling(Layer):
@@ -17,13 +17,7 @@ class _Pooling(Layer):
         self.padding = choice(padding, ("valid", "same"), "padding", where)
 
     def compute_output_shape(self, input_shape):
-        example = "(None, steps, channels)" if self.rank == 1 else "(None, height, width, channels)"
-        self.expect_rank(input_shape, self.rank + 1, example)
-        out = [conv_output_length(n, k, s, self.padding) for n, k, s in
-               zip(input_shape[:-1], self.pool_size, self.strides)]
-        if min(out) <= 0:
-            raise ValueError(f"{self.where()}: pool {self.pool_size} does not fit input of shape "
-                             f"{format_shape(input_shape)} with padding='valid'")
+        out = spatial_output_shape(self, input_shape, self.pool_size, self.strides, self.padding)
         return (*out, input_shape[-1])
 
     def get_config(self):
@@ -47,6 +41,19 @@ class AveragePooling1D(_Pooling):
 class AveragePooling2D(_Pooling):
     """Averages over each window; with padding="same" the padded cells are not counted (as in Keras)."""
     rank = 2
+
+
+class LPPooling2D(_Pooling):
+    """The p-norm of each window, (Σ |x|^p)^(1/p) (Deeplearning4j's PNORM pooling); with padding="same" the padded
+    cells count as zeros."""
+    rank = 2
+
+    def __init__(self, p: float = 2.0, pool_size=2, strides=None, padding: str = "valid", name: str | None = None):
+        super().__init__(pool_size, strides, padding, name=name)
+        self.p = number(p, "p", self.where(), low=1)
+
+    def get_config(self):
+        return {**super().get_config(), "p": self.p}
 
 
 class _GlobalPooling(Layer):

@@ -1,4 +1,5 @@
-"""Recurrent layers over (steps, features): SimpleRNN, LSTM, GRU, and the Bidirectional and TimeDistributed wrappers.
+"""Recurrent layers over (steps, features): SimpleRNN, LSTM, PeepholeLSTM, GRU, and the Bidirectional and
+TimeDistributed wrappers.
 
 Weights are Keras': kernel (features, gates * units), recurrent_kernel (units, gates * units), bias; LSTM gates
 in the order i, f, c, o; GRU gates z, r, h with `reset_after=True` (Keras' default), whose bias is
@@ -15,7 +16,7 @@ from .. import initializers
 from ._checks import boolean, choice, positive_int
 from .base import Layer
 
-_RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+_RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear", "softsign")
 
 
 class _RNN(Layer):
@@ -79,6 +80,18 @@ class LSTM(_RNN):
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class PeepholeLSTM(LSTM):
+    """An LSTM whose gates also see the cell state (Graves' LSTM, TensorFlow's PeepholeLSTMCell): the input and
+    forget gates add `peephole * c_{t-1}`, the output gate `peephole * c_t`. Weights are LSTM's plus
+    input_gate_peephole_weights, forget_gate_peephole_weights, output_gate_peephole_weights, each (units,)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for gate in ("input", "forget", "output"):
+            self.add_weight(f"{gate}_gate_peephole_weights", (self.units,), self.kernel_initializer
+                            if self.kernel_initializer != "orthogonal" else "glorot_uniform")
 
 
 class GRU(_RNN):

@@ -11,6 +11,7 @@ import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
 import bigwrap.train.{CheckpointPlan, Checkpoints, EarlyStopping, Losses, Metrics, OptimizerStateLink, Optimizers, Progress,
   TrainJob, Trainers, TrainingControl, Validation}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
@@ -95,6 +96,18 @@ object PythonFacade {
     case other => other.extract[List[String]]
   }
 
+  /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
+  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
+      gradOutput: Tensor[Float] => Tensor[Float]): Activity = {
+    val activity = Inference.inputActivity(built, floats(input), batch)
+    val module = built.module
+    module.training()
+    module.zeroGradParameters()
+    val gradIn = module.backward(activity, gradOutput(module.forward(activity).toTensor[Float]))
+    module.evaluate()
+    gradIn
+  }
+
   /**
    * One training-mode forward and backward pass of `batch` rows (laid out as for `predict`) with the given
    * gradient of the output: returns the gradient of each input (same layout as the input), followed by
@@ -104,25 +117,44 @@ object PythonFacade {
   def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = guard {
     val built = model(handle)
     built.synchronized {
-      val activity = Inference.inputActivity(built, floats(input), batch)
-      val module = built.module
-      module.training()
-      module.zeroGradParameters()
-      val out = module.forward(activity).toTensor[Float]
-      val gradient = floats(gradOutput)
-      BigwrapException.require(gradient.length == out.nElement(),
-        s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
-      val gradIn = module.backward(activity, Tensor[Float](gradient, out.size()))
+      val gradIn = trainingPass(built, input, batch) { out =>
+        val gradient = floats(gradOutput)
+        BigwrapException.require(gradient.length == out.nElement(),
+          s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
+        Tensor[Float](gradient, out.size())
+      }
       val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
       else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
       val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
         // An input no gradient reaches (e.g. token ids into an Embedding) gets zeros.
         if (g == null || g.nElement() == 0) new Array[Float](batch * shape.product) else Tensors.toArray(g)
       }
-      module.evaluate()
       toBytes((inputParts :+ built.gradients.data).flatten.toArray)
     }
   }
+
+  /**
+   * The loss the Estimator trains (`lossJson`, e.g. {"name": "categorical_crossentropy"}) on `batch` rows against
+   * `labels` shaped like the output, with its gradient: one training-mode forward and backward. Returns the
+   * mean loss over the rows, then the gradients of the trainable weights as `forwardBackward` orders them.
+   */
+  def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): Array[Byte] =
+    guard {
+      val built = model(handle)
+      val criterion = Losses.criterion(JsonMethods.parse(lossJson))
+      built.synchronized {
+        var loss = 0f
+        trainingPass(built, input, batch) { out =>
+          val values = floats(labels)
+          BigwrapException.require(values.length == out.nElement(),
+            s"lossGradients got ${values.length} label values for an output of ${out.nElement()}")
+          val target = Tensor[Float](values, out.size())
+          loss = criterion.forward(out, target)
+          criterion.backward(out, target).toTensor[Float]
+        }
+        toBytes(loss +: built.gradients.data)
+      }
+    }
 
   /**
    * Trains the model behind `handle` in place on `df` (validating on `validationDf` when not null);

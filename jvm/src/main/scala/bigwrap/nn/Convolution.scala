@@ -8,12 +8,13 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 /**
  * BigDL's SpatialConvolution, able to take batches of changing size in training: BigDL 2.4 sizes its
  * per-batch weight- and bias-gradient buffers on the first backward pass and never again, so a later batch of
- * another size (a trainer's short last batch) fails in accGradParameters with "invalid size".
+ * another size (a trainer's short last batch) fails in accGradParameters with "invalid size". Groups (BigDL has
+ * them in NCHW only) make depthwise convolutions.
  */
 final class Convolution(nInputPlane: Int, nOutputPlane: Int, kernelW: Int, kernelH: Int, strideW: Int, strideH: Int,
-    padW: Int, padH: Int, withBias: Boolean, format: DataFormat)
+    padW: Int, padH: Int, withBias: Boolean, format: DataFormat, groups: Int = 1)
   extends SpatialConvolution[Float](nInputPlane, nOutputPlane, kernelW, kernelH, strideW, strideH, padW, padH,
-    withBias = withBias, format = format) {
+    nGroup = groups, withBias = withBias, format = format) {
 
   override def accGradParameters(input: Tensor[Float], gradOutput: Tensor[Float]): Unit = {
     if (input.dim() == 4) {

@@ -10,14 +10,17 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  * GRU's reset_after form. LSTM gates i, f, c, o; GRU gates z, r, h. BigDL's cells differ (GRU without
  * reset_after, other gate layouts, separate modules per gate), hence this module: forward and hand-written
  * backpropagation through time over (batch, steps, features). With go_backwards the steps are read last
- * to first and, like Keras, the sequence output is in that processing order.
+ * to first and, like Keras, the sequence output is in that processing order. PeepholeLSTM is the LSTM whose
+ * input and forget gates also see c(t-1) and whose output gate sees c(t), each through a (units) weight vector.
  */
 final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation: String, recurrentActivation: String,
     useBias: Boolean, returnSequences: Boolean, goBackwards: Boolean) extends TensorModule[Float] {
-  require(Set("SimpleRNN", "LSTM", "GRU").contains(kind), s"unknown recurrent layer $kind")
-  private val gates = kind match { case "SimpleRNN" => 1; case "LSTM" => 4; case _ => 3 }
+  require(Set("SimpleRNN", "LSTM", "PeepholeLSTM", "GRU").contains(kind), s"unknown recurrent layer $kind")
+  private val gates = kind match { case "SimpleRNN" => 1; case "GRU" => 3; case _ => 4 }
   private val width = gates * units
   private val gru = kind == "GRU"
+  private val lstm = kind.endsWith("LSTM")
+  private val peephole = kind == "PeepholeLSTM"
 
   val kernel: Tensor[Float] = Tensor[Float](inputSize, width)
   val recurrentKernel: Tensor[Float] = Tensor[Float](units, width)
@@ -25,6 +28,9 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
   val gradKernel: Tensor[Float] = Tensor[Float](inputSize, width)
   val gradRecurrentKernel: Tensor[Float] = Tensor[Float](units, width)
   val gradBias: Tensor[Float] = Tensor[Float]().resizeAs(bias)
+  /** Peephole weights of the input, forget and output gates, one (units) row each. */
+  val peepholes: Tensor[Float] = if (peephole) Tensor[Float](3, units) else Tensor[Float]()
+  val gradPeepholes: Tensor[Float] = Tensor[Float]().resizeAs(peepholes)
 
   // Saved by the forward pass for backpropagation.
   private var batch, steps = 0
@@ -32,12 +38,13 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
   private var cells = new Array[Float](0) // LSTM c, same layout
   private var gateValues = new Array[Float](0) // activated gates per step: steps × batch × width
   private var recurrentH = new Array[Float](0) // GRU: h·U_h + b_h per step, steps × batch × units
-  private var dKernel, dRecurrent, dBias = new Array[Float](0)
+  private var dKernel, dRecurrent, dBias, dPeepholes = new Array[Float](0)
 
   private def f(name: String, x: Float): Float = name match {
     case "tanh" => math.tanh(x).toFloat
     case "sigmoid" => (1.0 / (1.0 + math.exp(-x))).toFloat
     case "relu" => math.max(x, 0f)
+    case "softsign" => x / (1f + math.abs(x))
     case _ => x
   }
 
@@ -46,6 +53,7 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     case "tanh" => 1f - y * y
     case "sigmoid" => y * (1f - y)
     case "relu" => if (y > 0f) 1f else 0f
+    case "softsign" => (1f - math.abs(y)) * (1f - math.abs(y))
     case _ => 1f
   }
 
@@ -70,7 +78,8 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
       while (row < n * steps) { var g = 0; while (g < width) { inputPart(row * width + g) += bs(bo + g); g += 1 }; row += 1 }
     }
     states = new Array[Float]((steps + 1) * n * u)
-    cells = if (kind == "LSTM") new Array[Float]((steps + 1) * n * u) else cells
+    cells = if (lstm) new Array[Float]((steps + 1) * n * u) else cells
+    val (ps, po) = if (peephole) raw(peepholes) else (Array.emptyFloatArray, 0)
     gateValues = new Array[Float](steps * n * width)
     recurrentH = if (gru) new Array[Float](steps * n * u) else recurrentH
     val hu = new Array[Float](n * width)
@@ -94,15 +103,17 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
           val next = kind match {
             case "SimpleRNN" =>
               f(activation, inputPart(xRow + j) + hu(b * width + j))
-            case "LSTM" =>
+            case "LSTM" | "PeepholeLSTM" =>
               def pre(g: Int) = inputPart(xRow + g * u + j) + hu(b * width + g * u + j)
-              val i = f(recurrentActivation, pre(0))
-              val fg = f(recurrentActivation, pre(1))
+              def look(gate: Int, c: Float) = if (peephole) ps(po + gate * u + j) * c else 0f
+              val cPrev = cells(s * n * u + b * u + j)
+              val i = f(recurrentActivation, pre(0) + look(0, cPrev))
+              val fg = f(recurrentActivation, pre(1) + look(1, cPrev))
               val c = f(activation, pre(2))
-              val o = f(recurrentActivation, pre(3))
+              val cell = fg * cPrev + i * c
+              val o = f(recurrentActivation, pre(3) + look(2, cell))
               gateValues(gRow + j) = i; gateValues(gRow + u + j) = fg
               gateValues(gRow + 2 * u + j) = c; gateValues(gRow + 3 * u + j) = o
-              val cell = fg * cells(s * n * u + b * u + j) + i * c
               cells((s + 1) * n * u + b * u + j) = cell
               o * f(activation, cell)
             case _ =>
@@ -153,6 +164,8 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     val dInputPart = new Array[Float](n * steps * width)
     dRecurrent = new Array[Float](u * width)
     val dBiasRecurrent = new Array[Float](width)
+    dPeepholes = new Array[Float](peepholes.nElement())
+    val (ps, po) = if (peephole) raw(peepholes) else (Array.emptyFloatArray, 0)
     var s = steps - 1
     while (s >= 0) {
       val t = step(s)
@@ -168,16 +181,26 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
           kind match {
             case "SimpleRNN" =>
               dPre(pRow + j) = dh(k) * df(activation, gateValues(gRow + j))
-            case "LSTM" =>
+            case "LSTM" | "PeepholeLSTM" =>
               val i = gateValues(gRow + j); val fg = gateValues(gRow + u + j)
               val c = gateValues(gRow + 2 * u + j); val o = gateValues(gRow + 3 * u + j)
-              val tc = f(activation, cells((s + 1) * n * u + k))
-              val dCell = dc(k) + dh(k) * o * df(activation, tc)
-              dPre(pRow + j) = dCell * c * df(recurrentActivation, i)
-              dPre(pRow + u + j) = dCell * cells(s * n * u + k) * df(recurrentActivation, fg)
+              val cPrev = cells(s * n * u + k)
+              val cell = cells((s + 1) * n * u + k)
+              val tc = f(activation, cell)
+              val dOut = dh(k) * tc * df(recurrentActivation, o)
+              // With peepholes the output gate reads c(t) and the input and forget gates c(t-1).
+              val dCell = dc(k) + dh(k) * o * df(activation, tc) + (if (peephole) dOut * ps(po + 2 * u + j) else 0f)
+              val dIn = dCell * c * df(recurrentActivation, i)
+              val dForget = dCell * cPrev * df(recurrentActivation, fg)
+              dPre(pRow + j) = dIn
+              dPre(pRow + u + j) = dForget
               dPre(pRow + 2 * u + j) = dCell * i * df(activation, c)
-              dPre(pRow + 3 * u + j) = dh(k) * tc * df(recurrentActivation, o)
+              dPre(pRow + 3 * u + j) = dOut
               dc(k) = dCell * fg
+              if (peephole) {
+                dc(k) += dIn * ps(po + j) + dForget * ps(po + u + j)
+                dPeepholes(j) += dIn * cPrev; dPeepholes(u + j) += dForget * cPrev; dPeepholes(2 * u + j) += dOut * cell
+              }
             case _ =>
               val z = gateValues(gRow + j); val r = gateValues(gRow + u + j); val candidate = gateValues(gRow + 2 * u + j)
               val prev = states(s * n * u + k)
@@ -229,9 +252,13 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     add(gradKernel, dKernel)
     add(gradRecurrentKernel, dRecurrent)
     if (useBias) add(gradBias, dBias)
+    if (peephole) add(gradPeepholes, dPeepholes)
   }
 
-  override def parameters(): (Array[Tensor[Float]], Array[Tensor[Float]]) =
-    if (useBias) (Array(kernel, recurrentKernel, bias), Array(gradKernel, gradRecurrentKernel, gradBias))
-    else (Array(kernel, recurrentKernel), Array(gradKernel, gradRecurrentKernel))
+  override def parameters(): (Array[Tensor[Float]], Array[Tensor[Float]]) = {
+    val weights = Seq(kernel, recurrentKernel) ++ (if (useBias) Seq(bias) else Nil) ++ (if (peephole) Seq(peepholes) else Nil)
+    val grads = Seq(gradKernel, gradRecurrentKernel) ++ (if (useBias) Seq(gradBias) else Nil) ++
+      (if (peephole) Seq(gradPeepholes) else Nil)
+    (weights.toArray, grads.toArray)
+  }
 }

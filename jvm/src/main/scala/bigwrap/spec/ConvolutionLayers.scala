@@ -9,15 +9,16 @@ import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
 /**
- * Conv1D, Conv2D, ZeroPadding2D, UpSampling2D on channels-last tensors. BigDL's NHWC convolution keeps
- * the kernel as (1, kh, kw, in, out), Keras' layout behind a group axis; its "SAME" padding (pad = -1)
- * is TensorFlow's, which Keras uses. Dilated convolutions exist in BigDL only as NCHW, so that path
- * transposes in and out and pads explicitly.
+ * Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D on channels-last
+ * tensors. BigDL's NHWC convolution keeps the kernel as (1, kh, kw, in, out), Keras' layout behind a group
+ * axis; its "SAME" padding (pad = -1) is TensorFlow's, which Keras uses. Dilated and grouped (depthwise)
+ * convolutions exist in BigDL only as NCHW, so those paths transpose in and out.
  */
 object ConvolutionLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "Conv1D" -> ConvBuilder(1), "Conv2D" -> ConvBuilder(2),
-    "ZeroPadding2D" -> ZeroPadding2DBuilder, "UpSampling2D" -> UpSampling2DBuilder)
+    "DepthwiseConv2D" -> DepthwiseBuilder(separable = false), "SeparableConv2D" -> DepthwiseBuilder(separable = true),
+    "ZeroPadding2D" -> ZeroPadding2DBuilder, "Cropping2D" -> Cropping2DBuilder, "UpSampling2D" -> UpSampling2DBuilder)
 
   def outputLength(length: Int, kernel: Int, stride: Int, padding: String, dilation: Int = 1): Int =
     if (padding == "same") (length + stride - 1) / stride else (length - dilation * (kernel - 1) - 1) / stride + 1
@@ -121,5 +122,67 @@ case object UpSampling2DBuilder extends LayerBuilder {
     val size = layer.ints("size")
     val node = UpSampling2D[Float](size.toArray, DataFormat.NHWC).setName(layer.name).inputs(in.node)
     plain(Seq(in.shape(0) * size(0), in.shape(1) * size(1), in.shape(2)), node)
+  }
+}
+
+/**
+ * DepthwiseConv2D, and SeparableConv2D (the same followed by a 1x1 convolution): a convolution with one group per
+ * input channel, whose group g yields channels g·depth_multiplier ... g·depth_multiplier + depth_multiplier - 1,
+ * Keras' order. BigDL keeps its kernel as (groups, depth_multiplier, 1, kh, kw).
+ */
+final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
+  import ConvolutionLayers._
+
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 3, "(height, width, channels)")
+    val Seq(kh, kw) = layer.ints("kernel_size")
+    val Seq(sh, sw) = layer.ints("strides")
+    val padding = layer.string("padding")
+    val multiplier = layer.int("depth_multiplier")
+    val useBias = layer.bool("use_bias")
+    val channels = in.shape(2)
+    val out = Seq(outputLength(in.shape(0), kh, sh, padding), outputLength(in.shape(1), kw, sw, padding))
+    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): kernel ${kh}x$kw " +
+      s"does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val pad = if (padding == "same") -1 else 0
+    val depthwiseName = if (separable) s"${layer.name}/depthwise" else layer.name
+    val depthwise = new Convolution(channels, channels * multiplier, kw, kh, sw, sh, pad, pad,
+      withBias = useBias && !separable, DataFormat.NCHW, groups = channels).setName(depthwiseName)
+    val depthwiseNode = toNHWC(depthwiseName, depthwise.inputs(toNCHW(depthwiseName, in.node)))
+    // (groups, m, 1, kh, kw) → (kh, kw, groups, m)
+    val depthwiseView = (t: Tensor[Float]) => t.select(3, 1).transpose(1, 3).transpose(2, 4)
+    val kernelName = if (separable) "depthwise_kernel" else "kernel"
+    val depthwiseKernel = new WeightSlot(kernelName, Seq(kh, kw, channels, multiplier), () => depthwise.weight,
+      () => depthwise.gradWeight, depthwiseView)
+    val (node, filters, slots) = if (!separable) {
+      val bias = new WeightSlot("bias", Seq(channels * multiplier), () => depthwise.bias, () => depthwise.gradBias)
+      (depthwiseNode, channels * multiplier, if (useBias) Seq(depthwiseKernel, bias) else Seq(depthwiseKernel))
+    } else {
+      val filters = layer.int("filters")
+      val pointwise = new Convolution(channels * multiplier, filters, 1, 1, 1, 1, 0, 0, useBias, DataFormat.NHWC)
+        .setName(layer.name)
+      val pointwiseKernel = WeightSlot.reshaped("pointwise_kernel", Seq(1, 1, channels * multiplier, filters),
+        () => pointwise.weight, () => pointwise.gradWeight)
+      val bias = new WeightSlot("bias", Seq(filters), () => pointwise.bias, () => pointwise.gradBias)
+      (pointwise.inputs(depthwiseNode), filters,
+        if (useBias) Seq(depthwiseKernel, pointwiseKernel, bias) else Seq(depthwiseKernel, pointwiseKernel))
+    }
+    val outShape = out :+ filters
+    val activated = Activations(layer.optString("activation").getOrElse("linear"), layer.name, node, outShape)
+    BuiltLayer(GraphTensor(activated, outShape), slots)
+  }
+}
+
+case object Cropping2DBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 3, "(height, width, channels)")
+    val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("cropping")
+    val shape = Seq(in.shape(0) - top - bottom, in.shape(1) - left - right, in.shape(2))
+    BigwrapException.require(shape.forall(_ > 0),
+      s"layer '${layer.name}' (Cropping2D): cropping leaves nothing of input ${Tensors.shapeString(in.shape)}")
+    val crop = Cropping2D[Float](Array(top, bottom), Array(left, right), DataFormat.NHWC).setName(layer.name)
+    plain(shape, crop.inputs(in.node))
   }
 }

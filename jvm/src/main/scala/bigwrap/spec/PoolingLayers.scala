@@ -8,12 +8,14 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 /**
  * Max/Average pooling 1D and 2D on channels-last input through BigDL's NHWC pooling ("SAME" as pad = -1;
  * padded cells are not counted in averages, as in Keras); 1D pools a (1, steps, channels) image.
+ * LPPooling2D is (Σ|x|^p)^(1/p): BigDL's average pooling without the division sums each window.
  * Global pooling reduces the spatial axes with Mean / Max.
  */
 object PoolingLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "MaxPooling1D" -> PoolBuilder(1, max = true), "MaxPooling2D" -> PoolBuilder(2, max = true),
     "AveragePooling1D" -> PoolBuilder(1, max = false), "AveragePooling2D" -> PoolBuilder(2, max = false),
+    "LPPooling2D" -> LPPoolBuilder,
     "GlobalAveragePooling1D" -> GlobalPoolBuilder(1, max = false),
     "GlobalAveragePooling2D" -> GlobalPoolBuilder(2, max = false),
     "GlobalMaxPooling1D" -> GlobalPoolBuilder(1, max = true),
@@ -40,6 +42,27 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
     val pooled = module.setName(layer.name).inputs(source)
     val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
     plain(outShape, if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, pooled) else pooled)
+  }
+}
+
+case object LPPoolBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, 3, "(height, width, channels)")
+    val Seq(ph, pw) = layer.ints("pool_size")
+    val Seq(sh, sw) = layer.ints("strides")
+    val padding = layer.string("padding")
+    val p = layer.double("p")
+    val out = Seq(ConvolutionLayers.outputLength(in.shape(0), ph, sh, padding),
+      ConvolutionLayers.outputLength(in.shape(1), pw, sw, padding))
+    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (LPPooling2D): pool ${ph}x$pw does not " +
+      s"fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val pad = if (padding == "same") -1 else 0
+    val magnitude = Abs[Float]().setName(s"${layer.name}/abs").inputs(in.node)
+    val powered = Power[Float](p).setName(s"${layer.name}/pow").inputs(magnitude)
+    val summed = SpatialAveragePooling[Float](pw, ph, sw, sh, pad, pad, countIncludePad = true, divide = false,
+      format = DataFormat.NHWC).setName(s"${layer.name}/sum").inputs(powered)
+    plain(out :+ in.shape(2), Power[Float](1.0 / p).setName(layer.name).inputs(summed))
   }
 }
 

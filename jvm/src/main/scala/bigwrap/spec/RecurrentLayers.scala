@@ -6,11 +6,12 @@ import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Embedding, SimpleRNN, LSTM, GRU (our KerasRecurrent module), Bidirectional, TimeDistributed. */
+/** Embedding, SimpleRNN, LSTM, PeepholeLSTM, GRU (our KerasRecurrent module), Bidirectional, TimeDistributed. */
 object RecurrentLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "Embedding" -> EmbeddingBuilder,
-    "SimpleRNN" -> RecurrentBuilder, "LSTM" -> RecurrentBuilder, "GRU" -> RecurrentBuilder,
+    "SimpleRNN" -> RecurrentBuilder, "LSTM" -> RecurrentBuilder, "PeepholeLSTM" -> RecurrentBuilder,
+    "GRU" -> RecurrentBuilder,
     "Bidirectional" -> BidirectionalBuilder, "TimeDistributed" -> TimeDistributedBuilder)
 
   /** The recurrent module a SimpleRNN/LSTM/GRU spec describes, its output shape, and its Keras weights. */
@@ -29,7 +30,11 @@ object RecurrentLayers {
       new WeightSlot(s"${prefix}kernel", rnn.kernel.size().toSeq, () => rnn.kernel, () => rnn.gradKernel),
       new WeightSlot(s"${prefix}recurrent_kernel", rnn.recurrentKernel.size().toSeq, () => rnn.recurrentKernel,
         () => rnn.gradRecurrentKernel)) ++
-      (if (useBias) Seq(new WeightSlot(s"${prefix}bias", rnn.bias.size().toSeq, () => rnn.bias, () => rnn.gradBias)) else Nil)
+      (if (useBias) Seq(new WeightSlot(s"${prefix}bias", rnn.bias.size().toSeq, () => rnn.bias, () => rnn.gradBias)) else Nil) ++
+      (if (layer.className != "PeepholeLSTM") Nil else Seq("input", "forget", "output").zipWithIndex.map { case (gate, row) =>
+        new WeightSlot(s"$prefix${gate}_gate_peephole_weights", Seq(units), () => rnn.peepholes.select(1, row + 1),
+          () => rnn.gradPeepholes.select(1, row + 1))
+      })
     (rnn, if (returnSequences) Seq(in.shape(0), units) else Seq(units), slots)
   }
 }
