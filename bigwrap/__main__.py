@@ -1,19 +1,26 @@
-"""`python -m bigwrap {doctor,demo,classpath}`."""
+"""`python -m bigwrap {doctor,demo,classpath,shell}`."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+from pathlib import Path
 
 
-def _classpath() -> int:
+def classpath_args() -> list[str]:
+    """`--conf key=value` pairs for spark-submit / spark-shell: the settings bigwrap.session() applies
+    (jars on the driver and executor classpaths, log configuration, BigDL's recommended settings)."""
     from .runtime import spark_conf
 
-    conf = spark_conf()
-    keys = ("spark.driver.extraClassPath", "spark.executor.extraClassPath",
-            "spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
-    print(" ".join(f"--conf {shlex.quote(f'{key}={conf[key]}')}" for key in keys))
-    return 0
+    return [part for key, value in spark_conf().items() for part in ("--conf", f"{key}={value}")]
+
+
+def spark_shell_command(args: list[str]) -> list[str]:
+    """pyspark's own bin/spark-shell with exactly the arguments `classpath` prints, then `args`."""
+    import pyspark
+
+    return [str(Path(pyspark.__file__).parent / "bin" / "spark-shell"), *classpath_args(), *args]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check Java, pyspark, the jars and the BigDL engine, with fixes")
     sub.add_parser("demo", help="train an MLP on scikit-learn's digits on local Spark")
     sub.add_parser("classpath", help="print the --conf arguments that put bigwrap on spark-submit/spark-shell")
+    sub.add_parser("shell", help="start pyspark's spark-shell with bigwrap's jars and settings; every further "
+                                 "argument goes to spark-shell (e.g. --master local[2] -i script.scala)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["shell"]:  # before argparse, which would claim spark-shell's own options
+        command = spark_shell_command(argv[1:])
+        os.execv(command[0], command)  # the shell takes over this process (terminal, signals, exit code)
     command = parser.parse_args(argv).command
     if command == "doctor":
         from .doctor import main as doctor
@@ -29,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "demo":
         from .demo import main as demo
         return demo()
-    return _classpath()
+    print(shlex.join(classpath_args()))
+    return 0
 
 
 if __name__ == "__main__":

@@ -33,7 +33,14 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
     Every setting is a Spark ML Param (see bigwrap.params), so the estimator works in Pipeline,
     CrossValidator and TrainValidationSplit; `fitMultiple` is Spark's, so CrossValidator's
     `parallelism` decides how many param maps train at once.
+
+    Saved as `bigwrap.ml.BigwrapEstimator`, the JVM class of the same files. It has `_from_java`
+    (pyspark's Java pipeline reader turns a JVM BigwrapEstimator into this) but no `_to_java`:
+    pyspark would then save a CrossValidator over it with the Java writer, which cannot take a Python
+    estimator's param grid.
     """
+
+    _stage_class = "bigwrap.ml.BigwrapEstimator"
 
     @keyword_only
     def __init__(self, *, model: Model | None = None, loss: Any = None, optimizer: Any = "adam",
@@ -182,6 +189,12 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
         from .persistence import Reader
 
         return Reader(cls)
+
+    @classmethod
+    def _from_java(cls, java_stage):
+        from .persistence import from_java
+
+        return from_java(cls, java_stage)
 
 
 @contextlib.contextmanager

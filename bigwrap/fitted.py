@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from pyspark.ml import Model as SparkModel
-from pyspark.ml.util import MLReadable, MLWritable
+from pyspark.ml.util import JavaMLWritable, MLReadable
 from pyspark.sql import DataFrame
 
 from . import data, losses, runtime
@@ -13,9 +13,16 @@ from .models import Model
 from .params import OUTPUT_DEFAULTS, OutputParams
 
 
-class EstimatorModel(SparkModel, OutputParams, MLWritable, MLReadable):
+class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
     """transform adds prediction (and, for classification, probability). Learned state: `model`
-    (the trained DSL model), `loss`, and the per-epoch `history`."""
+    (the trained DSL model), `loss`, and the per-epoch `history`.
+
+    Saved as `bigwrap.ml.BigwrapModel`, the JVM class of the same files. Being a JavaMLWritable with
+    `_to_java` lets pyspark save a PipelineModel holding it with Spark's own (JVM) writer, which
+    Scala's `PipelineModel.load` reads; its own `write()` stays the Python writer.
+    """
+
+    _stage_class = "bigwrap.ml.BigwrapModel"
 
     def __init__(self, model: Model | None = None, loss: Any = "mse", history: list[dict[str, Any]] | None = None):
         super().__init__()
@@ -96,3 +103,14 @@ class EstimatorModel(SparkModel, OutputParams, MLWritable, MLReadable):
         from .persistence import Reader
 
         return Reader(cls)
+
+    def _to_java(self):
+        from .persistence import to_java
+
+        return to_java(self)
+
+    @classmethod
+    def _from_java(cls, java_stage):
+        from .persistence import from_java
+
+        return from_java(cls, java_stage)

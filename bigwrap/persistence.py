@@ -1,6 +1,10 @@
 """Saving and loading bigwrap's stages (docs/persistence.md): Spark ML metadata JSON, the
 model spec JSON, and the weights as a JSON index + one raw little-endian float32 file. Nothing is
 pickled or Java-serialized. A save writes a temporary sibling directory and renames it into place.
+
+The same parts (metadata, model, history) cross to the JVM's bigwrap.ml classes and back, so that
+pyspark's Java pipeline writer and reader handle pipelines holding bigwrap stages (`to_java`,
+`from_java`); Scala's PipelineModel.load then reads what Python saved.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any
 import pyspark
 from pyspark.ml.util import MLReader, MLWriter
 
-from . import losses, optimizers, stored
+from . import losses, optimizers, runtime, stored
 from . import spec as spec_format
 from .checkpoints import local_path
 from .models import Model, model_from_json
@@ -23,6 +27,9 @@ FORMAT, VERSION = "bigwrap.stage", 1
 # Params whose values are objects: stored as their configs (the model as files), read back by these.
 _FROM_CONFIG = {"loss": losses.get, "optimizer": optimizers.get}
 _NOT_SAVED = {"validationData"}  # a DataFrame is data, not configuration
+# bigwrap 0.1 saved stages under their Python module paths; they name the same stages as the shared names.
+_LEGACY_CLASSES = {"bigwrap.fitted.EstimatorModel": "bigwrap.ml.BigwrapModel",
+                   "bigwrap.estimator.Estimator": "bigwrap.ml.BigwrapEstimator"}
 
 
 def _json_value(name: str, value: Any) -> Any:
@@ -69,6 +76,73 @@ def restore_interrupted_save(path: str) -> None:
         os.rename(max(aside, key=os.path.getmtime), path)
 
 
+def stage_class(cls) -> str:
+    """The class name a stage is saved under: the name shared with Scala where there is one (bigwrap/ml.py),
+    else the Python class's dotted path."""
+    return getattr(cls, "_stage_class", f"{cls.__module__}.{cls.__name__}")
+
+
+def stage_parts(instance) -> tuple[dict[str, Any], Model | None, dict[str, Any] | None, Any]:
+    """What a saved stage holds: its Spark ML metadata, its model (spec + weights), for a fitted
+    model its training history, and for a stage whose learned state is not a network (e.g. a
+    vocabulary) that state."""
+    info: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    model = instance.getOrDefault("model") if instance.hasParam("model") and instance.isDefined("model") \
+        else getattr(instance, "model", None)
+    model = model if isinstance(model, Model) else None
+    if model is not None:
+        info["model"] = "model"
+    state = instance._learned_state() if hasattr(instance, "_learned_state") else None
+    if state is not None:
+        info["state"] = "state.json"
+    history = None
+    if hasattr(instance, "_history"):
+        info["loss"] = instance.loss.get_config()
+        history = {"history": instance._history, "stopped_epoch": instance.stopped_epoch,
+                   "best_epoch": instance.best_epoch}
+    metadata = {
+        "class": stage_class(type(instance)),
+        "timestamp": int(round(time.time() * 1000)),
+        "sparkVersion": pyspark.__version__,
+        "uid": instance.uid,
+        "paramMap": _params_json(instance, instance._paramMap),
+        "defaultParamMap": _params_json(instance, instance._defaultParamMap),
+        "bigwrap": info,
+    }
+    return metadata, model, history, state
+
+
+def _checked_info(cls, metadata: dict[str, Any], where: str) -> dict[str, Any]:
+    """The metadata's "bigwrap" entry, once it is known to describe a `cls` stage this version reads."""
+    info = metadata.get("bigwrap", {}) if isinstance(metadata, dict) else {}
+    if info.get("format") != FORMAT or info.get("version") != VERSION:
+        raise ValueError(f"{where} is not a saved bigwrap stage this version reads "
+                         f"(format {info.get('format')!r}, version {info.get('version')!r})")
+    saved, expected = metadata.get("class"), stage_class(cls)
+    if _LEGACY_CLASSES.get(saved, saved) != expected:
+        raise ValueError(f"{where} holds a {saved}, not a {expected}")
+    return info
+
+
+def stage_from_parts(cls, metadata: dict[str, Any], model: Model | None, history: dict[str, Any] | None,
+                     state: Any, where: str):
+    """The `cls` instance the parts describe; `where` (a path, or the JVM) starts every error message."""
+    info = _checked_info(cls, metadata, where)
+    params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
+    if "state" in info:
+        instance = cls._from_learned_state(state)
+    elif "loss" in info:  # an EstimatorModel: learned state beside its params
+        instance = cls(model=model, loss=info["loss"], history=history["history"])
+        instance.stopped_epoch, instance.best_epoch = history["stopped_epoch"], history["best_epoch"]
+    else:
+        instance = cls()
+        if model is not None:
+            params["model"] = model
+    instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
+    instance._resetUid(metadata["uid"])
+    return instance
+
+
 class Writer(MLWriter):
     def __init__(self, instance):
         super().__init__()
@@ -99,32 +173,16 @@ class Writer(MLWriter):
             shutil.rmtree(temp, ignore_errors=True)
 
     def saveImpl(self, path: str) -> None:
-        instance = self.instance
+        metadata, model, history, state = stage_parts(self.instance)
         os.makedirs(os.path.join(path, "metadata"))
-        extra: dict[str, Any] = {"bigwrap": {"format": FORMAT, "version": VERSION}}
-        model = instance.getOrDefault("model") if instance.hasParam("model") and instance.isDefined("model") \
-            else getattr(instance, "model", None)
-        if isinstance(model, Model):
-            write_model(model, os.path.join(path, "model"))
-            extra["bigwrap"]["model"] = "model"
-        if hasattr(instance, "_learned_state"):  # a model whose learned state is not a network, e.g. a vocabulary
-            with open(os.path.join(path, "state.json"), "w") as f:
-                json.dump(instance._learned_state(), f)
-            extra["bigwrap"]["state"] = "state.json"
-        if hasattr(instance, "_history"):
-            extra["bigwrap"]["loss"] = instance.loss.get_config()
+        if model is not None:
+            write_model(model, os.path.join(path, metadata["bigwrap"]["model"]))
+        if state is not None:
+            with open(os.path.join(path, metadata["bigwrap"]["state"]), "w") as f:
+                json.dump(state, f)
+        if history is not None:
             with open(os.path.join(path, "history.json"), "w") as f:
-                json.dump({"history": instance._history, "stopped_epoch": instance.stopped_epoch,
-                           "best_epoch": instance.best_epoch}, f)
-        metadata = {
-            "class": f"{type(instance).__module__}.{type(instance).__name__}",
-            "timestamp": int(round(time.time() * 1000)),
-            "sparkVersion": pyspark.__version__,
-            "uid": instance.uid,
-            "paramMap": _params_json(instance, instance._paramMap),
-            "defaultParamMap": _params_json(instance, instance._defaultParamMap),
-            **extra,
-        }
+                json.dump(history, f)
         # Spark's layout (DefaultParamsWriter): one JSON line in metadata/part-00000.
         with open(os.path.join(path, "metadata", "part-00000"), "w") as f:
             f.write(json.dumps(metadata, separators=(",", ":")) + "\n")
@@ -141,25 +199,29 @@ class Reader(MLReader):
         restore_interrupted_save(path)
         stored.directory(path, "saved bigwrap stage", os.path.join("metadata", "part-00000"))
         metadata = stored.read_json(os.path.join(path, "metadata", "part-00000"))
-        info = metadata.get("bigwrap", {}) if isinstance(metadata, dict) else {}
-        if info.get("format") != FORMAT or info.get("version") != VERSION:
-            raise ValueError(f"{path} is not a saved bigwrap stage this version reads "
-                             f"(format {info.get('format')!r}, version {info.get('version')!r})")
-        expected = f"{self.cls.__module__}.{self.cls.__name__}"
-        if metadata["class"] != expected:
-            raise ValueError(f"{path} holds a {metadata['class']}, not a {expected}")
+        info = _checked_info(self.cls, metadata, path)
         model = read_model(os.path.join(path, info["model"])) if "model" in info else None
-        params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
-        if "state" in info:
-            instance = self.cls._from_learned_state(stored.read_json(os.path.join(path, info["state"])))
-        elif "loss" in info:  # an EstimatorModel: learned state beside its params
-            trained = stored.read_json(os.path.join(path, "history.json"))
-            instance = self.cls(model=model, loss=info["loss"], history=trained["history"])
-            instance.stopped_epoch, instance.best_epoch = trained["stopped_epoch"], trained["best_epoch"]
-        else:
-            instance = self.cls()
-            if model is not None:
-                params["model"] = model
-        instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
-        instance._resetUid(metadata["uid"])
-        return instance
+        history = stored.read_json(os.path.join(path, "history.json")) if "loss" in info else None
+        state = stored.read_json(os.path.join(path, info["state"])) if "state" in info else None
+        return stage_from_parts(self.cls, metadata, model, history, state, where=path)
+
+
+def to_java(instance):
+    """The JVM bigwrap.ml stage equal to `instance` (what pyspark's Java pipeline writer saves)."""
+    metadata, model, history, _ = stage_parts(instance)
+    index, data = spec_format.encode_weights(model._weight_entries())
+    return runtime.bridge().call("modelFromParts", json.dumps(metadata), model.to_json(), index, data,
+                                 json.dumps(history))
+
+
+def from_java(cls, java_stage):
+    """The `cls` instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
+    bridge = runtime.bridge()
+    parts = json.loads(bridge.call("stageParts", java_stage))
+    model = None
+    if parts["spec"] is not None:
+        model = model_from_json(parts["spec"])
+        model._set_weight_entries(spec_format.decode_weights(
+            parts["weight_index"], bytes(bridge.call("stageWeightBytes", java_stage))))
+    return stage_from_parts(cls, parts["metadata"], model, parts["history"], None,
+                            where=f"the JVM stage {parts['metadata']['uid']}")

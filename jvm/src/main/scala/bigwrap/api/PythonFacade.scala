@@ -4,17 +4,17 @@ import java.nio.{ByteBuffer, ByteOrder}
 import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
-import bigwrap.data.Samples
 import bigwrap.features.{ImageSpec, Images, TokenIds}
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedModel, SavedStage}
 import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
-import bigwrap.train.{CheckpointPlan, Checkpoints, EarlyStopping, Losses, Metrics, OptimizerStateLink, Optimizers, Progress,
-  TrainJob, Trainers, TrainingControl, Validation}
+import bigwrap.train.{Fitting, Losses, Metrics, Progress}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
+import org.apache.spark.ml.PipelineStage
 import org.apache.spark.sql.DataFrame
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -90,12 +90,6 @@ object PythonFacade {
     buffer.array()
   }
 
-  /** `features_col` of a fit/transform config: one column, or a list with one column per model input. */
-  private def featuresCols(config: JValue): Seq[String] = config \ "features_col" match {
-    case JString(column) => Seq(column)
-    case other => other.extract[List[String]]
-  }
-
   /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
   private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
       gradOutput: Tensor[Float] => Tensor[Float]): Activity = {
@@ -168,82 +162,14 @@ object PythonFacade {
     // a tag, not a job group: the user's own job group stays in force and cancels our jobs too
     sc.addJobTag(runTag(runId))
     activeRuns.add(runId)
-    try fitTagged(df, validationDf, built, config, runId)
+    try json(Fitting.run(df, Option(validationDf), built, config, progress => runs.put(runId, progress),
+      cancelled = () => cancelledRuns.contains(runId)))
     finally {
+      runs.remove(runId)
       sc.removeJobTag(runTag(runId))
       activeRuns.remove(runId)
       cancelledRuns.remove(runId)
     }
-  }
-
-  private def fitTagged(df: DataFrame, validationDf: DataFrame, built: BuiltModel, config: JValue, runId: String): String = {
-    val loss = (config \ "loss" \ "name").extract[String]
-    val batchSize = (config \ "batch_size").extract[Int]
-    val epochs = (config \ "epochs").extract[Int]
-    val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
-    val tasks = (config \ "tasks").extractOpt[Int].getOrElse(slots)
-    BigwrapException.require(tasks > 0 && tasks <= slots,
-      s"numTasks $tasks must be between 1 and the $slots cores training")
-    BigwrapException.require(batchSize > 0 && batchSize % tasks == 0,
-      s"batchSize $batchSize must be a positive multiple of the $tasks tasks training")
-    BigwrapException.require(epochs > 0, s"epochs must be positive, got $epochs")
-    val resume = config \ "resume"
-    val startEpoch = (resume \ "epoch").extractOpt[Int].getOrElse(0)
-    BigwrapException.require(startEpoch < epochs,
-      s"the checkpoint already has $startEpoch epochs; set epochs above $startEpoch to train more")
-    val samples = toSamples(df, built, config)
-    val count = df.count()
-    BigwrapException.require(count > 0, "the training DataFrame is empty")
-    val criterion = Losses.criterion(config \ "loss")
-    val validation = Option(validationDf).map { vdf =>
-      val metrics = Metrics((config \ "metrics").extractOpt[List[String]].getOrElse(Nil), Losses.task(loss),
-        (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false), built.outputShapes.head.product, criterion)
-      Validation(toSamples(vdf, built, config).cache(), metrics, batchSize)
-    }
-    val early = (config \ "early_stopping").toOption.filter(_ != JNull).map(e => EarlyStopping(
-      (e \ "monitor").extract[String], (e \ "patience").extract[Int], (e \ "min_delta").extract[Double],
-      (e \ "restore_best_weights").extract[Boolean]))
-    val checkpoints = (config \ "checkpoint").toOption.filter(_ != JNull).map(c =>
-      CheckpointPlan((c \ "dir").extract[String], (c \ "every").extract[Int], config \ "optimizer"))
-    val link = new OptimizerStateLink((resume \ "dir").extractOpt[String].flatMap(Checkpoints.readOptimizerState))
-    val progress = new Progress(epochs, math.ceil(count.toDouble / batchSize).toInt, batchSize, startEpoch,
-      (resume \ "history").extractOpt[List[JObject]].getOrElse(Nil))
-    val control = new TrainingControl(built, progress, validation, early, checkpoints,
-      (config \ "log_dir").extractOpt[String], link, (resume \ "iteration").extractOpt[Int].getOrElse(0))
-    runs.put(runId, progress)
-    try {
-      Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(
-        model = built.module,
-        samples = samples,
-        criterion = criterion,
-        optimMethod = Optimizers(config \ "optimizer"),
-        batchSize = batchSize,
-        epochs = epochs,
-        seed = (config \ "seed").extractOpt[Long],
-        listener = control,
-        tasks = tasks,
-        clipNorm = (config \ "clip_norm").extractOpt[Double],
-        clipValue = (config \ "clip_value").extractOpt[Double],
-        startEpoch = startEpoch,
-        optimizerState = link,
-        frozen = built.frozenRanges,
-        cancelled = () => cancelledRuns.contains(runId)))
-      val restored = control.finish(built.module)
-      val record = JsonMethods.parse(progress.toJson).asInstanceOf[JObject]
-      json(JObject(record.obj ++ List(
-        "stopped_early_at" -> control.stoppedEarlyAt.map(e => JInt(e)).getOrElse(JNull),
-        "best_epoch" -> control.bestEpoch.map(e => JInt(e)).getOrElse(JNull),
-        "restored_epoch" -> restored.map(e => JInt(e)).getOrElse(JNull))))
-    } finally {
-      runs.remove(runId)
-      validation.foreach(_.samples.unpersist())
-    }
-  }
-
-  private def toSamples(df: DataFrame, built: BuiltModel, config: JValue) = {
-    val loss = (config \ "loss" \ "name").extract[String]
-    Samples.fromDataFrame(df, featuresCols(config), built.inputShapes,
-      (config \ "label_col").extract[String], Losses.target(loss, built.outputShapes.head))
   }
 
   /** Loss and metrics of the model behind `handle` on `df`, as a JSON object of means. */
@@ -254,11 +180,10 @@ object PythonFacade {
     val metrics = Metrics((config \ "metrics").extractOpt[List[String]].getOrElse(Nil), Losses.task(loss),
       (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false), built.outputShapes.head.product,
       Losses.criterion(config \ "loss"))
-    val scores = Metrics.evaluate(built.module, toSamples(df, built, config), metrics, (config \ "batch_size").extract[Int])
+    val scores = Metrics.evaluate(built.module, Fitting.samples(df, built, config), metrics, (config \ "batch_size").extract[Int])
     json(JObject(scores.map { case (k, v) => k -> JDouble(v) }.toList))
   }
 
-  /** The progress record of a running fit, or "null" when none runs under `runId`. */
   /**
    * Stops the fit `runId` (the user pressed Ctrl-C): its trainer starts and retries nothing more and
    * its running Spark jobs are cancelled. Returns whether the fit is still running.
@@ -271,14 +196,47 @@ object PythonFacade {
     activeRuns.contains(runId)
   }
 
+  /** The progress record of a running fit, or "null" when none runs under `runId`. */
   def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
+
+  /**
+   * The JVM BigwrapModel of a Python EstimatorModel, from what its saved files would hold (history and
+   * metadata as JSON): pyspark's Java pipeline writer saves it with Spark's own PipelineModel writer.
+   */
+  def modelFromParts(metadataJson: String, specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
+      historyJson: String): BigwrapModel = guard {
+    val stage = SavedStage(JsonMethods.parse(metadataJson).asInstanceOf[JObject],
+      Some(SavedModel(specJson, WeightSet.fromBytes(weightIndexJson, weightBytes))), Some(JsonMethods.parse(historyJson)))
+    BigwrapModel.fromSaved(stage, s"cannot hand the Python model ${stage.uid} to the JVM")
+  }
+
+  /**
+   * What a JVM BigwrapModel or BigwrapEstimator would save, as JSON ("metadata", "spec", "weight_index",
+   * "history"; null where it has none), for Python's `_from_java`. The weights: `stageWeightBytes`.
+   */
+  def stageParts(stage: PipelineStage): String = guard {
+    val saved = savedStage(stage)
+    json(JObject(
+      "metadata" -> saved.metadata,
+      "spec" -> saved.model.map(m => JString(m.specJson)).getOrElse(JNull),
+      "weight_index" -> saved.model.map(m => JString(m.weights.indexJson)).getOrElse(JNull),
+      "history" -> saved.history.getOrElse(JNull)))
+  }
+
+  def stageWeightBytes(stage: PipelineStage): Array[Byte] = guard(savedStage(stage).model.map(_.weights.bytes).orNull)
+
+  private def savedStage(stage: PipelineStage): SavedStage = stage match {
+    case model: BigwrapModel => model.toSaved
+    case estimator: BigwrapEstimator => estimator.toSaved
+    case other => throw BigwrapException.typeError(s"${other.getClass.getName} is not a bigwrap stage")
+  }
 
   def transform(df: DataFrame, handle: String, configJson: String): DataFrame = guard {
     val config = JsonMethods.parse(configJson)
     val built = model(handle)
     // A fresh id per call: executors never reuse a pooled module whose weights have since changed.
     val payload = ModelPayload(UUID.randomUUID().toString, built.specJson, built.weights)
-    Inference.transform(df, payload, built.inputShapes, built.outputShapes.head.product, featuresCols(config),
+    Inference.transform(df, payload, built.inputShapes, built.outputShapes.head.product, Fitting.featuresCols(config),
       OutputSpec((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
         (config \ "prediction_col").extract[String], (config \ "probability_col").extract[String]),
       (config \ "batch_size").extractOpt[Int].getOrElse(256))

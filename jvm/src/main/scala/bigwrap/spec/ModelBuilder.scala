@@ -70,7 +70,7 @@ object ModelBuilder {
   }
 
   def build(specJson: String): BuiltModel = {
-    val spec = ModelSpec.fromJson(specJson)
+    val spec = ModelSpec.parse(specJson)
     val tensors = mutable.LinkedHashMap[String, GraphTensor]()
     val inputNodes = mutable.LinkedHashMap[String, ModuleNode[Float]]()
     val layerWeights = mutable.ArrayBuffer[(String, Seq[WeightSlot])]()

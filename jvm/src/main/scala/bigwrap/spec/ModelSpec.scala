@@ -1,6 +1,7 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
+import com.intel.analytics.bigdl.dllib.nn.Graph
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -44,7 +45,15 @@ object ModelSpec {
   val SupportedVersions: Set[Int] = Set(1)
   private implicit val formats: Formats = DefaultFormats
 
-  def fromJson(json: String): ModelSpec = {
+  /**
+   * The BigDL graph a spec JSON describes, for users who want BigDL directly: inputs and outputs as in
+   * the spec (images channels-last), weights from BigDL's initialisation of each layer. A trained
+   * model's graph: `bigwrap.ml.BigwrapModel.load(path).toBigDL`.
+   */
+  def fromJson(json: String): Graph[Float] = ModelBuilder.build(json).module
+
+  /** The spec JSON parsed and checked (format, version, unique layer names); layers are built by ModelBuilder. */
+  def parse(json: String): ModelSpec = {
     val root = try JsonMethods.parse(json) catch {
       case e: Exception => throw BigwrapException.valueError(s"the model spec is not valid JSON: ${e.getMessage}")
     }

@@ -129,13 +129,17 @@ final class TrainingControl(
 }
 
 object Checkpoints {
-  /** Writes `files` into a temporary sibling of `target` and renames it into place. */
+  /** Writes `files` (paths relative to `target`) into a temporary sibling of `target` and renames it into place. */
   def writeAtomically(target: Path, files: Seq[(String, Array[Byte])]): Unit = {
     Files.createDirectories(target.getParent)
     val temp = target.resolveSibling(s".${target.getFileName}.tmp-${UUID.randomUUID()}")
     Files.createDirectories(temp)
     try {
-      files.foreach { case (name, bytes) => Files.write(temp.resolve(name), bytes) }
+      files.foreach { case (name, bytes) =>
+        val file = temp.resolve(name)
+        Files.createDirectories(file.getParent)
+        Files.write(file, bytes)
+      }
       if (Files.exists(target)) {
         val old = target.resolveSibling(s".${target.getFileName}.old-${UUID.randomUUID()}")
         Files.move(target, old, StandardCopyOption.ATOMIC_MOVE)

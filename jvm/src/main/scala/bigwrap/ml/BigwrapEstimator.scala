@@ -1,0 +1,207 @@
+package bigwrap.ml
+
+import scala.util.control.NonFatal
+
+import bigwrap.api.BigwrapException
+import bigwrap.data.ColumnKind
+import bigwrap.spec.{ModelBuilder, WeightSet}
+import bigwrap.train.{Fitting, Progress}
+import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
+import org.apache.spark.ml.Estimator
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util._
+import org.apache.spark.sql.Dataset
+import org.apache.spark.sql.types.StructType
+import org.json4s._
+
+/**
+ * Trains a model described by a spec JSON (docs/spec.md) with bigwrap's trainers: the Scala face of
+ * Python's `bigwrap.Estimator`, with the same Params and the same saved files. `fit` runs the fit
+ * Python's Estimator runs (bigwrap.train.Fitting) and returns a BigwrapModel Python can load.
+ *
+ * A spec set with `setSpec` starts from BigDL's initialisation of each layer (seeded by `seed`);
+ * an estimator saved from Python (`BigwrapEstimator.load`) starts from the weights Python saved.
+ */
+class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel] with BigwrapEstimatorParams
+    with MLWritable {
+  private implicit val formats: Formats = DefaultFormats
+  private var spec: Option[String] = None
+  private var startWeights: Option[WeightSet] = None
+
+  def this() = this(Identifiable.randomUID("BigwrapEstimator"))
+
+  /** The model to train; the spec is checked (it must build) here. */
+  def setSpec(specJson: String): this.type = {
+    ModelBuilder.build(specJson)
+    spec = Some(specJson)
+    startWeights = None
+    this
+  }
+
+  def getSpec: String = spec.getOrElse(throw BigwrapException.valueError(
+    "BigwrapEstimator has no model: call setSpec(specJson) or load an estimator saved with its model"))
+
+  def setLoss(nameOrConfigJson: String): this.type = set(loss, loss.encode(nameOrConfigJson))
+  def setOptimizer(nameOrConfigJson: String): this.type = set(optimizer, optimizer.encode(nameOrConfigJson))
+  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
+  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
+  def setLabelCol(column: String): this.type = set(labelCol, column)
+  def setPredictionCol(column: String): this.type = set(predictionCol, column)
+  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
+  def setBatchSize(rows: Int): this.type = set(batchSize, rows)
+  def setEpochs(count: Int): this.type = set(epochs, count)
+  def setVerbose(level: Int): this.type = set(verbose, level)
+  def setSeed(value: Long): this.type = set(seed, value)
+  def setTrainer(name: String): this.type = set(trainer, name)
+  def setNumTasks(count: Int): this.type = set(numTasks, count)
+  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
+  def setValidationSplit(fraction: Double): this.type = set(validationSplit, fraction)
+  def setMetrics(names: Seq[String]): this.type = set(metrics, names.toArray)
+  def setEarlyStopping(on: Boolean): this.type = set(earlyStopping, on)
+  def setMonitor(column: String): this.type = set(monitor, column)
+  def setPatience(count: Int): this.type = set(patience, count)
+  def setMinDelta(value: Double): this.type = set(minDelta, value)
+  def setRestoreBestWeights(on: Boolean): this.type = set(restoreBestWeights, on)
+  def setCheckpointDir(dir: String): this.type = set(checkpointDir, dir)
+  def setCheckpointEvery(count: Int): this.type = set(checkpointEvery, count)
+  def setLogDir(dir: String): this.type = set(logDir, dir)
+
+  /** The spec and the weights training starts from (BigDL's initialisation, made once, when none were saved). */
+  private[ml] def initialModel: SavedModel = synchronized {
+    val json = getSpec
+    val weights = startWeights.getOrElse {
+      get(seed).foreach(s => RandomGenerator.RNG.setSeed(s))
+      ModelBuilder.build(json).weights
+    }
+    startWeights = Some(weights)
+    SavedModel(json, weights)
+  }
+
+  /** The settings Python's Estimator checks before any JVM work that the JVM fit does not check itself. */
+  private def checkSettings(): Unit = {
+    BigwrapException.require(isDefined(loss), "BigwrapEstimator needs a loss: setLoss(\"sparse_categorical_crossentropy\"), " +
+      "setLoss(\"mse\"), ...")
+    BigwrapException.require(get(resumeFrom).isEmpty,
+      "BigwrapEstimator: resumeFrom is read by Python's Estimator only in this version; resume the fit from Python")
+    val validates = $(validationSplit) > 0
+    BigwrapException.require($(metrics).isEmpty || validates,
+      "BigwrapEstimator: metrics are computed on validation data; set validationSplit")
+    if ($(earlyStopping)) {
+      val known = "loss" +: (if (validates) ("loss" +: $(metrics).toSeq).map("val_" + _) else Nil)
+      BigwrapException.require(known.contains($(monitor)),
+        s"BigwrapEstimator: monitor '${$(monitor)}' is not in the history; it will have ${known.mkString(", ")}")
+    } else {
+      BigwrapException.require(!$(restoreBestWeights), "BigwrapEstimator: restoreBestWeights needs earlyStopping")
+    }
+  }
+
+  override def transformSchema(schema: StructType): StructType = {
+    checkSettings()
+    ColumnKind.of(schema, $(labelCol), "label")
+    copyValues(new BigwrapModel(uid, initialModel, loss.config($(loss)), JObject())).transformSchema(schema)
+  }
+
+  /** The config Python's `Estimator._jvm_config` writes, from these Params. */
+  private def fitConfig(): JObject = {
+    def optional[A](value: Option[A])(json: A => JValue): JValue = value.map(json).getOrElse(JNothing)
+    JObject(
+      "loss" -> loss.config($(loss)),
+      "optimizer" -> optimizer.config($(optimizer)),
+      "batch_size" -> JInt($(batchSize)),
+      "epochs" -> JInt($(epochs)),
+      "trainer" -> JString($(trainer)),
+      "tasks" -> optional(get(numTasks))(JInt(_)),
+      "features_col" -> JArray(getFeaturesCols.map(JString(_)).toList),
+      "label_col" -> JString($(labelCol)),
+      "metrics" -> JArray($(metrics).map(JString(_)).toList),
+      "seed" -> optional(get(seed))(s => JInt(s & Long.MaxValue)),
+      "clip_norm" -> optimizer.config($(optimizer)) \ "clipnorm",
+      "clip_value" -> optimizer.config($(optimizer)) \ "clipvalue",
+      "early_stopping" -> (if ($(earlyStopping)) JObject("monitor" -> JString($(monitor)), "patience" -> JInt($(patience)),
+        "min_delta" -> JDouble($(minDelta)), "restore_best_weights" -> JBool($(restoreBestWeights))) else JNothing),
+      "checkpoint" -> optional(get(checkpointDir))(dir =>
+        JObject("dir" -> JString(StageFiles.localPath(dir).toString), "every" -> JInt($(checkpointEvery)))),
+      "log_dir" -> optional(get(logDir))(dir => JString(StageFiles.localPath(dir).toString)))
+  }
+
+  override def fit(dataset: Dataset[_]): BigwrapModel = {
+    transformSchema(dataset.schema)
+    BigwrapModel.ensureEngine(dataset.sparkSession.sparkContext)
+    val start = initialModel
+    val built = BigwrapModel.build(start)
+    val df = dataset.toDF()
+    val (train, validation) = if ($(validationSplit) > 0) {
+      val Array(kept, held) = df.randomSplit(Array(1 - $(validationSplit), $(validationSplit)), get(seed).getOrElse(0L))
+      (kept, Some(held))
+    } else (df, None)
+    val lines = new EpochLines($(epochs), $(verbose) > 0)
+    val record = try Fitting.run(train, validation, built, fitConfig(), lines.start) finally lines.stop()
+    val history = JObject("history" -> record \ "history", "stopped_epoch" -> record \ "stopped_early_at",
+      "best_epoch" -> record \ "best_epoch")
+    val trained = new BigwrapModel(Identifiable.randomUID("BigwrapModel"), SavedModel(start.specJson, built.weights),
+      loss.config($(loss)), history)
+    copyValues(trained).setParent(this)
+  }
+
+  override def copy(extra: ParamMap): BigwrapEstimator = {
+    val copied = defaultCopy[BigwrapEstimator](extra)
+    copied.spec = spec
+    copied.startWeights = startWeights
+    copied
+  }
+
+  private[bigwrap] def toSaved: SavedStage = {
+    val model = spec.map(_ => initialModel)
+    SavedStage(StageFiles.metadata(StageFiles.EstimatorClass, this,
+      if (model.isDefined) JObject("model" -> JString("model")) else JObject()), model, None)
+  }
+
+  override def write: MLWriter = new StageWriter(toSaved)
+}
+
+object BigwrapEstimator extends MLReadable[BigwrapEstimator] {
+  override def read: MLReader[BigwrapEstimator] = new MLReader[BigwrapEstimator] {
+    override def load(path: String): BigwrapEstimator = fromSaved(StageFiles.read(path, StageFiles.EstimatorClass),
+      StageFiles.loading(StageFiles.EstimatorClass, path))
+  }
+
+  override def load(path: String): BigwrapEstimator = super.load(path)
+
+  private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapEstimator = {
+    val instance = new BigwrapEstimator(stage.uid)
+    stage.model.foreach { model =>
+      try BigwrapModel.build(model) catch {
+        case NonFatal(e) => throw BigwrapException.valueError(
+          s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
+      }
+      instance.spec = Some(model.specJson)
+      instance.startWeights = Some(model.weights)
+    }
+    ParamsJson.set(instance, stage.paramMap, where)
+    instance
+  }
+}
+
+/** With verbose on, one line per finished epoch (as Python's verbose=2), printed while the fit runs. */
+private final class EpochLines(epochs: Int, enabled: Boolean) {
+  private implicit val formats: Formats = DefaultFormats
+  @volatile private var progress: Option[Progress] = None
+  @volatile private var running = true
+  private var printed = 0
+  private val thread = new Thread(() => while (running) { Thread.sleep(250); flush() }, "bigwrap-epoch-lines")
+  thread.setDaemon(true)
+
+  def start(record: Progress): Unit = if (enabled) { progress = Some(record); thread.start() }
+
+  def stop(): Unit = if (thread.isAlive) { running = false; thread.join(2000); flush() }
+
+  private def flush(): Unit = synchronized {
+    for (record <- progress; row <- record.history.drop(printed)) {
+      printed += 1
+      val metrics = row.obj.collect { case (k, JDouble(v)) if k == "loss" || k.startsWith("val_") => f"$k: $v%.4f" }
+      println((s"Epoch ${(row \ "epoch").extract[Int]}/$epochs" +: metrics :+
+        f"${(row \ "samples_per_second").extract[Double]}%,.0f samples/s" :+ f"${(row \ "seconds").extract[Double]}%.1fs")
+        .mkString(" - "))
+    }
+  }
+}

@@ -1,0 +1,133 @@
+package bigwrap.ml
+
+import java.util.UUID
+
+import scala.util.control.NonFatal
+
+import bigwrap.api.BigwrapException
+import bigwrap.data.ColumnKind
+import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
+import bigwrap.spec.{BuiltModel, ModelBuilder, WeightSet}
+import bigwrap.train.Losses
+import com.intel.analytics.bigdl.dllib.nn.Graph
+import com.intel.analytics.bigdl.dllib.utils.Engine
+import org.apache.spark.SparkContext
+import org.apache.spark.ml.Model
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util._
+import org.apache.spark.sql.{DataFrame, Dataset}
+import org.apache.spark.sql.types.StructType
+import org.json4s._
+
+/**
+ * A trained bigwrap model as a Spark ML Model: the Scala face of Python's `bigwrap.EstimatorModel`,
+ * saved in the same files (docs/persistence.md). `transform` runs the JVM inference Python's
+ * transform runs (bigwrap.infer.Inference) and adds the same columns: `prediction` and, for
+ * classification, `probability`.
+ */
+class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel, val lossConfig: JObject,
+    val trainingHistory: JValue) extends Model[BigwrapModel] with BigwrapOutputParams with MLWritable {
+  private implicit val formats: Formats = DefaultFormats
+
+  /** Executors keep built copies of this model under this id (its weights never change), across transforms. */
+  private val payloadId = s"$uid-${UUID.randomUUID()}"
+  @transient private[ml] lazy val built: BuiltModel = BigwrapModel.build(saved)
+
+  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
+  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
+  def setPredictionCol(column: String): this.type = set(predictionCol, column)
+  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
+  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
+
+  def specJson: String = saved.specJson
+  def weights: WeightSet = saved.weights
+  /** One row per epoch (epoch, loss, seconds, samples_per_second, val_* metrics), as Python's `history`. */
+  def history: Seq[JObject] = (trainingHistory \ "history").extractOpt[List[JObject]].getOrElse(Nil)
+
+  /** A BigDL graph with this model's trained weights (inputs channels-last, as in the spec), for BigDL users. */
+  def toBigDL: Graph[Float] = BigwrapModel.build(saved).module
+
+  private def lossName: String = (lossConfig \ "name").extractOpt[String].getOrElse("")
+
+  private def output = OutputSpec(Losses.task(lossName), (lossConfig \ "from_logits").extractOpt[Boolean].getOrElse(false),
+    $(predictionCol), $(probabilityCol))
+
+  override def transformSchema(schema: StructType): StructType = {
+    val columns = getFeaturesCols
+    BigwrapException.require(columns.size == built.inputShapes.size,
+      s"the model has ${built.inputShapes.size} input(s) but ${columns.size} features column(s) were given")
+    columns.foreach(ColumnKind.of(schema, _, "features"))
+    val added = output.fields(built.outputShapes.head.product)
+    val taken = added.map(_.name).filter(schema.fieldNames.contains)
+    BigwrapException.require(taken.isEmpty, s"the DataFrame already has column(s) ${taken.mkString(", ")}; " +
+      "choose other output column names or drop them")
+    StructType(schema.fields ++ added)
+  }
+
+  override def transform(dataset: Dataset[_]): DataFrame = {
+    transformSchema(dataset.schema)
+    BigwrapModel.ensureEngine(dataset.sparkSession.sparkContext)
+    Inference.transform(dataset.toDF(), ModelPayload(payloadId, saved.specJson, saved.weights), built.inputShapes,
+      built.outputShapes.head.product, getFeaturesCols, output, $(inferenceBatchSize))
+  }
+
+  override def copy(extra: ParamMap): BigwrapModel =
+    copyValues(new BigwrapModel(uid, saved, lossConfig, trainingHistory), extra).setParent(parent)
+
+  private[bigwrap] def toSaved: SavedStage = SavedStage(
+    StageFiles.metadata(StageFiles.ModelClass, this, JObject("model" -> JString("model"), "loss" -> lossConfig)),
+    Some(saved), Some(trainingHistory))
+
+  override def write: MLWriter = new StageWriter(toSaved)
+}
+
+object BigwrapModel extends MLReadable[BigwrapModel] {
+  private implicit val formats: Formats = DefaultFormats
+  @volatile private var engineContext: SparkContext = _
+
+  /** BigDL's Engine reads the cluster shape from the running SparkContext: once per context. */
+  private[ml] def ensureEngine(context: SparkContext): Unit = synchronized {
+    if (engineContext ne context) {
+      Engine.init
+      engineContext = context
+    }
+  }
+
+  private[ml] def build(saved: SavedModel): BuiltModel = {
+    val built = ModelBuilder.build(saved.specJson)
+    built.setWeights(saved.weights)
+    built.module.evaluate()
+    built
+  }
+
+  override def read: MLReader[BigwrapModel] = new MLReader[BigwrapModel] {
+    override def load(path: String): BigwrapModel = fromSaved(StageFiles.read(path, StageFiles.ModelClass),
+      StageFiles.loading(StageFiles.ModelClass, path))
+  }
+
+  override def load(path: String): BigwrapModel = super.load(path)
+
+  /** The model a saved stage describes; its spec and weights are checked here, and problems start with `where`. */
+  private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapModel = {
+    val model = stage.model.getOrElse(
+      throw BigwrapException.valueError(s"$where: the saved model has no model directory (bigwrap.model)"))
+    val loss = stage.loss match {
+      case obj: JObject if Losses.names.contains((obj \ "name").extractOpt[String].getOrElse("")) => obj
+      case other => throw BigwrapException.valueError(
+        s"$where: the metadata's bigwrap.loss is not a known loss config: ${org.json4s.jackson.JsonMethods.compact(other)}")
+    }
+    val instance = new BigwrapModel(stage.uid, model, loss, stage.history.getOrElse(JObject()))
+    try instance.built catch {
+      case NonFatal(e) => throw BigwrapException.valueError(
+        s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
+    }
+    ParamsJson.set(instance, stage.paramMap, where)
+    instance
+  }
+}
+
+/** Writes a stage in the shared layout, atomically; an existing stage is replaced only with overwrite(). */
+private[ml] class StageWriter(stage: SavedStage) extends MLWriter {
+  override def save(path: String): Unit = saveImpl(path)
+  override protected def saveImpl(path: String): Unit = StageFiles.write(stage, path, shouldOverwrite)
+}

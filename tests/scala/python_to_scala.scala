@@ -1,0 +1,31 @@
+// Run by tests/test_scala_interop.py in pyspark's bin/spark-shell (started with exactly what
+// `python -m bigwrap classpath` prints): loads what Python saved, transforms the same parquet rows,
+// and writes the predictions and the load errors of broken directories back for the test to check.
+import java.nio.charset.StandardCharsets
+import java.nio.file.{Files, Paths}
+
+import bigwrap.ml.BigwrapModel
+import org.apache.spark.ml.PipelineModel
+import org.apache.spark.sql.SparkSession
+import org.json4s.JsonAST.{JObject, JString}
+import org.json4s.jackson.JsonMethods
+
+object PythonToScala {
+  def run(spark: SparkSession, dir: String): Unit = {
+    val data = spark.read.parquet(s"$dir/test.parquet")
+    BigwrapModel.load(s"$dir/mlp").transform(data).drop("features").write.parquet(s"$dir/from_python_mlp.parquet")
+    PipelineModel.load(s"$dir/cnn_pipeline").transform(data).drop("features", "pixels")
+      .write.parquet(s"$dir/from_python_cnn.parquet")
+    val outcomes = (new java.io.File(s"$dir/bad").list().toList :+ "missing").sorted.map { name =>
+      val outcome = try { BigwrapModel.load(s"$dir/bad/$name"); "loaded" } catch {
+        case e: Throwable => s"${e.getClass.getName}: ${e.getMessage}"
+      }
+      name -> JString(outcome)
+    }
+    Files.write(Paths.get(s"$dir/load_errors.json"),
+      JsonMethods.compact(JObject(outcomes)).getBytes(StandardCharsets.UTF_8))
+  }
+}
+
+try { PythonToScala.run(spark, sys.env("BIGWRAP_INTEROP_DIR")); System.exit(0) }
+catch { case e: Throwable => e.printStackTrace(); System.exit(1) }
