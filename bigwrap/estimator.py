@@ -35,9 +35,9 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
     `parallelism` decides how many param maps train at once.
 
     Saved as `bigwrap.ml.BigwrapEstimator`, the JVM class of the same files. It has `_from_java`
-    (pyspark's Java pipeline reader turns a JVM BigwrapEstimator into this) but no `_to_java`:
-    pyspark would then save a CrossValidator over it with the Java writer, which cannot take a Python
-    estimator's param grid.
+    (pyspark's Java pipeline reader turns a JVM BigwrapEstimator into this) but no `_to_java`: with
+    one, pyspark would save a CrossValidator over it with its Java writer, which refuses estimators
+    that are not JavaEstimators (docs/persistence.md, "Pipelines Scala can read").
     """
 
     _stage_class = "bigwrap.ml.BigwrapEstimator"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shlex
 import shutil
@@ -85,27 +86,36 @@ def _copy_with(source: Path, target: Path, damage) -> None:
     damage(target)
 
 
-def _broken_directories(bad: Path, mlp_dir: Path) -> dict[str, str]:
-    """Damaged and foreign directories in `bad`, each with (a pattern of) what its load error must say."""
+def _broken_directories(bad: Path, mlp_dir: Path) -> dict[str, str | None]:
+    """Directories in `bad` (and their names in `bad_cases.txt` beside it), each with a pattern of what
+    its load error must say, or None when it must load."""
     _copy_with(mlp_dir, bad / "truncated", lambda d: (d / "model/weights.bin").write_bytes(
         (d / "model/weights.bin").read_bytes()[:1000]))
     _copy_with(mlp_dir, bad / "garbled", lambda d: (d / "metadata/part-00000").write_bytes(b"\x00\x01 not json"))
+    _copy_with(mlp_dir, bad / "pickled", lambda d: (d / "metadata/part-00000").write_bytes(
+        pickle.dumps({"class": "bigwrap.ml.BigwrapModel"}, protocol=4)))
     _copy_with(mlp_dir, bad / "no_spec", lambda d: (d / "model/spec.json").unlink())
     _copy_with(mlp_dir, bad / "bad_spec", lambda d: (d / "model/spec.json").write_text(
         json.dumps({**json.loads((d / "model/spec.json").read_text()), "version": 99})))
     _copy_with(mlp_dir, bad / "legacy", lambda d: (d / "metadata/part-00000").write_text(
         (d / "metadata/part-00000").read_text().replace("bigwrap.ml.BigwrapModel", "bigwrap.fitted.EstimatorModel")))
+    shutil.copytree(mlp_dir, bad / ".interrupted.old-5f3a")  # a save killed between its two renames
     VectorAssembler(inputCols=["a"], outputCol="b").save(str(bad / "foreign"))
     _estimator(_mlp(), epochs=1).save(str(bad / "estimator"))
-    return {
+    cases = {
         "truncated": r"model/weights.bin does not match model/weights.json: weight dense\w*/kernel runs past the end",
         "garbled": "metadata/part-00000 does not hold Spark ML metadata JSON",
+        "pickled": "metadata/part-00000 holds a Python pickle; bigwrap never loads pickled or Java-serialized objects",
         "no_spec": "model/spec.json is missing",
         "bad_spec": "the saved model does not build: model spec version 99 is not supported",
         "foreign": "it holds a org.apache.spark.ml.feature.VectorAssembler, not a bigwrap stage",
         "estimator": "it holds a bigwrap.ml.BigwrapEstimator, not a bigwrap.ml.BigwrapModel",
         "missing": "no such directory",
+        "legacy": None,  # bigwrap 0.1's class name
+        "interrupted": None,  # restored from .interrupted.old-5f3a
     }
+    (bad.parent / "bad_cases.txt").write_text("\n".join(cases))
+    return cases
 
 
 @pytest.mark.spark_shell
@@ -131,12 +141,15 @@ def test_models_trained_in_python_predict_identically_in_spark_shell(spark, digi
     _assert_same_predictions(spark, PipelineModel.load(str(interop / "cnn_pipeline")).transform(test),
                              interop / "from_python_cnn.parquet")
     outcomes = json.loads((interop / "load_errors.json").read_text())
-    assert outcomes.pop("legacy") == "loaded"  # directories bigwrap 0.1 saved (Python class names) still load
-    assert set(outcomes) == set(expected) - {"legacy"}
+    assert set(outcomes) == set(expected)
     for name, message in outcomes.items():
+        if expected[name] is None:
+            assert message == "loaded", message
+            continue
         assert message.startswith("bigwrap.api.BigwrapException: "), message
         assert f"cannot load a BigwrapModel from {interop / 'bad' / name}: " in message, message
         assert re.search(expected[name], message), message
+    assert (interop / "bad" / "interrupted").is_dir() and not (interop / "bad" / ".interrupted.old-5f3a").exists()
 
 
 @pytest.mark.spark_shell

@@ -16,7 +16,8 @@ object PythonToScala {
     BigwrapModel.load(s"$dir/mlp").transform(data).drop("features").write.parquet(s"$dir/from_python_mlp.parquet")
     PipelineModel.load(s"$dir/cnn_pipeline").transform(data).drop("features", "pixels")
       .write.parquet(s"$dir/from_python_cnn.parquet")
-    val outcomes = (new java.io.File(s"$dir/bad").list().toList :+ "missing").sorted.map { name =>
+    val cases = new String(Files.readAllBytes(Paths.get(s"$dir/bad_cases.txt")), StandardCharsets.UTF_8).split("\n")
+    val outcomes = cases.toList.map { name =>
       val outcome = try { BigwrapModel.load(s"$dir/bad/$name"); "loaded" } catch {
         case e: Throwable => s"${e.getClass.getName}: ${e.getMessage}"
       }

@@ -1,7 +1,7 @@
 package bigwrap.ml
 
 import java.nio.charset.StandardCharsets
-import java.nio.file.{Files, Path, Paths}
+import java.nio.file.{Files, Path, Paths, StandardCopyOption}
 
 import scala.util.control.NonFatal
 
@@ -48,6 +48,25 @@ object StageFiles {
     Paths.get(plain).toAbsolutePath.normalize()
   }
 
+  /** A Python pickle (0x80, protocol 2-5) or a Java serialization stream, by its first bytes. */
+  private def foreignObject(bytes: Array[Byte]): Option[String] =
+    if (bytes.length >= 2 && (bytes(0) & 0xff) == 0x80 && bytes(1) >= 2 && bytes(1) <= 5) Some("a Python pickle")
+    else if (bytes.length >= 4 && bytes.take(4).sameElements(Array(0xac, 0xed, 0x00, 0x05).map(_.toByte))) {
+      Some("a Java-serialized object")
+    } else None
+
+  /**
+   * A save killed between its two renames left the previous stage, whole, at `.<name>.old-<hex>`:
+   * put it back at `root`, as Python's reader and writer do (docs/persistence.md, "Atomic save").
+   */
+  private def restoreInterruptedSave(root: Path): Unit = {
+    val parent = root.getParent
+    if (!Files.exists(root) && parent != null && Files.isDirectory(parent)) {
+      val aside = parent.toFile.listFiles().filter(_.getName.startsWith(s".${root.getFileName}.old-"))
+      if (aside.nonEmpty) Files.move(aside.maxBy(_.lastModified).toPath, root, StandardCopyOption.ATOMIC_MOVE)
+    }
+  }
+
   /** How load errors start: what was being loaded, and from where. */
   def loading(className: String, path: String): String = s"cannot load a ${className.split('.').last} from ${localPath(path)}"
 
@@ -65,12 +84,19 @@ object StageFiles {
       if (!Files.isRegularFile(f)) fail(s"$name is missing (the directory is not a complete saved bigwrap stage)")
       Files.readAllBytes(f)
     }
-    def json(name: String): JValue = try JsonMethods.parse(utf8(file(name))) catch {
+    def text(name: String): String = {
+      val bytes = file(name)
+      foreignObject(bytes).foreach(kind => fail(s"$name holds $kind; bigwrap never loads pickled or " +
+        "Java-serialized objects (loading one can run arbitrary code)"))
+      utf8(bytes)
+    }
+    def json(name: String): JValue = try JsonMethods.parse(text(name)) catch {
       case e: BigwrapException => throw e
       case NonFatal(e) => fail(s"$name is not valid JSON (${describe(e)})")
     }
+    restoreInterruptedSave(root)
     if (!Files.isDirectory(root)) fail("no such directory")
-    val metadata = utf8(file("metadata/part-00000")).linesIterator.find(_.trim.nonEmpty)
+    val metadata = text("metadata/part-00000").linesIterator.find(_.trim.nonEmpty)
       .map(line => try JsonMethods.parse(line) catch { case NonFatal(_) => JNothing }) match {
       case Some(obj: JObject) => obj
       case _ => fail("metadata/part-00000 does not hold Spark ML metadata JSON")
@@ -87,12 +113,13 @@ object StageFiles {
     }
     if (canonicalClass(stageClass) != expectedClass) fail(s"it holds a $stageClass, not a $expectedClass")
     val model = (info \ "model").extractOpt[String].map { dir =>
-      val index = file(s"$dir/weights.json")
-      val weights = try WeightSet.fromBytes(utf8(index), file(s"$dir/weights.bin")) catch {
-        case e: BigwrapException => fail(s"$dir/weights.bin does not match $dir/weights.json: ${e.getMessage}")
+      val (index, data) = (text(s"$dir/weights.json"), file(s"$dir/weights.bin"))
+      val weights = try WeightSet.fromBytes(index, data) catch {
+        case e: BigwrapException => fail(foreignObject(data).map(kind => s"$dir/weights.bin holds $kind")
+          .getOrElse(s"$dir/weights.bin does not match $dir/weights.json: ${e.getMessage}"))
         case NonFatal(e) => fail(s"$dir/weights.json is not a weight index (${describe(e)})")
       }
-      SavedModel(utf8(file(s"$dir/spec.json")), weights)
+      SavedModel(text(s"$dir/spec.json"), weights)
     }
     val history = if (expectedClass == ModelClass) Some(json("history.json")) else None
     SavedStage(metadata, model, history)
@@ -101,6 +128,7 @@ object StageFiles {
   /** Writes `stage` at `path` through a temporary sibling renamed into place (an existing stage only with `overwrite`). */
   def write(stage: SavedStage, path: String, overwrite: Boolean): Unit = {
     val root = localPath(path)
+    restoreInterruptedSave(root)
     BigwrapException.require(overwrite || !Files.exists(root),
       s"$root already exists; use write.overwrite().save(path) to replace it")
     def bytes(text: String) = text.getBytes(StandardCharsets.UTF_8)
