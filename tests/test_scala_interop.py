@@ -40,6 +40,13 @@ def _cnn():
                               name="cnn")
 
 
+def _two_inputs():
+    """Two inputs (both fed from `features`, so featuresCol is a list), merged: the multi-input path."""
+    left, right = layers.Input((64,)), layers.Input((64,))
+    merged = layers.Concatenate()([layers.Dense(8, activation="tanh")(left), layers.Dense(8, activation="relu")(right)])
+    return bigwrap.Model([left, right], layers.Dense(10, activation="softmax")(merged), name="two_inputs")
+
+
 def _estimator(model, **settings):
     settings = {"loss": "sparse_categorical_crossentropy", "optimizer": bigwrap.optimizers.Adam(0.01),
                 "batchSize": 64, "verbose": 0, "seed": 5, **settings}
@@ -122,9 +129,10 @@ def _broken_directories(bad: Path, mlp_dir: Path) -> dict[str, str | None]:
 def test_models_trained_in_python_predict_identically_in_spark_shell(spark, digits, interop):
     train, _ = digits
     bigwrap.set_random_seed(11)
-    _estimator(_mlp(), epochs=3).fit(train).save(str(interop / "mlp"))
+    _estimator(_mlp(), epochs=2).fit(train).save(str(interop / "mlp"))
+    _estimator(_two_inputs(), epochs=1, featuresCol=["features", "features"]).fit(train).save(str(interop / "two_inputs"))
     cnn = Pipeline(stages=[VectorAssembler(inputCols=["features"], outputCol="pixels"),
-                           _estimator(_cnn(), epochs=2, featuresCol="pixels")]).fit(train)
+                           _estimator(_cnn(), epochs=1, featuresCol="pixels")]).fit(train)
     cnn.write().save(str(interop / "cnn_pipeline"))  # with Spark's JVM writer: Scala's PipelineModel.load reads it
     assert json.loads((interop / "cnn_pipeline/metadata/part-00000").read_text())["class"] == \
         "org.apache.spark.ml.PipelineModel"
@@ -136,8 +144,9 @@ def test_models_trained_in_python_predict_identically_in_spark_shell(spark, digi
     _run(f"{spark_shell} {printed} --master local[2] -i {SCRIPTS / 'python_to_scala.scala'}", interop, shell=True)
 
     test = spark.read.parquet(str(interop / "test.parquet"))
-    _assert_same_predictions(spark, bigwrap.EstimatorModel.load(str(interop / "mlp")).transform(test),
-                             interop / "from_python_mlp.parquet")
+    for name in ("mlp", "two_inputs"):
+        _assert_same_predictions(spark, bigwrap.EstimatorModel.load(str(interop / name)).transform(test),
+                                 interop / f"from_python_{name}.parquet")
     _assert_same_predictions(spark, PipelineModel.load(str(interop / "cnn_pipeline")).transform(test),
                              interop / "from_python_cnn.parquet")
     outcomes = json.loads((interop / "load_errors.json").read_text())

@@ -13,7 +13,9 @@ import org.json4s.jackson.JsonMethods
 object PythonToScala {
   def run(spark: SparkSession, dir: String): Unit = {
     val data = spark.read.parquet(s"$dir/test.parquet")
-    BigwrapModel.load(s"$dir/mlp").transform(data).drop("features").write.parquet(s"$dir/from_python_mlp.parquet")
+    for (name <- Seq("mlp", "two_inputs")) {
+      BigwrapModel.load(s"$dir/$name").transform(data).drop("features").write.parquet(s"$dir/from_python_$name.parquet")
+    }
     PipelineModel.load(s"$dir/cnn_pipeline").transform(data).drop("features", "pixels")
       .write.parquet(s"$dir/from_python_cnn.parquet")
     val cases = new String(Files.readAllBytes(Paths.get(s"$dir/bad_cases.txt")), StandardCharsets.UTF_8).split("\n")
