@@ -8,12 +8,19 @@ DEPS_STAMP := $(VENV)/.deps-installed
 JAR    := jvm/build/libs/bigwrap-jvm.jar
 SCALA_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null)
 BIGDL_WHEELS := bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0
+# oneDNN v3 built on Intel OpenMP. Its wheel pins intel-openmp 2023 while mkl 2026 wants 2026; the JVM uses
+# the libiomp5 BigDL loads anyway (native/README.md), hence --no-deps.
+ONEDNN_WHEELS := onednn-cpu-iomp==2023.2.0 onednn-devel-cpu-iomp==2023.2.0
+NATIVE_LIB := native/build/libbigwrap_native.so
+NATIVE_SOURCES := $(wildcard native/src/*.cpp native/src/*.h)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean gradle
+.PHONY: install native demo test bench clean gradle
 BENCH_DEPS := torch==2.13.0 pandas pyarrow matplotlib
 
 install: $(DEPS_STAMP) $(JAR)
+
+native: $(NATIVE_LIB)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +29,25 @@ $(VENV)/bin/python:
 $(DEPS_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'
-	$(PIP) install -q --no-deps $(BIGDL_WHEELS)
+	$(PIP) install -q --no-deps $(BIGDL_WHEELS) $(ONEDNN_WHEELS)
 	touch $@
+
+# The JNI kernels (native/README.md): MKL (mkl_rt) and oneDNN from the venv, found through an RPATH (not
+# RUNPATH: oneDNN's own dependencies must resolve there too). No -fopenmp: that would link libgomp.
+$(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	JAVA_HOME=$$(dirname $$(dirname $$(realpath $$(command -v javac)))); \
+	g++ -O3 -std=c++17 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	  -I$$JAVA_HOME/include -I$$JAVA_HOME/include/linux -I$(VENV)/include \
+	  -o $@ $(filter %.cpp,$^) \
+	  -L$(VENV)/lib -l:libmkl_rt.so.3 -l:libdnnl.so.3 -l:libiomp5.so \
+	  -Wl,--disable-new-dtags,-rpath,$(abspath $(VENV)/lib),--no-undefined,--as-needed
 
 gradle:
 	@command -v gradle >/dev/null 2>&1 || { echo "installing Debian's gradle"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gradle >/dev/null; }
 
-$(JAR): $(SCALA_SOURCES) build.gradle $(DEPS_STAMP) | gradle
+$(JAR): $(SCALA_SOURCES) build.gradle $(DEPS_STAMP) $(NATIVE_LIB) | gradle
 	SITE=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	gradle --offline --no-daemon -q \
 	  -PsparkJars=$$SITE/pyspark/jars \
@@ -48,4 +66,4 @@ bench: install
 	PYTHONPATH=. $(PY) -m bench.run
 
 clean:
-	rm -rf jvm/build .gradle
+	rm -rf jvm/build .gradle native/build

@@ -7,7 +7,8 @@ import java.util.concurrent.ConcurrentHashMap
 import bigwrap.features.{ImageSpec, Images, TokenIds}
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
 import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedModel, SavedStage}
-import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
+import bigwrap.nn.NativeKernels
+import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
 import bigwrap.train.{Fitting, Losses, Metrics, Progress}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
@@ -47,6 +48,9 @@ object PythonFacade {
     engineInfo()
   }
 
+  /** bigwrap's native kernels in this JVM: whether they loaded (else why), versions, CPU support, OpenMP runtimes. */
+  def nativeKernelsInfo(): String = guard(NativeKernels.info)
+
   def engineInfo(): String = guard {
     json(JObject("node_number" -> JInt(BigDLAccess.nodeNumber), "core_number" -> JInt(BigDLAccess.coreNumber),
       "engine_type" -> JString(BigDLAccess.engineType)))
@@ -59,8 +63,13 @@ object PythonFacade {
     json(JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes)))
   }
 
-  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte]): String = guard {
-    val built = ModelBuilder.build(specJson)
+  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte]): String =
+    loadModel(specJson, weightIndexJson, weightBytes, "{}")
+
+  /** As above, with Dense and Conv2D on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}). */
+  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
+      kernelsJson: String): String = guard {
+    val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
     built.setWeights(WeightSet.fromBytes(weightIndexJson, weightBytes))
     val handle = UUID.randomUUID().toString
     models.put(handle, built)
@@ -235,7 +244,7 @@ object PythonFacade {
     val config = JsonMethods.parse(configJson)
     val built = model(handle)
     // A fresh id per call: executors never reuse a pooled module whose weights have since changed.
-    val payload = ModelPayload(UUID.randomUUID().toString, built.specJson, built.weights)
+    val payload = ModelPayload(UUID.randomUUID().toString, built.specJson, built.weights, built.kernels)
     Inference.transform(df, payload, built.inputShapes, built.outputShapes.head.product, Fitting.featuresCols(config),
       OutputSpec((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
         (config \ "prediction_col").extract[String], (config \ "probability_col").extract[String]),

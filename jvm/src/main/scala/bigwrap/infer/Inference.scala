@@ -4,7 +4,7 @@ import java.util.concurrent.ConcurrentLinkedQueue
 
 import bigwrap.api.BigwrapException
 import bigwrap.data.{ColumnKind, ColumnReader}
-import bigwrap.spec.{BuiltModel, ModelBuilder, Tensors, WeightSet}
+import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.utils.T
@@ -15,7 +15,8 @@ import org.apache.spark.sql.{DataFrame, Encoders, Row}
 import org.apache.spark.sql.types.{DataType, DoubleType, StructField, StructType}
 
 /** The part of a model that travels to executors: rebuilt there from the spec, never Java-serialized modules. */
-final case class ModelPayload(id: String, specJson: String, weights: WeightSet)
+final case class ModelPayload(id: String, specJson: String, weights: WeightSet,
+    kernels: KernelChoice = KernelChoice.BigDL)
 
 /** How raw model outputs become prediction (and probability) columns. */
 final case class OutputSpec(task: String, fromLogits: Boolean, predictionCol: String, probabilityCol: String) {
@@ -127,7 +128,7 @@ object ExecutorModels {
   }
 
   def borrow(payload: ModelPayload): BuiltModel = Option(pool(payload.id).poll()).getOrElse {
-    val model = ModelBuilder.build(payload.specJson)
+    val model = ModelBuilder.build(payload.specJson, payload.kernels)
     model.setWeights(payload.weights)
     model.module.evaluate()
     model

@@ -11,7 +11,7 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  * another size (a trainer's short last batch) fails in accGradParameters with "invalid size". Groups (BigDL has
  * them in NCHW only) make depthwise convolutions.
  */
-final class Convolution(nInputPlane: Int, nOutputPlane: Int, kernelW: Int, kernelH: Int, strideW: Int, strideH: Int,
+class Convolution(nInputPlane: Int, nOutputPlane: Int, kernelW: Int, kernelH: Int, strideW: Int, strideH: Int,
     padW: Int, padH: Int, withBias: Boolean, format: DataFormat, groups: Int = 1)
   extends SpatialConvolution[Float](nInputPlane, nOutputPlane, kernelW, kernelH, strideW, strideH, padW, padH,
     nGroup = groups, withBias = withBias, format = format) {

@@ -1,7 +1,7 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
-import bigwrap.nn.Convolution
+import bigwrap.nn.{Convolution, FusedActivation, NativeConv2D}
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
@@ -69,11 +69,21 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
       s"${kernel.mkString("x")} does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
     val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
     val kerasKernel = layer.ints("kernel_size") ++ Seq(channels, filters)
+    val activation = layer.optString("activation").getOrElse("linear")
+    val kernels = KernelChoice.inForce
+    val native = kernels.native && dilation.forall(_ == 1) // our kernels do undilated convolutions
+    // Native kernels fuse the activations they know; any other follows as a module of its own.
+    val fused = if (native) FusedActivation.named(activation) else None
 
     val (convOut, kernelSlot, biasSlot) = if (dilation.forall(_ == 1)) {
       val pad = if (padding == "same") -1 else 0
-      val conv = new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, pad,
-        useBias, DataFormat.NHWC).setName(layer.name)
+      val conv = (if (native) {
+        new NativeConv2D(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, useBias,
+          fused.getOrElse(FusedActivation.Linear), kernels.bf16)
+      } else {
+        new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, pad, useBias,
+          DataFormat.NHWC)
+      }).setName(layer.name)
       (conv.inputs(source),
         WeightSlot.reshaped("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight),
         new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
@@ -99,7 +109,7 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
     }
     val outShape = (if (rank == 1) out.tail else out) :+ filters
     val shaped = if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, convOut) else convOut
-    val activated = Activations(layer.optString("activation").getOrElse("linear"), layer.name, shaped, outShape)
+    val activated = if (fused.isDefined) shaped else Activations(activation, layer.name, shaped, outShape)
     BuiltLayer(GraphTensor(activated, outShape), if (useBias) Seq(kernelSlot, biasSlot) else Seq(kernelSlot))
   }
 }

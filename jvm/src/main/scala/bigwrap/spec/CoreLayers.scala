@@ -1,6 +1,7 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
+import bigwrap.nn.{FusedActivation, NativeLinear}
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
@@ -20,9 +21,18 @@ case object DenseBuilder extends LayerBuilder {
         "add a Flatten() before it")
     val units = layer.int("units")
     val useBias = layer.bool("use_bias")
-    val linear = Linear[Float](in.shape.head, units, withBias = useBias,
-      wRegularizer = Regularizers.kernel(layer)).setName(layer.name)
-    val out = Activations(layer.optString("activation").getOrElse("linear"), layer.name, linear.inputs(in.node), Seq(units))
+    val activation = layer.optString("activation").getOrElse("linear")
+    val kernels = KernelChoice.inForce
+    // Native kernels fuse the activations they know; any other follows as a module of its own.
+    val fused = if (kernels.native) FusedActivation.named(activation) else None
+    val linear = (if (kernels.native) {
+      new NativeLinear(in.shape.head, units, useBias, fused.getOrElse(FusedActivation.Linear), kernels.bf16,
+        Regularizers.kernel(layer))
+    } else {
+      Linear[Float](in.shape.head, units, withBias = useBias, wRegularizer = Regularizers.kernel(layer))
+    }).setName(layer.name)
+    val out = if (fused.isDefined) linear.inputs(in.node)
+    else Activations(activation, layer.name, linear.inputs(in.node), Seq(units))
     val kernel = WeightSlot.transposed("kernel", () => linear.weight, () => linear.gradWeight)
     val slots = if (useBias) Seq(kernel, new WeightSlot("bias", Seq(units), () => linear.bias, () => linear.gradBias))
     else Seq(kernel)

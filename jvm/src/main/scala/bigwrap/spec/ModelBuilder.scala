@@ -18,7 +18,8 @@ final class BuiltModel(
     val inputShapes: Seq[Seq[Int]],
     val outputShapes: Seq[Seq[Int]],
     layerWeights: Seq[(String, Seq[WeightSlot])],
-    frozenModules: Seq[AbstractModule[Activity, Activity, Float]] = Nil) {
+    frozenModules: Seq[AbstractModule[Activity, Activity, Float]] = Nil,
+    val kernels: KernelChoice = KernelChoice.BigDL) {
 
   /**
    * Where the frozen layers' weights lie in the module's flat parameter vector (BigDL's getParameters
@@ -69,7 +70,11 @@ object ModelBuilder {
     (graph, built)
   }
 
-  def build(specJson: String): BuiltModel = {
+  /** The model of `specJson`, its Dense and Conv2D layers on the `kernels` chosen. */
+  def build(specJson: String, kernels: KernelChoice = KernelChoice.BigDL): BuiltModel =
+    KernelChoice.during(kernels)(buildGraph(specJson))
+
+  private def buildGraph(specJson: String): BuiltModel = {
     val spec = ModelSpec.parse(specJson)
     val tensors = mutable.LinkedHashMap[String, GraphTensor]()
     val inputNodes = mutable.LinkedHashMap[String, ModuleNode[Float]]()
@@ -119,6 +124,6 @@ object ModelBuilder {
     val graph = Graph[Float](inputs.toArray, outputs.map(_.node).toArray)
     graph.setName(spec.name)
     new BuiltModel(specJson, spec, graph, spec.inputs.map(tensors(_).shape), outputs.map(_.shape), layerWeights.toList,
-      frozen.toList)
+      frozen.toList, KernelChoice.inForce)
   }
 }

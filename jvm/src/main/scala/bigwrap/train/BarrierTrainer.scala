@@ -3,6 +3,7 @@ package bigwrap.train
 import java.util.UUID
 
 import bigwrap.api.BigwrapException
+import bigwrap.nn.NativeKernels
 import bigwrap.spec.Tensors
 import com.intel.analytics.bigdl.bigwrapaccess.{BigDLAccess, OptimizerAccess}
 import com.intel.analytics.bigdl.mkl.MKL
@@ -167,6 +168,7 @@ object BarrierTrainer extends Trainer {
       SyncService.arrive(RoundKey(start.run, start.epoch, attempt, r), task, lossSum, count)
     RandomGenerator.RNG.setSeed(start.seed + 7919L * start.epoch + task)
     if (MKL.isMKLLoaded) MKL.setNumThreads(start.mklThreads)
+    NativeKernels.setThreads(start.mklThreads)
     val model = start.model.cloneModule().training()
     val criterion = start.criterion.cloneCriterion()
     // A copy: in local mode the broadcast value is the driver's own object, and a retried epoch must start

@@ -2,7 +2,8 @@ package bigwrap.train
 
 import bigwrap.api.BigwrapException
 import bigwrap.data.Samples
-import bigwrap.spec.BuiltModel
+import bigwrap.nn.NativeKernels
+import bigwrap.spec.{BuiltModel, KernelChoice}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import org.apache.spark.rdd.RDD
@@ -69,6 +70,7 @@ object Fitting {
       (resume \ "history").extractOpt[List[JObject]].getOrElse(Nil))
     val control = new TrainingControl(built, progress, validation, early, checkpoints,
       (config \ "log_dir").extractOpt[String], link, (resume \ "iteration").extractOpt[Int].getOrElse(0))
+    if (KernelChoice.fromJson(config).native) NativeKernels.reportUnavailableOnce(progress.warn)
     watch(progress)
     try {
       Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(

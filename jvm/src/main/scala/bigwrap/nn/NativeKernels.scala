@@ -1,0 +1,103 @@
+package bigwrap.nn
+
+import java.nio.file.{Files, Path, StandardCopyOption}
+import java.util.concurrent.atomic.AtomicBoolean
+
+import scala.util.control.NonFatal
+
+import com.intel.analytics.bigdl.mkl.MKL
+import org.apache.logging.log4j.LogManager
+
+/** The JNI surface of native/ (native/src/jni.cpp): arrays are tensors' storages, offsets 0-based. */
+final class NativeCalls private[nn] {
+  @native def info(libraryPath: String): String
+  @native def bf16Supported(): Boolean
+  @native def setThreads(threads: Int): Unit
+  @native def threads(): Int
+  @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
+      n: Int, activation: Int): Unit
+  @native def denseForward(x: Array[Float], xo: Int, w: Array[Float], wo: Int, w16: Array[Short], b: Array[Float],
+      bo: Int, y: Array[Float], yo: Int, batch: Int, in: Int, out: Int, activation: Int, bf16: Boolean): Unit
+  @native def denseGradInput(dz: Array[Float], dzo: Int, w: Array[Float], wo: Int, w16: Array[Short],
+      dx: Array[Float], dxo: Int, batch: Int, in: Int, out: Int, bf16: Boolean): Unit
+  @native def denseGradParams(x: Array[Float], xo: Int, dz: Array[Float], dzo: Int, gw: Array[Float], gwo: Int,
+      gb: Array[Float], gbo: Int, batch: Int, in: Int, out: Int, scaleW: Float, scaleB: Float, bf16: Boolean): Unit
+  /** `shape`: n, h, w, c, filters, kh, kw, sh, sw, pad top, left, bottom, right, out h, out w. */
+  @native def convForward(shape: Array[Int], x: Array[Float], xo: Int, w: Array[Float], wo: Int, b: Array[Float],
+      bo: Int, y: Array[Float], yo: Int, activation: Int, bf16: Boolean): Unit
+  @native def convGradInput(shape: Array[Int], dz: Array[Float], dzo: Int, w: Array[Float], wo: Int,
+      dx: Array[Float], dxo: Int, bf16: Boolean): Unit
+  @native def convGradParams(shape: Array[Int], x: Array[Float], xo: Int, dz: Array[Float], dzo: Int,
+      gw: Array[Float], gwo: Int, gb: Array[Float], gbo: Int, scaleW: Float, scaleB: Float, bf16: Boolean): Unit
+}
+
+/**
+ * Loads bigwrap's native kernels once per JVM (design §5) from the copy packed in bigwrap-jvm.jar, or from
+ * the path in the system property `bigwrap.native.library` / environment variable BIGWRAP_NATIVE_LIBRARY
+ * ("none" hides the library). When they cannot load, Native* modules run BigDL's kernels instead, and the
+ * JVM logs one warning.
+ */
+object NativeKernels {
+  val LibraryProperty = "bigwrap.native.library"
+  val LibraryEnv = "BIGWRAP_NATIVE_LIBRARY"
+  private val Resource = "/bigwrap/native/libbigwrap_native.so"
+  private val told = new AtomicBoolean(false)
+
+  private lazy val loaded: Either[String, (NativeCalls, String)] = {
+    val result = load()
+    result.left.foreach(reason => LogManager.getLogger("bigwrap.native").warn(fallbackMessage(reason)))
+    result
+  }
+
+  private def fallbackMessage(reason: String): String =
+    s"native kernels unavailable ($reason); Dense and Conv2D run on BigDL's kernels instead"
+
+  def available: Boolean = loaded.isRight
+
+  /** The kernels, or None (after one logged warning per JVM) when the library could not load. */
+  def calls: Option[NativeCalls] = loaded.right.toOption.map(_._1)
+
+  /** Whether bf16 maths runs in hardware here; elsewhere a bf16 request computes in fp32. */
+  lazy val bf16: Boolean = calls.exists(_.bf16Supported())
+
+  /** The calling thread's kernel thread count (1 until set: a Spark task owns one core). */
+  def setThreads(threads: Int): Unit = calls.foreach(_.setThreads(threads))
+
+  /** Facts for diagnostics and tests, as JSON: versions, CPU support, the OpenMP runtimes in this process. */
+  def info: String = loaded match {
+    case Right((native, path)) => native.info(path).replaceFirst("^\\{", "{\"available\": true, ")
+    case Left(reason) => s"""{"available": false, "reason": ${org.json4s.jackson.JsonMethods.compact(
+      org.json4s.JString(reason))}}"""
+  }
+
+  /** Hands the user the fallback warning once per JVM (e.g. into a fit's progress record). */
+  def reportUnavailableOnce(report: String => Unit): Unit =
+    loaded.left.foreach(reason => if (told.compareAndSet(false, true)) report(fallbackMessage(reason)))
+
+  private def load(): Either[String, (NativeCalls, String)] = {
+    val requested = Option(System.getProperty(LibraryProperty)).orElse(Option(System.getenv(LibraryEnv)))
+    if (requested.contains("none")) return Left(s"hidden by $LibraryProperty=none")
+    // BigDL's MKL first: its libiomp5 becomes the process's OpenMP runtime, and our library (which needs
+    // libiomp5.so by soname) binds to that copy instead of initialising a second one.
+    MKL.isMKLLoaded
+    try {
+      val path = requested.map(p => Path.of(p)).getOrElse(extracted())
+      System.load(path.toAbsolutePath.toString)
+      Right((new NativeCalls, path.toString))
+    } catch {
+      case e: LinkageError => Left(e.getMessage) // UnsatisfiedLinkError: a missing file or dependency
+      case NonFatal(e) => Left(Option(e.getMessage).getOrElse(e.getClass.getName))
+    }
+  }
+
+  private def extracted(): Path = {
+    val stream = Option(getClass.getResourceAsStream(Resource)).getOrElse(
+      throw new IllegalStateException(s"bigwrap-jvm.jar has no $Resource (build it with `make install`)"))
+    val dir = Files.createTempDirectory("bigwrap-native")
+    val file = dir.resolve("libbigwrap_native.so")
+    try Files.copy(stream, file, StandardCopyOption.REPLACE_EXISTING) finally stream.close()
+    file.toFile.deleteOnExit()
+    dir.toFile.deleteOnExit()
+    file
+  }
+}

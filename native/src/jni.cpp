@@ -1,0 +1,138 @@
+// JNI entry points of bigwrap.nn.NativeCalls. Tensors arrive as their Java storage arrays plus offsets and
+// are read in place (GetPrimitiveArrayCritical: no copies); a kernel failure becomes an IllegalStateException.
+#include <jni.h>
+
+#include <exception>
+#include <string>
+
+#include "kernels.h"
+
+namespace {
+// A Java array pinned for the duration of a call; null stays null.
+class Pinned {
+ public:
+  Pinned(JNIEnv *env, jarray array, bool written)
+      : env_(env), array_(array), mode_(written ? 0 : JNI_ABORT),
+        data_(array ? env->GetPrimitiveArrayCritical(array, nullptr) : nullptr) {}
+  ~Pinned() {
+    if (data_) env_->ReleasePrimitiveArrayCritical(array_, data_, mode_);
+  }
+  Pinned(const Pinned &) = delete;
+  Pinned &operator=(const Pinned &) = delete;
+
+  float *floats(jint offset) const { return data_ ? static_cast<float *>(data_) + offset : nullptr; }
+  uint16_t *shorts() const { return static_cast<uint16_t *>(data_); }
+
+ private:
+  JNIEnv *env_;
+  jarray array_;
+  jint mode_;
+  void *data_;
+};
+
+// Runs `kernel` with every array released before a Java exception is raised (JNI forbids calls between
+// GetPrimitiveArrayCritical and its release).
+template <typename Kernel>
+void guarded(JNIEnv *env, Kernel kernel) {
+  std::string failure;
+  try {
+    kernel();
+  } catch (const std::exception &e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    env->ThrowNew(env->FindClass("java/lang/IllegalStateException"), ("bigwrap native kernel: " + failure).c_str());
+  }
+}
+
+bw::ConvShape conv_shape(JNIEnv *env, jintArray shape) {
+  jint v[15];
+  env->GetIntArrayRegion(shape, 0, 15, v);
+  return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+}
+}  // namespace
+
+extern "C" {
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *, void *) {
+  bw::init();
+  return JNI_VERSION_1_8;
+}
+
+JNIEXPORT jstring JNICALL Java_bigwrap_nn_NativeCalls_info(JNIEnv *env, jobject, jstring path) {
+  const char *chars = env->GetStringUTFChars(path, nullptr);
+  const std::string json = bw::info_json(chars);
+  env->ReleaseStringUTFChars(path, chars);
+  return env->NewStringUTF(json.c_str());
+}
+
+JNIEXPORT jboolean JNICALL Java_bigwrap_nn_NativeCalls_bf16Supported(JNIEnv *, jobject) {
+  return bw::bf16_supported();
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setThreads(JNIEnv *, jobject, jint threads) {
+  bw::set_threads(threads);
+}
+
+JNIEXPORT jint JNICALL Java_bigwrap_nn_NativeCalls_threads(JNIEnv *, jobject) { return bw::threads(); }
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_activationBackward(JNIEnv *env, jobject, jfloatArray y, jint yo,
+    jfloatArray dy, jint dyo, jfloatArray dz, jint dzo, jint n, jint act) {
+  Pinned py(env, y, false), pdy(env, dy, false), pdz(env, dz, true);
+  guarded(env, [&] { bw::activation_backward(py.floats(yo), pdy.floats(dyo), pdz.floats(dzo), n, act); });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseForward(JNIEnv *env, jobject, jfloatArray x, jint xo,
+    jfloatArray w, jint wo, jshortArray w16, jfloatArray b, jint bo, jfloatArray y, jint yo, jint batch, jint in,
+    jint out, jint act, jboolean bf16) {
+  Pinned px(env, x, false), pw(env, w, false), pw16(env, w16, true), pb(env, b, false), py(env, y, true);
+  guarded(env, [&] {
+    bw::dense_forward(px.floats(xo), pw.floats(wo), pw16.shorts(), pb.floats(bo), py.floats(yo), batch, in, out,
+                      act, bf16);
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseGradInput(JNIEnv *env, jobject, jfloatArray dz, jint dzo,
+    jfloatArray w, jint wo, jshortArray w16, jfloatArray dx, jint dxo, jint batch, jint in, jint out, jboolean bf16) {
+  Pinned pdz(env, dz, false), pw(env, w, false), pw16(env, w16, false), pdx(env, dx, true);
+  guarded(env, [&] {
+    bw::dense_grad_input(pdz.floats(dzo), pw.floats(wo), pw16.shorts(), pdx.floats(dxo), batch, in, out, bf16);
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseGradParams(JNIEnv *env, jobject, jfloatArray x, jint xo,
+    jfloatArray dz, jint dzo, jfloatArray gw, jint gwo, jfloatArray gb, jint gbo, jint batch, jint in, jint out,
+    jfloat scale_w, jfloat scale_b, jboolean bf16) {
+  Pinned px(env, x, false), pdz(env, dz, false), pgw(env, gw, true), pgb(env, gb, true);
+  guarded(env, [&] {
+    bw::dense_grad_params(px.floats(xo), pdz.floats(dzo), pgw.floats(gwo), pgb.floats(gbo), batch, in, out, scale_w,
+                          scale_b, bf16);
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_convForward(JNIEnv *env, jobject, jintArray shape, jfloatArray x,
+    jint xo, jfloatArray w, jint wo, jfloatArray b, jint bo, jfloatArray y, jint yo, jint act, jboolean bf16) {
+  const bw::ConvShape s = conv_shape(env, shape);
+  Pinned px(env, x, false), pw(env, w, false), pb(env, b, false), py(env, y, true);
+  guarded(env, [&] { bw::conv_forward(s, px.floats(xo), pw.floats(wo), pb.floats(bo), py.floats(yo), act, bf16); });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_convGradInput(JNIEnv *env, jobject, jintArray shape,
+    jfloatArray dz, jint dzo, jfloatArray w, jint wo, jfloatArray dx, jint dxo, jboolean bf16) {
+  const bw::ConvShape s = conv_shape(env, shape);
+  Pinned pdz(env, dz, false), pw(env, w, false), pdx(env, dx, true);
+  guarded(env, [&] { bw::conv_grad_input(s, pdz.floats(dzo), pw.floats(wo), pdx.floats(dxo), bf16); });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_convGradParams(JNIEnv *env, jobject, jintArray shape,
+    jfloatArray x, jint xo, jfloatArray dz, jint dzo, jfloatArray gw, jint gwo, jfloatArray gb, jint gbo,
+    jfloat scale_w, jfloat scale_b, jboolean bf16) {
+  const bw::ConvShape s = conv_shape(env, shape);
+  Pinned px(env, x, false), pdz(env, dz, false), pgw(env, gw, true), pgb(env, gb, true);
+  guarded(env, [&] {
+    bw::conv_grad_params(s, px.floats(xo), pdz.floats(dzo), pgw.floats(gwo), pgb.floats(gbo), scale_w, scale_b,
+                         bf16);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,59 @@
+// bigwrap native kernels: plain-pointer C++ API under the JNI layer (jni.cpp).
+// Layouts are the ones BigDL keeps, so the JVM passes its tensors' storage as is:
+//   Dense: x (batch, in), weight (out, in) as BigDL's Linear, bias (out), y (batch, out), all row-major.
+//   Conv2D: x NHWC, weight (kh, kw, in, out) ("hwio", BigDL's NHWC convolution and Keras), y NHWC.
+// Threads: a Spark task owns one core, so every kernel runs on the calling thread's count (set_threads), 1
+// by default. oneDNN threads through the libiomp5 BigDL already loaded; MKL runs sequential, because MKL
+// 2026's threading layer needs OpenMP 5.1 entry points that BigDL's 2018 libiomp5 lacks, and loading a
+// second libiomp5 is what must not happen (native/README.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace bw {
+
+// Activations fused into the layer: forward applied to the GEMM/convolution output, backward taken
+// from that output (so the pre-activation never needs storing). Codes shared with NativeKernels.scala.
+enum Activation : int { kLinear = 0, kRelu = 1, kSigmoid = 2, kTanh = 3 };
+
+// Once, when the JVM loads the library: MKL's LP64 interface, sequential threading layer.
+void init();
+void set_threads(int threads);
+int threads();
+// Applies the calling thread's thread count to OpenMP (oneDNN) before a kernel runs.
+void use_threads();
+
+bool bf16_supported();  // AVX512-BF16 or AMX-BF16: MKL / oneDNN run bf16 maths in hardware
+std::string info_json(const std::string &library_path);
+
+// f32 → bf16 with round-to-nearest-even.
+void to_bf16(const float *from, uint16_t *to, size_t n);
+// y = act(y + bias) over rows of `cols` values; bias may be null.
+void bias_activation(float *y, const float *bias, size_t rows, size_t cols, int act);
+// dz = dy * act'(y), from the activation's output y.
+void activation_backward(const float *y, const float *dy, float *dz, size_t n, int act);
+
+// -- Dense (MKL GEMM). `w16` is the caller's buffer of out*in bf16 values (bf16 only): filled from `w` by
+// dense_forward, read by dense_grad_input. --
+void dense_forward(const float *x, const float *w, uint16_t *w16, const float *bias, float *y, int batch, int in,
+                   int out, int act, bool bf16);
+void dense_grad_input(const float *dz, const float *w, const uint16_t *w16, float *dx, int batch, int in, int out,
+                      bool bf16);
+// gw += scale_w * dzᵀ·x; gb += scale_b * column sums of dz (gb may be null).
+void dense_grad_params(const float *x, const float *dz, float *gw, float *gb, int batch, int in, int out,
+                       float scale_w, float scale_b, bool bf16);
+
+// -- Conv2D (oneDNN) --
+struct ConvShape {
+  int n, h, w, c, f, kh, kw, sh, sw, pad_top, pad_left, pad_bottom, pad_right, oh, ow;
+};
+void conv_forward(const ConvShape &s, const float *x, const float *w, const float *bias, float *y, int act,
+                  bool bf16);
+void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16);
+// gw += scale_w * dL/dw; gb += scale_b * dL/db (gb may be null).
+void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
+                      float scale_b, bool bf16);
+
+}  // namespace bw
