@@ -16,6 +16,7 @@ from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
 
 from . import checkpoints, data, losses, optimizers, runtime
+from . import kernels as kernel_options
 from . import spec as spec_format
 from .fitted import EstimatorModel
 from .models import Model
@@ -52,7 +53,8 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                  validationData: DataFrame | None = None, validationSplit: float = 0.0, metrics: list | None = None,
                  earlyStopping: bool = False, monitor: str = "val_loss", patience: int = 0, minDelta: float = 0.0,
                  restoreBestWeights: bool = False, checkpointDir: str | None = None, checkpointEvery: int = 1,
-                 resumeFrom: str | None = None, logDir: str | None = None):
+                 resumeFrom: str | None = None, logDir: str | None = None, kernels: str = kernel_options.DEFAULT_KERNELS,
+                 precision: str = kernel_options.DEFAULT_PRECISION):
         super().__init__()
         self._setDefault(**ESTIMATOR_DEFAULTS)
         self._set(**self._input_kwargs)
@@ -85,6 +87,7 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
             raise ValueError(f"Estimator: numTasks must be a positive integer or None, got {tasks!r}")
         if tasks is not None and s["trainer"] != "barrier":
             raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
+        kernel_options.check(s["kernels"], s["precision"])
         if s["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {s['trainer']!r}; available: {', '.join(TRAINERS)}")
         if s["optimizer"].clipnorm is not None and s["trainer"] == "barrier":
@@ -137,7 +140,8 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                              f"tasks training ({bridge.engine['node_number']} executor(s) × "
                              f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], tasks)}")
         index, weights = spec_format.encode_weights(model._weight_entries())
-        handle = bridge.call("loadModel", model.to_json(), index, weights)
+        handle = bridge.call("loadModel", model.to_json(), index, weights,
+                             kernel_options.to_json(s["kernels"], s["precision"]))
         config = self._jvm_config(s, features, label, tasks)
         if resume is not None:
             config["resume"] = {"dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration,
@@ -155,7 +159,7 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
             printer.finish(final)
         trained = model._with_weights(spec_format.decode_weights(
             bridge.call("weightIndex", handle), bytes(bridge.call("weightBytes", handle))))
-        trained._adopt_handle(bridge, handle)
+        trained._adopt_handle(bridge, handle, kernel_options.to_json(s["kernels"], s["precision"]))
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
         self._copyValues(fitted)
@@ -166,7 +170,8 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
         config = {"run_id": str(uuid.uuid4()), "loss": s["loss"].get_config(), "optimizer": optimizer.get_config(),
                   "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
                   "tasks": tasks, "features_col": features, "label_col": label, "metrics": s["metrics"],
-                  "clip_norm": optimizer.clipnorm, "clip_value": optimizer.clipvalue, "log_dir": s["logDir"]}
+                  "clip_norm": optimizer.clipnorm, "clip_value": optimizer.clipvalue, "log_dir": s["logDir"],
+                  "kernels": s["kernels"], "precision": s["precision"]}
         if s.get("seed") is not None:
             config["seed"] = int(s["seed"]) & 0x7FFFFFFFFFFFFFFF
         if s["earlyStopping"]:

@@ -9,6 +9,7 @@ from pyspark.ml.util import JavaMLWritable, MLReadable
 from pyspark.sql import DataFrame
 
 from . import data, losses, runtime
+from . import kernels as kernel_options
 from .models import Model
 from .params import OUTPUT_DEFAULTS, OutputParams
 
@@ -80,7 +81,8 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
         config = {"features_col": features, "prediction_col": self.getPredictionCol(),
                   "probability_col": self.getProbabilityCol(), "task": self.loss.task,
                   "from_logits": self.loss.from_logits, "batch_size": batch}
-        jdf = bridge.call("transform", dataset._jdf, self.model._jvm_handle(bridge), json.dumps(config))
+        handle = self.model._jvm_handle(bridge, self._kernels())
+        jdf = bridge.call("transform", dataset._jdf, handle, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
 
     def evaluate(self, dataset: DataFrame, metrics: list[str] = (), labelCol: str = "label") -> dict[str, float]:
@@ -91,7 +93,12 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
         bridge = runtime.bridge(dataset.sparkSession)
         config = {"loss": self.loss.get_config(), "metrics": list(metrics), "features_col": features,
                   "label_col": labelCol, "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge), json.dumps(config)))
+        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()),
+                                      json.dumps(config)))
+
+    def _kernels(self) -> str:
+        return kernel_options.to_json(self.getOrDefault(self.kernels), self.getOrDefault(self.precision),
+                                      "EstimatorModel")
 
     def write(self):
         from .persistence import Writer

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import kernels as kernel_options
 from . import spec as spec_format
 from .layers.base import InputLayer, Layer, SymbolicTensor, _auto_name, format_shape
 
@@ -197,18 +198,20 @@ class Model:
         # trainable is part of the key: the JVM builds frozen layers differently (e.g. BatchNormalization)
         return tuple((id(layer), layer.weights_version, layer.trainable) for layer in self._graph_layers)
 
-    def _jvm_handle(self, bridge) -> str:
-        """This model, with its current weights, loaded in the JVM (reloaded after set_weights)."""
-        key = self._weights_key()
+    def _jvm_handle(self, bridge, kernels: str | None = None) -> str:
+        """This model, with its current weights, loaded in the JVM on `kernels` (a bigwrap.kernels.to_json
+        option; default kernels when None), reloaded after set_weights."""
+        kernels = kernels or kernel_options.to_json()
+        key = (self._weights_key(), kernels)
         if self._jvm_model and self._jvm_model[0] is bridge and self._jvm_model[1] == key:
             return self._jvm_model[2]
         index, data = spec_format.encode_weights(self._weight_entries())
-        handle = bridge.call("loadModel", self.to_json(), index, data)
-        self._adopt_handle(bridge, handle)
+        handle = bridge.call("loadModel", self.to_json(), index, data, kernels)
+        self._adopt_handle(bridge, handle, kernels)
         return handle
 
-    def _adopt_handle(self, bridge, handle: str) -> None:
-        self._jvm_model = (bridge, self._weights_key(), handle)
+    def _adopt_handle(self, bridge, handle: str, kernels: str) -> None:
+        self._jvm_model = (bridge, (self._weights_key(), kernels), handle)
         weakref.finalize(self, _release, bridge, handle)
 
     def _input_arrays(self, x) -> list[np.ndarray]:
@@ -236,9 +239,10 @@ class Model:
         # The façade's layout for several inputs: each input's whole block, one after the other.
         return b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays)
 
-    def predict(self, x, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, x, batch_size: int = 1024, kernels: str | None = None,
+                precision: str | None = None) -> np.ndarray:
         """Forward pass in inference mode on the JVM; `x` is an array (n, *input_shape[1:]), or a list of
-        such arrays for a model with several inputs."""
+        such arrays for a model with several inputs. `kernels` / `precision`: see bigwrap.kernels."""
         from .runtime import bridge as active_bridge
 
         arrays = self._input_arrays(x)
@@ -247,7 +251,7 @@ class Model:
         if rows == 0:
             return np.zeros((0, *out_dims), dtype=np.float32)
         bridge = active_bridge()
-        handle = self._jvm_handle(bridge)
+        handle = self._jvm_handle(bridge, kernel_options.to_json(kernels, precision))
         chunks = []
         for start in range(0, rows, batch_size):
             chunk = [a[start:start + batch_size] for a in arrays]
@@ -255,12 +259,14 @@ class Model:
             chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
         return np.concatenate(chunks).astype(np.float32)
 
-    def _forward_backward(self, x, grad_output) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _forward_backward(self, x, grad_output, kernels: str | None = None,
+                          precision: str | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the
         inputs and of the trainable weights (Keras layouts, in get_weights order)."""
         arrays = self._input_arrays(x)
         rows = len(arrays[0])
-        grads = self._training_call("forwardBackward", arrays, np.ascontiguousarray(grad_output, dtype="<f4").tobytes())
+        grads = self._training_call("forwardBackward", arrays, np.ascontiguousarray(grad_output, dtype="<f4").tobytes(),
+                                    kernels=kernel_options.to_json(kernels, precision, "_forward_backward"))
         shapes = [(rows, *t.dims) for t in self._inputs] + self._trainable_shapes()
         out = _split(grads, shapes)
         return out[:len(self._inputs)], out[len(self._inputs):]
@@ -289,11 +295,11 @@ class Model:
     def _trainable_shapes(self) -> list[tuple[int, ...]]:
         return [shape for layer in self._graph_layers for (_, shape, _, trainable) in layer._weight_specs if trainable]
 
-    def _training_call(self, method: str, arrays: list[np.ndarray], *args) -> np.ndarray:
+    def _training_call(self, method: str, arrays: list[np.ndarray], *args, kernels: str | None = None) -> np.ndarray:
         from .runtime import bridge as active_bridge
 
         bridge = active_bridge()
-        handle = self._jvm_handle(bridge)
+        handle = self._jvm_handle(bridge, kernels)
         raw = bridge.call(method, handle, self._pack(arrays), len(arrays[0]), *args)
         # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
         self._jvm_model = None

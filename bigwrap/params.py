@@ -10,6 +10,8 @@ from typing import Any, Callable
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasSeed
 
+from .kernels import DEFAULT_KERNELS, DEFAULT_PRECISION
+
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A converter that also lets a Param be set back to None (its "off" value)."""
@@ -25,6 +27,10 @@ class OutputParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
                          "order of the model's inputs")
     inferenceBatchSize = _param("inferenceBatchSize", "rows per forward pass when transforming (positive)",
                                 TypeConverters.toInt)
+    kernels = _param("kernels", "'native' (bigwrap's MKL/oneDNN kernels for Dense and Conv2D) or 'bigdl' "
+                     "(BigDL's); see bigwrap.kernels", TypeConverters.toString)
+    precision = _param("precision", "'fp32' or 'bf16' (native kernels: bfloat16 maths, fp32 weights; fp32 "
+                       "where the CPU has no bf16)", TypeConverters.toString)
 
 
 class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
@@ -73,7 +79,8 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = dict(
     predictionCol="prediction", probabilityCol="probability", verbose=1, trainer="barrier", numTasks=None,
     inferenceBatchSize=256, validationData=None, validationSplit=0.0, metrics=[], earlyStopping=False,
     monitor="val_loss", patience=0, minDelta=0.0, restoreBestWeights=False, checkpointDir=None,
-    checkpointEvery=1, resumeFrom=None, logDir=None)
+    checkpointEvery=1, resumeFrom=None, logDir=None, kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION)
 
 OUTPUT_DEFAULTS: dict[str, Any] = dict(featuresCol="features", predictionCol="prediction",
-                                       probabilityCol="probability", inferenceBatchSize=256)
+                                       probabilityCol="probability", inferenceBatchSize=256,
+                                       kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION)

@@ -15,6 +15,26 @@ from .layer_cases import BAD_ARGUMENTS, LAYER_CASES
 
 GRADIENT_CASES = [case for case in LAYER_CASES if case.gradients]
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+# bf16 keeps 8 significant bits (inputs and weights round by up to 2^-9 relative) and sums in fp32: errors
+# stay within this fraction of the largest reference value (docs: README "Native kernels").
+BF16_TOLERANCE = 1e-2
+# Rows whose JVM build has a Dense or convolution layer also run on the native kernels, in fp32 and bf16.
+NATIVE_LAYERS = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.TimeDistributed)
+KERNEL_RUNS = [(case, "bigdl", "fp32") for case in LAYER_CASES] + [
+    (case, "native", precision) for case in LAYER_CASES if case.layer in NATIVE_LAYERS for precision in ("fp32", "bf16")]
+
+
+def _run_id(run):
+    case, kernels, precision = run
+    return case.id if kernels == "bigdl" else f"{case.id}-{kernels}-{precision}"
+
+
+def _assert_close(got, expected, precision, what=""):
+    if precision == "bf16":
+        np.testing.assert_allclose(got, expected, rtol=0, atol=BF16_TOLERANCE * max(np.abs(expected).max(), 1e-3),
+                                   err_msg=what)
+    else:
+        np.testing.assert_allclose(got, expected, err_msg=what, **TOLERANCE)
 
 
 def _model(case):
@@ -64,17 +84,20 @@ def test_jvm_builds_the_shape_python_inferred(spark, case):
     assert shapes == {"inputs": [list(s) for s in case.shapes], "outputs": [list(case.output_shape)]}
 
 
-@pytest.mark.parametrize("case", LAYER_CASES, ids=lambda c: c.id)
-def test_jvm_forward_matches_pytorch(spark, case):
+@pytest.mark.parametrize("run", KERNEL_RUNS, ids=_run_id)
+def test_jvm_forward_matches_pytorch(spark, run):
+    case, kernels, precision = run
     model, layer, x = _setup(case)
     weights = [torch.tensor(w) for w in layer.get_weights()]
     expected = _torch_call(case, weights, [torch.tensor(a) for a in x], training=False)
-    np.testing.assert_allclose(model.predict(x if len(x) > 1 else x[0]), expected.detach().numpy(), **TOLERANCE)
+    got = model.predict(x if len(x) > 1 else x[0], kernels=kernels, precision=precision)
+    _assert_close(got, expected.detach().numpy(), precision)
 
 
-@pytest.mark.parametrize("case", GRADIENT_CASES, ids=lambda c: c.id)
-def test_jvm_gradients_match_pytorch(spark, case):
+@pytest.mark.parametrize("run", [r for r in KERNEL_RUNS if r[0].gradients], ids=_run_id)
+def test_jvm_gradients_match_pytorch(spark, run):
     """Training-mode forward + backward: gradients w.r.t. the inputs and every trainable weight."""
+    case, kernels, precision = run
     model, layer, x = _setup(case)
     weights = [torch.tensor(w, requires_grad=True) for w in layer.get_weights()]
     inputs = [torch.tensor(a, requires_grad=not case.tokens) for a in x]
@@ -82,14 +105,14 @@ def test_jvm_gradients_match_pytorch(spark, case):
     grad_output = np.random.default_rng(11).normal(size=tuple(y.shape)).astype(np.float32)
     (y * torch.tensor(grad_output)).sum().backward()
 
-    input_grads, weight_grads = model._forward_backward(x, grad_output)
+    input_grads, weight_grads = model._forward_backward(x, grad_output, kernels=kernels, precision=precision)
     if not case.tokens:
         for got, tensor in zip(input_grads, inputs):
-            np.testing.assert_allclose(got, tensor.grad.numpy(), **TOLERANCE)
+            _assert_close(got, tensor.grad.numpy(), precision, "input gradient")
     trainable = [w for name, w in zip(layer.weight_names, weights) if name in layer.trainable_weight_names]
     assert len(weight_grads) == len(trainable)
     for name, got, tensor in zip(layer.trainable_weight_names, weight_grads, trainable):
-        np.testing.assert_allclose(got, tensor.grad.numpy(), err_msg=f"gradient of {name}", **TOLERANCE)
+        _assert_close(got, tensor.grad.numpy(), precision, f"gradient of {name}")
 
 
 def test_gradient_cases_cover_every_trainable_layer():

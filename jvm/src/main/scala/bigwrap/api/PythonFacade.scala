@@ -78,6 +78,9 @@ object PythonFacade {
 
   def releaseModel(handle: String): Unit = models.remove(handle)
 
+  /** The kernels the model behind `handle` runs on (native only where this JVM loaded the library). */
+  def modelKernels(handle: String): String = guard(model(handle).kernels.toJson)
+
   def weightIndex(handle: String): String = guard(model(handle).weights.indexJson)
 
   def weightBytes(handle: String): Array[Byte] = guard(model(handle).weights.bytes)

@@ -1,0 +1,139 @@
+"""bigwrap's native kernels (native/): loading, one OpenMP runtime, bf16 training, the BigDL fallback, the option.
+
+Forward and gradient agreement with PyTorch per layer lives in the layer table (test_layers.py, "-native-" ids).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bigwrap
+from bigwrap import layers
+from bigwrap.runtime import bridge
+
+
+def _info(spark) -> dict:
+    return json.loads(bridge(spark).call("nativeKernelsInfo"))
+
+
+def _accuracy(fitted, test) -> float:
+    return fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
+
+
+def _digits_cnn():
+    return bigwrap.Sequential([
+        layers.Input((8, 8, 1)),
+        layers.Conv2D(8, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Flatten(), layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")])
+
+
+def _digits_mlp():
+    return bigwrap.Sequential([layers.Input((64,)), layers.Dense(64, activation="relu"),
+                               layers.Dense(10, activation="softmax")])
+
+
+def _fit(train, model, **kwargs):
+    bigwrap.set_random_seed(0)
+    settings = dict(loss="sparse_categorical_crossentropy", optimizer=bigwrap.optimizers.Adam(0.01), batchSize=64,
+                    epochs=8, verbose=0, seed=1)
+    return bigwrap.Estimator(model=model, **{**settings, **kwargs}).fit(train)
+
+
+def _kernels_of(spark, fitted) -> dict:
+    handle = fitted.model._jvm_handle(bridge(spark), fitted._kernels())
+    return json.loads(bridge(spark).call("modelKernels", handle))
+
+
+def test_library_loads_from_the_jar_with_bf16_on_this_cpu(spark):
+    info = _info(spark)
+    assert info["available"], info
+    assert "bigwrap-native" in info["library"]  # extracted from bigwrap-jvm.jar, not read from the build tree
+    assert info["onednn"].startswith("3.") and "Math Kernel Library" in info["mkl"]
+    assert info["bf16"]  # the machine kind has AVX512-BF16 / AMX: bf16 really runs in bf16 here
+
+
+def test_bigdl_and_native_kernels_share_one_openmp_runtime(spark, digits):
+    train, _ = digits
+    # BigDL's MKL kernels, then ours (convolution threads through OpenMP), in the same JVM
+    _fit(train, _digits_cnn(), epochs=1, kernels="bigdl")
+    _fit(train, _digits_cnn(), epochs=1, kernels="native", numTasks=1)
+    runtimes = _info(spark)["openmp_runtimes"]
+    assert len(runtimes) == 1, runtimes
+    # the copy BigDL's core jar extracted, not the one pip installed next to MKL
+    assert Path(runtimes[0]).name == "libiomp5.so" and Path(runtimes[0]).parent.name.startswith("mkl.native")
+
+
+def test_bf16_predictions_differ_from_fp32_within_the_bf16_tolerance(spark):
+    bigwrap.set_random_seed(3)
+    model = _digits_mlp()
+    x = np.random.default_rng(0).uniform(size=(32, 64)).astype(np.float32)
+    fp32, bf16 = model.predict(x, kernels="native"), model.predict(x, kernels="native", precision="bf16")
+    np.testing.assert_allclose(model.predict(x, kernels="bigdl"), fp32, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(fp32, bf16)  # bf16 maths ran (this CPU has it), not a silent fp32 fallback
+    np.testing.assert_allclose(bf16, fp32, atol=1e-2)
+
+
+@pytest.mark.parametrize("name,build", [("mlp", _digits_mlp), ("cnn", _digits_cnn)])
+def test_digits_train_to_95_percent_with_bf16_native_layers(spark, digits, name, build):
+    train, test = digits
+    fitted = _fit(train, build(), kernels="native", precision="bf16")
+    assert _kernels_of(spark, fitted) == {"kernels": "native", "precision": "bf16"}
+    assert _accuracy(fitted, test) >= 0.95
+
+
+def test_native_layers_train_with_bigdls_distri_optimizer(spark, digits):
+    train, test = digits
+    fitted = _fit(train, _digits_mlp(), kernels="native", trainer="bigdl")
+    assert _kernels_of(spark, fitted) == {"kernels": "native", "precision": "fp32"}
+    assert _accuracy(fitted, test) >= 0.95
+
+
+@pytest.mark.parametrize("kwargs,word", [({"kernels": "fast"}, "kernels"), ({"precision": "fp16"}, "precision"),
+                                         ({"kernels": "bigdl", "precision": "bf16"}, "bf16")])
+def test_bad_kernel_options_fail_before_any_spark_job(digits, no_spark_job, kwargs, word):
+    train, _ = digits
+    with no_spark_job, pytest.raises(ValueError, match=word):
+        _fit(train, _digits_mlp(), **kwargs)
+
+
+def test_without_the_library_training_runs_on_bigdl_and_warns_once():
+    """A fresh JVM whose library is hidden: two fits and a transform still work, and say so once."""
+    script = """
+        import json, warnings
+        import bigwrap
+        from bigwrap import layers
+        from bigwrap.demo import digits_frames
+        from bigwrap.runtime import bridge
+        spark = bigwrap.session("local[2]", conf={"spark.driver.extraJavaOptions": "-Dbigwrap.native.library=none"})
+        train, test = digits_frames(spark)
+        model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(64, activation="relu"),
+                                    layers.Dense(10, activation="softmax")])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", kernels="native",
+                                           optimizer=bigwrap.optimizers.Adam(0.01), batchSize=64, epochs=6,
+                                           verbose=0, seed=1).fit(train)
+        accuracy = fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
+        handle = fitted.model._jvm_handle(bridge(spark), fitted._kernels())
+        print(json.dumps({"warnings": [str(w.message) for w in caught], "accuracy": accuracy,
+                          "info": json.loads(bridge(spark).call("nativeKernelsInfo")),
+                          "kernels": json.loads(bridge(spark).call("modelKernels", handle))}))
+    """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["info"] == {"available": False, "reason": "hidden by bigwrap.native.library=none"}
+    assert report["kernels"] == {"kernels": "bigdl", "precision": "fp32"}
+    assert len(report["warnings"]) == 1 and "native kernels unavailable" in report["warnings"][0], report
+    assert result.stderr.count("native kernels unavailable") == 1, result.stderr  # the JVM's log line, once
+    assert report["accuracy"] >= 0.95
