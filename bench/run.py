@@ -1,6 +1,7 @@
 """`make bench`: bigwrap vs raw BigDL, PyTorch eager and MLlib on the same cores, same run.
 
 Writes bench/results/<date>.md (tables with ratios to each baseline) and bench/results/<date>.png.
+bigwrap rows use the default kernels (bigwrap.kernels); the "Native kernels" section compares them.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import bigwrap
 from bigwrap import layers
 
-from . import systems
+from . import native, systems
 from .workloads import blobs, frame, images
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,7 +89,9 @@ def markdown(results) -> str:
         reached = r["accuracy"] >= mllib["accuracy"] - 0.005
         ratio = f"{mllib['wall_s'] / r['wall_s']:.1f}" if reached else "— (lower accuracy)"
         lines.append(f"| {system} | {r['wall_s']:.1f} | {r['accuracy']:.3f} | {ratio} |")
-    lines += ["", "Walls include each system's own data preparation inside fit (bigwrap: DataFrame → tensors)."]
+    lines += ["", "Walls include each system's own data preparation inside fit (bigwrap: DataFrame → tensors).", ""]
+    if "native" in results:
+        lines.append(native.markdown(results["native"]))
     return "\n".join(lines) + "\n"
 
 
@@ -131,6 +134,7 @@ def main() -> int:
         results["throughput"]["LeNet-5, batch 128, 20k 28×28×1 images"] = throughput(
             spark, "lenet", lenet(), systems.torch_lenet(), x, y, 128, 3, channels_first=True)
     results["time_to_accuracy"] = time_to_accuracy(spark, scale)
+    results["native"] = native.run(spark, scale < 1, lambda: mlp([784, 512, 256, 10]), lenet)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results["date"] + ("-quick" if scale < 1 else ""))
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))

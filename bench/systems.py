@@ -27,11 +27,13 @@ def accuracy(fitted, frame) -> float:
     return fitted.transform(frame).selectExpr("avg(cast(prediction = label as double))").first()[0]
 
 
-def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, optimizer):
-    """Fits through the Estimator; samples/s is the best epoch after the first (steady state)."""
+def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, optimizer, **options):
+    """Fits through the Estimator (`options`: more Estimator params, e.g. kernels); samples/s is the best
+    epoch after the first (steady state)."""
     started = time.perf_counter()
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", optimizer=optimizer,
-                               batchSize=batch, epochs=epochs, trainer=trainer, seed=7, verbose=0).fit(train)
+                               batchSize=batch, epochs=epochs, trainer=trainer, seed=7, verbose=0,
+                               **options).fit(train)
     wall = time.perf_counter() - started
     history = fitted.history.to_dict("records")
     steady = history[1:] or history

@@ -101,10 +101,16 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
 }
 
 const Entry &cached(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
+  // A training task sees two batch sizes (full and last); inference a few more. The bound only keeps a
+  // long-lived executor that runs many models from growing without limit.
+  constexpr size_t kMaxEntries = 256;
   thread_local std::map<Key, Entry> entries;
   const Key k = key(s, op, bf16, has_bias, act);
   auto found = entries.find(k);
-  if (found == entries.end()) found = entries.emplace(k, make(s, op, bf16, has_bias, act)).first;
+  if (found == entries.end()) {
+    if (entries.size() >= kMaxEntries) entries.clear();
+    found = entries.emplace(k, make(s, op, bf16, has_bias, act)).first;
+  }
   return found->second;
 }
 

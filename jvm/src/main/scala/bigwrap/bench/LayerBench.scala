@@ -19,7 +19,8 @@ import org.json4s.jackson.JsonMethods
  *
  * Argument: {"threads": n, "iterations": n, "warmup": n, "variants": [...], "layers": [{"name", "kind":
  * "dense"|"conv", "batch", "in", "out"} or {..., "h", "w", "c", "f", "k", "same"}]}. Prints one JSON
- * object: {"layers": [{"name", "variant", "ms", "gflops"}], "native": NativeKernels.info}.
+ * object: {"layers": [{"name", "variant", "ms" (median), "gflops" (at the median), "best_gflops"}], "native":
+ * NativeKernels.info}.
  */
 object LayerBench {
   private implicit val formats: Formats = DefaultFormats
@@ -56,9 +57,10 @@ object LayerBench {
       val samples = Array.fill(runs.size)(Array.newBuilder[Double])
       for (_ <- 0 until iterations; (run, k) <- runs.zipWithIndex) samples(k) += run.step()
       variants.zip(samples).map { case (variant, times) =>
-        val ms = median(times.result())
+        val sorted = times.result().sorted
+        val (ms, best) = (sorted(sorted.length / 2), sorted.head)
         JObject("name" -> JString(layer.name), "variant" -> JString(variant), "ms" -> JDouble(ms),
-          "gflops" -> JDouble(layer.flops / ms / 1e6))
+          "gflops" -> JDouble(layer.flops / ms / 1e6), "best_gflops" -> JDouble(layer.flops / best / 1e6))
       }
     }
     val native = JsonMethods.parse(NativeKernels.info)
@@ -76,8 +78,6 @@ object LayerBench {
     }
     m.asInstanceOf[AbstractModule[Activity, Activity, Float]].training()
   }
-
-  private def median(values: Array[Double]): Double = values.sorted.apply(values.length / 2)
 
   /** One timed forward + backward of a layer, in milliseconds. */
   private trait Run { def step(): Double }
