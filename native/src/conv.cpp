@@ -65,10 +65,11 @@ struct Entry {
 };
 
 enum Op { kForward, kGradInput, kGradParams };
-using Key = std::array<int, 19>;
+using Key = std::array<int, 20>;
 
+// oneDNN sizes a primitive's work split for the thread count in force when it is created.
 Key key(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
-  return {op, bf16, has_bias, act, s.n, s.h, s.w, s.c, s.f, s.kh, s.kw, s.sh, s.sw,
+  return {op, bf16, has_bias, act, threads(), s.n, s.h, s.w, s.c, s.f, s.kh, s.kw, s.sh, s.sw,
           s.pad_top, s.pad_left, s.pad_bottom, s.pad_right, s.oh, s.ow};
 }
 
