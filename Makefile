@@ -15,7 +15,7 @@ NATIVE_LIB := native/build/libbigwrap_native.so
 NATIVE_SOURCES := $(wildcard native/src/*.cpp native/src/*.h)
 PYTEST_ARGS ?=
 
-.PHONY: install native demo test bench clean gradle
+.PHONY: install native demo test bench clean gradle compiler
 BENCH_DEPS := torch==2.13.0 pandas pyarrow matplotlib
 
 install: $(DEPS_STAMP) $(JAR)
@@ -34,7 +34,7 @@ $(DEPS_STAMP): pyproject.toml | $(VENV)/bin/python
 
 # The JNI kernels (native/README.md): MKL (mkl_rt) and oneDNN from the venv, found through an RPATH (not
 # RUNPATH: oneDNN's own dependencies must resolve there too). No -fopenmp: that would link libgomp.
-$(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP)
+$(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP) | compiler
 	@mkdir -p $(dir $@)
 	JAVA_HOME=$$(dirname $$(dirname $$(realpath $$(command -v javac)))); \
 	g++ -O3 -std=c++17 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
@@ -42,6 +42,10 @@ $(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP)
 	  -o $@ $(filter %.cpp,$^) \
 	  -L$(VENV)/lib -l:libmkl_rt.so.3 -l:libdnnl.so.3 -l:libiomp5.so \
 	  -Wl,--disable-new-dtags,-rpath,$(abspath $(VENV)/lib),--no-undefined,--as-needed
+
+compiler:
+	@command -v g++ >/dev/null 2>&1 || { echo "installing Debian's g++"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }
 
 gradle:
 	@command -v gradle >/dev/null 2>&1 || { echo "installing Debian's gradle"; \
