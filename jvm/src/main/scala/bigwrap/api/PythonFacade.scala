@@ -64,7 +64,7 @@ object PythonFacade {
   }
 
   def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte]): String =
-    loadModel(specJson, weightIndexJson, weightBytes, "{}")
+    loadModel(specJson, weightIndexJson, weightBytes, KernelChoice.Default.toJson)
 
   /** As above, with Dense and Conv2D on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}). */
   def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte],

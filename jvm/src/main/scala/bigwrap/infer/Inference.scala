@@ -16,7 +16,7 @@ import org.apache.spark.sql.types.{DataType, DoubleType, StructField, StructType
 
 /** The part of a model that travels to executors: rebuilt there from the spec, never Java-serialized modules. */
 final case class ModelPayload(id: String, specJson: String, weights: WeightSet,
-    kernels: KernelChoice = KernelChoice.BigDL)
+    kernels: KernelChoice = KernelChoice.Default)
 
 /** How raw model outputs become prediction (and probability) columns. */
 final case class OutputSpec(task: String, fromLogits: Boolean, predictionCol: String, probabilityCol: String) {

@@ -18,9 +18,11 @@ final case class KernelChoice(native: Boolean, bf16: Boolean) {
 
 object KernelChoice {
   val BigDL: KernelChoice = KernelChoice(native = false, bf16 = false)
-  private val building = new DynamicVariable[KernelChoice](BigDL)
+  /** The default, as in Python's bigwrap.kernels (the faster at equal accuracy in bench/native.py). */
+  val Default: KernelChoice = KernelChoice(native = true, bf16 = false)
+  private val building = new DynamicVariable[KernelChoice](Default)
 
-  /** `{"kernels": "native"|"bigdl", "precision": "fp32"|"bf16"}`; absent keys mean BigDL's fp32 kernels. */
+  /** `{"kernels": "native"|"bigdl", "precision": "fp32"|"bf16"}`; an absent key takes Default's value. */
   def fromJson(value: JValue): KernelChoice = {
     def field(key: String, allowed: Seq[String]): String = value \ key match {
       case JNothing | JNull => allowed.head
@@ -28,7 +30,7 @@ object KernelChoice {
       case other => throw BigwrapException.valueError(
         s"$key must be one of ${allowed.map("'" + _ + "'").mkString(", ")}, got ${JsonMethods.compact(other)}")
     }
-    val native = field("kernels", Seq("bigdl", "native")) == "native"
+    val native = field("kernels", Seq("native", "bigdl")) == "native"
     val bf16 = field("precision", Seq("fp32", "bf16")) == "bf16"
     BigwrapException.require(native || !bf16, "precision='bf16' needs kernels='native' (BigDL's kernels are fp32)")
     KernelChoice(native, bf16)

@@ -19,7 +19,7 @@ final class BuiltModel(
     val outputShapes: Seq[Seq[Int]],
     layerWeights: Seq[(String, Seq[WeightSlot])],
     frozenModules: Seq[AbstractModule[Activity, Activity, Float]] = Nil,
-    val kernels: KernelChoice = KernelChoice.BigDL) {
+    val kernels: KernelChoice = KernelChoice.Default) {
 
   /**
    * Where the frozen layers' weights lie in the module's flat parameter vector (BigDL's getParameters
@@ -71,7 +71,7 @@ object ModelBuilder {
   }
 
   /** The model of `specJson`, its Dense and Conv2D layers on the `kernels` chosen. */
-  def build(specJson: String, kernels: KernelChoice = KernelChoice.BigDL): BuiltModel =
+  def build(specJson: String, kernels: KernelChoice = KernelChoice.Default): BuiltModel =
     KernelChoice.during(kernels)(buildGraph(specJson))
 
   private def buildGraph(specJson: String): BuiltModel = {
