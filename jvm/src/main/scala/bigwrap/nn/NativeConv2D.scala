@@ -61,6 +61,7 @@ final class NativeConv2D(nInputPlane: Int, nOutputPlane: Int, kernelW: Int, kern
     val dz = gradPre(output, gradOutput)
     gradPre.invalidate()
     NativeKernels.calls match {
+      case Some(_) if scaleW == 0 && scaleB == 0 => // frozen: nothing to accumulate
       case Some(native) if input.dim() == 4 =>
         val x = input.contiguous()
         native.convGradParams(geometry(x), x.storage().array(), x.storageOffset() - 1, dz.storage().array(),

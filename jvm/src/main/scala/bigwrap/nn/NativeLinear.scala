@@ -58,6 +58,7 @@ final class NativeLinear(inputSize: Int, outputSize: Int, withBias: Boolean, val
     val dz = gradPre(output, gradOutput)
     gradPre.invalidate()
     NativeKernels.calls match {
+      case Some(_) if scaleW == 0 && scaleB == 0 => // frozen: nothing to accumulate
       case Some(native) if input.dim() == 2 =>
         val x = input.contiguous()
         gradWeight.resize(outputSize, inputSize)
