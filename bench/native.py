@@ -30,8 +30,8 @@ def _layers() -> list[dict]:
             dense("MLP dense 256→10", mlp, 256, 10),
             {"name": "LeNet conv 5×5 1→6 (28×28, same)", "kind": "conv", "batch": lenet, "h": 28, "w": 28, "c": 1,
              "f": 6, "k": 5, "same": True},
-            {"name": "LeNet conv 5×5 6→16 (14×14)", "kind": "conv", "batch": lenet, "h": 14, "w": 14, "c": 6, "f": 16,
-             "k": 5},
+            {"name": "LeNet conv 5×5 6→16 (14×14)", "kind": "conv", "batch": lenet, "h": 14, "w": 14, "c": 6,
+             "f": 16, "k": 5},
             dense("LeNet dense 400→120", lenet, 400, 120), dense("LeNet dense 120→84", lenet, 120, 84)]
 
 

@@ -53,8 +53,8 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                  validationData: DataFrame | None = None, validationSplit: float = 0.0, metrics: list | None = None,
                  earlyStopping: bool = False, monitor: str = "val_loss", patience: int = 0, minDelta: float = 0.0,
                  restoreBestWeights: bool = False, checkpointDir: str | None = None, checkpointEvery: int = 1,
-                 resumeFrom: str | None = None, logDir: str | None = None, kernels: str = kernel_options.DEFAULT_KERNELS,
-                 precision: str = kernel_options.DEFAULT_PRECISION):
+                 resumeFrom: str | None = None, logDir: str | None = None,
+                 kernels: str = kernel_options.DEFAULT_KERNELS, precision: str = kernel_options.DEFAULT_PRECISION):
         super().__init__()
         self._setDefault(**ESTIMATOR_DEFAULTS)
         self._set(**self._input_kwargs)
