@@ -4,7 +4,7 @@ import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
 import bigwrap.data.ColumnKind
-import bigwrap.spec.{ModelBuilder, WeightSet}
+import bigwrap.spec.{KernelChoice, ModelBuilder, WeightSet}
 import bigwrap.train.{Fitting, Progress}
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import org.apache.spark.ml.Estimator
@@ -55,6 +55,8 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
   def setTrainer(name: String): this.type = set(trainer, name)
   def setNumTasks(count: Int): this.type = set(numTasks, count)
   def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
+  def setKernels(value: String): this.type = set(kernels, value)
+  def setPrecision(value: String): this.type = set(precision, value)
   def setValidationSplit(fraction: Double): this.type = set(validationSplit, fraction)
   def setMetrics(names: Seq[String]): this.type = set(metrics, names.toArray)
   def setEarlyStopping(on: Boolean): this.type = set(earlyStopping, on)
@@ -121,14 +123,15 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
         "min_delta" -> JDouble($(minDelta)), "restore_best_weights" -> JBool($(restoreBestWeights))) else JNothing),
       "checkpoint" -> optional(get(checkpointDir))(dir =>
         JObject("dir" -> JString(StageFiles.localPath(dir).toString), "every" -> JInt($(checkpointEvery)))),
-      "log_dir" -> optional(get(logDir))(dir => JString(StageFiles.localPath(dir).toString)))
+      "log_dir" -> optional(get(logDir))(dir => JString(StageFiles.localPath(dir).toString)),
+      "kernels" -> JString($(kernels)), "precision" -> JString($(precision)))
   }
 
   override def fit(dataset: Dataset[_]): BigwrapModel = {
     transformSchema(dataset.schema)
     BigwrapModel.ensureEngine(dataset.sparkSession.sparkContext)
     val start = initialModel
-    val built = BigwrapModel.build(start)
+    val built = BigwrapModel.build(start, kernelChoice)
     val df = dataset.toDF()
     val (train, validation) = if ($(validationSplit) > 0) {
       val Array(kept, held) = df.randomSplit(Array(1 - $(validationSplit), $(validationSplit)), get(seed).getOrElse(0L))
@@ -170,7 +173,7 @@ object BigwrapEstimator extends MLReadable[BigwrapEstimator] {
   private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapEstimator = {
     val instance = new BigwrapEstimator(stage.uid)
     stage.model.foreach { model =>
-      try BigwrapModel.build(model) catch {
+      try BigwrapModel.build(model, KernelChoice.BigDL) catch {
         case NonFatal(e) => throw BigwrapException.valueError(
           s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
       }

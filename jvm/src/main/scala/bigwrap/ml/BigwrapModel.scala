@@ -7,7 +7,7 @@ import scala.util.control.NonFatal
 import bigwrap.api.BigwrapException
 import bigwrap.data.ColumnKind
 import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
-import bigwrap.spec.{BuiltModel, ModelBuilder, WeightSet}
+import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, WeightSet}
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.Graph
 import com.intel.analytics.bigdl.dllib.utils.Engine
@@ -31,13 +31,16 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
 
   /** Executors keep built copies of this model under this id (its weights never change), across transforms. */
   private val payloadId = s"$uid-${UUID.randomUUID()}"
-  @transient private[ml] lazy val built: BuiltModel = BigwrapModel.build(saved)
+  /** The model's shapes (the module itself runs on the executors, built there on `kernelChoice`). */
+  @transient private[ml] lazy val built: BuiltModel = BigwrapModel.build(saved, KernelChoice.BigDL)
 
   def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
   def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
   def setPredictionCol(column: String): this.type = set(predictionCol, column)
   def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
   def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
+  def setKernels(value: String): this.type = set(kernels, value)
+  def setPrecision(value: String): this.type = set(precision, value)
 
   def specJson: String = saved.specJson
   def weights: WeightSet = saved.weights
@@ -45,7 +48,7 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
   def history: Seq[JObject] = (trainingHistory \ "history").extractOpt[List[JObject]].getOrElse(Nil)
 
   /** A BigDL graph with this model's trained weights (inputs channels-last, as in the spec), for BigDL users. */
-  def toBigDL: Graph[Float] = BigwrapModel.build(saved).module
+  def toBigDL: Graph[Float] = BigwrapModel.build(saved, kernelChoice).module
 
   private def lossName: String = (lossConfig \ "name").extractOpt[String].getOrElse("")
 
@@ -67,7 +70,10 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
   override def transform(dataset: Dataset[_]): DataFrame = {
     transformSchema(dataset.schema)
     BigwrapModel.ensureEngine(dataset.sparkSession.sparkContext)
-    Inference.transform(dataset.toDF(), ModelPayload(payloadId, saved.specJson, saved.weights), built.inputShapes,
+    val choice = kernelChoice
+    // the kernels are part of the id: executors pool built copies per id
+    Inference.transform(dataset.toDF(), ModelPayload(s"$payloadId-${choice.toJson}", saved.specJson, saved.weights,
+      choice), built.inputShapes,
       built.outputShapes.head.product, getFeaturesCols, output, $(inferenceBatchSize))
   }
 
@@ -93,8 +99,8 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
     }
   }
 
-  private[ml] def build(saved: SavedModel): BuiltModel = {
-    val built = ModelBuilder.build(saved.specJson)
+  private[ml] def build(saved: SavedModel, kernels: KernelChoice): BuiltModel = {
+    val built = ModelBuilder.build(saved.specJson, kernels)
     built.setWeights(saved.weights)
     built.module.evaluate()
     built

@@ -1,6 +1,7 @@
 package bigwrap.ml
 
 import bigwrap.api.BigwrapException
+import bigwrap.spec.KernelChoice
 import org.apache.spark.ml.param._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -48,13 +49,20 @@ trait BigwrapOutputParams extends Params {
   final val probabilityCol = new Param[String](this, "probabilityCol", "probability column name (classification)")
   final val inferenceBatchSize = new IntParam(this, "inferenceBatchSize", "rows per forward pass when transforming",
     ParamValidators.gt(0))
+  final val kernels = new Param[String](this, "kernels", "'native' (bigwrap's kernels for Dense and Conv) or 'bigdl'",
+    ParamValidators.inArray(Array("native", "bigdl")))
+  final val precision = new Param[String](this, "precision", "'fp32' or 'bf16' (native kernels: bfloat16 maths, " +
+    "fp32 weights)", ParamValidators.inArray(Array("fp32", "bf16")))
   setDefault(featuresCol -> Seq("features"), predictionCol -> "prediction", probabilityCol -> "probability",
-    inferenceBatchSize -> 256)
+    inferenceBatchSize -> 256, kernels -> KernelChoice.Default.kernels, precision -> KernelChoice.Default.precision)
 
   def getFeaturesCols: Seq[String] = $(featuresCol)
   def getPredictionCol: String = $(predictionCol)
   def getProbabilityCol: String = $(probabilityCol)
   def getInferenceBatchSize: Int = $(inferenceBatchSize)
+  /** The kernels Dense and Conv layers run on (checked: bf16 needs native kernels). */
+  def kernelChoice: KernelChoice =
+    KernelChoice.fromJson(JObject("kernels" -> JString($(kernels)), "precision" -> JString($(precision))))
 }
 
 /**

@@ -12,8 +12,9 @@ import org.json4s.jackson.JsonMethods
  * It is a build option, not part of the spec: the same spec and weights train and predict on either.
  */
 final case class KernelChoice(native: Boolean, bf16: Boolean) {
-  def toJson: String = JsonMethods.compact(JObject(
-    "kernels" -> JString(if (native) "native" else "bigdl"), "precision" -> JString(if (bf16) "bf16" else "fp32")))
+  def kernels: String = if (native) "native" else "bigdl"
+  def precision: String = if (bf16) "bf16" else "fp32"
+  def toJson: String = JsonMethods.compact(JObject("kernels" -> JString(kernels), "precision" -> JString(precision)))
 }
 
 object KernelChoice {
