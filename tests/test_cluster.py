@@ -56,8 +56,9 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
                     # both tasks running and none finished: the kill lands inside the stage, not after a task's end
                     if (stage.name.startswith("bigwrap barrier trainer") and int(epoch) >= 2
                             and stage.numActiveTasks == 2 and stage.numCompletedTasks == 0):
-                        pid = subprocess.run(["pgrep", "-f", "java.*[C]oarseGrainedExecutorBackend"],
-                                             capture_output=True, text=True).stdout.split()[0]
+                        # this application's executors only (other Spark apps may run on the machine)
+                        pattern = "java.*[C]oarseGrainedExecutorBackend.*" + spark.sparkContext.applicationId
+                        pid = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()[0]
                         os.kill(int(pid), signal.SIGKILL)
                         print("KILLED executor", pid, "in epoch", epoch, flush=True)
                         return
