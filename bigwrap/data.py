@@ -10,14 +10,15 @@ from pyspark.sql.types import ArrayType, NumericType
 from .losses import Loss
 
 
-def _require_column(df: DataFrame, column: str, role: str) -> None:
+def _require_column(df: DataFrame, column: str, role: str, param: str | None = None) -> None:
     if column not in df.columns:
         raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns are {df.columns}. "
-                         f"Set {role}Col to one of them")
+                         f"Set {param or role + 'Col'} to one of them")
 
 
-def check_features(df: DataFrame, column: str, dims: tuple[int, ...], model_name: str) -> None:
-    _require_column(df, column, "features")
+def check_features(df: DataFrame, column: str, dims: tuple[int, ...], model_name: str,
+                   param: str = "featuresCol") -> None:
+    _require_column(df, column, "features", param)
     field = df.schema[column]
     size = prod(dims)
     if isinstance(field.dataType, VectorUDT):
@@ -30,17 +31,18 @@ def check_features(df: DataFrame, column: str, dims: tuple[int, ...], model_name
                         "ml Vector (e.g. from VectorAssembler), array<double> or array<float>")
 
 
-def check_feature_columns(df: DataFrame, features: str | list[str], model) -> None:
-    """One features column per model input (a plain name for a single-input model)."""
+def check_feature_columns(df: DataFrame, features: str | list[str], model, param: str = "featuresCol") -> None:
+    """One features column per model input (a plain name for a single-input model); `param` names the
+    setting the user gives them in."""
     columns = [features] if isinstance(features, str) else list(features)
     if not columns or not all(isinstance(c, str) for c in columns):
-        raise TypeError(f"featuresCol must be a column name or a list of names, got {features!r}")
+        raise TypeError(f"{param} must be a column name or a list of names, got {features!r}")
     if len(columns) != len(model._inputs):
         raise ValueError(f"model '{model.name}' has {len(model._inputs)} input(s) "
-                         f"{[t.layer.name for t in model._inputs]} but featuresCol names {len(columns)} column(s) "
+                         f"{[t.layer.name for t in model._inputs]} but {param} names {len(columns)} column(s) "
                          f"{columns}; give one column per input, in the same order")
     for column, tensor in zip(columns, model._inputs):
-        check_features(df, column, tensor.dims, model.name)
+        check_features(df, column, tensor.dims, model.name, param)
 
 
 def check_label(df: DataFrame, column: str, loss: Loss) -> None:

@@ -140,8 +140,7 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                              f"tasks training ({bridge.engine['node_number']} executor(s) × "
                              f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], tasks)}")
         index, weights = spec_format.encode_weights(model._weight_entries())
-        handle = bridge.call("loadModel", model.to_json(), index, weights,
-                             kernel_options.to_json(s["kernels"], s["precision"]))
+        handle = bridge.load_model(model.to_json(), index, weights, kernel_options.to_json(s["kernels"], s["precision"]))
         config = self._jvm_config(s, features, label, tasks)
         if resume is not None:
             config["resume"] = {"dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration,

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Callable
 
 from pyspark.ml import Model as SparkModel
 from pyspark.ml.util import JavaMLWritable, MLReadable
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from . import data, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OUTPUT_DEFAULTS, OutputParams
+
+_SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
@@ -65,12 +69,15 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
         plt.close(figure)
         return path
 
+    def _outputs(self) -> list[str]:
+        """What this model's task outputs: prediction, and probability for classifiers."""
+        return ["prediction"] if self.loss.task == "regression" else ["prediction", "probability"]
+
     def _output_columns(self) -> list[str]:
-        if self.loss.task == "regression":
-            return [self.getPredictionCol()]
-        return [self.getPredictionCol(), self.getProbabilityCol()]
+        return [self.getOrDefault(f"{output}Col") for output in self._outputs()]
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        """Batched forwards on the executors' JVMs (no Python UDF); `dataset` may be a streaming DataFrame."""
         features = self.getFeaturesCol()
         data.check_feature_columns(dataset, features, self.model)
         data.check_free_columns(dataset, self._output_columns())
@@ -84,6 +91,24 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
         handle = self.model._jvm_handle(bridge, self._kernels())
         jdf = bridge.call("transform", dataset._jdf, handle, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
+
+    def register_udf(self, spark: SparkSession, name: str, output: str = "prediction") -> Callable[..., Column]:
+        """Registers the SQL function `name(features)` (one argument per model input: an ml Vector or a
+        numeric array) returning `output`: "prediction", or "probability" for classifiers. It runs on the
+        executors' JVMs, one row per forward (use transform to batch); a null argument gives null.
+        Returns a function of columns for DataFrame expressions, e.g. `df.select(classify("features"))`."""
+        if not isinstance(name, str) or not _SQL_NAME.match(name):
+            raise ValueError(f"register_udf: the function name must be a SQL identifier (letters, digits, '_'), "
+                             f"got {name!r}")
+        available = self._outputs()
+        if output not in available:
+            raise ValueError(f"register_udf: output must be one of {available} for a model trained with loss "
+                             f"'{self.loss.name}', got {output!r}")
+        bridge = runtime.bridge(spark)
+        config = {"task": self.loss.task, "from_logits": self.loss.from_logits, "output": output}
+        handle = self.model._jvm_handle(bridge, self._kernels())
+        bridge.call("registerUdf", spark._jsparkSession, handle, name, json.dumps(config))
+        return lambda *columns: F.call_function(name, *columns)
 
     def evaluate(self, dataset: DataFrame, metrics: list[str] = (), labelCol: str = "label") -> dict[str, float]:
         """The loss and `metrics` of this model on `dataset`, computed as validation computes them."""

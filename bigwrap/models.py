@@ -206,7 +206,7 @@ class Model:
         if self._jvm_model and self._jvm_model[0] is bridge and self._jvm_model[1] == key:
             return self._jvm_model[2]
         index, data = spec_format.encode_weights(self._weight_entries())
-        handle = bridge.call("loadModel", self.to_json(), index, data, kernels)
+        handle = bridge.load_model(self.to_json(), index, data, kernels)
         self._adopt_handle(bridge, handle, kernels)
         return handle
 

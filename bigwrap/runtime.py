@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from typing import Any
 
@@ -31,6 +32,7 @@ _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 
 _bridge_lock = threading.Lock()
+_INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights reach the JVM through a file (see Bridge.load_model)
 
 
 def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
@@ -107,6 +109,17 @@ class Bridge:
     @property
     def total_cores(self) -> int:
         return int(self.engine["node_number"]) * int(self.engine["core_number"])
+
+    def load_model(self, spec_json: str, weight_index: str, weight_data: bytes, kernels: str) -> str:
+        """Loads a model into the JVM on `kernels` (a bigwrap.kernels.to_json option); returns its handle.
+        Large weights go through a temporary file: Py4J sends bytes as base64 text and its decoder
+        overflows past 256 MiB."""
+        if len(weight_data) <= _INLINE_WEIGHT_BYTES:
+            return self.call("loadModel", spec_json, weight_index, weight_data, kernels)
+        with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
+            f.write(weight_data)
+            f.flush()
+            return self.call("loadModelFile", spec_json, weight_index, f.name, kernels)
 
     def call(self, method: str, *args: Any) -> Any:
         try:

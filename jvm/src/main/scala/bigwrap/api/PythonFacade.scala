@@ -5,7 +5,7 @@ import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.features.{ImageSpec, Images, TokenIds}
-import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
+import bigwrap.infer.{Activations, Inference, Predictions, Predictor}
 import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedModel, SavedStage}
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
@@ -16,7 +16,7 @@ import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.ml.PipelineStage
-import org.apache.spark.sql.DataFrame
+import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -32,6 +32,8 @@ object PythonFacade {
   private val cancelledRuns = ConcurrentHashMap.newKeySet[String]()
 
   private def runTag(runId: String) = s"bigwrap-fit-$runId"
+  // One predictor (one broadcast of the weights) per loaded model, shared by its transforms, streams and UDFs.
+  private val predictors = new ConcurrentHashMap[String, Predictor]()
 
   private def guard[A](body: => A): A = try body catch {
     case t: Throwable => throw BigwrapException.userFacing(t)
@@ -76,7 +78,19 @@ object PythonFacade {
     handle
   }
 
-  def releaseModel(handle: String): Unit = models.remove(handle)
+  /** As `loadModel`, with the weights read from a file: large models would overflow Py4J's byte transfer. */
+  def loadModelFile(specJson: String, weightIndexJson: String, weightPath: String, kernelsJson: String): String = guard {
+    val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
+    built.setWeights(WeightSet.fromFile(weightIndexJson, weightPath))
+    val handle = UUID.randomUUID().toString
+    models.put(handle, built)
+    handle
+  }
+
+  def releaseModel(handle: String): Unit = {
+    models.remove(handle)
+    predictors.remove(handle)
+  }
 
   /** The kernels the model behind `handle` runs on (native only where this JVM loaded the library). */
   def modelKernels(handle: String): String = guard(model(handle).kernels.toJson)
@@ -122,6 +136,7 @@ object PythonFacade {
    */
   def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = guard {
     val built = model(handle)
+    predictors.remove(handle) // the pass moves BatchNormalization's statistics: a later predictor must see them
     built.synchronized {
       val gradIn = trainingPass(built, input, batch) { out =>
         val gradient = floats(gradOutput)
@@ -147,6 +162,7 @@ object PythonFacade {
   def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): Array[Byte] =
     guard {
       val built = model(handle)
+      predictors.remove(handle) // a training pass moves BatchNormalization's statistics
       val criterion = Losses.criterion(JsonMethods.parse(lossJson))
       built.synchronized {
         var loss = 0f
@@ -169,6 +185,7 @@ object PythonFacade {
   def fit(df: DataFrame, validationDf: DataFrame, handle: String, configJson: String): String = guard {
     val config = JsonMethods.parse(configJson)
     val built = model(handle)
+    predictors.remove(handle) // trained in place: a later predictor must broadcast the new weights
     val runId = (config \ "run_id").extractOpt[String].getOrElse(UUID.randomUUID().toString)
     val sc = df.sparkSession.sparkContext
     // a tag, not a job group: the user's own job group stays in force and cancels our jobs too
@@ -243,15 +260,22 @@ object PythonFacade {
     case other => throw BigwrapException.typeError(s"${other.getClass.getName} is not a bigwrap stage")
   }
 
+  private def predictor(handle: String, spark: SparkSession): Predictor = {
+    val built = model(handle)
+    predictors.computeIfAbsent(handle, _ => Predictor(spark, built))
+  }
+
+  private def predictions(config: JValue): Predictions =
+    Predictions((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
+      (config \ "prediction_col").extractOpt[String].getOrElse("prediction"),
+      (config \ "probability_col").extractOpt[String].getOrElse("probability"))
+
+  private def batchSize(config: JValue): Int = (config \ "batch_size").extractOpt[Int].getOrElse(256)
+
+  /** `df` (batch or streaming) with prediction (and probability) columns, computed in batches on the executors. */
   def transform(df: DataFrame, handle: String, configJson: String): DataFrame = guard {
     val config = JsonMethods.parse(configJson)
-    val built = model(handle)
-    // A fresh id per call: executors never reuse a pooled module whose weights have since changed.
-    val payload = ModelPayload(UUID.randomUUID().toString, built.specJson, built.weights, built.kernels)
-    Inference.transform(df, payload, built.inputShapes, built.outputShapes.head.product, Fitting.featuresCols(config),
-      OutputSpec((config \ "task").extract[String], (config \ "from_logits").extractOpt[Boolean].getOrElse(false),
-        (config \ "prediction_col").extract[String], (config \ "probability_col").extract[String]),
-      (config \ "batch_size").extractOpt[Int].getOrElse(256))
+    predictor(handle, df.sparkSession).transform(df, Fitting.featuresCols(config), predictions(config), batchSize(config))
   }
 
   /** Adds a column of channels-last float arrays decoded from an image struct or binary column (ImageTransformer). */
@@ -274,4 +298,20 @@ object PythonFacade {
       (c \ "vocabulary").extract[Array[String]],
       (c \ "max_length").extract[Int], (c \ "padding").extract[String] == "pre", (c \ "truncating").extract[String] == "pre")
   }
+
+  /** `df` with the model's output flattened into the vector column `output_col` (the Featurizer's activations). */
+  def featurize(df: DataFrame, handle: String, configJson: String): DataFrame = guard {
+    val config = JsonMethods.parse(configJson)
+    predictor(handle, df.sparkSession).transform(df, Fitting.featuresCols(config),
+      Activations((config \ "output_col").extract[String]), batchSize(config))
+  }
+
+  /** Registers the SQL function `name` returning the model's `output` (prediction or probability). */
+  def registerUdf(spark: SparkSession, handle: String, name: String, configJson: String): Unit = guard {
+    val config = JsonMethods.parse(configJson)
+    predictor(handle, spark).registerUdf(name, predictions(config), (config \ "output").extract[String])
+  }
+
+  /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */
+  def modulesBuilt(handle: String): Long = guard(Option(predictors.get(handle)).map(_.modulesBuilt).getOrElse(0L))
 }

@@ -3,51 +3,89 @@ package bigwrap.data
 import bigwrap.api.BigwrapException
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vector}
 import org.apache.spark.sql.Row
-import org.apache.spark.sql.types.{ArrayType, NumericType, StructType}
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
+import org.apache.spark.sql.catalyst.util.ArrayData
+import org.apache.spark.unsafe.bitset.BitSetMethods
+import org.apache.spark.sql.types.{ArrayType, DataType, DoubleType, FloatType, NumericType, StructType, UserDefinedType}
 
-/** How a DataFrame column holds numbers. */
-sealed trait ColumnKind extends Serializable
-case object VectorColumn extends ColumnKind
-case object ArrayColumn extends ColumnKind
-case object ScalarColumn extends ColumnKind
-
-object ColumnKind {
-  def of(schema: StructType, column: String, role: String): ColumnKind = {
+/** The numeric column types bigwrap reads: ml Vector, arrays of numbers, numbers. */
+object Columns {
+  /** The type of `column`, checked to be one bigwrap reads; else an error naming the column. */
+  def numericType(schema: StructType, column: String, role: String): DataType = {
     BigwrapException.require(schema.fieldNames.contains(column),
       s"$role column '$column' is not in the DataFrame (columns: ${schema.fieldNames.mkString(", ")})")
     schema(column).dataType match {
-      case SQLDataTypes.VectorType => VectorColumn
-      case ArrayType(_: NumericType, _) => ArrayColumn
-      case _: NumericType => ScalarColumn
+      case t @ (SQLDataTypes.VectorType | ArrayType(_: NumericType, _) | _: NumericType) => t
       case other => throw BigwrapException.typeError(
         s"$role column '$column' has type ${other.simpleString}; use an ml Vector, an array of numbers or a number")
     }
   }
+
+  private[data] val VectorUDT = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]
 }
 
-/** Reads one column of a row as float32 values, checking nulls, length and finiteness. */
-final case class ColumnReader(column: String, position: Int, kind: ColumnKind, size: Int, role: String) {
-  def read(row: Row): Array[Float] = {
-    if (row.isNullAt(position)) throw BigwrapException.valueError(
-      s"$role column '$column' has a null value; drop or fill nulls first, e.g. df.na.drop(subset=['$column'])")
-    val values = kind match {
-      case VectorColumn =>
-        val v = row.getAs[Vector](position)
-        val out = new Array[Float](v.size)
-        v.foreachActive((i, x) => out(i) = x.toFloat)
-        out
-      case ArrayColumn =>
-        val seq = row.getSeq[Any](position)
-        val out = new Array[Float](seq.length)
-        var i = 0
-        seq.foreach { x =>
-          if (x == null) throw BigwrapException.valueError(s"$role column '$column' has an array with a null element")
-          out(i) = x.asInstanceOf[Number].floatValue()
-          i += 1
+/**
+ * Reads one column as float32 values, checking nulls, length and finiteness: from a Row, from the
+ * value a Scala UDF receives, or from Spark's internal rows (without boxing every number).
+ */
+final case class ColumnReader(column: String, position: Int, size: Int, role: String) {
+  def read(row: Row): Array[Float] = fromValue(row.get(position))
+
+  /** A column value as Rows and UDFs hold it: an ml Vector, a Seq of numbers, or a number. */
+  def fromValue(value: Any): Array[Float] = checked(value match {
+    case null => throw nullValue()
+    case v: Vector => toFloats(v)
+    case seq: scala.collection.Seq[_] =>
+      val out = new Array[Float](seq.length)
+      var i = 0
+      seq.foreach { x =>
+        if (x == null) throw nullElement()
+        out(i) = x.asInstanceOf[Number].floatValue()
+        i += 1
+      }
+      out
+    case n: Number => Array(n.floatValue())
+    case other => throw BigwrapException.typeError(
+      s"$role column '$column' holds ${other.getClass.getSimpleName} values; use an ml Vector, an array of numbers or a number")
+  })
+
+  /** The column of an internal row whose schema gives it `dataType` (one of `Columns.numericType`). */
+  def readInternal(row: InternalRow, dataType: DataType): Array[Float] = {
+    if (row.isNullAt(position)) throw nullValue()
+    checked(dataType match {
+      case SQLDataTypes.VectorType => toFloats(Columns.VectorUDT.deserialize(row.getStruct(position, 4)))
+      case ArrayType(element, containsNull) =>
+        val array = row.getArray(position)
+        if (containsNull && hasNull(array)) throw nullElement()
+        element match {
+          case FloatType => array.toFloatArray()
+          case DoubleType => array.toDoubleArray().map(_.toFloat)
+          case other => Array.tabulate(array.numElements())(i => array.get(i, other).asInstanceOf[Number].floatValue())
         }
-        out
-      case ScalarColumn => Array(row.getAs[Number](position).floatValue())
-    }
+      case other => Array(row.get(position, other).asInstanceOf[Number].floatValue())
+    })
+  }
+
+  private def hasNull(array: ArrayData): Boolean = array match {
+    // Spark's own arrays keep a bit per element in front of the values: test 64 elements per word.
+    case unsafe: UnsafeArrayData =>
+      BitSetMethods.anySet(unsafe.getBaseObject, unsafe.getBaseOffset + 8, (unsafe.numElements() + 63) / 64)
+    case other => (0 until other.numElements()).exists(other.isNullAt)
+  }
+
+  private def toFloats(v: Vector): Array[Float] = {
+    val out = new Array[Float](v.size)
+    v.foreachActive((i, x) => out(i) = x.toFloat)
+    out
+  }
+
+  private def nullValue() = BigwrapException.valueError(
+    s"$role column '$column' has a null value; drop or fill nulls first, e.g. df.na.drop(subset=['$column'])")
+
+  private def nullElement() = BigwrapException.valueError(s"$role column '$column' has an array with a null element")
+
+  private def checked(values: Array[Float]): Array[Float] = {
     if (values.length != size) throw BigwrapException.valueError(
       s"$role column '$column' has a row of ${values.length} values; the model needs $size " +
         s"(${values.take(5).mkString("[", ", ", if (values.length > 5) ", ...]" else "]")})")

@@ -15,10 +15,11 @@ object Samples {
       labelCol: String,
       target: Target): RDD[Sample[Float]] = {
     val features = featuresCols.zip(featureShapes).zipWithIndex.map { case ((column, shape), i) =>
-      ColumnReader(column, i, ColumnKind.of(df.schema, column, "features"), shape.product, "features")
+      Columns.numericType(df.schema, column, "features")
+      ColumnReader(column, i, shape.product, "features")
     }
-    val labels = ColumnReader(labelCol, featuresCols.size, ColumnKind.of(df.schema, labelCol, "label"), target.size,
-      "label")
+    Columns.numericType(df.schema, labelCol, "label")
+    val labels = ColumnReader(labelCol, featuresCols.size, target.size, "label")
     val shapes = featureShapes.map(_.toArray)
     val labelShape = Array(target.size)
     // Several inputs become a multi-feature Sample, which BigDL batches into a Table for the graph.

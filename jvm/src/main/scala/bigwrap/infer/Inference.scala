@@ -1,48 +1,20 @@
 package bigwrap.infer
 
-import java.util.concurrent.ConcurrentLinkedQueue
-
 import bigwrap.api.BigwrapException
-import bigwrap.data.{ColumnKind, ColumnReader}
-import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
+import bigwrap.data.ColumnReader
+import bigwrap.spec.{BuiltModel, Tensors}
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
+import com.intel.analytics.bigdl.mkl.MKL
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.utils.T
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.apache.spark.TaskContext
-import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
-import org.apache.spark.sql.{DataFrame, Encoders, Row}
-import org.apache.spark.sql.types.{DataType, DoubleType, StructField, StructType}
-
-/** The part of a model that travels to executors: rebuilt there from the spec, never Java-serialized modules. */
-final case class ModelPayload(id: String, specJson: String, weights: WeightSet,
-    kernels: KernelChoice = KernelChoice.Default)
-
-/** How raw model outputs become prediction (and probability) columns. */
-final case class OutputSpec(task: String, fromLogits: Boolean, predictionCol: String, probabilityCol: String) {
-  def fields(outputSize: Int): Seq[StructField] = task match {
-    case "multiclass" => Seq(StructField(predictionCol, DoubleType), StructField(probabilityCol, SQLDataTypes.VectorType))
-    case "binary" if outputSize == 1 =>
-      Seq(StructField(predictionCol, DoubleType), StructField(probabilityCol, SQLDataTypes.VectorType))
-    case "binary" =>
-      Seq(StructField(predictionCol, SQLDataTypes.VectorType), StructField(probabilityCol, SQLDataTypes.VectorType))
-    case "regression" => Seq(StructField(predictionCol, valueType(outputSize)))
-    case other => throw BigwrapException.valueError(s"unknown task '$other' (multiclass, binary, regression)")
-  }
-
-  private def valueType(size: Int): DataType = if (size == 1) DoubleType else SQLDataTypes.VectorType
-
-  def values(raw: Array[Float]): Seq[Any] = task match {
-    case "multiclass" =>
-      val probs = if (fromLogits) Inference.softmax(raw) else raw.map(_.toDouble)
-      Seq(probs.indices.maxBy(probs).toDouble, Vectors.dense(probs))
-    case "binary" =>
-      val p = raw.map(v => if (fromLogits) 1.0 / (1.0 + math.exp(-v)) else v.toDouble)
-      if (p.length == 1) Seq(if (p(0) > 0.5) 1.0 else 0.0, Vectors.dense(1.0 - p(0), p(0)))
-      else Seq(Vectors.dense(p.map(v => if (v > 0.5) 1.0 else 0.0)), Vectors.dense(p))
-    case _ => Seq(if (raw.length == 1) raw(0).toDouble else Vectors.dense(raw.map(_.toDouble)))
-  }
-}
+import org.apache.spark.broadcast.Broadcast
+import org.apache.spark.sql.bigwrap.PartitionFunction
+import org.apache.spark.sql.catalyst.{CatalystTypeConverters, InternalRow}
+import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, JoinedRow, UnsafeProjection}
+import org.apache.spark.sql.types.DataType
+import org.apache.spark.util.LongAccumulator
 
 object Inference {
   def softmax(raw: Array[Float]): Array[Double] = {
@@ -75,64 +47,98 @@ object Inference {
     model.module.evaluate()
     Tensors.toArray(model.module.forward(activity).toTensor[Float])
   }
+}
 
-  /** Appends the output columns to `df`, running batched forwards inside the executors. */
-  def transform(df: DataFrame, payload: ModelPayload, inputShapes: Seq[Seq[Int]], outputSize: Int,
-      featuresCols: Seq[String], output: OutputSpec, batchSize: Int): DataFrame = {
-    BigwrapException.require(batchSize > 0, s"inference batch size must be positive, got $batchSize")
-    val taken = output.fields(outputSize).map(_.name).filter(df.columns.contains)
-    BigwrapException.require(taken.isEmpty, s"the DataFrame already has column(s) ${taken.mkString(", ")}; " +
-      "choose other output column names or drop them")
-    BigwrapException.require(featuresCols.size == inputShapes.size,
-      s"the model has ${inputShapes.size} inputs but ${featuresCols.size} features column(s) were given")
-    val readers = featuresCols.zip(inputShapes).map { case (column, shape) =>
-      ColumnReader(column, df.schema.fieldIndex(column), ColumnKind.of(df.schema, column, "features"), shape.product,
-        "features")
+/**
+ * Batched forwards over a partition of Spark's internal rows: reads the features columns straight into
+ * one float buffer per batch, runs the model once per batch, and appends `outputs`' columns. The model
+ * comes from the executor's pool (built from the broadcast payload), held for the task's duration.
+ */
+final class BatchInference(model: Broadcast[ModelPayload], columns: Seq[String], inputSizes: Seq[Int],
+    outputSize: Int, outputs: Outputs, batchSize: Int, built: LongAccumulator) extends PartitionFunction {
+  override def toString: String = s"bigwrap model ${model.id} in batches of $batchSize"
+
+  def apply(rows: Iterator[InternalRow], inputs: Seq[Int], schema: Seq[DataType]): Iterator[InternalRow] = {
+    val readers = columns.zip(inputs).zip(inputSizes).map { case ((column, position), size) =>
+      (ColumnReader(column, position, size, "features"), schema(position))
     }
-    val schema = StructType(df.schema.fields ++ output.fields(outputSize))
-    val broadcast = df.sparkSession.sparkContext.broadcast(payload)
-    val rowSizes = inputShapes.map(_.product)
-    df.mapPartitions { rows =>
-      val model = ExecutorModels.borrow(broadcast.value)
-      Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit](_ => ExecutorModels.giveBack(broadcast.value.id, model)))
-      rows.grouped(batchSize).flatMap { batch =>
-        val input = new Array[Float](batch.size * rowSizes.sum)
-        var offset = 0
-        readers.zip(rowSizes).foreach { case (reader, size) =>
-          batch.iterator.zipWithIndex.foreach { case (row, i) =>
-            System.arraycopy(reader.read(row), 0, input, offset + i * size, size)
-          }
-          offset += batch.size * size
+    val fields = outputs.fields(outputSize)
+    val toCatalyst = fields.map(f => CatalystTypeConverters.createToCatalystConverter(f.dataType))
+    val project = UnsafeProjection.create((schema ++ fields.map(_.dataType)).toArray)
+    val joined = new JoinedRow()
+    lazy val lease = ExecutorModels.leaseForTask(model.value, built)
+    // The child may reuse one row object: a batch keeps copies.
+    rows.map(_.copy()).grouped(batchSize).flatMap { batch =>
+      val n = batch.size
+      val input = new Array[Float](n * inputSizes.sum)
+      var offset = 0
+      readers.zip(inputSizes).foreach { case ((reader, dataType), size) =>
+        var i = 0
+        while (i < n) {
+          System.arraycopy(reader.readInternal(batch(i), dataType), 0, input, offset + i * size, size)
+          i += 1
         }
-        val out = forward(model, input, batch.size)
-        batch.iterator.zipWithIndex.map { case (row, i) =>
-          Row.fromSeq(row.toSeq ++ output.values(java.util.Arrays.copyOfRange(out, i * outputSize, (i + 1) * outputSize)))
-        }
+        offset += n * size
       }
-    }(Encoders.row(schema))
+      val out = Inference.forward(lease, input, n)
+      batch.iterator.zipWithIndex.map { case (row, i) =>
+        val values = outputs.values(java.util.Arrays.copyOfRange(out, i * outputSize, (i + 1) * outputSize))
+        val appended = new GenericInternalRow(values.zip(toCatalyst).map { case (v, convert) => convert(v) }.toArray)
+        project(joined(row, appended))
+      }
+    }
   }
 }
 
-/** Per-JVM pools of built models, so each task uses its own module (BigDL modules hold buffers). */
+/**
+ * Per-JVM pools of built models, one pool per payload: each concurrently running task uses a module of
+ * its own (BigDL modules hold forward buffers), and every module after a pool's first shares the
+ * first's weight storage, so an executor holds the weights once however many cores it has.
+ */
 object ExecutorModels {
-  private val MaxModels = 8
-  private val pools = new java.util.LinkedHashMap[String, ConcurrentLinkedQueue[BuiltModel]](16, 0.75f, true) {
-    override def removeEldestEntry(e: java.util.Map.Entry[String, ConcurrentLinkedQueue[BuiltModel]]): Boolean =
-      size() > MaxModels
+  private val MaxPools = 8
+
+  private final class Pool {
+    val idle = new java.util.concurrent.ConcurrentLinkedQueue[BuiltModel]()
+    var weights: Array[Tensor[Float]] = _
   }
 
-  private def pool(id: String): ConcurrentLinkedQueue[BuiltModel] = pools.synchronized {
-    var q = pools.get(id)
-    if (q == null) { q = new ConcurrentLinkedQueue[BuiltModel](); pools.put(id, q) }
-    q
+  private val pools = new java.util.LinkedHashMap[String, Pool](16, 0.75f, true) {
+    override def removeEldestEntry(e: java.util.Map.Entry[String, Pool]): Boolean = size() > MaxPools
   }
 
-  def borrow(payload: ModelPayload): BuiltModel = Option(pool(payload.id).poll()).getOrElse {
-    val model = ModelBuilder.build(payload.specJson, payload.kernels)
-    model.setWeights(payload.weights)
-    model.module.evaluate()
+  private def pool(id: String): Pool = pools.synchronized {
+    var p = pools.get(id)
+    if (p == null) { p = new Pool; pools.put(id, p) }
+    p
+  }
+
+  /** An idle model of `payload`, or a new one (counted in `built`). Give it back when done. */
+  def borrow(payload: ModelPayload, built: LongAccumulator): BuiltModel = {
+    val p = pool(payload.id)
+    Option(p.idle.poll()).getOrElse {
+      val model = payload.build()
+      model.module.evaluate()
+      p.synchronized {
+        val weights = model.module.parameters()._1
+        if (p.weights == null) p.weights = weights
+        else weights.zip(p.weights).foreach { case (mine, shared) => mine.set(shared) }
+      }
+      built.add(1)
+      model
+    }
+  }
+
+  def giveBack(payload: ModelPayload, model: BuiltModel): Unit = pool(payload.id).idle.offer(model)
+
+  /** A model held by the running task until it completes. */
+  def leaseForTask(payload: ModelPayload, built: LongAccumulator): BuiltModel = {
+    val model = borrow(payload, built)
+    Option(TaskContext.get()).foreach { task =>
+      // MKL would use every core of the machine in each task's thread; a task owns `cpus` of them.
+      if (MKL.isMKLLoaded) MKL.setNumThreads(task.cpus())
+      task.addTaskCompletionListener[Unit](_ => giveBack(payload, model))
+    }
     model
   }
-
-  def giveBack(id: String, model: BuiltModel): Unit = pool(id).offer(model)
 }

@@ -3,7 +3,7 @@ package bigwrap.ml
 import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.ColumnKind
+import bigwrap.data.Columns
 import bigwrap.spec.{KernelChoice, ModelBuilder, WeightSet}
 import bigwrap.train.{Fitting, Progress}
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
@@ -99,7 +99,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
 
   override def transformSchema(schema: StructType): StructType = {
     checkSettings()
-    ColumnKind.of(schema, $(labelCol), "label")
+    Columns.numericType(schema, $(labelCol), "label")
     copyValues(new BigwrapModel(uid, initialModel, loss.config($(loss)), JObject())).transformSchema(schema)
   }
 

@@ -1,12 +1,10 @@
 package bigwrap.ml
 
-import java.util.UUID
-
 import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.ColumnKind
-import bigwrap.infer.{Inference, ModelPayload, OutputSpec}
+import bigwrap.data.Columns
+import bigwrap.infer.{Predictions, Predictor}
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, WeightSet}
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.Graph
@@ -15,22 +13,23 @@ import org.apache.spark.SparkContext
 import org.apache.spark.ml.Model
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
-import org.apache.spark.sql.{DataFrame, Dataset}
+import org.apache.spark.sql.{DataFrame, Dataset, SparkSession}
+import org.apache.spark.sql.expressions.UserDefinedFunction
 import org.apache.spark.sql.types.StructType
 import org.json4s._
 
 /**
  * A trained bigwrap model as a Spark ML Model: the Scala face of Python's `bigwrap.EstimatorModel`,
  * saved in the same files (docs/persistence.md). `transform` runs the JVM inference Python's
- * transform runs (bigwrap.infer.Inference) and adds the same columns: `prediction` and, for
- * classification, `probability`.
+ * transform runs (bigwrap.infer.Predictor) and adds the same columns: `prediction` and, for
+ * classification, `probability`; it takes streaming DataFrames too. `registerUdf` makes it a SQL function.
  */
 class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel, val lossConfig: JObject,
     val trainingHistory: JValue) extends Model[BigwrapModel] with BigwrapOutputParams with MLWritable {
   private implicit val formats: Formats = DefaultFormats
 
-  /** Executors keep built copies of this model under this id (its weights never change), across transforms. */
-  private val payloadId = s"$uid-${UUID.randomUUID()}"
+  /** One predictor (one broadcast, pooled executor copies) per kernel choice: the weights never change. */
+  @transient private lazy val predictors = scala.collection.concurrent.TrieMap[KernelChoice, Predictor]()
   /** The model's shapes (the module itself runs on the executors, built there on `kernelChoice`). */
   @transient private[ml] lazy val built: BuiltModel = BigwrapModel.build(saved, KernelChoice.BigDL)
 
@@ -52,15 +51,15 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
 
   private def lossName: String = (lossConfig \ "name").extractOpt[String].getOrElse("")
 
-  private def output = OutputSpec(Losses.task(lossName), (lossConfig \ "from_logits").extractOpt[Boolean].getOrElse(false),
-    $(predictionCol), $(probabilityCol))
+  private def predictions = Predictions(Losses.task(lossName),
+    (lossConfig \ "from_logits").extractOpt[Boolean].getOrElse(false), $(predictionCol), $(probabilityCol))
 
   override def transformSchema(schema: StructType): StructType = {
     val columns = getFeaturesCols
     BigwrapException.require(columns.size == built.inputShapes.size,
       s"the model has ${built.inputShapes.size} input(s) but ${columns.size} features column(s) were given")
-    columns.foreach(ColumnKind.of(schema, _, "features"))
-    val added = output.fields(built.outputShapes.head.product)
+    columns.foreach(Columns.numericType(schema, _, "features"))
+    val added = predictions.fields(built.outputShapes.head.product)
     val taken = added.map(_.name).filter(schema.fieldNames.contains)
     BigwrapException.require(taken.isEmpty, s"the DataFrame already has column(s) ${taken.mkString(", ")}; " +
       "choose other output column names or drop them")
@@ -69,12 +68,16 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
 
   override def transform(dataset: Dataset[_]): DataFrame = {
     transformSchema(dataset.schema)
-    BigwrapModel.ensureEngine(dataset.sparkSession.sparkContext)
-    val choice = kernelChoice
-    // the kernels are part of the id: executors pool built copies per id
-    Inference.transform(dataset.toDF(), ModelPayload(s"$payloadId-${choice.toJson}", saved.specJson, saved.weights,
-      choice), built.inputShapes,
-      built.outputShapes.head.product, getFeaturesCols, output, $(inferenceBatchSize))
+    predictor(dataset.sparkSession).transform(dataset.toDF(), getFeaturesCols, predictions, $(inferenceBatchSize))
+  }
+
+  /** Registers the SQL function `name(features)` returning `output`: "prediction", or "probability" for classifiers. */
+  def registerUdf(spark: SparkSession, name: String, output: String = "prediction"): UserDefinedFunction =
+    predictor(spark).registerUdf(name, predictions, output)
+
+  private def predictor(spark: SparkSession): Predictor = {
+    BigwrapModel.ensureEngine(spark.sparkContext)
+    predictors.getOrElseUpdate(kernelChoice, Predictor(spark, built, kernelChoice))
   }
 
   override def copy(extra: ParamMap): BigwrapModel =

@@ -1,6 +1,8 @@
 package bigwrap.spec
 
 import java.nio.{ByteBuffer, ByteOrder}
+import java.nio.channels.FileChannel
+import java.nio.file.{Paths, StandardOpenOption}
 
 import bigwrap.api.BigwrapException
 import org.json4s._
@@ -48,14 +50,43 @@ object WeightSet {
   }
 
   def fromBytes(indexJson: String, bytes: Array[Byte]): WeightSet = {
+    BigwrapException.require(bytes.length % 4 == 0, s"weight data has ${bytes.length} bytes, not a whole number of float32")
+    val data = new Array[Float](bytes.length / 4)
+    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(data)
+    indexed(indexJson, data)
+  }
+
+  /** The raw little-endian float32 file at `path` (as persistence writes weights.bin), read in 4 MB chunks. */
+  def fromFile(indexJson: String, path: String): WeightSet = {
+    val channel = FileChannel.open(Paths.get(path), StandardOpenOption.READ)
+    try {
+      val size = channel.size()
+      BigwrapException.require(size % 4 == 0, s"weight file $path has $size bytes, not a whole number of float32")
+      BigwrapException.require(size / 4 < Int.MaxValue,
+        s"weight file $path holds ${size / 4} floats; a JVM array holds at most ${Int.MaxValue - 1}")
+      val data = new Array[Float]((size / 4).toInt)
+      val buffer = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN)
+      var filled = 0
+      while (filled < data.length) {
+        buffer.clear()
+        while (buffer.hasRemaining && channel.read(buffer) >= 0) {}
+        buffer.flip()
+        val floats = buffer.asFloatBuffer()
+        BigwrapException.require(floats.hasRemaining, s"weight file $path ended early")
+        val n = floats.remaining()
+        floats.get(data, filled, n)
+        filled += n
+      }
+      indexed(indexJson, data)
+    } finally channel.close()
+  }
+
+  private def indexed(indexJson: String, data: Array[Float]): WeightSet = {
     val root = JsonMethods.parse(indexJson)
     val entries = (root \ "weights").extract[List[JObject]].map { w =>
       WeightEntry((w \ "layer").extract[String], (w \ "name").extract[String],
         (w \ "shape").extract[List[Int]], (w \ "offset").extract[Long])
     }
-    BigwrapException.require(bytes.length % 4 == 0, s"weight data has ${bytes.length} bytes, not a whole number of float32")
-    val data = new Array[Float](bytes.length / 4)
-    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(data)
     entries.foreach { e =>
       BigwrapException.require(e.offset + e.size <= data.length,
         s"weight ${e.layer}/${e.name} runs past the end of the weight data")

@@ -1,0 +1,90 @@
+"""Featurizer: the activations of one layer of a trained model as a vector column (transfer learning)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.ml.util import MLReadable, MLWritable
+from pyspark.sql import DataFrame
+
+from . import data, runtime
+from .models import Model
+from .params import OutputParams
+
+
+def _to_model(value: Any) -> Model:
+    """A Model as it is, or the trained model inside a fitted EstimatorModel."""
+    from .fitted import EstimatorModel
+
+    if isinstance(value, EstimatorModel):
+        value = value.model
+    if not isinstance(value, Model):
+        raise TypeError(f"Featurizer: model must be a bigwrap Model, Sequential or fitted EstimatorModel, "
+                        f"got {type(value).__name__}")
+    return value
+
+
+class Featurizer(Transformer, HasInputCol, HasOutputCol, MLWritable, MLReadable):
+    """Appends `outputCol`: the output of `layer` in `model` for each row of `inputCol`, flattened into an
+    ml Vector, computed in batches on the executors' JVMs. With a pretrained network cut at its
+    penultimate layer, a Spark ML classifier on these features is transfer learning:
+
+        Pipeline(stages=[Featurizer(model=fitted, layer="dense", inputCol="image", outputCol="features"),
+                         LogisticRegression()])
+    """
+
+    model = Param(Params._dummy(), "model", "the bigwrap model (or fitted EstimatorModel) to take activations "
+                  "from", _to_model)
+    layer = Param(Params._dummy(), "layer", "name of the layer whose output becomes the features; None: the "
+                  "model's output", lambda v: None if v is None else TypeConverters.toString(v))
+    inferenceBatchSize = OutputParams.inferenceBatchSize
+
+    @keyword_only
+    def __init__(self, *, model: Any = None, layer: str | None = None, inputCol: str = "features",
+                 outputCol: str = "activations", inferenceBatchSize: int = 256):
+        super().__init__()
+        self._setDefault(layer=None, inputCol="features", outputCol="activations", inferenceBatchSize=256)
+        self._set(**self._input_kwargs)
+        self._cut: tuple[Model, str | None, Model] | None = None
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "Featurizer":
+        return self._set(**self._input_kwargs)
+
+    def _cut_model(self) -> Model:
+        """The model from its inputs to `layer`'s output; kept, so repeated transforms reuse its JVM copy."""
+        if not self.isDefined(self.model):
+            raise ValueError("Featurizer needs model= a bigwrap Model or fitted EstimatorModel")
+        model, layer = self.getOrDefault(self.model), self.getOrDefault(self.layer)
+        if self._cut is None or self._cut[0] is not model or self._cut[1] != layer:
+            cut = model if layer is None else Model(model.inputs, model.get_layer(layer).output,
+                                                    name=f"{model.name}_to_{layer}")
+            self._cut = (model, layer, cut)
+        return self._cut[2]
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        cut = self._cut_model()
+        data.check_feature_columns(dataset, self.getInputCol(), cut, param="inputCol")
+        data.check_free_columns(dataset, [self.getOutputCol()], params="outputCol")
+        batch = self.getOrDefault(self.inferenceBatchSize)
+        if batch <= 0:
+            raise ValueError(f"Featurizer: inferenceBatchSize must be positive, got {batch}")
+        bridge = runtime.bridge(dataset.sparkSession)
+        config = {"features_col": self.getInputCol(), "output_col": self.getOutputCol(), "batch_size": batch}
+        jdf = bridge.call("featurize", dataset._jdf, cut._jvm_handle(bridge), json.dumps(config))
+        return DataFrame(jdf, dataset.sparkSession)
+
+    def write(self):
+        from .persistence import Writer
+
+        return Writer(self)
+
+    @classmethod
+    def read(cls):
+        from .persistence import Reader
+
+        return Reader(cls)

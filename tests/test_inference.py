@@ -1,0 +1,130 @@
+"""Inference at scale: batched JVM transform, SQL functions, Structured Streaming, model reuse, large models."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.ml.linalg import Vectors
+from pyspark.sql import functions as F
+
+import bigwrap
+from bigwrap import layers
+from bigwrap.runtime import bridge
+
+
+def _classifier(seed: int = 0) -> bigwrap.EstimatorModel:
+    """Untrained weights predict as well as trained ones for comparing two paths of the same model."""
+    bigwrap.set_random_seed(seed)
+    model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(32, activation="relu"),
+                                layers.Dense(10, activation="softmax")])
+    return bigwrap.EstimatorModel(model=model, loss="sparse_categorical_crossentropy")
+
+
+@pytest.fixture(scope="module")
+def rows(digits):
+    train, _ = digits
+    return train.select(F.monotonically_increasing_id().alias("id"), "features").cache()
+
+
+def _by_id(frame, *columns):
+    return {r.id: tuple(r[c] for c in columns) for r in frame.select("id", *columns).collect()}
+
+
+def test_sql_function_equals_transform(spark, rows):
+    fitted = _classifier()
+    expected = _by_id(fitted.transform(rows), "prediction", "probability")
+    classify = fitted.register_udf(spark, "classify")
+    fitted.register_udf(spark, "classify_probability", output="probability")
+    rows.createOrReplaceTempView("digits_rows")
+    sql = spark.sql("SELECT id, classify(features) AS prediction, classify_probability(features) AS probability "
+                    "FROM digits_rows")
+    got = _by_id(sql, "prediction", "probability")
+    assert got.keys() == expected.keys() and len(got) == rows.count()
+    for key, (prediction, probability) in expected.items():
+        assert got[key][0] == prediction
+        np.testing.assert_allclose(got[key][1].toArray(), probability.toArray(), atol=1e-6)
+    # the returned function works in DataFrame expressions, and SQL's null-in, null-out holds
+    assert _by_id(rows.select("id", classify("features").alias("p")), "p") == {k: (v[0],) for k, v in expected.items()}
+    assert spark.sql("SELECT classify(CAST(NULL AS array<double>)) AS p").first().p is None
+
+
+def test_sql_function_names_bad_arguments(spark, rows):
+    fitted = _classifier()
+    with pytest.raises(ValueError, match="SQL identifier"):
+        fitted.register_udf(spark, "drop table")
+    regression = bigwrap.EstimatorModel(model=fitted.model, loss="mse")
+    with pytest.raises(ValueError, match=r"output must be one of \['prediction'\]"):
+        regression.register_udf(spark, "score", output="probability")
+    fitted.register_udf(spark, "classify_short")
+    short = spark.createDataFrame([([1.0, 2.0, 3.0],)], ["features"])
+    with pytest.raises(Exception, match="classify_short argument 1' has a row of 3 values; the model needs 64"):
+        short.select(F.expr("classify_short(features)")).collect()
+
+
+def test_streaming_parquet_to_memory_sink_predicts_every_row_once_as_batch(spark, rows, tmp_path):
+    fitted = _classifier(1)
+    source = tmp_path / "incoming"
+    first, second = rows.filter("id % 2 = 0"), rows.filter("id % 2 = 1")
+    first.write.parquet(str(source / "part-1"))
+    stream = spark.readStream.schema(rows.schema).parquet(str(source / "*"))
+    assert stream.isStreaming
+    query = (fitted.transform(stream).writeStream.format("memory").queryName("streamed_predictions")
+             .option("checkpointLocation", str(tmp_path / "checkpoint")).start())
+    try:
+        query.processAllAvailable()
+        second.write.parquet(str(source / "part-2"))  # a second micro-batch
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    streamed = spark.table("streamed_predictions")
+    assert streamed.count() == rows.count() == streamed.select("id").distinct().count()
+    batch = _by_id(fitted.transform(rows), "prediction", "probability")
+    got = _by_id(streamed, "prediction", "probability")
+    assert got.keys() == batch.keys()
+    for key, (prediction, probability) in batch.items():
+        assert got[key][0] == prediction
+        np.testing.assert_allclose(got[key][1].toArray(), probability.toArray(), atol=1e-6)
+
+
+def test_each_executor_builds_the_model_once_per_core_not_once_per_task(spark, rows):
+    """local[2] is one executor with 2 cores: 12 tasks, over two transforms and a SQL query, build 2 modules."""
+    fitted = _classifier(2)
+    many = rows.repartition(12)
+    for _ in range(2):
+        assert many.rdd.getNumPartitions() == 12
+        fitted.transform(many).write.format("noop").mode("overwrite").save()
+    fitted.register_udf(spark, "classify_again")
+    many.select(F.expr("classify_again(features)")).write.format("noop").mode("overwrite").save()
+    jvm = bridge(spark)
+    assert 1 <= jvm.call("modulesBuilt", fitted.model._jvm_handle(jvm)) <= 2
+
+
+def test_transform_keeps_columns_and_reads_vectors_arrays_and_sparse_rows(spark):
+    fitted = _classifier(3)
+    x = np.random.default_rng(0).random((6, 64))
+    x[:, 5:] = 0.0
+    dense = spark.createDataFrame([(i, Vectors.dense(r), r.tolist()) for i, r in enumerate(x)], ["id", "v", "a"])
+    sparse = spark.createDataFrame([(i, Vectors.sparse(64, dict(enumerate(r[:5])))) for i, r in enumerate(x)],
+                                   ["id", "v"])
+    expected = fitted.model.predict(x)
+    for frame, column in ((dense, "v"), (dense, "a"), (sparse, "v")):
+        out = fitted.copy({fitted.featuresCol: column, fitted.inferenceBatchSize: 4}).transform(frame)
+        assert out.columns == frame.columns + ["prediction", "probability"]
+        got = np.array([r.probability.toArray() for r in out.orderBy("id").collect()])
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_model_of_over_300_mb_loads_broadcasts_and_predicts(spark):
+    """Py4J cannot carry 256 MiB of bytes (its base64 decoder overflows): weights this large reach the JVM
+    through a file, and executors through Spark's chunked TorrentBroadcast."""
+    bigwrap.set_random_seed(4)
+    model = bigwrap.Sequential([layers.Input((3,)), layers.Embedding(1_250_000, 64, name="big"),
+                                layers.Flatten(), layers.Dense(4, activation="softmax", name="head")])
+    assert model.count_params() * 4 > 300 * 2**20
+    fitted = bigwrap.EstimatorModel(model=model, loss="sparse_categorical_crossentropy")
+    ids = np.random.default_rng(5).integers(0, 1_250_000, size=(500, 3)).astype(float)
+    frame = spark.createDataFrame([(i, r.tolist()) for i, r in enumerate(ids)], ["id", "features"]).repartition(3)
+    got = np.array([r.probability.toArray() for r in fitted.transform(frame).orderBy("id").collect()])
+    table, (kernel, bias) = model.get_layer("big").get_weights()[0], model.get_layer("head").get_weights()
+    logits = table[ids.astype(int)].reshape(len(ids), -1) @ kernel + bias
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(got, expected / expected.sum(1, keepdims=True), atol=1e-5)
