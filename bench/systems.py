@@ -1,4 +1,5 @@
-"""The systems measured: bigwrap (each trainer), raw BigDL DistriOptimizer, PyTorch eager, MLlib."""
+"""The systems measured: bigwrap (each trainer, and transform), raw BigDL DistriOptimizer, PyTorch eager (and
+behind Spark's predict_batch_udf), MLlib."""
 from __future__ import annotations
 
 import resource
@@ -104,3 +105,62 @@ def mllib_fit(train, test, hidden: int, max_iter: int):
     wall = time.perf_counter() - started
     acc = model.transform(vector_test).selectExpr("avg(cast(prediction = label as double))").first()[0]
     return {"wall_s": wall, "accuracy": acc}
+
+
+def rows_per_second(frame, transformed, runs: int = 3) -> dict:
+    """rows/s of computing every column of `transformed` (a noop write), best of `runs` after a warm-up."""
+    rows = frame.count()
+    walls = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        transformed.write.format("noop").mode("overwrite").save()
+        walls.append(time.perf_counter() - started)
+    return {"rows_per_s": rows / min(walls[1:]), "rows": rows}
+
+
+def keras_to_torch(model, net, flatten_dims=None) -> None:
+    """Copies a bigwrap Dense/Conv2D stack's weights into the same PyTorch net; `flatten_dims` (h, w, c) is
+    what its Flatten sees, which Keras flattens in (h, w, c) order and PyTorch in (c, h, w)."""
+    import torch
+
+    weights = [w for layer in model.layers for w in layer.get_weights()]
+    params = list(net.parameters())
+    with torch.no_grad():
+        for i in range(0, len(weights), 2):
+            kernel, bias = weights[i], weights[i + 1]
+            if kernel.ndim == 4:  # (kh, kw, in, out) -> (out, in, kh, kw)
+                kernel = kernel.transpose(3, 2, 0, 1)
+            else:
+                if flatten_dims is not None and kernel.shape[0] == int(np.prod(flatten_dims)):
+                    h, w, c = flatten_dims
+                    kernel = kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
+                kernel = kernel.T
+            params[i].copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+            params[i + 1].copy_(torch.from_numpy(bias))
+
+
+def torch_predict_column(make_net, state, input_shape, channels_first: bool, batch: int):
+    """PyTorch behind Spark's predict_batch_udf: prediction and softmax probabilities, 1 thread per task."""
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
+
+    def make_predict_fn():
+        import torch
+
+        torch.set_num_threads(1)  # Spark runs one Python worker per core
+        net = make_net()
+        net.load_state_dict(state)
+        net.eval()
+
+        def predict(inputs):
+            x = torch.from_numpy(inputs.reshape(len(inputs), *input_shape))
+            if channels_first:
+                x = x.permute(0, 3, 1, 2)
+            with torch.no_grad():
+                probability = torch.softmax(net(x), dim=1)
+            return {"prediction": probability.argmax(1).float().numpy(), "probability": probability.numpy()}
+        return predict
+
+    schema = StructType([StructField("prediction", FloatType()), StructField("probability", ArrayType(FloatType()))])
+    return predict_batch_udf(make_predict_fn, return_type=schema, batch_size=batch,
+                             input_tensor_shapes=[[int(np.prod(input_shape))]])

@@ -93,7 +93,8 @@ final class BatchInference(model: Broadcast[ModelPayload], columns: Seq[String],
 /**
  * Per-JVM pools of built models, one pool per payload: each concurrently running task uses a module of
  * its own (BigDL modules hold forward buffers), and every module after a pool's first shares the
- * first's weight storage, so an executor holds the weights once however many cores it has.
+ * first's weight storage, so an executor holds the weights once however many cores it has. Pooled
+ * modules drop their gradient buffers.
  */
 object ExecutorModels {
   private val MaxPools = 8
@@ -119,8 +120,9 @@ object ExecutorModels {
     Option(p.idle.poll()).getOrElse {
       val model = payload.build()
       model.module.evaluate()
+      val (weights, gradients) = model.module.parameters()
+      gradients.filter(_ != null).foreach(_.set()) // forwards never use them (an Embedding's is as large as its table)
       p.synchronized {
-        val weights = model.module.parameters()._1
         if (p.weights == null) p.weights = weights
         else weights.zip(p.weights).foreach { case (mine, shared) => mine.set(shared) }
       }

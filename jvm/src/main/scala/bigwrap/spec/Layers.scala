@@ -21,7 +21,7 @@ final class WeightSlot(
     val trainable: Boolean = true) {
   def read(): Array[Float] = Tensors.toArray(kerasView(weight()))
   def readGradient(): Array[Float] = Tensors.toArray(kerasView(gradient()))
-  def write(values: Array[Float]): Unit = kerasView(weight()).copy(Tensor[Float](values, shape.toArray))
+  def write(values: Tensor[Float]): Unit = kerasView(weight()).copy(values)
 }
 
 object WeightSlot {

@@ -8,6 +8,7 @@ import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.nn.{Graph, Input}
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
+import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
 /** A BigDL graph built from a spec, with each spec layer's weights reachable in Keras layout. */
@@ -55,7 +56,8 @@ final class BuiltModel(
         throw BigwrapException.valueError(s"no weight given for layer '$layer' ${slot.name}"))
       BigwrapException.require(entry.shape == slot.shape,
         s"layer '$layer' ${slot.name}: expected shape ${Tensors.shapeString(slot.shape)}, got ${Tensors.shapeString(entry.shape)}")
-      slot.write(weights.slice(entry))
+      // A view into the flat array, not a copy: a large model's weights are held once more at most.
+      slot.write(Tensor[Float](Storage[Float](weights.data), entry.offset.toInt + 1, entry.shape.toArray))
     }
   }
 }

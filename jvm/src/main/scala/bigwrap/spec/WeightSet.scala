@@ -18,8 +18,6 @@ final case class WeightEntry(layer: String, name: String, shape: Seq[Int], offse
  * cross the Py4J bridge and the form they take on disk (index JSON + little-endian float32 file).
  */
 final case class WeightSet(entries: Seq[WeightEntry], data: Array[Float]) {
-  def slice(e: WeightEntry): Array[Float] = java.util.Arrays.copyOfRange(data, e.offset.toInt, e.offset.toInt + e.size)
-
   def indexJson: String = {
     val items = entries.map { e =>
       JObject("layer" -> JString(e.layer), "name" -> JString(e.name),
