@@ -28,10 +28,15 @@ def test_digits_mlp_trains_across_two_executors(cluster):
         accuracy = fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
         print("ACCURACY", accuracy)
         print("EXECUTORS", spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1)
+        for _ in range(2):  # 16 more inference tasks: the model reaches each executor once, not each task
+            fitted.transform(test.repartition(8)).write.format("noop").mode("overwrite").save()
+        jvm = bigwrap.runtime.bridge(spark)
+        print("MODULES", jvm.call("modulesBuilt", fitted.model._jvm_handle(jvm)))
     """)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "EXECUTORS 2" in result.stdout, output[-3000:]
+    assert int(result.stdout.split("MODULES")[1].split()[0]) in (1, 2)  # one per executor core at most
     accuracy = float(result.stdout.split("ACCURACY")[1].split()[0])
     assert accuracy >= 0.95
 
