@@ -67,9 +67,10 @@ final class BatchInference(model: Broadcast[ModelPayload], columns: Seq[String],
     val project = UnsafeProjection.create((schema ++ fields.map(_.dataType)).toArray)
     val joined = new JoinedRow()
     lazy val lease = ExecutorModels.leaseForTask(model.value, built)
-    // The child may reuse one row object: a batch keeps copies.
-    rows.map(_.copy()).grouped(batchSize).flatMap { batch =>
-      val n = batch.size
+    // The child may reuse one row object: a batch keeps copies (in an array: `grouped` gives Lists).
+    rows.map(_.copy()).grouped(batchSize).flatMap { group =>
+      val batch = group.toArray
+      val n = batch.length
       val input = new Array[Float](n * inputSizes.sum)
       var offset = 0
       readers.zip(inputSizes).foreach { case ((reader, dataType), size) =>

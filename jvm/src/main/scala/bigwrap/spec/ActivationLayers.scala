@@ -12,7 +12,7 @@ object ActivationLayers {
 case object ReLUBuilder extends LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
-    plain(in.shape, ReLU[Float]().setName(layer.name).inputs(in.node))
+    plain(in.shape, new bigwrap.nn.Relu().setName(layer.name).inputs(in.node))
   }
 }
 

@@ -75,7 +75,7 @@ object Tensors {
 object Activations {
   private type Factory = () => AbstractModule[Activity, Activity, Float]
   private val factories: Map[String, Factory] = Map(
-    "relu" -> (() => ReLU[Float]()),
+    "relu" -> (() => new bigwrap.nn.Relu()),
     "sigmoid" -> (() => Sigmoid[Float]()),
     "tanh" -> (() => Tanh[Float]()),
     "elu" -> (() => ELU[Float](1.0)),
