@@ -149,6 +149,8 @@ def test_models_trained_in_python_predict_identically_in_spark_shell(spark, digi
                                  interop / f"from_python_{name}.parquet")
     _assert_same_predictions(spark, PipelineModel.load(str(interop / "cnn_pipeline")).transform(test),
                              interop / "from_python_cnn.parquet")
+    _assert_same_predictions(spark, bigwrap.EstimatorModel.load(str(interop / "mlp")).transform(test),
+                             interop / "from_python_mlp_sql.parquet")  # SQL functions registered in Scala
     outcomes = json.loads((interop / "load_errors.json").read_text())
     assert set(outcomes) == set(expected)
     for name, message in outcomes.items():

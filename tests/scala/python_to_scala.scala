@@ -1,6 +1,7 @@
 // Run by tests/test_scala_interop.py in pyspark's bin/spark-shell (started with exactly what
-// `python -m bigwrap classpath` prints): loads what Python saved, transforms the same parquet rows,
-// and writes the predictions and the load errors of broken directories back for the test to check.
+// `python -m bigwrap classpath` prints): loads what Python saved, transforms the same parquet rows (and
+// queries them through SQL functions), and writes the predictions and the load errors of broken
+// directories back for the test to check.
 import java.nio.charset.StandardCharsets
 import java.nio.file.{Files, Paths}
 
@@ -18,6 +19,13 @@ object PythonToScala {
     }
     PipelineModel.load(s"$dir/cnn_pipeline").transform(data).drop("features", "pixels")
       .write.parquet(s"$dir/from_python_cnn.parquet")
+    // the MLP as SQL functions registered from Scala
+    val mlp = BigwrapModel.load(s"$dir/mlp")
+    mlp.registerUdf(spark, "classify")
+    mlp.registerUdf(spark, "classify_probability", "probability")
+    data.createOrReplaceTempView("digits")
+    spark.sql("SELECT id, label, classify(features) AS prediction, classify_probability(features) AS probability " +
+      "FROM digits").write.parquet(s"$dir/from_python_mlp_sql.parquet")
     val cases = new String(Files.readAllBytes(Paths.get(s"$dir/bad_cases.txt")), StandardCharsets.UTF_8).split("\n")
     val outcomes = cases.toList.map { name =>
       val outcome = try { BigwrapModel.load(s"$dir/bad/$name"); "loaded" } catch {
