@@ -1,4 +1,4 @@
-"""`make bench`: bigwrap vs raw BigDL, PyTorch eager and MLlib on the same cores, same run.
+"""`make bench`: bigwrap vs raw BigDL, PyTorch eager (also behind predict_batch_udf) and MLlib, same cores, same run.
 
 Writes bench/results/<date>.md (tables with ratios to each baseline) and bench/results/<date>.png.
 bigwrap rows use the default kernels (bigwrap.kernels); the "Native kernels" section compares them.
@@ -14,7 +14,7 @@ from pathlib import Path
 import bigwrap
 from bigwrap import layers
 
-from . import native, systems
+from . import inference, native, systems
 from .workloads import blobs, frame, images
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,31 +67,6 @@ def time_to_accuracy(spark, scale: float):
     return rows
 
 
-def inference(spark, name, bigwrap_model, make_torch, x, batch=256, flatten_dims=None):
-    """rows/s of transform (batched forwards on the executors' JVMs) vs PyTorch behind Spark's
-    predict_batch_udf (Arrow batches to Python workers), same weights, data, batch size and cores."""
-    import numpy as np
-
-    data = frame(spark, x, np.zeros(len(x), dtype=np.float32))
-    fitted = bigwrap.EstimatorModel(model=bigwrap_model, loss="sparse_categorical_crossentropy")
-    fitted = fitted.copy({fitted.inferenceBatchSize: batch})
-    net = make_torch()
-    systems.keras_to_torch(bigwrap_model, net, flatten_dims)
-    udf = systems.torch_predict_column(make_torch, net.state_dict(), x.shape[1:], x.ndim == 4, batch)
-    sample = data.limit(200).cache()
-    ours = np.array([r.probability.toArray() for r in fitted.transform(sample).orderBy("features").collect()])
-    theirs = np.array([r.out.probability for r in sample.withColumn("out", udf("features")).orderBy("features").collect()])
-    print(f"[{name} inference] bigwrap transform ...", flush=True)
-    rows = {"bigwrap transform (JVM, batched)": systems.rows_per_second(data, fitted.transform(data))}
-    print(f"[{name} inference] PyTorch predict_batch_udf ...", flush=True)
-    rows["PyTorch predict_batch_udf (1 thread per task)"] = systems.rows_per_second(
-        data, data.withColumn("out", udf("features")))
-    rows["max |probability difference|"] = float(np.abs(ours - theirs).max())
-    data.unpersist()
-    sample.unpersist()
-    return rows
-
-
 def markdown(results) -> str:
     lines = [f"# bigwrap benchmarks, {results['date']}", "",
              f"Machine: {results['machine']}. Spark local[2]; PyTorch with 2 threads; same model, batch and data.", ""]
@@ -115,14 +90,7 @@ def markdown(results) -> str:
         ratio = f"{mllib['wall_s'] / r['wall_s']:.1f}" if reached else "— (lower accuracy)"
         lines.append(f"| {system} | {r['wall_s']:.1f} | {r['accuracy']:.3f} | {ratio} |")
     lines += ["", "Walls include each system's own data preparation inside fit (bigwrap: DataFrame → tensors).", ""]
-    lines += ["## Inference: rows/s of transform on a cached DataFrame (noop sink), batch 256", "",
-              "| model | rows | bigwrap transform | PyTorch predict_batch_udf | × PyTorch | max abs diff |",
-              "|---|---:|---:|---:|---:|---:|"]
-    for name, r in results["inference"].items():
-        ours, theirs = r["bigwrap transform (JVM, batched)"], r["PyTorch predict_batch_udf (1 thread per task)"]
-        lines.append(f"| {name} | {ours['rows']:,} | {ours['rows_per_s']:,.0f} | {theirs['rows_per_s']:,.0f} | "
-                     f"{ours['rows_per_s'] / theirs['rows_per_s']:.2f} | {r['max |probability difference|']:.1e} |")
-    lines.append("")
+    lines.append(inference.markdown(results["inference"]))
     if "native" in results:
         lines.append(native.markdown(results["native"]))
     return "\n".join(lines) + "\n"
@@ -156,8 +124,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, measures nothing")
     scale = 0.1 if parser.parse_args().quick else 1.0
     started = time.time()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers (predict_batch_udf) need torch
-    spark = bigwrap.session("local[2]", app_name="bigwrap-bench")
+    spark = inference.session("bigwrap-bench")
     results = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
                "throughput": {}}
     x, y = blobs(int(60000 * scale), seed=3)
@@ -168,12 +135,7 @@ def main() -> int:
         results["throughput"]["LeNet-5, batch 128, 20k 28×28×1 images"] = throughput(
             spark, "lenet", lenet(), systems.torch_lenet(), x, y, 128, 3, channels_first=True)
     results["time_to_accuracy"] = time_to_accuracy(spark, scale)
-    x, _ = blobs(int(60000 * scale), seed=13)
-    results["inference"] = {"MLP 784-512-256-10": inference(
-        spark, "mlp", mlp([784, 512, 256, 10]), lambda: systems.torch_mlp([784, 512, 256, 10]), x)}
-    x, _ = images(int(20000 * scale), seed=17)
-    results["inference"]["LeNet-5, 28×28×1"] = inference(spark, "lenet", lenet(), systems.torch_lenet, x,
-                                                         flatten_dims=(5, 5, 16))
+    results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)
     results["native"] = native.run(spark, scale < 1, lambda: mlp([784, 512, 256, 10]), lenet)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results["date"] + ("-quick" if scale < 1 else ""))

@@ -15,4 +15,5 @@ __version__ = "0.1.0"
 
 __all__ = ["layers", "losses", "optimizers", "regularizers", "schedules", "Estimator", "EstimatorModel", "Featurizer",
            "ImageTransformer", "TokenSequencer", "TokenSequencerModel", "Model", "Sequential", "model_from_json",
-           "from_dl4j", "from_onnx", "from_torch", "session", "set_random_seed", "SetupError", "JvmError", "__version__"]
+           "from_dl4j", "from_onnx", "from_torch", "session", "set_random_seed", "SetupError", "JvmError",
+           "__version__"]

@@ -140,7 +140,8 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                              f"tasks training ({bridge.engine['node_number']} executor(s) × "
                              f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], tasks)}")
         index, weights = spec_format.encode_weights(model._weight_entries())
-        handle = bridge.load_model(model.to_json(), index, weights, kernel_options.to_json(s["kernels"], s["precision"]))
+        kernels = kernel_options.to_json(s["kernels"], s["precision"])
+        handle = bridge.load_model(model.to_json(), index, weights, kernels)
         config = self._jvm_config(s, features, label, tasks)
         if resume is not None:
             config["resume"] = {"dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration,
@@ -158,7 +159,7 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
             printer.finish(final)
         trained = model._with_weights(spec_format.decode_weights(
             bridge.call("weightIndex", handle), bytes(bridge.call("weightBytes", handle))))
-        trained._adopt_handle(bridge, handle, kernel_options.to_json(s["kernels"], s["precision"]))
+        trained._adopt_handle(bridge, handle, kernels)
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
         self._copyValues(fitted)

@@ -47,7 +47,8 @@ final case class ColumnReader(column: String, position: Int, size: Int, role: St
       out
     case n: Number => Array(n.floatValue())
     case other => throw BigwrapException.typeError(
-      s"$role column '$column' holds ${other.getClass.getSimpleName} values; use an ml Vector, an array of numbers or a number")
+      s"$role column '$column' holds ${other.getClass.getSimpleName} values; use an ml Vector, an array of numbers " +
+        "or a number")
   })
 
   /** The column of an internal row whose schema gives it `dataType` (one of `Columns.numericType`). */

@@ -21,10 +21,13 @@ final case class Predictions(task: String, fromLogits: Boolean, predictionCol: S
   BigwrapException.require(Set("multiclass", "binary", "regression").contains(task),
     s"unknown task '$task' (multiclass, binary, regression)")
 
-  def fields(outputSize: Int): Seq[StructField] = task match {
-    case "multiclass" => Seq(StructField(predictionCol, DoubleType), StructField(probabilityCol, SQLDataTypes.VectorType))
-    case "binary" => Seq(StructField(predictionCol, valueType(outputSize)), StructField(probabilityCol, SQLDataTypes.VectorType))
-    case _ => Seq(StructField(predictionCol, valueType(outputSize)))
+  def fields(outputSize: Int): Seq[StructField] = {
+    val probability = StructField(probabilityCol, SQLDataTypes.VectorType)
+    task match {
+      case "multiclass" => Seq(StructField(predictionCol, DoubleType), probability)
+      case "binary" => Seq(StructField(predictionCol, valueType(outputSize)), probability)
+      case _ => Seq(StructField(predictionCol, valueType(outputSize)))
+    }
   }
 
   private def valueType(size: Int): DataType = if (size == 1) DoubleType else SQLDataTypes.VectorType

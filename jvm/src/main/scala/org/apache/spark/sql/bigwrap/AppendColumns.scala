@@ -51,7 +51,8 @@ case class AppendColumnsExec(function: PartitionFunction, inputs: Seq[Attribute]
 
 object AppendColumnsStrategy extends Strategy {
   override def apply(plan: LogicalPlan): Seq[SparkPlan] = plan match {
-    case AppendColumns(function, inputs, added, child) => AppendColumnsExec(function, inputs, added, planLater(child)) :: Nil
+    case AppendColumns(function, inputs, added, child) =>
+      AppendColumnsExec(function, inputs, added, planLater(child)) :: Nil
     case _ => Nil
   }
 }
@@ -65,8 +66,8 @@ object AppendColumns {
     val attributes = inputs.map { name =>
       output.filter(_.name == name) match {
         case Seq(a) => a
-        case found => throw BigwrapException.valueError(
-          s"expected one column named '$name' in the DataFrame, found ${found.size} (columns: ${df.columns.mkString(", ")})")
+        case found => throw BigwrapException.valueError(s"expected one column named '$name' in the DataFrame, " +
+          s"found ${found.size} (columns: ${df.columns.mkString(", ")})")
       }
     }
     val added = fields.map(f => AttributeReference(f.name, f.dataType, f.nullable)())
