@@ -95,7 +95,8 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
     def register_udf(self, spark: SparkSession, name: str, output: str = "prediction") -> Callable[..., Column]:
         """Registers the SQL function `name(features)` (one argument per model input: an ml Vector or a
         numeric array) returning `output`: "prediction", or "probability" for classifiers. It runs on the
-        executors' JVMs, one row per forward (use transform to batch); a null argument gives null.
+        executors' JVMs: calls in SELECT lists and WHERE clauses score `inferenceBatchSize` rows per
+        forward, calls elsewhere (e.g. a CASE WHEN branch) a row at a time; a null argument gives null.
         Returns a function of columns for DataFrame expressions, e.g. `df.select(classify("features"))`."""
         if not isinstance(name, str) or not _SQL_NAME.match(name):
             raise ValueError(f"register_udf: the function name must be a SQL identifier (letters, digits, '_'), "
@@ -105,7 +106,8 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
             raise ValueError(f"register_udf: output must be one of {available} for a model trained with loss "
                              f"'{self.loss.name}', got {output!r}")
         bridge = runtime.bridge(spark)
-        config = {"task": self.loss.task, "from_logits": self.loss.from_logits, "output": output}
+        config = {"task": self.loss.task, "from_logits": self.loss.from_logits, "output": output,
+                  "batch_size": self.getOrDefault(self.inferenceBatchSize)}
         handle = self.model._jvm_handle(bridge, self._kernels())
         bridge.call("registerUdf", spark._jsparkSession, handle, name, json.dumps(config))
         return lambda *columns: F.call_function(name, *columns)

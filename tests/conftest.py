@@ -22,6 +22,13 @@ def digits(spark):
     return train.cache(), test.cache()
 
 
+@pytest.fixture(scope="session")
+def digit_rows(digits):
+    """The digits' training rows with an id, for comparing one row's predictions across inference paths."""
+    from pyspark.sql import functions as F
+    return digits[0].select(F.monotonically_increasing_id().alias("id"), "features").cache()
+
+
 @pytest.fixture
 def no_spark_job(spark):
     """Asserts the block runs no Spark job: every job started in this thread joins a probe job group."""

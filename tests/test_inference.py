@@ -1,8 +1,8 @@
-"""Inference at scale: batched JVM transform, SQL functions, Structured Streaming, model reuse, large models."""
+"""Inference at scale: batched JVM transform, Structured Streaming, model reuse, large models (SQL functions:
+test_sql_functions.py)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 
@@ -10,62 +10,15 @@ import bigwrap
 from bigwrap import layers
 from bigwrap.runtime import bridge
 
-
-def _classifier(seed: int = 0) -> bigwrap.EstimatorModel:
-    """Untrained weights predict as well as trained ones for comparing two paths of the same model."""
-    bigwrap.set_random_seed(seed)
-    model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(32, activation="relu"),
-                                layers.Dense(10, activation="softmax")])
-    return bigwrap.EstimatorModel(model=model, loss="sparse_categorical_crossentropy")
+from .scoring import by_id, untrained_classifier
 
 
-@pytest.fixture(scope="module")
-def rows(digits):
-    train, _ = digits
-    return train.select(F.monotonically_increasing_id().alias("id"), "features").cache()
-
-
-def _by_id(frame, *columns):
-    return {r.id: tuple(r[c] for c in columns) for r in frame.select("id", *columns).collect()}
-
-
-def test_sql_function_equals_transform(spark, rows):
-    fitted = _classifier()
-    expected = _by_id(fitted.transform(rows), "prediction", "probability")
-    classify = fitted.register_udf(spark, "classify")
-    fitted.register_udf(spark, "classify_probability", output="probability")
-    rows.createOrReplaceTempView("digits_rows")
-    sql = spark.sql("SELECT id, classify(features) AS prediction, classify_probability(features) AS probability "
-                    "FROM digits_rows")
-    got = _by_id(sql, "prediction", "probability")
-    assert got.keys() == expected.keys() and len(got) == rows.count()
-    for key, (prediction, probability) in expected.items():
-        assert got[key][0] == prediction
-        np.testing.assert_allclose(got[key][1].toArray(), probability.toArray(), atol=1e-6)
-    # the returned function works in DataFrame expressions, and SQL's null-in, null-out holds
-    assert _by_id(rows.select("id", classify("features").alias("p")), "p") == {k: (v[0],) for k, v in expected.items()}
-    assert spark.sql("SELECT classify(CAST(NULL AS array<double>)) AS p").first().p is None
-
-
-def test_sql_function_names_bad_arguments(spark, rows):
-    fitted = _classifier()
-    with pytest.raises(ValueError, match="SQL identifier"):
-        fitted.register_udf(spark, "drop table")
-    regression = bigwrap.EstimatorModel(model=fitted.model, loss="mse")
-    with pytest.raises(ValueError, match=r"output must be one of \['prediction'\]"):
-        regression.register_udf(spark, "score", output="probability")
-    fitted.register_udf(spark, "classify_short")
-    short = spark.createDataFrame([([1.0, 2.0, 3.0],)], ["features"])
-    with pytest.raises(Exception, match="classify_short argument 1' has a row of 3 values; the model needs 64"):
-        short.select(F.expr("classify_short(features)")).collect()
-
-
-def test_streaming_parquet_to_memory_sink_predicts_every_row_once_as_batch(spark, rows, tmp_path):
-    fitted = _classifier(1)
+def test_streaming_parquet_to_memory_sink_predicts_every_row_once_as_batch(spark, digit_rows, tmp_path):
+    fitted = untrained_classifier(1)
     source = tmp_path / "incoming"
-    first, second = rows.filter("id % 2 = 0"), rows.filter("id % 2 = 1")
+    first, second = digit_rows.filter("id % 2 = 0"), digit_rows.filter("id % 2 = 1")
     first.write.parquet(str(source / "part-1"))
-    stream = spark.readStream.schema(rows.schema).parquet(str(source / "*"))
+    stream = spark.readStream.schema(digit_rows.schema).parquet(str(source / "*"))
     assert stream.isStreaming
     query = (fitted.transform(stream).writeStream.format("memory").queryName("streamed_predictions")
              .option("checkpointLocation", str(tmp_path / "checkpoint")).start())
@@ -76,19 +29,19 @@ def test_streaming_parquet_to_memory_sink_predicts_every_row_once_as_batch(spark
     finally:
         query.stop()
     streamed = spark.table("streamed_predictions")
-    assert streamed.count() == rows.count() == streamed.select("id").distinct().count()
-    batch = _by_id(fitted.transform(rows), "prediction", "probability")
-    got = _by_id(streamed, "prediction", "probability")
+    assert streamed.count() == digit_rows.count() == streamed.select("id").distinct().count()
+    batch = by_id(fitted.transform(digit_rows), "prediction", "probability")
+    got = by_id(streamed, "prediction", "probability")
     assert got.keys() == batch.keys()
     for key, (prediction, probability) in batch.items():
         assert got[key][0] == prediction
         np.testing.assert_allclose(got[key][1].toArray(), probability.toArray(), atol=1e-6)
 
 
-def test_each_executor_builds_the_model_once_per_core_not_once_per_task(spark, rows):
+def test_each_executor_builds_the_model_once_per_core_not_once_per_task(spark, digit_rows):
     """local[2] is one executor with 2 cores: 12 tasks, over two transforms and a SQL query, build 2 modules."""
-    fitted = _classifier(2)
-    many = rows.repartition(12)
+    fitted = untrained_classifier(2)
+    many = digit_rows.repartition(12)
     for _ in range(2):
         assert many.rdd.getNumPartitions() == 12
         fitted.transform(many).write.format("noop").mode("overwrite").save()
@@ -99,7 +52,7 @@ def test_each_executor_builds_the_model_once_per_core_not_once_per_task(spark, r
 
 
 def test_transform_keeps_columns_and_reads_vectors_arrays_and_sparse_rows(spark):
-    fitted = _classifier(3)
+    fitted = untrained_classifier(3)
     x = np.random.default_rng(0).random((6, 64))
     x[:, 5:] = 0.0
     dense = spark.createDataFrame([(i, Vectors.dense(r), r.tolist()) for i, r in enumerate(x)], ["id", "v", "a"])

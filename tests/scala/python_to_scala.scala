@@ -1,6 +1,6 @@
 // Run by tests/test_scala_interop.py in pyspark's bin/spark-shell (started with exactly what
 // `python -m bigwrap classpath` prints): loads what Python saved, transforms the same parquet rows (and
-// queries them through SQL functions), and writes the predictions and the load errors of broken
+// queries them through SQL functions and DataFrame expressions), and writes the predictions and the load errors of broken
 // directories back for the test to check.
 import java.nio.charset.StandardCharsets
 import java.nio.file.{Files, Paths}
@@ -8,6 +8,7 @@ import java.nio.file.{Files, Paths}
 import bigwrap.ml.BigwrapModel
 import org.apache.spark.ml.PipelineModel
 import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.functions.col
 import org.json4s.JsonAST.{JObject, JString}
 import org.json4s.jackson.JsonMethods
 
@@ -19,13 +20,14 @@ object PythonToScala {
     }
     PipelineModel.load(s"$dir/cnn_pipeline").transform(data).drop("features", "pixels")
       .write.parquet(s"$dir/from_python_cnn.parquet")
-    // the MLP as SQL functions registered from Scala
+    // the MLP as SQL functions registered from Scala, called from SQL and in DataFrame expressions
     val mlp = BigwrapModel.load(s"$dir/mlp")
     mlp.registerUdf(spark, "classify")
-    mlp.registerUdf(spark, "classify_probability", "probability")
+    val classifyProbability = mlp.registerUdf(spark, "classify_probability", "probability")
     data.createOrReplaceTempView("digits")
-    spark.sql("SELECT id, label, classify(features) AS prediction, classify_probability(features) AS probability " +
-      "FROM digits").write.parquet(s"$dir/from_python_mlp_sql.parquet")
+    spark.sql("SELECT id, label, features, classify(features) AS prediction FROM digits")
+      .select(col("id"), col("label"), col("prediction"), classifyProbability(col("features")).alias("probability"))
+      .write.parquet(s"$dir/from_python_mlp_sql.parquet")
     val cases = new String(Files.readAllBytes(Paths.get(s"$dir/bad_cases.txt")), StandardCharsets.UTF_8).split("\n")
     val outcomes = cases.toList.map { name =>
       val outcome = try { BigwrapModel.load(s"$dir/bad/$name"); "loaded" } catch {

@@ -309,7 +309,8 @@ object PythonFacade {
   /** Registers the SQL function `name` returning the model's `output` (prediction or probability). */
   def registerUdf(spark: SparkSession, handle: String, name: String, configJson: String): Unit = guard {
     val config = JsonMethods.parse(configJson)
-    predictor(handle, spark).registerUdf(name, predictions(config), (config \ "output").extract[String])
+    predictor(handle, spark).registerUdf(name, predictions(config), (config \ "output").extract[String],
+      batchSize(config))
   }
 
   /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */

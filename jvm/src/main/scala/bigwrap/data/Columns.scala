@@ -15,11 +15,15 @@ object Columns {
   def numericType(schema: StructType, column: String, role: String): DataType = {
     BigwrapException.require(schema.fieldNames.contains(column),
       s"$role column '$column' is not in the DataFrame (columns: ${schema.fieldNames.mkString(", ")})")
-    schema(column).dataType match {
-      case t @ (SQLDataTypes.VectorType | ArrayType(_: NumericType, _) | _: NumericType) => t
-      case other => throw BigwrapException.typeError(
-        s"$role column '$column' has type ${other.simpleString}; use an ml Vector, an array of numbers or a number")
-    }
+    val dataType = schema(column).dataType
+    if (!readable(dataType)) throw BigwrapException.typeError(
+      s"$role column '$column' has type ${dataType.simpleString}; use an ml Vector, an array of numbers or a number")
+    dataType
+  }
+
+  def readable(dataType: DataType): Boolean = dataType match {
+    case SQLDataTypes.VectorType | ArrayType(_: NumericType, _) | _: NumericType => true
+    case _ => false
   }
 
   private[data] val VectorUDT = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]

@@ -53,9 +53,11 @@ object Inference {
  * Batched forwards over a partition of Spark's internal rows: reads the features columns straight into
  * one float buffer per batch, runs the model once per batch, and appends `outputs`' columns. The model
  * comes from the executor's pool (built from the broadcast payload), held for the task's duration.
+ * A null features value is an error, or with `nullsGiveNull` (SQL functions) gives null outputs.
  */
 final class BatchInference(model: Broadcast[ModelPayload], columns: Seq[String], inputSizes: Seq[Int],
-    outputSize: Int, outputs: Outputs, batchSize: Int, built: LongAccumulator) extends PartitionFunction {
+    outputSize: Int, outputs: Outputs, batchSize: Int, built: LongAccumulator, nullsGiveNull: Boolean = false)
+  extends PartitionFunction {
   override def toString: String = s"bigwrap model ${model.id} in batches of $batchSize"
 
   def apply(rows: Iterator[InternalRow], inputs: Seq[Int], schema: Seq[DataType]): Iterator[InternalRow] = {
@@ -67,24 +69,30 @@ final class BatchInference(model: Broadcast[ModelPayload], columns: Seq[String],
     val project = UnsafeProjection.create((schema ++ fields.map(_.dataType)).toArray)
     val joined = new JoinedRow()
     lazy val lease = ExecutorModels.leaseForTask(model.value, built)
+    val nulls = new GenericInternalRow(fields.size)
     // The child may reuse one row object: a batch keeps copies (in an array: `grouped` gives Lists).
     rows.map(_.copy()).grouped(batchSize).flatMap { group =>
       val batch = group.toArray
-      val n = batch.length
+      val scored = if (nullsGiveNull) batch.filter(row => inputs.forall(!row.isNullAt(_))) else batch
+      val n = scored.length
       val input = new Array[Float](n * inputSizes.sum)
       var offset = 0
       readers.zip(inputSizes).foreach { case ((reader, dataType), size) =>
         var i = 0
         while (i < n) {
-          System.arraycopy(reader.readInternal(batch(i), dataType), 0, input, offset + i * size, size)
+          System.arraycopy(reader.readInternal(scored(i), dataType), 0, input, offset + i * size, size)
           i += 1
         }
         offset += n * size
       }
-      val out = Inference.forward(lease, input, n)
-      batch.iterator.zipWithIndex.map { case (row, i) =>
-        val values = outputs.values(java.util.Arrays.copyOfRange(out, i * outputSize, (i + 1) * outputSize))
-        val appended = new GenericInternalRow(values.zip(toCatalyst).map { case (v, convert) => convert(v) }.toArray)
+      val out = if (n == 0) Array.emptyFloatArray else Inference.forward(lease, input, n)
+      var next = 0 // scored rows are a subsequence of the batch's
+      batch.iterator.map { row =>
+        val appended = if (next < n && (scored(next) eq row)) {
+          val values = outputs.values(java.util.Arrays.copyOfRange(out, next * outputSize, (next + 1) * outputSize))
+          next += 1
+          new GenericInternalRow(values.zip(toCatalyst).map { case (v, convert) => convert(v) }.toArray)
+        } else nulls
         project(joined(row, appended))
       }
     }

@@ -3,14 +3,11 @@ package bigwrap.infer
 import java.util.UUID
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.{ColumnReader, Columns}
+import bigwrap.data.Columns
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, WeightSet}
 import org.apache.spark.broadcast.Broadcast
 import org.apache.spark.sql.{DataFrame, SparkSession}
-import org.apache.spark.sql.api.java.{UDF1, UDF2, UDF3}
-import org.apache.spark.sql.bigwrap.AppendColumns
-import org.apache.spark.sql.expressions.UserDefinedFunction
-import org.apache.spark.sql.functions
+import org.apache.spark.sql.bigwrap.{AppendColumns, ModelCall}
 import org.apache.spark.util.LongAccumulator
 
 /**
@@ -67,29 +64,28 @@ final class Predictor private (spark: SparkSession, payload: ModelPayload, val i
   }
 
   /**
-   * A function of the features (one argument per model input) returning `output`, "prediction" or
-   * "probability", for use in DataFrame expressions. SQL calls functions row by row, so each call is a
-   * forward of one row; `transform` batches. A null argument gives null.
+   * The model as a SQL function of its features (one argument per model input) returning `output`,
+   * "prediction" or "probability"; apply it to columns for DataFrame expressions. Calls in SELECT lists
+   * and WHERE clauses score `batchSize` rows per forward (see ModelFunction). A null argument gives null.
    */
-  def udf(predictions: Predictions, output: String = "prediction", name: String = "model"): UserDefinedFunction = {
+  def udf(predictions: Predictions, output: String = "prediction", name: String = "model",
+      batchSize: Int = 256): ModelFunction = {
+    BigwrapException.require(batchSize > 0, s"inference batch size must be positive, got $batchSize")
     val fields = predictions.fields(outputSize).map(_.name)
     val column = Map("prediction" -> predictions.predictionCol, "probability" -> predictions.probabilityCol)
       .get(output).map(fields.indexOf).getOrElse(-1)
     BigwrapException.require(column >= 0, s"output '$output' is not available for a ${predictions.task} model; " +
       s"choose ${if (fields.size > 1) "'prediction' or 'probability'" else "'prediction'"}")
-    val function = new ModelFunction(broadcast, name, inputShapes.map(_.product), predictions, column, built)
-    val returnType = predictions.fields(outputSize)(column).dataType
-    inputShapes.size match {
-      case 1 => functions.udf(function: UDF1[Any, Any], returnType)
-      case 2 => functions.udf(function: UDF2[Any, Any, Any], returnType)
-      case 3 => functions.udf(function: UDF3[Any, Any, Any, Any], returnType)
-      case n => throw BigwrapException.valueError(s"SQL functions take models of 1 to 3 inputs; this one has $n")
-    }
+    new ModelFunction(broadcast, name, inputShapes.map(_.product), outputSize, predictions, column, batchSize, built)
   }
 
   /** `udf(...)` registered under `name` for `spark.sql`; returns the function for DataFrame expressions too. */
-  def registerUdf(name: String, predictions: Predictions, output: String = "prediction"): UserDefinedFunction =
-    spark.udf.register(name, udf(predictions, output, name))
+  def registerUdf(name: String, predictions: Predictions, output: String = "prediction",
+      batchSize: Int = 256): ModelFunction = {
+    val function = udf(predictions, output, name, batchSize)
+    ModelCall.register(spark, function)
+    function
+  }
 }
 
 object Predictor {
@@ -106,26 +102,5 @@ object Predictor {
     val payload = ModelPayload(UUID.randomUUID().toString, specJson, weights, kernels)
     val model = payload.build()
     new Predictor(spark, payload, model.inputShapes, model.outputShapes.head)
-  }
-}
-
-/** The function behind `Predictor.udf`: one forward of one row per call, on a pooled module. */
-final class ModelFunction(model: Broadcast[ModelPayload], name: String, inputSizes: Seq[Int], predictions: Predictions,
-    column: Int, built: LongAccumulator)
-  extends UDF1[Any, Any] with UDF2[Any, Any, Any] with UDF3[Any, Any, Any, Any] {
-  private val readers = inputSizes.zipWithIndex.map { case (size, i) =>
-    ColumnReader(s"$name argument ${i + 1}", i, size, "features")
-  }
-
-  def call(a: Any): Any = predict(Seq(a))
-  def call(a: Any, b: Any): Any = predict(Seq(a, b))
-  def call(a: Any, b: Any, c: Any): Any = predict(Seq(a, b, c))
-
-  private def predict(arguments: Seq[Any]): Any = if (arguments.contains(null)) null else {
-    val input = arguments.zip(readers).flatMap { case (value, reader) => reader.fromValue(value) }.toArray
-    val payload = model.value
-    val module = ExecutorModels.borrow(payload, built)
-    try predictions.values(Inference.forward(module, input, 1))(column)
-    finally ExecutorModels.giveBack(payload, module)
   }
 }

@@ -4,7 +4,7 @@ import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
 import bigwrap.data.Columns
-import bigwrap.infer.{Predictions, Predictor}
+import bigwrap.infer.{ModelFunction, Predictions, Predictor}
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, WeightSet}
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.Graph
@@ -14,7 +14,6 @@ import org.apache.spark.ml.Model
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
 import org.apache.spark.sql.{DataFrame, Dataset, SparkSession}
-import org.apache.spark.sql.expressions.UserDefinedFunction
 import org.apache.spark.sql.types.StructType
 import org.json4s._
 
@@ -72,8 +71,8 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
   }
 
   /** Registers the SQL function `name(features)` returning `output`: "prediction", or "probability" for classifiers. */
-  def registerUdf(spark: SparkSession, name: String, output: String = "prediction"): UserDefinedFunction =
-    predictor(spark).registerUdf(name, predictions, output)
+  def registerUdf(spark: SparkSession, name: String, output: String = "prediction"): ModelFunction =
+    predictor(spark).registerUdf(name, predictions, output, $(inferenceBatchSize))
 
   private def predictor(spark: SparkSession): Predictor = {
     BigwrapModel.ensureEngine(spark.sparkContext)

@@ -34,6 +34,7 @@ case class AppendColumns(function: PartitionFunction, inputs: Seq[Attribute], ad
 case class AppendColumnsExec(function: PartitionFunction, inputs: Seq[Attribute], added: Seq[Attribute],
     child: SparkPlan) extends UnaryExecNode {
   override def output: Seq[Attribute] = child.output ++ added
+  override def producedAttributes: AttributeSet = AttributeSet(added)
   override protected def stringArgs: Iterator[Any] = Iterator(function, inputs, added)
   override protected def withNewChildInternal(newChild: SparkPlan): AppendColumnsExec = copy(child = newChild)
 
@@ -61,7 +62,7 @@ object AppendColumns {
   /** `df` (batch or streaming) with `fields` appended, computed by `function` from the columns `inputs`. */
   def apply(df: DataFrame, inputs: Seq[String], fields: Seq[StructField], function: PartitionFunction): DataFrame = {
     val spark = df.sparkSession
-    plan(spark)
+    install(spark)
     val output = df.queryExecution.analyzed.output
     val attributes = inputs.map { name =>
       output.filter(_.name == name) match {
@@ -74,10 +75,17 @@ object AppendColumns {
     Dataset.ofRows(spark, AppendColumns(function, attributes, added, df.logicalPlan))
   }
 
-  /** Registers the planning strategy once per session (it carries over to streaming's incremental plans). */
-  private def plan(spark: SparkSession): Unit = spark.experimental.synchronized {
-    if (!spark.experimental.extraStrategies.contains(AppendColumnsStrategy)) {
-      spark.experimental.extraStrategies = spark.experimental.extraStrategies :+ AppendColumnsStrategy
+  /**
+   * Registers, once per session, the planning strategy and the rule that batches SQL functions' calls
+   * (both carry over to streaming's incremental plans).
+   */
+  def install(spark: SparkSession): Unit = spark.experimental.synchronized {
+    val experimental = spark.experimental
+    if (!experimental.extraStrategies.contains(AppendColumnsStrategy)) {
+      experimental.extraStrategies = experimental.extraStrategies :+ AppendColumnsStrategy
+    }
+    if (!experimental.extraOptimizations.contains(BatchModelCalls)) {
+      experimental.extraOptimizations = experimental.extraOptimizations :+ BatchModelCalls
     }
   }
 }
