@@ -157,8 +157,7 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
                 _stop_fit(bridge, config["run_id"])
                 raise
             printer.finish(final)
-        trained = model._with_weights(spec_format.decode_weights(
-            bridge.call("weightIndex", handle), bytes(bridge.call("weightBytes", handle))))
+        trained = model._with_weights(spec_format.decode_weights(*bridge.model_weights(handle)))
         trained._adopt_handle(bridge, handle, kernels)
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]

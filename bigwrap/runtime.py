@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from py4j.java_gateway import JavaPackage
@@ -120,6 +122,17 @@ class Bridge:
             f.write(weight_data)
             f.flush()
             return self.call("loadModelFile", spec_json, weight_index, f.name, kernels)
+
+    def model_weights(self, handle: str) -> tuple[str, bytes]:
+        """The weight index and data of the JVM model `handle`; large weights come back through a file,
+        as `load_model` sends them."""
+        index = self.call("weightIndex", handle)
+        count = sum(math.prod(w["shape"]) for w in json.loads(index)["weights"])
+        if count * 4 <= _INLINE_WEIGHT_BYTES:
+            return index, bytes(self.call("weightBytes", handle))
+        with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
+            self.call("writeWeights", handle, f.name)
+            return index, Path(f.name).read_bytes()
 
     def call(self, method: str, *args: Any) -> Any:
         try:

@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 
 import bigwrap
 from bigwrap import layers
+from bigwrap import spec as spec_format
 from bigwrap.runtime import bridge
 
 from .scoring import by_id, untrained_classifier
@@ -68,7 +69,7 @@ def test_transform_keeps_columns_and_reads_vectors_arrays_and_sparse_rows(spark)
 
 def test_a_model_of_over_300_mb_loads_broadcasts_and_predicts(spark):
     """Py4J cannot carry 256 MiB of bytes (its base64 decoder overflows): weights this large reach the JVM
-    through a file, and executors through Spark's chunked TorrentBroadcast."""
+    and come back (as after a fit) through a file, and reach executors through Spark's chunked TorrentBroadcast."""
     bigwrap.set_random_seed(4)
     model = bigwrap.Sequential([layers.Input((3,)), layers.Embedding(1_250_000, 64, name="big"),
                                 layers.Flatten(), layers.Dense(4, activation="softmax", name="head")])
@@ -81,3 +82,7 @@ def test_a_model_of_over_300_mb_loads_broadcasts_and_predicts(spark):
     logits = table[ids.astype(int)].reshape(len(ids), -1) @ kernel + bias
     expected = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(got, expected / expected.sum(1, keepdims=True), atol=1e-5)
+    jvm = bridge(spark)
+    back = spec_format.decode_weights(*jvm.model_weights(model._jvm_handle(jvm)))
+    assert [(layer, name) for layer, name, _ in back] == [("big", "embeddings"), ("head", "kernel"), ("head", "bias")]
+    np.testing.assert_array_equal(back[0][2], table)

@@ -99,6 +99,9 @@ object PythonFacade {
 
   def weightBytes(handle: String): Array[Byte] = guard(model(handle).weights.bytes)
 
+  /** The model's weights as the raw float32 file `path`: Py4J cannot return 256 MiB or more as bytes. */
+  def writeWeights(handle: String, path: String): Unit = guard(model(handle).weights.writeFile(path))
+
   /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
   def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] = guard {
     toBytes(Inference.forward(model(handle), floats(input), batch))

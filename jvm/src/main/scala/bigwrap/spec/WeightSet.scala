@@ -32,6 +32,24 @@ final case class WeightSet(entries: Seq[WeightEntry], data: Array[Float]) {
     buffer.asFloatBuffer().put(data)
     buffer.array()
   }
+
+  /** The data as a raw little-endian float32 file at `path` (`fromFile` reads it), written in 4 MB chunks. */
+  def writeFile(path: String): Unit = {
+    val channel = FileChannel.open(Paths.get(path), StandardOpenOption.WRITE, StandardOpenOption.CREATE,
+      StandardOpenOption.TRUNCATE_EXISTING)
+    try {
+      val buffer = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN)
+      var written = 0
+      while (written < data.length) {
+        val n = math.min(buffer.capacity / 4, data.length - written)
+        buffer.clear()
+        buffer.asFloatBuffer().put(data, written, n)
+        buffer.limit(n * 4)
+        while (buffer.hasRemaining) channel.write(buffer)
+        written += n
+      }
+    } finally channel.close()
+  }
 }
 
 object WeightSet {
