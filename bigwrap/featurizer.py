@@ -7,7 +7,7 @@ from typing import Any
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.ml.param.shared import HasInputCol, HasInputCols, HasOutputCol
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
 
@@ -28,9 +28,10 @@ def _to_model(value: Any) -> Model:
     return value
 
 
-class Featurizer(Transformer, HasInputCol, HasOutputCol, MLWritable, MLReadable):
+class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, MLWritable, MLReadable):
     """Appends `outputCol`: the output of `layer` in `model` for each row of `inputCol`, flattened into an
-    ml Vector, computed in batches on the executors' JVMs. With a pretrained network cut at its
+    ml Vector, computed in batches on the executors' JVMs. A model with several inputs reads one column
+    per input from `inputCols` instead, in the order of its inputs. With a pretrained network cut at its
     penultimate layer, a Spark ML classifier on these features is transfer learning:
 
         Pipeline(stages=[Featurizer(model=fitted, layer="dense", inputCol="image", outputCol="features"),
@@ -45,7 +46,7 @@ class Featurizer(Transformer, HasInputCol, HasOutputCol, MLWritable, MLReadable)
 
     @keyword_only
     def __init__(self, *, model: Any = None, layer: str | None = None, inputCol: str = "features",
-                 outputCol: str = "activations", inferenceBatchSize: int = 256):
+                 inputCols: list[str] | None = None, outputCol: str = "activations", inferenceBatchSize: int = 256):
         super().__init__()
         self._setDefault(layer=None, inputCol="features", outputCol="activations", inferenceBatchSize=256)
         self._set(**self._input_kwargs)
@@ -66,15 +67,29 @@ class Featurizer(Transformer, HasInputCol, HasOutputCol, MLWritable, MLReadable)
             self._cut = (model, layer, cut)
         return self._cut[2]
 
+    def _input_columns(self) -> tuple[str | list[str], str]:
+        """The features column(s) and the param that named them (Spark ML's inputCol-or-inputCols rule)."""
+        several = self.getOrDefault(self.inputCols) if self.isSet(self.inputCols) else None
+        if several is None:
+            return self.getInputCol(), "inputCol"
+        if self.isSet(self.inputCol):
+            raise ValueError("Featurizer: set inputCol (a single-input model) or inputCols (one column per "
+                             "model input), not both")
+        return list(several), "inputCols"
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         cut = self._cut_model()
-        data.check_feature_columns(dataset, self.getInputCol(), cut, param="inputCol")
+        columns, param = self._input_columns()
+        if param == "inputCol" and len(cut.inputs) > 1:
+            raise ValueError(f"Featurizer: model '{cut.name}' has {len(cut.inputs)} inputs; set inputCols to one "
+                             f"column per input, in the order {[t.layer.name for t in cut.inputs]}")
+        data.check_feature_columns(dataset, columns, cut, param=param)
         data.check_free_columns(dataset, [self.getOutputCol()], params="outputCol")
         batch = self.getOrDefault(self.inferenceBatchSize)
         if batch <= 0:
             raise ValueError(f"Featurizer: inferenceBatchSize must be positive, got {batch}")
         bridge = runtime.bridge(dataset.sparkSession)
-        config = {"features_col": self.getInputCol(), "output_col": self.getOutputCol(), "batch_size": batch}
+        config = {"features_col": columns, "output_col": self.getOutputCol(), "batch_size": batch}
         jdf = bridge.call("featurize", dataset._jdf, cut._jvm_handle(bridge), json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
 

@@ -77,6 +77,29 @@ def test_featurizer_errors_name_the_setting(digits):
         bigwrap.Featurizer(model="resnet")
 
 
+def test_a_model_of_two_inputs_reads_input_cols_and_keeps_them_when_saved(spark, tmp_path):
+    bigwrap.set_random_seed(3)
+    left, right = layers.Input((3,), name="left"), layers.Input((2,), name="right")
+    joined = layers.Dense(4, activation="tanh", name="joined")(layers.Concatenate()([left, right]))
+    model = bigwrap.Model([left, right], layers.Dense(2, name="head")(joined))
+    x = np.random.default_rng(3).random((20, 5)).astype(np.float32)
+    frame = spark.createDataFrame([(i, r[:3].tolist(), r[3:].tolist()) for i, r in enumerate(x)], ["id", "a", "b"])
+    featurizer = bigwrap.Featurizer(model=model, layer="joined", inputCols=["a", "b"], outputCol="h")
+    expected = bigwrap.Model(model.inputs, model.get_layer("joined").output).predict([x[:, :3], x[:, 3:]])
+    got = np.array([r.h.toArray() for r in featurizer.transform(frame).orderBy("id").collect()])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    featurizer.write().save(str(tmp_path / "two_inputs"))
+    loaded = bigwrap.Featurizer.load(str(tmp_path / "two_inputs"))
+    assert loaded.getInputCols() == ["a", "b"]
+    np.testing.assert_allclose([r.h.toArray() for r in loaded.transform(frame).orderBy("id").collect()], got)
+    with pytest.raises(ValueError, match=r"has 2 inputs; set inputCols .* \['left', 'right'\]"):
+        bigwrap.Featurizer(model=model).transform(frame)
+    with pytest.raises(ValueError, match="inputCol .* or inputCols .*, not both"):
+        bigwrap.Featurizer(model=model, inputCol="a", inputCols=["a", "b"]).transform(frame)
+    with pytest.raises(ValueError, match=r"inputCols names 1 column"):
+        bigwrap.Featurizer(model=model, inputCols=["a"]).transform(frame)
+
+
 def test_pipeline_of_pretrained_cnn_features_and_logistic_regression(digits, tmp_path):
     """Transfer learning the sparkdl way: a CNN pretrained on digits 0-4 featurizes digits 5-9 for MLlib."""
     train, test = digits
