@@ -210,8 +210,10 @@ def to_java(instance):
     """The JVM bigwrap.ml stage equal to `instance` (what pyspark's Java pipeline writer saves)."""
     metadata, model, history, _ = stage_parts(instance)
     index, data = spec_format.encode_weights(model._weight_entries())
-    return runtime.bridge().call("modelFromParts", json.dumps(metadata), model.to_json(), index, data,
-                                 json.dumps(history))
+    bridge = runtime.bridge()
+    parts = (json.dumps(metadata), model.to_json(), index)
+    return bridge.send_weights(data, lambda inline: bridge.call("modelFromParts", *parts, inline, json.dumps(history)),
+                               lambda path: bridge.call("modelFromPartsFile", *parts, path, json.dumps(history)))
 
 
 def from_java(cls, java_stage):
@@ -221,7 +223,9 @@ def from_java(cls, java_stage):
     model = None
     if parts["spec"] is not None:
         model = model_from_json(parts["spec"])
-        model._set_weight_entries(spec_format.decode_weights(
-            parts["weight_index"], bytes(bridge.call("stageWeightBytes", java_stage))))
+        index = parts["weight_index"]
+        model._set_weight_entries(spec_format.decode_weights(index, bridge.receive_weights(
+            index, lambda: bridge.call("stageWeightBytes", java_stage),
+            lambda path: bridge.call("writeStageWeights", java_stage, path))))
     return stage_from_parts(cls, parts["metadata"], model, parts["history"], None,
                             where=f"the JVM stage {parts['metadata']['uid']}")

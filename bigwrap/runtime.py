@@ -6,7 +6,7 @@ import math
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from py4j.java_gateway import JavaPackage
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -34,7 +34,8 @@ _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 
 _bridge_lock = threading.Lock()
-_INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights reach the JVM through a file (see Bridge.load_model)
+_INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights cross through a file (see Bridge.send_weights)
+T = TypeVar("T")
 
 
 def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
@@ -113,26 +114,37 @@ class Bridge:
         return int(self.engine["node_number"]) * int(self.engine["core_number"])
 
     def load_model(self, spec_json: str, weight_index: str, weight_data: bytes, kernels: str) -> str:
-        """Loads a model into the JVM on `kernels` (a bigwrap.kernels.to_json option); returns its handle.
-        Large weights go through a temporary file: Py4J sends bytes as base64 text and its decoder
-        overflows past 256 MiB."""
-        if len(weight_data) <= _INLINE_WEIGHT_BYTES:
-            return self.call("loadModel", spec_json, weight_index, weight_data, kernels)
-        with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
-            f.write(weight_data)
-            f.flush()
-            return self.call("loadModelFile", spec_json, weight_index, f.name, kernels)
+        """Loads a model into the JVM on `kernels` (a bigwrap.kernels.to_json option); returns its handle."""
+        return self.send_weights(weight_data,
+                                 lambda data: self.call("loadModel", spec_json, weight_index, data, kernels),
+                                 lambda path: self.call("loadModelFile", spec_json, weight_index, path, kernels))
 
     def model_weights(self, handle: str) -> tuple[str, bytes]:
-        """The weight index and data of the JVM model `handle`; large weights come back through a file,
-        as `load_model` sends them."""
+        """The weight index and data of the JVM model `handle`."""
         index = self.call("weightIndex", handle)
+        return index, self.receive_weights(index, lambda: self.call("weightBytes", handle),
+                                           lambda path: self.call("writeWeights", handle, path))
+
+    @staticmethod
+    def send_weights(data: bytes, inline: Callable[[bytes], T], via_file: Callable[[str], T]) -> T:
+        """`inline(data)`, or for large weights `via_file(path)` of a temporary file holding them: Py4J sends
+        bytes as base64 text and its decoder overflows past 256 MiB."""
+        if len(data) <= _INLINE_WEIGHT_BYTES:
+            return inline(data)
+        with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
+            f.write(data)
+            f.flush()
+            return via_file(f.name)
+
+    @staticmethod
+    def receive_weights(index: str, inline: Callable[[], Any], to_file: Callable[[str], None]) -> bytes:
+        """The weight data `index` describes, from `inline()` or, when large, from the file `to_file` writes."""
         count = sum(math.prod(w["shape"]) for w in json.loads(index)["weights"])
         if count * 4 <= _INLINE_WEIGHT_BYTES:
-            return index, bytes(self.call("weightBytes", handle))
+            return bytes(inline())
         with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
-            self.call("writeWeights", handle, f.name)
-            return index, Path(f.name).read_bytes()
+            to_file(f.name)
+            return Path(f.name).read_bytes()
 
     def call(self, method: str, *args: Any) -> Any:
         try:

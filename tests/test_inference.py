@@ -86,3 +86,6 @@ def test_a_model_of_over_300_mb_loads_broadcasts_and_predicts(spark):
     back = spec_format.decode_weights(*jvm.model_weights(model._jvm_handle(jvm)))
     assert [(layer, name) for layer, name, _ in back] == [("big", "embeddings"), ("head", "kernel"), ("head", "bias")]
     np.testing.assert_array_equal(back[0][2], table)
+    # and as a JVM stage, the way pyspark's Java pipeline writer and reader hand it over
+    handed_back = bigwrap.EstimatorModel._from_java(fitted._to_java())
+    np.testing.assert_array_equal(handed_back.model.get_layer("big").get_weights()[0], table)

@@ -236,9 +236,17 @@ object PythonFacade {
    * metadata as JSON): pyspark's Java pipeline writer saves it with Spark's own PipelineModel writer.
    */
   def modelFromParts(metadataJson: String, specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
-      historyJson: String): BigwrapModel = guard {
-    val stage = SavedStage(JsonMethods.parse(metadataJson).asInstanceOf[JObject],
-      Some(SavedModel(specJson, WeightSet.fromBytes(weightIndexJson, weightBytes))), Some(JsonMethods.parse(historyJson)))
+      historyJson: String): BigwrapModel =
+    guard(modelFrom(metadataJson, specJson, WeightSet.fromBytes(weightIndexJson, weightBytes), historyJson))
+
+  /** `modelFromParts` with the weights in the raw float32 file `weightPath` (Py4J cannot carry 256 MiB). */
+  def modelFromPartsFile(metadataJson: String, specJson: String, weightIndexJson: String, weightPath: String,
+      historyJson: String): BigwrapModel =
+    guard(modelFrom(metadataJson, specJson, WeightSet.fromFile(weightIndexJson, weightPath), historyJson))
+
+  private def modelFrom(metadataJson: String, specJson: String, weights: WeightSet, historyJson: String) = {
+    val stage = SavedStage(JsonMethods.parse(metadataJson).asInstanceOf[JObject], Some(SavedModel(specJson, weights)),
+      Some(JsonMethods.parse(historyJson)))
     BigwrapModel.fromSaved(stage, s"cannot hand the Python model ${stage.uid} to the JVM")
   }
 
@@ -256,6 +264,9 @@ object PythonFacade {
   }
 
   def stageWeightBytes(stage: PipelineStage): Array[Byte] = guard(savedStage(stage).model.map(_.weights.bytes).orNull)
+
+  def writeStageWeights(stage: PipelineStage, path: String): Unit =
+    guard(savedStage(stage).model.foreach(_.weights.writeFile(path)))
 
   private def savedStage(stage: PipelineStage): SavedStage = stage match {
     case model: BigwrapModel => model.toSaved
