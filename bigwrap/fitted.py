@@ -95,8 +95,9 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
     def register_udf(self, spark: SparkSession, name: str, output: str = "prediction") -> Callable[..., Column]:
         """Registers the SQL function `name(features)` (one argument per model input: an ml Vector or a
         numeric array) returning `output`: "prediction", or "probability" for classifiers. It runs on the
-        executors' JVMs: calls in SELECT lists and WHERE clauses score `inferenceBatchSize` rows per
-        forward, calls elsewhere (e.g. a CASE WHEN branch) a row at a time; a null argument gives null.
+        executors' JVMs: calls in SELECT lists, WHERE clauses, GROUP BYs and aggregate functions' inputs
+        score `inferenceBatchSize` rows per forward, calls elsewhere (e.g. a CASE WHEN branch) a row at a
+        time; a null argument gives null.
         Returns a function of columns for DataFrame expressions, e.g. `df.select(classify("features"))`."""
         if not isinstance(name, str) or not _SQL_NAME.match(name):
             raise ValueError(f"register_udf: the function name must be a SQL identifier (letters, digits, '_'), "

@@ -60,6 +60,19 @@ def test_where_clause_scores_in_batches_after_the_other_conditions(spark, expect
     assert {r.id for r in sql.collect()} == {k for k, v in expected.items() if v[0] == 3 and k % 2 == 0}
 
 
+def test_aggregate_inputs_and_group_keys_score_in_batches(spark, expected):
+    per_parity = spark.sql("SELECT id % 2 AS parity, avg(cast(classify(features) = 3 AS double)) AS threes, "
+                           "count(*) AS n FROM digits_rows GROUP BY id % 2")
+    assert _batched_forwards(per_parity) == 1
+    for row in per_parity.collect():
+        predictions = [v[0] for k, v in expected.items() if k % 2 == row.parity]
+        assert row.n == len(predictions) and row.threes == pytest.approx(np.mean(np.equal(predictions, 3)))
+    per_digit = spark.sql("SELECT classify(features) AS digit, count(*) AS n FROM digits_rows GROUP BY 1")
+    assert _batched_forwards(per_digit) == 1
+    counts = np.bincount([int(v[0]) for v in expected.values()], minlength=10)
+    assert {r.digit: r.n for r in per_digit.collect()} == {d: int(n) for d, n in enumerate(counts) if n}
+
+
 @pytest.fixture(scope="module")
 def arrays(digit_rows):
     return digit_rows.select("id", vector_to_array("features").alias("a"))

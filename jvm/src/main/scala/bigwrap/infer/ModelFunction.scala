@@ -13,9 +13,9 @@ import org.apache.spark.util.LongAccumulator
  * returning the `column`-th of `predictions`' fields; null when an argument is null. Apply it to
  * columns for DataFrame expressions: `classify(col("features"))`.
  *
- * Calls in SELECT lists and WHERE clauses are scored in batches of `batchSize` rows (the optimizer rule
- * `BatchModelCalls` turns them into the plan node `transform` uses); calls elsewhere (a branch of CASE
- * WHEN, a lambda, a join condition) are evaluated a row at a time.
+ * Calls in SELECT lists, WHERE clauses, GROUP BYs and aggregate functions' inputs are scored in batches
+ * of `batchSize` rows (the optimizer rule `BatchModelCalls` turns them into the plan node `transform`
+ * uses); calls elsewhere (a branch of CASE WHEN, a lambda, a join condition) are evaluated a row at a time.
  */
 final class ModelFunction private[infer] (model: Broadcast[ModelPayload], val name: String, inputSizes: Seq[Int],
     outputSize: Int, val predictions: Predictions, val column: Int, batchSize: Int, built: LongAccumulator)

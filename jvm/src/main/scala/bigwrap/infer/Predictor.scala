@@ -65,8 +65,8 @@ final class Predictor private (spark: SparkSession, payload: ModelPayload, val i
 
   /**
    * The model as a SQL function of its features (one argument per model input) returning `output`,
-   * "prediction" or "probability"; apply it to columns for DataFrame expressions. Calls in SELECT lists
-   * and WHERE clauses score `batchSize` rows per forward (see ModelFunction). A null argument gives null.
+   * "prediction" or "probability"; apply it to columns for DataFrame expressions. Calls score `batchSize`
+   * rows per forward where they can (see ModelFunction). A null argument gives null.
    */
   def udf(predictions: Predictions, output: String = "prediction", name: String = "model",
       batchSize: Int = 256): ModelFunction = {

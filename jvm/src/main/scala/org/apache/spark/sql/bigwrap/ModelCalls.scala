@@ -9,7 +9,8 @@ import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
 import org.apache.spark.sql.catalyst.expressions.{Alias, And, Attribute, AttributeReference, ConditionalExpression,
   Expression, GenericInternalRow, NamedExpression, PredicateHelper}
 import org.apache.spark.sql.catalyst.expressions.codegen.CodegenFallback
-import org.apache.spark.sql.catalyst.plans.logical.{Filter, LogicalPlan, Project}
+import org.apache.spark.sql.catalyst.expressions.aggregate.AggregateExpression
+import org.apache.spark.sql.catalyst.plans.logical.{Aggregate, Filter, LogicalPlan, Project}
 import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.types.DataType
 
@@ -52,12 +53,13 @@ object ModelCall {
 }
 
 /**
- * Turns model calls Spark would evaluate row by row into batched inference: a call in a SELECT list or
- * WHERE clause whose arguments come from the node's input becomes a column that an AppendColumns node
- * (the plan node of `transform`) adds below that node, scoring a batch of rows per forward. Calls of one
- * model on the same arguments share a forward (`classify(f)` and `classify_probability(f)`). Calls in a
- * branch that may not run (CASE WHEN, IF, COALESCE), on lambda variables, or elsewhere in the plan stay
- * row by row. Runs last in the optimizer, so no rule needs to see through AppendColumns.
+ * Turns model calls Spark would evaluate row by row into batched inference: a call in a SELECT list, a
+ * WHERE clause or an aggregate function's input, whose arguments come from the node's input, becomes a
+ * column that an AppendColumns node (the plan node of `transform`) adds below that node, scoring a batch of
+ * rows per forward. GROUP BY expressions reach a SELECT list below the aggregate by Spark's own rules.
+ * Calls of one model on the same arguments share a forward (`classify(f)` and `classify_probability(f)`).
+ * Calls in a branch that may not run (CASE WHEN, IF, COALESCE), on lambda variables, or elsewhere in the
+ * plan stay row by row. Runs last in the optimizer, so no rule needs to see through AppendColumns.
  */
 object BatchModelCalls extends Rule[LogicalPlan] with PredicateHelper {
   override def apply(plan: LogicalPlan): LogicalPlan = plan.transformUp {
@@ -70,7 +72,15 @@ object BatchModelCalls extends Rule[LogicalPlan] with PredicateHelper {
       val input = plain.reduceOption(And).map(Filter(_, child)).getOrElse(child)
       val (scored, replace) = scoreBelow(batchable(withCalls, child), input)
       Project(child.output, Filter(replace(withCalls.reduce(And)), scored))
+    case Aggregate(grouping, aggregates, child) if batchable(aggregateInputs(aggregates), child).nonEmpty =>
+      // Only an aggregate function's inputs are per input row; the rest of the list is per group.
+      val (scored, replace) = scoreBelow(batchable(aggregateInputs(aggregates), child), child)
+      val rewritten = aggregates.map(_.transformDown { case a: AggregateExpression => replace(a) })
+      Aggregate(grouping, rewritten.map(_.asInstanceOf[NamedExpression]), scored)
   }
+
+  private def aggregateInputs(aggregates: Seq[NamedExpression]): Seq[Expression] =
+    aggregates.flatMap(_.collect { case a: AggregateExpression => a })
 
   private def batchable(expressions: Seq[Expression], child: LogicalPlan): Seq[ModelCall] = {
     def calls(e: Expression): Seq[ModelCall] = e match {
