@@ -16,28 +16,28 @@ object Columns {
     BigwrapException.require(schema.fieldNames.contains(column),
       s"$role column '$column' is not in the DataFrame (columns: ${schema.fieldNames.mkString(", ")})")
     val dataType = schema(column).dataType
-    if (!readable(dataType)) throw BigwrapException.typeError(
-      s"$role column '$column' has type ${dataType.simpleString}; use an ml Vector, an array of numbers or a number")
+    unreadable(s"$role column '$column'", dataType).foreach(problem => throw BigwrapException.typeError(problem))
     dataType
   }
 
-  def readable(dataType: DataType): Boolean = dataType match {
-    case SQLDataTypes.VectorType | ArrayType(_: NumericType, _) | _: NumericType => true
-    case _ => false
+  /** Why `what`, of type `dataType`, cannot be read, if it cannot. */
+  def unreadable(what: String, dataType: DataType): Option[String] = dataType match {
+    case SQLDataTypes.VectorType | ArrayType(_: NumericType, _) | _: NumericType => None
+    case other => Some(s"$what has type ${other.simpleString}; use an ml Vector, an array of numbers or a number")
   }
 
   private[data] val VectorUDT = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]
 }
 
 /**
- * Reads one column as float32 values, checking nulls, length and finiteness: from a Row, from the
- * value a Scala UDF receives, or from Spark's internal rows (without boxing every number).
+ * Reads one column as float32 values, checking nulls, length and finiteness: from a Row, or from Spark's
+ * internal rows (without boxing every number).
  */
 final case class ColumnReader(column: String, position: Int, size: Int, role: String) {
   def read(row: Row): Array[Float] = fromValue(row.get(position))
 
-  /** A column value as Rows and UDFs hold it: an ml Vector, a Seq of numbers, or a number. */
-  def fromValue(value: Any): Array[Float] = checked(value match {
+  /** A column value as Rows hold it: an ml Vector, a Seq of numbers, or a number. */
+  private def fromValue(value: Any): Array[Float] = checked(value match {
     case null => throw nullValue()
     case v: Vector => toFloats(v)
     case seq: scala.collection.Seq[_] =>

@@ -39,9 +39,7 @@ final class ModelFunction private[infer] (model: Broadcast[ModelPayload], val na
     if (types.size != inputSizes.size) {
       Some(s"$name takes ${inputSizes.size} argument(s), one per model input; got ${types.size}")
     } else {
-      types.zipWithIndex.collectFirst { case (t, i) if !Columns.readable(t) =>
-        s"${argumentName(i)} has type ${t.simpleString}; use an ml Vector, an array of numbers or a number"
-      }
+      types.indices.view.flatMap(i => Columns.unreadable(argumentName(i), types(i))).headOption
     }
 
   /** Scores partitions in batches, appending all of `fields`; rows with a null argument get nulls. */

@@ -25,10 +25,11 @@ case class ModelCall(function: ModelFunction, children: Seq[Expression]) extends
   override def checkInputDataTypes(): TypeCheckResult = function.checkArguments(children.map(_.dataType))
     .map(TypeCheckResult.TypeCheckFailure).getOrElse(TypeCheckResult.TypeCheckSuccess)
 
+  @transient private lazy val argumentTypes = children.map(_.dataType)
+
   override def eval(input: InternalRow): Any = {
     val arguments = children.map(_.eval(input)).toArray
-    if (arguments.contains(null)) null
-    else function.evaluate(new GenericInternalRow(arguments), children.map(_.dataType))
+    if (arguments.contains(null)) null else function.evaluate(new GenericInternalRow(arguments), argumentTypes)
   }
 
   override protected def withNewChildrenInternal(newChildren: IndexedSeq[Expression]): ModelCall =
