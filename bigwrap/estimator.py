@@ -12,7 +12,6 @@ from typing import Any
 
 from pyspark import keyword_only
 from pyspark.ml import Estimator as SparkEstimator
-from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
 
 from . import checkpoints, data, losses, optimizers, runtime
@@ -21,6 +20,7 @@ from . import spec as spec_format
 from .fitted import EstimatorModel
 from .models import Model
 from .params import ESTIMATOR_DEFAULTS, EstimatorParams
+from .persistence import Persistable, from_java
 from .progress import ProgressPrinter
 
 # "barrier": our trainer (one barrier stage per epoch, RPC-synchronised AllReduce); "bigdl": DistriOptimizer.
@@ -28,7 +28,7 @@ TRAINERS = ("barrier", "bigdl")
 _METRIC = re.compile(r"^(loss|accuracy|auc|mae|mse|top_(\d+)_accuracy)$")
 
 
-class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
+class Estimator(SparkEstimator, EstimatorParams, Persistable):
     """Trains a bigwrap model on a DataFrame with synchronous data-parallel SGD on the JVM.
 
     Every setting is a Spark ML Param (see bigwrap.params), so the estimator works in Pipeline,
@@ -182,22 +182,8 @@ class Estimator(SparkEstimator, EstimatorParams, MLWritable, MLReadable):
             config["log_dir"] = checkpoints.local_path(s["logDir"])
         return {k: v for k, v in config.items() if v is not None}
 
-    # -- persistence (bigwrap.persistence): params as Spark metadata, the model as spec + weights --
-    def write(self):
-        from .persistence import Writer
-
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        from .persistence import Reader
-
-        return Reader(cls)
-
     @classmethod
     def _from_java(cls, java_stage):
-        from .persistence import from_java
-
         return from_java(cls, java_stage)
 
 

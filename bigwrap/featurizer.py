@@ -8,12 +8,12 @@ from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasInputCols, HasOutputCol
-from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
 
 from . import data, runtime
 from .models import Model
 from .params import OutputParams
+from .persistence import Persistable
 
 
 def _to_model(value: Any) -> Model:
@@ -28,7 +28,7 @@ def _to_model(value: Any) -> Model:
     return value
 
 
-class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, MLWritable, MLReadable):
+class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, Persistable):
     """Appends `outputCol`: the output of `layer` in `model` for each row of `inputCol`, flattened into an
     ml Vector, computed in batches on the executors' JVMs. A model with several inputs reads one column
     per input from `inputCols` instead, in the order of its inputs. With a pretrained network cut at its
@@ -92,14 +92,3 @@ class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, MLWritabl
         config = {"features_col": columns, "output_col": self.getOutputCol(), "batch_size": batch}
         jdf = bridge.call("featurize", dataset._jdf, cut._jvm_handle(bridge), json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
-
-    def write(self):
-        from .persistence import Writer
-
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        from .persistence import Reader
-
-        return Reader(cls)

@@ -6,7 +6,7 @@ import re
 from typing import Any, Callable
 
 from pyspark.ml import Model as SparkModel
-from pyspark.ml.util import JavaMLWritable, MLReadable
+from pyspark.ml.util import JavaMLWritable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -14,11 +14,12 @@ from . import data, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OUTPUT_DEFAULTS, OutputParams
+from .persistence import Persistable, from_java, to_java
 
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
+class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
     """transform adds prediction (and, for classification, probability). Learned state: `model`
     (the trained DSL model), `loss`, and the per-epoch `history`.
 
@@ -128,24 +129,9 @@ class EstimatorModel(SparkModel, OutputParams, JavaMLWritable, MLReadable):
         return kernel_options.to_json(self.getOrDefault(self.kernels), self.getOrDefault(self.precision),
                                       "EstimatorModel")
 
-    def write(self):
-        from .persistence import Writer
-
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        from .persistence import Reader
-
-        return Reader(cls)
-
     def _to_java(self):
-        from .persistence import to_java
-
         return to_java(self)
 
     @classmethod
     def _from_java(cls, java_stage):
-        from .persistence import from_java
-
         return from_java(cls, java_stage)

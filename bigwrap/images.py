@@ -8,17 +8,17 @@ from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
-from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import BinaryType, StructType
 
 from . import data, runtime
 from .params import _optional, _param
+from .persistence import Persistable
 
 _IMAGE_FIELDS = ["origin", "height", "width", "nChannels", "mode", "data"]  # Spark's image schema, in order
 
 
-class ImageTransformer(Transformer, HasInputCol, HasOutputCol, MLWritable, MLReadable):
+class ImageTransformer(Transformer, HasInputCol, HasOutputCol, Persistable):
     """Decodes, resizes (bilinear), orders channels and scales images into an array<float> column of
     height·width·channels values, channels-last: what a model with `layers.Input((height, width, channels))`
     takes. The input column is the `image` struct of `spark.read.format("image")` or the `content` bytes of
@@ -81,14 +81,3 @@ class ImageTransformer(Transformer, HasInputCol, HasOutputCol, MLWritable, MLRea
         data.check_free_columns(dataset, [config["output_col"]], "outputCol")
         jdf = runtime.bridge(dataset.sparkSession).call("imagesToArrays", dataset._jdf, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
-
-    def write(self):
-        from .persistence import Writer
-
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        from .persistence import Reader
-
-        return Reader(cls)

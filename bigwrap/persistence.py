@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 import pyspark
-from pyspark.ml.util import MLReader, MLWriter
+from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 
 from . import losses, optimizers, runtime, stored
 from . import spec as spec_format
@@ -141,6 +141,18 @@ def stage_from_parts(cls, metadata: dict[str, Any], model: Model | None, history
     instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
     instance._resetUid(metadata["uid"])
     return instance
+
+
+class Persistable(MLWritable, MLReadable):
+    """A stage saved and loaded with bigwrap's Writer and Reader: params as Spark metadata, a model as spec +
+    weights, learned state as JSON."""
+
+    def write(self):
+        return Writer(self)
+
+    @classmethod
+    def read(cls):
+        return Reader(cls)
 
 
 class Writer(MLWriter):

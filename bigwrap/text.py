@@ -8,12 +8,12 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
-from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame, functions as F
 from pyspark.sql.types import ArrayType, StringType
 
 from . import data, runtime
 from .params import _param
+from .persistence import Persistable
 
 PADDING, OUT_OF_VOCABULARY = "", "[UNK]"  # ids 0 and 1, as in Keras' TextVectorization
 
@@ -54,7 +54,7 @@ class _SequencerParams(HasInputCol, HasOutputCol):
         return column
 
 
-class TokenSequencer(Estimator, _SequencerParams, MLWritable, MLReadable):
+class TokenSequencer(Estimator, _SequencerParams, Persistable):
     """`fit` learns a vocabulary from a column of token arrays: the most frequent tokens (ties in alphabetical
     order), counted by Spark. The fitted TokenSequencerModel turns each token array into `maxLength` ids for an
     `Embedding(input_dim=model.vocabularySize, ...)`: 0 pads, 1 marks an unknown token."""
@@ -82,19 +82,8 @@ class TokenSequencer(Estimator, _SequencerParams, MLWritable, MLReadable):
         self._copyValues(model)
         return model
 
-    def write(self):
-        from .persistence import Writer
 
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        from .persistence import Reader
-
-        return Reader(cls)
-
-
-class TokenSequencerModel(Model, _SequencerParams, MLWritable, MLReadable):
+class TokenSequencerModel(Model, _SequencerParams, Persistable):
     """Maps token arrays to ids on the JVM (no Python per row). Learned state: `vocabulary`, where the token at
     index i has id i (index 0 is padding "", index 1 the out-of-vocabulary marker "[UNK]")."""
 
@@ -127,14 +116,3 @@ class TokenSequencerModel(Model, _SequencerParams, MLWritable, MLReadable):
     @classmethod
     def _from_learned_state(cls, state: dict[str, Any]) -> "TokenSequencerModel":
         return cls(vocabulary=state["vocabulary"])
-
-    def write(self):
-        from .persistence import Writer
-
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        from .persistence import Reader
-
-        return Reader(cls)
