@@ -23,6 +23,18 @@ object ConvolutionLayers {
   def outputLength(length: Int, kernel: Int, stride: Int, padding: String, dilation: Int = 1): Int =
     if (padding == "same") (length + stride - 1) / stride else (length - dilation * (kernel - 1) - 1) / stride + 1
 
+  /**
+   * The output length of each spatial axis of `image` as `window` (a "kernel" or "pool") slides over it; an
+   * error naming the layer when the window does not fit.
+   */
+  def windowOutput(layer: LayerSpec, in: GraphTensor, image: Seq[Int], what: String, window: Seq[Int],
+      strides: Seq[Int], padding: String, dilation: Seq[Int] = Seq(1, 1)): Seq[Int] = {
+    val out = image.indices.map(i => outputLength(image(i), window(i), strides(i), padding, dilation(i)))
+    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): $what " +
+      s"${window.mkString("x")} does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    out
+  }
+
   /** (before, after) zeros for Keras/TensorFlow "same": the odd one goes after. */
   def samePadding(length: Int, kernel: Int, stride: Int, dilation: Int = 1): (Int, Int) = {
     val out = (length + stride - 1) / stride
@@ -64,9 +76,7 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
     val filters = layer.int("filters")
     val image = as2d(in.shape.init)
     val channels = in.shape.last
-    val out = image.indices.map(i => outputLength(image(i), kernel(i), strides(i), padding, dilation(i)))
-    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): kernel " +
-      s"${kernel.mkString("x")} does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val out = windowOutput(layer, in, image, "kernel", kernel, strides, padding, dilation)
     val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
     val kerasKernel = layer.ints("kernel_size") ++ Seq(channels, filters)
     val activation = layer.optString("activation").getOrElse("linear")
@@ -152,9 +162,7 @@ final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
     val multiplier = layer.int("depth_multiplier")
     val useBias = layer.bool("use_bias")
     val channels = in.shape(2)
-    val out = Seq(outputLength(in.shape(0), kh, sh, padding), outputLength(in.shape(1), kw, sw, padding))
-    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): kernel ${kh}x$kw " +
-      s"does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val out = windowOutput(layer, in, in.shape.take(2), "kernel", Seq(kh, kw), Seq(sh, sw), padding)
     val pad = if (padding == "same") -1 else 0
     val depthwiseName = if (separable) s"${layer.name}/depthwise" else layer.name
     val depthwise = new Convolution(channels, channels * multiplier, kw, kh, sw, sh, pad, pad,

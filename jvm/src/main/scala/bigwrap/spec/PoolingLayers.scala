@@ -1,6 +1,5 @@
 package bigwrap.spec
 
-import bigwrap.api.BigwrapException
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -31,9 +30,7 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
     val strides = as2d(layer.ints("strides"))
     val padding = layer.string("padding")
     val image = as2d(in.shape.init)
-    val out = image.indices.map(i => ConvolutionLayers.outputLength(image(i), pool(i), strides(i), padding))
-    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (${layer.className}): pool " +
-      s"${pool.mkString("x")} does not fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val out = ConvolutionLayers.windowOutput(layer, in, image, "pool", pool, strides, padding)
     val pad = if (padding == "same") -1 else 0
     val module = if (max) SpatialMaxPooling[Float](pool(1), pool(0), strides(1), strides(0), pad, pad, DataFormat.NHWC)
     else SpatialAveragePooling[Float](pool(1), pool(0), strides(1), strides(0), pad, pad, countIncludePad = false,
@@ -53,10 +50,7 @@ case object LPPoolBuilder extends LayerBuilder {
     val Seq(sh, sw) = layer.ints("strides")
     val padding = layer.string("padding")
     val p = layer.double("p")
-    val out = Seq(ConvolutionLayers.outputLength(in.shape(0), ph, sh, padding),
-      ConvolutionLayers.outputLength(in.shape(1), pw, sw, padding))
-    BigwrapException.require(out.forall(_ > 0), s"layer '${layer.name}' (LPPooling2D): pool ${ph}x$pw does not " +
-      s"fit input ${Tensors.shapeString(in.shape)} with padding '$padding'")
+    val out = ConvolutionLayers.windowOutput(layer, in, in.shape.take(2), "pool", Seq(ph, pw), Seq(sh, sw), padding)
     val pad = if (padding == "same") -1 else 0
     val magnitude = Abs[Float]().setName(s"${layer.name}/abs").inputs(in.node)
     val powered = Power[Float](p).setName(s"${layer.name}/pow").inputs(magnitude)
