@@ -71,3 +71,17 @@ bench: install
 
 clean:
 	rm -rf jvm/build .gradle native/build
+
+# -- DL4J test harness (issue 20) -------------------------------------------------------------------------------
+# Deeplearning4j itself, test-only: Maven resolves the pinned jars (tests/dl4j_harness/pom.xml) into
+# tests/dl4j_harness/target/lib (git-ignored, ~150 MB; offline after the first fetch) and compiles the harness.
+# Nothing of it reaches bigwrap's jar or runtime classpath.
+DL4J_HARNESS_DIR := tests/dl4j_harness
+DL4J_HARNESS := $(DL4J_HARNESS_DIR)/target/.built
+.PHONY: dl4j-harness
+dl4j-harness: $(DL4J_HARNESS)
+$(DL4J_HARNESS): $(DL4J_HARNESS_DIR)/pom.xml $(shell find $(DL4J_HARNESS_DIR)/src -type f 2>/dev/null)
+	cd $(DL4J_HARNESS_DIR) && mvn -q -B compile dependency:copy-dependencies \
+	  -DoutputDirectory=target/lib -DincludeScope=runtime
+	touch $@
+test: $(DL4J_HARNESS)
