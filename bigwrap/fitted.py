@@ -125,6 +125,11 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()),
                                       json.dumps(config)))
 
+    def to_dl4j(self, path, overwrite: bool = False) -> str:
+        """The trained model as a Deeplearning4j zip (`Model.to_dl4j`) whose output layer carries this model's loss;
+        for a loss on logits DL4J outputs probabilities, as the `probability` column holds them."""
+        return self.model.to_dl4j(path, overwrite=overwrite, loss=self.loss)
+
     def _kernels(self) -> str:
         return kernel_options.to_json(self.getOrDefault(self.kernels), self.getOrDefault(self.precision),
                                       "EstimatorModel")

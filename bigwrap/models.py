@@ -259,6 +259,20 @@ class Model:
             chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
         return np.concatenate(chunks).astype(np.float32)
 
+    def to_dl4j(self, path, overwrite: bool = False, loss=None) -> str:
+        """Writes this model with its weights as a Deeplearning4j `ModelSerializer` zip at `path` (docs/dl4j.md):
+        a MultiLayerNetwork where the model is a chain of layers, else a ComputationGraph, which takes and returns the
+        arrays this model does (images NHWC, sequences [N, time, size]). Layers DL4J cannot express are refused by
+        name. With `loss` (a bigwrap loss or its name), a last Dense layer becomes DL4J's OutputLayer with that loss,
+        so DL4J can go on training. Returns the DL4J class written. Runs on the JVM (the one writer Scala's
+        `BigwrapModel.toDL4J` uses)."""
+        from . import losses
+        from .runtime import bridge as active_bridge
+
+        bridge = active_bridge()
+        loss_json = json.dumps(losses.get(loss).get_config()) if loss is not None else ""
+        return bridge.call("toDL4J", self._jvm_handle(bridge), loss_json, str(path), bool(overwrite))
+
     def _forward_backward(self, x, grad_output, kernels: str | None = None,
                           precision: str | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the

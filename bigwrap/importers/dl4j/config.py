@@ -85,6 +85,52 @@ class Dl4jGraph:
     order: list[str]               # topological, inputs excluded: the order of the flat parameters
 
 
+# Where DL4J (1.0.0-beta7 on) stores a layer's array layout: images NCHW / NHWC, sequences NCW / NWC.
+_IMAGE_FORMAT_KEYS = ("cnn2dDataFormat", "cnn2DFormat", "dataFormat", "format")
+_SEQUENCE_FORMAT_KEYS = ("rnnDataFormat", "outputFormat")
+_NESTED_LAYER_KEYS = ("underlying", "fwd", "layer")
+
+
+@dataclass(frozen=True)
+class Formats:
+    """The network's DL4J array layouts. DL4J keeps one per layer; a network mixing them is refused."""
+    channels_last_images: bool = False     # NHWC, else NCHW
+    steps_first_sequences: bool = False    # NWC [N, time, size], else NCW [N, size, time]
+
+    @staticmethod
+    def of(layers: list[Dl4jLayer]) -> "Formats":
+        images, sequences = {}, {}
+        for layer in layers:
+            for conf in _with_nested(layer.conf):
+                _collect(conf, _IMAGE_FORMAT_KEYS, ("NCHW", "NHWC"), layer.where, images)
+                _collect(conf, _SEQUENCE_FORMAT_KEYS, ("NCW", "NWC"), layer.where, sequences)
+            if layer.preprocessor:
+                _collect(layer.preprocessor[1], _IMAGE_FORMAT_KEYS, ("NCHW", "NHWC"), f"{layer.where} preprocessor",
+                         images)
+        for found, what in ((images, "image"), (sequences, "sequence")):
+            if len(set(found.values())) > 1:
+                raise ValueError(f"DL4J configuration mixes {what} layouts ({found}); bigwrap imports networks "
+                                 "with one layout for all their layers")
+        return Formats("NHWC" in images.values(), "NWC" in sequences.values())
+
+    def feature_axis(self, kind: str) -> int:
+        """DL4J's axis of features, channels or size (MergeVertex's mergeAxis) for arrays of `kind`."""
+        return {"cnn": 3 if self.channels_last_images else 1,
+                "rnn": 2 if self.steps_first_sequences else 1}.get(kind, 1)
+
+
+def _with_nested(conf: dict[str, Any]) -> list[dict[str, Any]]:
+    nested = [conf[k] for k in _NESTED_LAYER_KEYS if isinstance(conf.get(k), dict)]
+    return [conf] + [c for n in nested for c in _with_nested(n)]
+
+
+def _collect(conf: dict[str, Any], keys: tuple[str, ...], values: tuple[str, ...], where: str, found: dict) -> None:
+    for key in keys:
+        value = conf.get(key)
+        if isinstance(value, str) and value in values:
+            found[f"{where} {key}"] = value
+
+
 def class_and_fields(value: Any, legacy_names: dict[str, str], what: str) -> tuple[str, dict[str, Any]]:
     """`{"@class": "a.b.Name", ...}` or the legacy `{"wrapperName": {...}}` → ("Name", fields)."""
     if not isinstance(value, dict):

@@ -253,6 +253,12 @@ def global_pooling(layer: Dl4jLayer, flow, net):
     kind = str(layer.get("poolingType", "MAX")).upper()
     if not layer.get("collapseDimensions", True):
         raise layer.fail("collapseDimensions=false is not supported")
+    dims = layer.get("poolingDimensions")
+    expected = {"cnn": [1, 2] if net.formats.channels_last_images else [2, 3],
+                "rnn": [1] if net.formats.steps_first_sequences else [2]}[flow.kind]
+    if dims is not None and sorted(int(d) for d in dims) != expected:
+        raise layer.fail(f"poolingDimensions {dims} is not supported for input {flow.dl4j_shape} (only {expected}: "
+                         "over all positions)")
     classes = {("MAX", "cnn"): L.GlobalMaxPooling2D, ("AVG", "cnn"): L.GlobalAveragePooling2D,
                ("MAX", "rnn"): L.GlobalMaxPooling1D, ("AVG", "rnn"): L.GlobalAveragePooling1D}
     if (kind, flow.kind) not in classes:
@@ -303,6 +309,31 @@ def batch_normalization(layer: Dl4jLayer, flow, net):
     return out
 
 
+def embedding(layer: Dl4jLayer, flow, net):
+    """EmbeddingLayer: [N, 1] ids → [N, nOut]; EmbeddingSequenceLayer: [N, T] ids → a sequence. W 'f' [nIn, nOut]."""
+    flow = net.expect(layer, flow, ("ff",), "takes [N, 1] or [N, time] ids")
+    sequence = layer.cls == "EmbeddingSequenceLayer"
+    steps = flow.tensor.dims[0]
+    if not sequence and steps != 1:
+        raise layer.fail(f"takes one id per row ([N, 1]) but receives {flow.dl4j_shape}; EmbeddingSequenceLayer "
+                         "takes sequences")
+    if layer.get("hasBias", False):
+        raise layer.fail("an embedding with a bias (hasBias=true) is not supported")
+    n_in, n_out = int(layer.get("nin")), int(layer.get("nout"))
+    table = L.Embedding(n_in, n_out, name=net.name(layer))
+    out = net.apply(table, flow)
+    net.params(layer, lambda take: [(table.name, "embeddings", take((n_in, n_out), "F"))])
+    if sequence:
+        out = net.with_kind(out, "rnn")
+    else:
+        out = net.apply(L.Reshape((n_out,), name=net.name(layer, "rows")), out)
+    fused, make = keras_activation(layer.activation, layer)
+    if fused == "linear" and make is None:
+        return out
+    return net.apply(make(net.name(layer, "activation")) if make else
+                     L.Activation(fused, name=net.name(layer, "activation")), out)
+
+
 def passthrough(layer: Dl4jLayer, flow, net):
     """DropoutLayer: its dropout (on its input) is added like any layer's; at inference it is the identity."""
     return flow
@@ -313,7 +344,8 @@ LAYERS = {
     "LossLayer": loss_layer, "CnnLossLayer": loss_layer, "RnnLossLayer": loss_layer, "DropoutLayer": passthrough,
     "ConvolutionLayer": convolution, "DepthwiseConvolution2D": depthwise, "SeparableConvolution2D": depthwise,
     "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": zero_padding,
-    "Cropping2D": cropping, "Upsampling2D": upsampling, "BatchNormalization": batch_normalization}
+    "Cropping2D": cropping, "Upsampling2D": upsampling, "BatchNormalization": batch_normalization,
+    "EmbeddingLayer": embedding, "EmbeddingSequenceLayer": embedding}
 
 
 # -- preprocessors -----------------------------------------------------------------------------------------------
@@ -328,17 +360,18 @@ def preprocess(layer: Dl4jLayer, flow, net):
             return flow
         flow = net.expect(layer, flow, ("ff",), f"{cls} takes flat input")
         shape = (int(conf["numChannels"]), int(conf["inputHeight"]), int(conf["inputWidth"]))
+        if net.formats.channels_last_images:
+            shape = shape[1:] + shape[:1]
         if int(np.prod(shape)) != flow.tensor.dims[0]:
-            raise layer.fail(f"{cls} reshapes to [channels, height, width] = {list(shape)} but receives "
-                             f"{flow.tensor.dims[0]} values")
+            raise layer.fail(f"{cls} reshapes to {list(shape)} but receives {flow.tensor.dims[0]} values")
         flow = net.apply(L.Reshape(shape, name=net.name(layer, "to_cnn")), flow)
         return net.with_kind(net.to_channels_last(flow, layer), "cnn")
     if cls == "CnnToFeedForwardPreProcessor":
         if flow.kind == "ff":
             return flow
         flow = net.expect(layer, flow, ("cnn",), f"{cls} takes convolutional input")
-        # DL4J flattens [channels, height, width] in 'c' order: channels vary slowest.
-        flow = net.apply(L.Permute((3, 1, 2), name=net.name(layer, "to_nchw")), flow)
+        # DL4J flattens its own layout in 'c' order: NCHW with channels varying slowest, NHWC as bigwrap does.
+        flow = net.from_channels_last(flow, layer)
         return net.with_kind(net.apply(L.Flatten(name=net.name(layer, "flatten")), flow), "ff")
     if cls == "RnnToFeedForwardPreProcessor":
         return net.with_kind(net.expect(layer, flow, ("rnn",), f"{cls} takes recurrent input"), "ff_time")

@@ -15,7 +15,7 @@ from ... import layers as L
 from ...layers.base import SymbolicTensor
 from ...models import Model
 from . import layers as convert, recurrent
-from .config import Dl4jGraph, Dl4jLayer, inner_layer
+from .config import Dl4jGraph, Dl4jLayer, Formats, inner_layer
 
 LAYERS = {**convert.LAYERS, **recurrent.LAYERS}
 _FEED_FORWARD_FIRST = ("DenseLayer", "OutputLayer", "BatchNormalization", "ActivationLayer", "LossLayer")
@@ -24,15 +24,20 @@ _RECURRENT_FIRST = ("LSTM", "GravesLSTM", "GravesBidirectionalLSTM", "SimpleRnn"
 
 @dataclass
 class Flow:
-    """The tensor so far, in bigwrap's layout, and its DL4J kind ("ff", "cnn", "rnn" or "ff_time")."""
+    """The tensor so far, in bigwrap's layout, its DL4J kind ("ff", "cnn", "rnn" or "ff_time") and the network's
+    DL4J array layouts (`Formats`)."""
     tensor: SymbolicTensor
     kind: str
+    formats: Formats = Formats()
 
     @property
     def dl4j_shape(self) -> tuple:
         dims = self.tensor.dims
-        return {"cnn": lambda: (None, dims[2], dims[0], dims[1]), "rnn": lambda: (None, dims[1], dims[0])}.get(
-            self.kind, lambda: (None, *dims))()
+        if self.kind == "cnn" and not self.formats.channels_last_images:
+            return (None, dims[2], dims[0], dims[1])
+        if self.kind == "rnn" and not self.formats.steps_first_sequences:
+            return (None, dims[1], dims[0])
+        return (None, *dims)
 
 
 class Placement:
@@ -62,7 +67,8 @@ class _Taker:
 class Builder:
     """Collects the bigwrap layers, their unique names, each DL4J layer's parameter function and loss."""
 
-    def __init__(self):
+    def __init__(self, formats: Formats):
+        self.formats = formats
         self.taken: set[str] = set()
         self.param_functions: list[tuple[Dl4jLayer, object]] = []
         self.losses: dict[str, str | None] = {}
@@ -82,11 +88,11 @@ class Builder:
 
     @staticmethod
     def apply(layer: L.Layer, flow: Flow) -> Flow:
-        return Flow(layer(flow.tensor), flow.kind)
+        return Flow(layer(flow.tensor), flow.kind, flow.formats)
 
     @staticmethod
     def with_kind(flow: Flow, kind: str) -> Flow:
-        return Flow(flow.tensor, kind)
+        return Flow(flow.tensor, kind, flow.formats)
 
     @staticmethod
     def expect(layer: Dl4jLayer, flow: Flow, kinds: tuple[str, ...], why: str | None = None) -> Flow:
@@ -100,7 +106,15 @@ class Builder:
         return flow
 
     def to_channels_last(self, flow: Flow, layer: Dl4jLayer | str) -> Flow:
+        """[C, H, W] images (DL4J's NCHW) as bigwrap's [H, W, C]; NHWC networks have them already."""
+        if self.formats.channels_last_images:
+            return flow
         return self.apply(L.Permute((2, 3, 1), name=self.name(layer, "to_nhwc")), flow)
+
+    def from_channels_last(self, flow: Flow, layer: Dl4jLayer | str) -> Flow:
+        if self.formats.channels_last_images:
+            return flow
+        return self.apply(L.Permute((3, 1, 2), name=self.name(layer, "to_nchw")), flow)
 
     def params(self, layer: Dl4jLayer, function) -> None:
         self.param_functions.append((layer, function))
@@ -136,7 +150,7 @@ def convert_layer(layer: Dl4jLayer, flow: Flow, net: Builder) -> Flow:
     return converter(layer, flow, net)
 
 
-def _input_for(layer: Dl4jLayer, given, what: str) -> tuple[tuple[int, ...], str]:
+def _input_for(layer: Dl4jLayer, given, what: str, formats: Formats) -> tuple[tuple[int, ...], str]:
     """The DL4J input shape (no batch axis) and kind feeding `layer`: given, or read from its preprocessor / nIn."""
     if given is not None:
         shape = tuple(int(d) for d in given)
@@ -148,20 +162,27 @@ def _input_for(layer: Dl4jLayer, given, what: str) -> tuple[tuple[int, ...], str
     if pre and pre[0] == "FeedForwardToCnnPreProcessor":
         return (int(pre[1]["numChannels"]) * int(pre[1]["inputHeight"]) * int(pre[1]["inputWidth"]),), "ff"
     if pre and pre[0] == "CnnToFeedForwardPreProcessor":
-        return (int(pre[1]["numChannels"]), int(pre[1]["inputHeight"]), int(pre[1]["inputWidth"])), "cnn"
+        chw = (int(pre[1]["numChannels"]), int(pre[1]["inputHeight"]), int(pre[1]["inputWidth"]))
+        return (chw[1:] + chw[:1] if formats.channels_last_images else chw), "cnn"
+    if not pre and layer.cls == "EmbeddingLayer":
+        return (1,), "ff"
+    if not pre and layer.cls == "EmbeddingSequenceLayer" and layer.get("inputLength"):
+        return (int(layer.get("inputLength")),), "ff"
     if not pre and layer.cls in _FEED_FORWARD_FIRST and layer.get("nin"):
         return (int(layer.get("nin")),), "ff"
-    example = ("(size, time_steps)" if layer.cls in _RECURRENT_FIRST else "(channels, height, width)")
+    example = (("(time_steps, size)" if formats.steps_first_sequences else "(size, time_steps)")
+               if layer.cls in _RECURRENT_FIRST else
+               "(height, width, channels)" if formats.channels_last_images else "(channels, height, width)")
     raise ValueError(f"DL4J stores no input type for a network whose {what} feeds {layer.where} ({layer.cls}); pass "
                      f"input_shape={example}, the shape of DL4J's input arrays without the batch axis")
 
 
 def _input(name: str, shape: tuple[int, ...], kind: str, net: Builder) -> tuple[SymbolicTensor, Flow]:
     source = L.Input(shape, name=net.name(name))
-    flow = Flow(source, kind)
+    flow = Flow(source, kind, net.formats)
     if kind == "cnn":
         flow = net.to_channels_last(flow, name)
-    elif kind == "rnn":
+    elif kind == "rnn" and not net.formats.steps_first_sequences:
         flow = net.apply(L.Permute((2, 1), name=net.name(name, "to_steps")), flow)
     return source, flow
 
@@ -169,8 +190,8 @@ def _input(name: str, shape: tuple[int, ...], kind: str, net: Builder) -> tuple[
 def _output(flow: Flow, last: Dl4jLayer | str, net: Builder) -> SymbolicTensor:
     """Back to DL4J's layout at a network output (`last`: the layer or vertex name producing it)."""
     if flow.kind == "cnn":
-        flow = net.apply(L.Permute((3, 1, 2), name=net.name(last, "to_nchw")), flow)
-    elif flow.kind == "rnn":
+        flow = net.from_channels_last(flow, last)
+    elif flow.kind == "rnn" and not net.formats.steps_first_sequences:
         flow = net.apply(L.Permute((2, 1), name=net.name(last, "to_size_time")), flow)
     elif flow.kind == "ff_time":
         where = last if isinstance(last, str) else last.where
@@ -180,8 +201,8 @@ def _output(flow: Flow, last: Dl4jLayer | str, net: Builder) -> SymbolicTensor:
 
 
 def multilayer(layers: list[Dl4jLayer], input_shape, name: str) -> tuple[Model, Builder, list[str | None]]:
-    net = Builder()
-    shape, kind = _input_for(layers[0], input_shape, "input")
+    net = Builder(Formats.of(layers))
+    shape, kind = _input_for(layers[0], input_shape, "input", net.formats)
     source, flow = _input("input", shape, kind, net)
     for layer in layers:
         flow = convert_layer(layer, flow, net)
@@ -204,7 +225,8 @@ def _graph_inputs(graph: Dl4jGraph, input_shape) -> dict[str, object]:
 
 
 def computation_graph(graph: Dl4jGraph, input_shape, name: str) -> tuple[Model, Builder, list[str | None]]:
-    net = Builder()
+    net = Builder(Formats.of([v.layer or Dl4jLayer(f"vertex '{v.name}'", v.cls, {}, v.preprocessor)
+                              for v in graph.vertices.values()]))
     given = _graph_inputs(graph, input_shape)
     sources, flows = [], {}
     for input_name in graph.inputs:
@@ -212,7 +234,7 @@ def computation_graph(graph: Dl4jGraph, input_shape, name: str) -> tuple[Model, 
         if not consumers and given[input_name] is None:
             raise ValueError(f"DL4J graph input '{input_name}' feeds no layer directly; pass its input_shape")
         shape, kind = _input_for(consumers[0].layer if consumers else None, given[input_name],
-                                 f"input '{input_name}'")
+                                 f"input '{input_name}'", net.formats)
         source, flows[input_name] = _input(input_name, shape, kind, net)
         sources.append(source)
     for vertex_name in graph.order:
@@ -244,9 +266,9 @@ def _merge(vertex, inputs: list[Flow], where: str, net: Builder) -> Flow:
         return inputs[0]
     if vertex.cls == "MergeVertex":
         axis = vertex.conf.get("mergeAxis")
-        if axis not in (None, 1):
-            raise ValueError(f"DL4J {where} (MergeVertex): mergeAxis {axis} is not supported (only 1, DL4J's "
-                             "default: features, channels or size)")
+        if axis not in (None, net.formats.feature_axis(inputs[0].kind)):
+            raise ValueError(f"DL4J {where} (MergeVertex): mergeAxis {axis} is not supported (only the features, "
+                             f"channels or size axis, {net.formats.feature_axis(inputs[0].kind)} here)")
         layer = L.Concatenate(axis=-1, name=net.name(vertex.name))
     else:
         op = str(vertex.conf.get("op", "Add")).lower()
@@ -254,5 +276,5 @@ def _merge(vertex, inputs: list[Flow], where: str, net: Builder) -> Flow:
             raise ValueError(f"DL4J {where} (ElementWiseVertex): op {op} is not supported "
                              f"({', '.join(convert.ELEMENTWISE_OPS)})")
         layer = convert.ELEMENTWISE_OPS[op](name=net.name(vertex.name))
-    return Flow(layer([f.tensor for f in inputs]), inputs[0].kind)
+    return Flow(layer([f.tensor for f in inputs]), inputs[0].kind, net.formats)
 

@@ -46,20 +46,21 @@ def _simple_rnn_weights(owner: str, prefix: str, n_in: int, n: int):
     return weights
 
 
-def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: str = ""):
+def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: str = "", sequences: bool = True):
     """The Keras layer for an LSTM / GravesLSTM / SimpleRnn config and its parameter function."""
     n = int(layer.get("nout"))
     afn = recurrent_activation(layer.activation, layer, "activation")
     if layer.cls == "SimpleRnn":
         if layer.get("hasLayerNorm", False):
             raise layer.fail("SimpleRnn with layer normalization is not supported")
-        return L.SimpleRNN(n, activation=afn, return_sequences=True, name=name), _simple_rnn_weights(owner, prefix, n_in, n)
+        return L.SimpleRNN(n, activation=afn, return_sequences=sequences, name=name), _simple_rnn_weights(owner, prefix, n_in, n)
     stored = layer.conf.get("gateActivationFn")
     gate_act = activation(stored, None, layer.where) if stored else Activation("sigmoid")
     gate = recurrent_activation(gate_act, layer, "gate activation")
     peephole = layer.cls in ("GravesLSTM", "GravesBidirectionalLSTM")
     cls = L.PeepholeLSTM if peephole else L.LSTM
-    cell = cls(n, activation=afn, recurrent_activation=gate, return_sequences=True, unit_forget_bias=False, name=name)
+    cell = cls(n, activation=afn, recurrent_activation=gate, return_sequences=sequences, unit_forget_bias=False,
+               name=name)
     return cell, _lstm_weights(owner, prefix, n_in, n, peephole)
 
 
@@ -100,7 +101,19 @@ def bidirectional(layer: Dl4jLayer, flow, net):
     net.params(layer, lambda take: forward(take) + backward(take))
     return out
 
+def last_time_step(layer: Dl4jLayer, flow, net):
+    """LastTimeStep around an LSTM / GravesLSTM / SimpleRnn: the recurrent layer returning its last step only."""
+    flow = net.expect(layer, flow, ("rnn",))
+    inner = inner_layer(layer.get("underlying"), layer.where)
+    if inner.cls not in ("LSTM", "GravesLSTM", "SimpleRnn"):
+        raise inner.fail("is not supported inside LastTimeStep (LSTM, GravesLSTM, SimpleRnn)")
+    name = net.name(layer)
+    cell, weights = _recurrent_cell(inner, features(inner, flow), name, name, sequences=False)
+    out = net.apply(cell, flow)
+    net.params(layer, weights)
+    return net.with_kind(out, "ff")
 
 
 LAYERS = {"LSTM": recurrent, "GravesLSTM": recurrent, "SimpleRnn": recurrent,
-          "GravesBidirectionalLSTM": graves_bidirectional, "Bidirectional": bidirectional}
+          "GravesBidirectionalLSTM": graves_bidirectional, "Bidirectional": bidirectional,
+          "LastTimeStep": last_time_step}

@@ -87,6 +87,13 @@ object PythonFacade {
     handle
   }
 
+  /** The loaded model as a DL4J zip (bigwrap.dl4j.Dl4jExport); `lossJson` "" for none. Returns the DL4J class. */
+  def toDL4J(handle: String, lossJson: String, path: String, overwrite: Boolean): String = guard {
+    val built = model(handle)
+    val loss = if (lossJson.isEmpty) None else Some(JsonMethods.parse(lossJson).asInstanceOf[JObject])
+    bigwrap.dl4j.Dl4jExport.write(built.specJson, built.weights, loss, path, overwrite)
+  }
+
   def releaseModel(handle: String): Unit = {
     models.remove(handle)
     predictors.remove(handle)

@@ -48,6 +48,16 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
   /** A BigDL graph with this model's trained weights (inputs channels-last, as in the spec), for BigDL users. */
   def toBigDL: Graph[Float] = BigwrapModel.build(saved, kernelChoice).module
 
+  /**
+   * This model as a Deeplearning4j `ModelSerializer` zip at `path` (docs/dl4j.md): a MultiLayerNetwork for a chain
+   * of layers, else a ComputationGraph, taking the arrays this model takes; its last Dense layer becomes an
+   * OutputLayer with this model's loss. Returns the DL4J class written.
+   */
+  def toDL4J(path: String, overwrite: Boolean): String =
+    bigwrap.dl4j.Dl4jExport.write(saved.specJson, saved.weights, Some(lossConfig), path, overwrite)
+
+  def toDL4J(path: String): String = toDL4J(path, overwrite = false)
+
   private def lossName: String = (lossConfig \ "name").extractOpt[String].getOrElse("")
 
   private def predictions = Predictions(Losses.task(lossName),

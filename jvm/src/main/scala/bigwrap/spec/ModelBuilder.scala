@@ -20,7 +20,9 @@ final class BuiltModel(
     val outputShapes: Seq[Seq[Int]],
     layerWeights: Seq[(String, Seq[WeightSlot])],
     frozenModules: Seq[AbstractModule[Activity, Activity, Float]] = Nil,
-    val kernels: KernelChoice = KernelChoice.Default) {
+    val kernels: KernelChoice = KernelChoice.Default,
+    /** The shape (without batch) of every tensor the spec names: "layer" or "layer@k". */
+    val tensorShapes: Map[String, Seq[Int]] = Map.empty) {
 
   /**
    * Where the frozen layers' weights lie in the module's flat parameter vector (BigDL's getParameters
@@ -126,6 +128,6 @@ object ModelBuilder {
     val graph = Graph[Float](inputs.toArray, outputs.map(_.node).toArray)
     graph.setName(spec.name)
     new BuiltModel(specJson, spec, graph, spec.inputs.map(tensors(_).shape), outputs.map(_.shape), layerWeights.toList,
-      frozen.toList, KernelChoice.inForce)
+      frozen.toList, KernelChoice.inForce, tensors.map { case (ref, t) => ref -> t.shape }.toMap)
   }
 }
