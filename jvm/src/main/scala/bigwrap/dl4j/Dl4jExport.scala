@@ -157,7 +157,16 @@ object Dl4jExport {
     case other => throw new IllegalStateException(s"no DL4J vertex for $other")
   }
 
-  private def multiLayer(nodes: List[Node]): String = JsonMethods.compact(JObject(Network ++ List(
+  /** Keys in alphabetical order, as DL4J writes them: its setters read fields set before them (epochCount, confs). */
+  private def alphabetical(value: JValue): JValue = value match {
+    case JObject(fields) => JObject(fields.sortBy(_._1).map { case (k, v) => k -> alphabetical(v) })
+    case JArray(items) => JArray(items.map(alphabetical))
+    case other => other
+  }
+
+  private def render(value: JValue): String = JsonMethods.compact(alphabetical(value))
+
+  private def multiLayer(nodes: List[Node]): String = render(JObject(Network ++ List(
     "confs" -> JArray(nodes.map(n => layerConf(json(n)))),
     "inputPreProcessors" -> JObject(nodes.zipWithIndex.collect { case (Node(_, _, _, Some(pre)), i) => i.toString -> pre }))))
 
@@ -167,7 +176,7 @@ object Dl4jExport {
         "@class" -> JString("org.deeplearning4j.nn.conf.graph.LayerVertex"), "layerConf" -> layerConf(json(node)),
         "preProcessor" -> node.preprocessor.getOrElse(JNull), "outputVertex" -> JBool(false)))
     }
-    JsonMethods.compact(JObject(Network ++ List(
+    render(JObject(Network ++ List(
       "defaultConfiguration" -> layerConf(JNull),
       "networkInputs" -> JArray(inputs.map(JString(_)).toList),
       "networkOutputs" -> JArray(outputs.map(JString(_)).toList),

@@ -135,11 +135,13 @@ private[dl4j] object Dl4jLayers {
     val n = call.input.last
     val json = layer("BatchNormalization", call, "nin" -> JInt(n), "nout" -> JInt(n),
       "eps" -> JDouble(call.layer.double("epsilon")), "decay" -> JDouble(call.layer.double("momentum")),
-      "useLogStd" -> JBool(false), "lockGammaBeta" -> JBool(!center), "gamma" -> JDouble(1.0), "beta" -> JDouble(0.0),
-      "isMinibatch" -> JBool(true), "cnn2DFormat" -> JString("NHWC"),
+      "useLogStd" -> JBool(true), "lockGammaBeta" -> JBool(!center), "gamma" -> JDouble(1.0), "beta" -> JDouble(0.0),
+      "minibatch" -> JBool(true), "cnn2DFormat" -> JString("NHWC"),
       "activationFn" -> JObject("@class" -> JString(Activations + "Identity")))
     val affine = if (center) call.weight("gamma") ++ call.weight("beta") else Array.empty[Float]
-    Layer(json, affine ++ call.weight("moving_mean") ++ call.weight("moving_variance"))
+    // DL4J's default (useLogStd) stores log10 of the standard deviation; it reads configurations as if it were set.
+    val logStd = call.weight("moving_variance").map(v => (0.5 * math.log10(v)).toFloat)
+    Layer(json, affine ++ call.weight("moving_mean") ++ logStd)
   }
 
   /** DL4J's axis of features, channels or size for an input of `rank` (without batch), in NHWC / NWC layouts. */

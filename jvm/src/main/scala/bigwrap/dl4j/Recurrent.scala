@@ -29,7 +29,7 @@ private[dl4j] object Recurrent {
     val (cls, gates, peepholes) = call.layer.className match {
       case "LSTM" => ("LSTM", 4, false)
       case "PeepholeLSTM" => ("GravesLSTM", 4, true)
-      case _ => ("SimpleRnn", 1, false)
+      case _ => ("recurrent.SimpleRnn", 1, false)
     }
     val gateFields = if (gates == 4) Seq("gateActivationFn" -> activation(call, call.layer.string("recurrent_activation")),
       "forgetGateBiasInit" -> JDouble(1.0), "helperAllowFallback" -> JBool(true)) else Seq("hasLayerNorm" -> JBool(false))

@@ -4,11 +4,13 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.ZipFile;
 
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -71,12 +73,13 @@ public final class Harness {
     JSON.writerWithDefaultPrettyPrinter().writeValue(new File(dir, "results.json"), results);
   }
 
-  /** ModelSerializer's own reading: a ComputationGraph zip holds a ComputationGraphConfiguration. */
+  /** ModelSerializer's own reading, as the configuration says: a ComputationGraph's has networkInputs. */
   private static Model restore(File zip) throws IOException {
-    try {
+    try (ZipFile archive = new ZipFile(zip)) {
+      String configuration = new String(archive.getInputStream(archive.getEntry("configuration.json")).readAllBytes(),
+          StandardCharsets.UTF_8);
+      if (JSON.readTree(configuration).has("networkInputs")) return ModelSerializer.restoreComputationGraph(zip, true);
       return ModelSerializer.restoreMultiLayerNetwork(zip, true);
-    } catch (Exception notMultiLayer) {
-      return ModelSerializer.restoreComputationGraph(zip, true);
     }
   }
 
