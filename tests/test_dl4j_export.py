@@ -2,6 +2,9 @@
 ModelSerializer in one plain JVM (tests/dl4j_harness: no Spark, no bigwrap), whose outputs must equal bigwrap's."""
 from __future__ import annotations
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -87,9 +90,25 @@ def _moved(model):
 
 
 @pytest.fixture(scope="module")
-def exported(spark, tmp_path_factory):
-    """Every case written by to_dl4j and restored by DL4J in one JVM: {case: (bigwrap model, inputs, class,
-    DL4J's result)}."""
+def fitted_cnn(spark, digits, tmp_path_factory):
+    """A digits CNN fitted on Spark; its test rows' features, predictions and probabilities from `transform`."""
+    train, test = digits
+    bigwrap.set_random_seed(0)
+    model = bigwrap.Sequential([L.Input((8, 8, 1)), L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(2),
+                                L.Flatten(), L.Dense(10, activation="softmax")])
+    fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", batchSize=64, epochs=2, seed=1,
+                               verbose=0).fit(train)
+    rows = fitted.transform(test.limit(40)).collect()
+    features = np.array([r["features"].toArray() for r in rows], np.float32).reshape(-1, 8, 8, 1)
+    saved = tmp_path_factory.mktemp("fitted") / "digits_cnn"
+    fitted.save(str(saved))
+    return fitted, saved, features, [r["prediction"] for r in rows], np.array([r["probability"].toArray() for r in rows])
+
+
+@pytest.fixture(scope="module")
+def exported(spark, fitted_cnn, tmp_path_factory):
+    """Every case written by to_dl4j, and the fitted CNN written from Python and from Scala (BigwrapModel.toDL4J),
+    restored by DL4J in one JVM: {case: (bigwrap model, inputs, class written, DL4J's result, zip)}."""
     directory = tmp_path_factory.mktemp("dl4j_exported")
     bigwrap.set_random_seed(3)
     made = {}
@@ -97,8 +116,25 @@ def exported(spark, tmp_path_factory):
         model, inputs = make()
         model = _moved(model)
         made[name] = (model, [np.asarray(i, np.float32) for i in inputs], model.to_dl4j(directory / f"{name}.zip"))
+    fitted, saved, features, _, _ = fitted_cnn
+    made["fitted_python"] = (fitted.model, [features], fitted.to_dl4j(directory / "fitted_python.zip"))
+    scala_model = spark.sparkContext._jvm.bigwrap.ml.BigwrapModel.load(str(saved))
+    made["fitted_scala"] = (fitted.model, [features], scala_model.toDL4J(str(directory / "fitted_scala.zip")))
     results = dl4j_outputs(directory, {name: (f"{name}.zip", inputs) for name, (_, inputs, _) in made.items()})
     return {name: (*made[name], results[name], directory / f"{name}.zip") for name in made}
+
+
+@pytest.mark.parametrize("written_by", ["fitted_python", "fitted_scala"])
+def test_a_model_fitted_on_spark_predicts_in_plain_dl4j_what_transform_predicted(exported, fitted_cnn, written_by):
+    _, _, written, restored, path = exported[written_by]
+    _, _, _, predictions, probabilities = fitted_cnn
+    assert written == restored["class"] == "MultiLayerNetwork"
+    last = json.loads(zipfile.ZipFile(path).read("configuration.json"))["confs"][-1]["layer"]
+    assert (last["@class"].rsplit(".", 1)[-1], last["lossFn"]["@class"].rsplit(".", 1)[-1]) == ("OutputLayer",
+                                                                                                "LossMCXENT")
+    [dl4j] = restored["outputs"]
+    np.testing.assert_allclose(dl4j, probabilities, **DL4J_TOLERANCE)
+    assert list(dl4j.argmax(axis=1)) == predictions
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
