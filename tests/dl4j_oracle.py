@@ -42,11 +42,13 @@ def write_arrays(directory: Path, stem: str, arrays: list[np.ndarray]) -> list[d
     return entries
 
 
-def dl4j_outputs(directory: Path, requests: dict[str, tuple[str, list[np.ndarray]]]) -> dict[str, dict]:
+def dl4j_outputs(directory: Path, requests: dict[str, tuple], labels: dict[str, np.ndarray] = {}) -> dict[str, dict]:
     """DL4J's outputs for {name: (zip file name in `directory`, inputs)}, all in one JVM: {name: {"class": ...,
-    "outputs": [arrays]}}."""
+    "outputs": [arrays], and for names in `labels` "score_after_fit": the loss after one DL4J training step}}."""
     listed = [{"name": name, "zip": zip_name, "inputs": write_arrays(directory, name, inputs)}
               for name, (zip_name, inputs) in requests.items()]
+    for request in listed:
+        if request["name"] in labels:
+            [request["labels"]] = write_arrays(directory, f"{request['name']}.labels", [labels[request["name"]]])
     (directory / "requests.json").write_text(json.dumps(listed))
-    return {r["name"]: {"class": r["class"], "outputs": read_arrays(directory, r["outputs"])}
-            for r in run_harness("run", directory)}
+    return {r["name"]: {**r, "outputs": read_arrays(directory, r["outputs"])} for r in run_harness("run", directory)}

@@ -120,7 +120,9 @@ def exported(spark, fitted_cnn, tmp_path_factory):
     made["fitted_python"] = (fitted.model, [features], fitted.to_dl4j(directory / "fitted_python.zip"))
     scala_model = spark.sparkContext._jvm.bigwrap.ml.BigwrapModel.load(str(saved))
     made["fitted_scala"] = (fitted.model, [features], scala_model.toDL4J(str(directory / "fitted_scala.zip")))
-    results = dl4j_outputs(directory, {name: (f"{name}.zip", inputs) for name, (_, inputs, _) in made.items()})
+    one_hot = np.eye(10, dtype=np.float32)[np.array(fitted_cnn[3], dtype=int)]
+    results = dl4j_outputs(directory, {name: (f"{name}.zip", inputs) for name, (_, inputs, _) in made.items()},
+                           labels={"fitted_python": one_hot})
     return {name: (*made[name], results[name], directory / f"{name}.zip") for name in made}
 
 
@@ -135,6 +137,11 @@ def test_a_model_fitted_on_spark_predicts_in_plain_dl4j_what_transform_predicted
     [dl4j] = restored["outputs"]
     np.testing.assert_allclose(dl4j, probabilities, **DL4J_TOLERANCE)
     assert list(dl4j.argmax(axis=1)) == predictions
+
+
+def test_dl4j_goes_on_training_the_fitted_export(exported):
+    score = exported["fitted_python"][3]["score_after_fit"]   # one DL4J fit step on its OutputLayer's MCXENT
+    assert np.isfinite(score) and 0 < score < 5
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -26,8 +26,9 @@ import org.nd4j.shade.jackson.databind.ObjectMapper;
  * <pre>
  * Harness build DIR    networks built with DL4J's own API (Cases), saved with ModelSerializer as DIR/NAME.zip,
  *                      with fixed inputs and DL4J's outputs (raw little-endian float32) and DIR/cases.json
- * Harness run DIR      for each entry of DIR/requests.json {name, zip, inputs: [{file, shape}]}: restores the zip
- *                      with ModelSerializer and writes its outputs on the inputs; DIR/results.json lists them
+ * Harness run DIR      for each entry of DIR/requests.json {name, zip, inputs: [{file, shape}], labels?}: restores
+ *                      the zip with ModelSerializer and writes its outputs on the inputs; with labels, then trains
+ *                      it one step on them (fit) and reports its score; DIR/results.json lists them
  * </pre>
  */
 public final class Harness {
@@ -67,8 +68,15 @@ public final class Harness {
         inputs.add(load(new File(dir, (String) input.get("file")), (List<Integer>) input.get("shape")));
       }
       Model model = restore(zip);
-      results.add(Map.of("name", name, "class", model.getClass().getSimpleName(),
-          "outputs", save(dir, name + ".output", outputs(model, inputs))));
+      Map<String, Object> result = new java.util.HashMap<>(Map.of("name", name,
+          "class", model.getClass().getSimpleName(), "outputs", save(dir, name + ".output", outputs(model, inputs))));
+      Map<String, Object> labels = (Map<String, Object>) request.get("labels");
+      if (labels != null) {
+        MultiLayerNetwork net = (MultiLayerNetwork) model;
+        net.fit(inputs.get(0), load(new File(dir, (String) labels.get("file")), (List<Integer>) labels.get("shape")));
+        result.put("score_after_fit", net.score());
+      }
+      results.add(result);
     }
     JSON.writerWithDefaultPrettyPrinter().writeValue(new File(dir, "results.json"), results);
   }
