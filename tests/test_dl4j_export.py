@@ -36,10 +36,11 @@ def _cnn():
     return bigwrap.Model(x, L.Dense(2)(L.Flatten()(h))), [RNG.normal(size=(3, 9, 8, 2))]
 
 
-def _cnn_global():
+def _cnn_global(output_activation="softmax"):
     x = L.Input((6, 6, 3))
     h = L.Conv2D(4, 3, padding="same", dilation_rate=2, activation="sigmoid")(x)
-    return bigwrap.Model(x, L.Dense(2, activation="softmax")(L.GlobalMaxPooling2D()(h))), [RNG.normal(size=(2, 6, 6, 3))]
+    out = L.Dense(2, activation=output_activation)(L.GlobalMaxPooling2D()(h))
+    return bigwrap.Model(x, out), [RNG.normal(size=(2, 6, 6, 3))]
 
 
 def _recurrent():
@@ -116,6 +117,9 @@ def exported(spark, fitted_cnn, tmp_path_factory):
         model, inputs = make()
         model = _moved(model)
         made[name] = (model, [np.asarray(i, np.float32) for i in inputs], model.to_dl4j(directory / f"{name}.zip"))
+    logits, logit_inputs = _cnn_global("linear")
+    logits_loss = bigwrap.losses.CategoricalCrossentropy(from_logits=True)
+    made["logits"] = (logits, logit_inputs, logits.to_dl4j(directory / "logits.zip", loss=logits_loss))
     fitted, saved, features, _, _ = fitted_cnn
     made["fitted_python"] = (fitted.model, [features], fitted.to_dl4j(directory / "fitted_python.zip"))
     scala_model = spark.sparkContext._jvm.bigwrap.ml.BigwrapModel.load(str(saved))
@@ -137,6 +141,13 @@ def test_a_model_fitted_on_spark_predicts_in_plain_dl4j_what_transform_predicted
     [dl4j] = restored["outputs"]
     np.testing.assert_allclose(dl4j, probabilities, **DL4J_TOLERANCE)
     assert list(dl4j.argmax(axis=1)) == predictions
+
+
+def test_a_loss_on_logits_gives_dl4j_an_output_layer_of_probabilities(exported):
+    model, inputs, _, restored, _ = exported["logits"]
+    logits = model.predict(inputs)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(restored["outputs"][0], probabilities, **DL4J_TOLERANCE)
 
 
 def test_dl4j_goes_on_training_the_fitted_export(exported):
