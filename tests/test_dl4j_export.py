@@ -75,10 +75,18 @@ def _image_graph():
     return bigwrap.Model(x, L.Dense(2, activation="softmax")(joined)), [RNG.normal(size=(2, 8, 8, 2))]
 
 
+def _flatten_twice_read():
+    x = L.Input((4, 4, 2))
+    flat = L.Flatten()(L.Conv2D(2, 3, padding="same")(x))
+    joined = L.Add()([L.Dense(3, activation="relu")(flat), L.Dense(3)(flat)])
+    return bigwrap.Model(x, L.Dropout(0.5)(joined)), [RNG.normal(size=(2, 4, 4, 2))]
+
+
 # case → (model and inputs, the DL4J class ModelSerializer restores)
 CASES = {"mlp": (_mlp, "MultiLayerNetwork"), "cnn": (_cnn, "MultiLayerNetwork"),
          "cnn_global": (_cnn_global, "MultiLayerNetwork"), "recurrent": (_recurrent, "MultiLayerNetwork"),
          "text": (_text, "MultiLayerNetwork"), "merges": (_merges, "ComputationGraph"),
+         "flatten_twice_read": (_flatten_twice_read, "ComputationGraph"),
          "image_graph": (_image_graph, "ComputationGraph")}
 
 

@@ -97,7 +97,7 @@ object Dl4jExport {
           case Same => source(layer.name) = realized(refs.head)
           case Preprocessor(json) => pending(layer.name) = (realized(refs.head), json)
           case converted: Layer if refs.size == 1 && pending.contains(refs.head) =>
-            val (from, pre) = pending.remove(refs.head).get
+            val (from, pre) = pending(refs.head)   // each consuming layer preprocesses its own input
             nodes += Node(layer.name, converted, Seq(from), Some(pre))
             source(layer.name) = layer.name
           case converted =>

@@ -144,16 +144,14 @@ private[dl4j] object Dl4jLayers {
     Layer(json, affine ++ call.weight("moving_mean") ++ logStd)
   }
 
-  /** DL4J's axis of features, channels or size for an input of `rank` (without batch), in NHWC / NWC layouts. */
-  def featureAxis(rank: Int): Int = rank
-
   private def concatenate(call: Call): Converted = {
     val rank = call.input.size
     val axis = call.layer.int("axis")
     if (axis != -1 && axis != rank) call.refuse(s"concatenates along axis $axis; DL4J's MergeVertex joins the " +
       "features, channels or size axis (the last) only")
+    // DL4J's axis of features, channels or size, with the batch axis first: the last of NHWC / NWC arrays.
     Vertex(JObject("@class" -> JString("org.deeplearning4j.nn.conf.graph.MergeVertex"),
-      "mergeAxis" -> JInt(featureAxis(rank)), "modified" -> JBool(true)))
+      "mergeAxis" -> JInt(rank), "modified" -> JBool(true)))
   }
 
   private val ElementwiseOps = Map("Add" -> "Add", "Subtract" -> "Subtract", "Multiply" -> "Product",
