@@ -73,15 +73,21 @@ clean:
 	rm -rf jvm/build .gradle native/build
 
 # -- DL4J test harness (issue 20) -------------------------------------------------------------------------------
-# Deeplearning4j itself, test-only: Maven resolves the pinned jars (tests/dl4j_harness/pom.xml) into
-# tests/dl4j_harness/target/lib (git-ignored, ~150 MB; offline after the first fetch) and compiles the harness.
-# Nothing of it reaches bigwrap's jar or runtime classpath.
+# Deeplearning4j itself, test-only: Maven resolves the pinned jars (tests/dl4j_harness/pom.xml; ~150 MB into
+# Maven's local repository, offline after the first fetch), compiles the harness into the git-ignored
+# tests/dl4j_harness/target and lists its classpath there. Nothing of it reaches bigwrap's jar or runtime classpath.
 DL4J_HARNESS_DIR := tests/dl4j_harness
 DL4J_HARNESS := $(DL4J_HARNESS_DIR)/target/.built
 .PHONY: dl4j-harness
 dl4j-harness: $(DL4J_HARNESS)
 $(DL4J_HARNESS): $(DL4J_HARNESS_DIR)/pom.xml $(shell find $(DL4J_HARNESS_DIR)/src -type f 2>/dev/null)
-	cd $(DL4J_HARNESS_DIR) && mvn -q -B compile dependency:copy-dependencies \
-	  -DoutputDirectory=target/lib -DincludeScope=runtime
+	@command -v mvn >/dev/null 2>&1 || { echo "installing Debian's maven"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; }
+	cd $(DL4J_HARNESS_DIR) && mvn -q -B compile dependency:build-classpath \
+	  -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 	touch $@
 test: $(DL4J_HARNESS)
+.PHONY: clean-dl4j-harness
+clean: clean-dl4j-harness
+clean-dl4j-harness:
+	rm -rf $(DL4J_HARNESS_DIR)/target

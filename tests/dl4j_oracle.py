@@ -16,12 +16,13 @@ DL4J_TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}   # DL4J's float32 arithmetic
 def _classpath() -> str:
     if not (HARNESS / ".built").exists():
         raise RuntimeError(f"the DL4J harness is not built ({HARNESS}); run `make dl4j-harness` (make test does)")
-    return f"{HARNESS / 'classes'}:{HARNESS / 'lib'}/*"
+    return f"{HARNESS / 'classes'}:{(HARNESS / 'classpath.txt').read_text().strip()}"
 
 
 def run_harness(mode: str, directory: Path) -> list[dict]:
     """`Harness build|run directory`; returns cases.json (build) or results.json (run)."""
     java = shutil.which("java")
+    # ND4J unpacks its native libraries (~400 MB) once per machine, into ~/.javacpp/cache as for any DL4J user.
     done = subprocess.run([java, "-Xmx1g", "-cp", _classpath(), "bigwrap.dl4jharness.Harness", mode, str(directory)],
                           capture_output=True, text=True, timeout=600)
     if done.returncode:

@@ -53,7 +53,8 @@ def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: 
     if layer.cls == "SimpleRnn":
         if layer.get("hasLayerNorm", False):
             raise layer.fail("SimpleRnn with layer normalization is not supported")
-        return L.SimpleRNN(n, activation=afn, return_sequences=sequences, name=name), _simple_rnn_weights(owner, prefix, n_in, n)
+        cell = L.SimpleRNN(n, activation=afn, return_sequences=sequences, name=name)
+        return cell, _simple_rnn_weights(owner, prefix, n_in, n)
     stored = layer.conf.get("gateActivationFn")
     gate_act = activation(stored, None, layer.where) if stored else Activation("sigmoid")
     gate = recurrent_activation(gate_act, layer, "gate activation")
