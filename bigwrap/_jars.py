@@ -1,4 +1,8 @@
-"""Where the jars and configuration files bigwrap puts on Spark's classpaths live."""
+"""Where the jars, the native library and the configuration files bigwrap hands to Spark live.
+
+Two layouts: an installed wheel carries them inside the package (`bigwrap/jars/`, `bigwrap/native/`,
+`bigwrap/resources/`); a source checkout builds them next to the sources (`make install`).
+"""
 from __future__ import annotations
 
 import os
@@ -7,15 +11,27 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOG4J2_CONFIG = PACKAGE_DIR / "resources" / "log4j2.properties"
+JAR_NAME = "bigwrap-jvm.jar"
+NATIVE_LIBRARY_NAME = "libbigwrap_native.so"
 _BIGDL_JAR_DIRS = ("bigdl/share/dllib/lib", "bigdl/share/core/lib")
+_CHECKOUT = PACKAGE_DIR.parent
+
+
+def _first_file(*candidates: Path) -> Path | None:
+    return next((p for p in candidates if p.is_file()), None)
 
 
 def bigwrap_jar() -> Path | None:
-    """Our JVM jar: $BIGWRAP_JVM_JAR, else the one `make install` builds next to the package."""
+    """Our JVM jar: $BIGWRAP_JVM_JAR, else the installed package's, else the checkout's build."""
     override = os.environ.get("BIGWRAP_JVM_JAR")
-    candidates = [Path(override)] if override else []
-    candidates.append(PACKAGE_DIR.parent / "jvm" / "build" / "libs" / "bigwrap-jvm.jar")
-    return next((p for p in candidates if p.is_file()), None)
+    return _first_file(*([Path(override)] if override else []), PACKAGE_DIR / "jars" / JAR_NAME,
+                       _CHECKOUT / "jvm" / "build" / "libs" / JAR_NAME)
+
+
+def native_library() -> Path | None:
+    """Our JNI kernels (native/README.md), loaded where they lie: their RPATH finds MKL and oneDNN relative to
+    this file (the installed package's, else the checkout's build)."""
+    return _first_file(PACKAGE_DIR / "native" / NATIVE_LIBRARY_NAME, _CHECKOUT / "native" / "build" / NATIVE_LIBRARY_NAME)
 
 
 def bigdl_jars() -> list[Path]:
@@ -37,3 +53,13 @@ def pyspark_log4j_jars() -> list[Path]:
 def all_jars() -> list[Path]:
     own = bigwrap_jar()
     return pyspark_log4j_jars() + bigdl_jars() + ([own] if own else [])
+
+
+def java_options() -> list[str]:
+    """The JVM options bigwrap's driver and executors need: the log configuration and, when built, the
+    native library's path."""
+    options = [f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}"]
+    library = native_library()
+    if library is not None:
+        options.append(f"-Dbigwrap.native.library={library}")
+    return options

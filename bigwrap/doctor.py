@@ -1,12 +1,14 @@
 """`python -m bigwrap doctor`: each piece bigwrap needs, its status, and the fix when it is wrong."""
 from __future__ import annotations
 
+import json
 import sys
 
 from . import _jars, java
 from .errors import SetupError
 
 PYSPARK_VERSION = "3.5.9"
+ONEDNN_WHEEL = "onednn-cpu-iomp==2023.2.0"
 
 
 def _java() -> tuple[bool, str]:
@@ -39,29 +41,45 @@ def _bigwrap_jar() -> tuple[bool, str]:
     return True, f"bigwrap JVM jar: {jar}"
 
 
-def _engine() -> tuple[bool, str]:
+def _native_library() -> tuple[bool, str]:
+    library = _jars.native_library()
+    if library is None:
+        return False, "bigwrap's native kernels are not built: run `make install` in the checkout"
+    return True, f"native kernels: {library}"
+
+
+def _engine() -> list[tuple[bool, str]]:
+    """The BigDL engine's start, then whether our native kernels loaded in that JVM (MKL and oneDNN found)."""
     from .runtime import bridge, session
 
     try:
-        info = bridge(session("local[1]", app_name="bigwrap-doctor")).engine
+        started = bridge(session("local[1]", app_name="bigwrap-doctor"))
     except Exception as e:  # report, never crash: this is the diagnostic tool
-        return False, f"BigDL engine failed to start: {e}"
-    return True, (f"BigDL engine {info['engine_type']}, "
-                  f"{info['node_number']} node(s) x {info['core_number']} core(s)")
+        return [(False, f"BigDL engine failed to start: {e}")]
+    info = started.engine
+    native = json.loads(started.call("nativeKernelsInfo"))
+    loaded = ((True, f"native kernels loaded: MKL {native['mkl']}, oneDNN {native['onednn']}, "
+                     f"bf16 {'in hardware' if native['bf16'] else 'computed in fp32 (no CPU support)'}")
+              if native["available"] else
+              (False, f"native kernels did not load ({native['reason']}); Dense and Conv run on BigDL's kernels. "
+                      f"Fix: pip install --no-deps {ONEDNN_WHEEL} (with the mkl wheel bigwrap requires)"))
+    return [(True, f"BigDL engine {info['engine_type']}, {info['node_number']} node(s) x {info['core_number']} "
+                   "core(s)"), loaded]
 
 
 def main() -> int:
     print("bigwrap doctor")
     healthy = True
-    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars, _bigwrap_jar]
+    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars, _bigwrap_jar,
+              _native_library]
     for check in checks:
         ok, text = check()
         healthy &= ok
         print(f"  [{'ok' if ok else 'FAIL'}] {text}")
     if healthy:
-        ok, text = _engine()
-        healthy &= ok
-        print(f"  [{'ok' if ok else 'FAIL'}] {text}")
+        for ok, text in _engine():
+            healthy &= ok
+            print(f"  [{'ok' if ok else 'FAIL'}] {text}")
     else:
         print("  [skip] engine start (fix the failures above first)")
     return 0 if healthy else 1

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -48,7 +50,7 @@ def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
         raise SetupError("BigDL's jars are not installed: pip install --no-deps "
                          "bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0 (or run `make install`)")
     classpath = ":".join(str(j) for j in jars)
-    java_options = f"-Dlog4j2.configurationFile=file:{_jars.LOG4J2_CONFIG}"
+    java_options = " ".join(_jars.java_options())
     merged = dict(_ENGINE_CONF)
     merged.update({
         "spark.driver.extraClassPath": classpath,
@@ -64,6 +66,7 @@ def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
 def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str, str] | None = None) -> SparkSession:
     """A SparkSession ready for bigwrap: our jars on the classpaths, quiet logs, BigDL's Engine up.
 
+    Python workers run this interpreter unless `conf` has spark.pyspark.python or PYSPARK_PYTHON is set.
     If a session is already active it is checked and returned as it is (`master`, `app_name` and
     `conf` apply only when a new session starts).
     """
@@ -77,12 +80,22 @@ def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str,
             if missing:
                 raise SetupError(f"a standalone master needs {' and '.join(missing)} in conf: BigDL sizes its "
                                  "engine from them, e.g. conf={'spark.executor.cores': '1', 'spark.cores.max': '2'}")
+        settings["spark.pyspark.python"] = _worker_python(settings)
+        # pyspark reads only the environment variable when it starts the context from this process
+        os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
         builder = SparkSession.builder.master(master).appName(app_name)
         for key, value in settings.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
     bridge(active)
     return active
+
+
+def _worker_python(settings: dict[str, str]) -> str:
+    """The interpreter Spark starts Python workers (UDFs) with: the user's spark.pyspark.python, else
+    PYSPARK_PYTHON (Spark's order), else this driver's own interpreter, not pyspark's default of the first
+    `python3` on PATH, which may lack the packages (pandas, pyarrow) this one has."""
+    return settings.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
 
 
 def bridge(spark: SparkSession | None = None) -> "Bridge":
