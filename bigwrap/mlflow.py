@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import yaml
 from mlflow import pyfunc
-from mlflow.models import Model, ModelInfo
-from mlflow.models.model import MLMODEL_FILE_NAME
+from mlflow.models import Model
+from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
 from mlflow.utils.environment import (_CONDA_ENV_FILE_NAME, _CONSTRAINTS_FILE_NAME, _PYTHON_ENV_FILE_NAME,
                                       _REQUIREMENTS_FILE_NAME, _process_pip_requirements, _PythonEnv)
 from mlflow.utils.model_utils import _validate_and_prepare_target_save_path
