@@ -8,12 +8,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
+
+from .errors import SetupError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOG4J2_CONFIG = PACKAGE_DIR / "resources" / "log4j2.properties"
 JAR_NAME = "bigwrap-jvm.jar"
 NATIVE_LIBRARY_NAME = "libbigwrap_native.so"
 _BIGDL_JAR_DIRS = ("bigdl/share/dllib/lib", "bigdl/share/core/lib")
+# What a node installs besides bigwrap's wheel, without dependencies: BigDL's wheels pin pyspark 3.1.3, oneDNN's
+# pins an intel-openmp older than MKL's (README, "Installing on a cluster").
+NO_DEPS_WHEELS = "bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0 onednn-cpu-iomp==2023.2.0"
 _CHECKOUT = PACKAGE_DIR.parent
 
 
@@ -55,11 +61,27 @@ def all_jars() -> list[Path]:
     return pyspark_log4j_jars() + bigdl_jars() + ([own] if own else [])
 
 
-def java_options() -> list[str]:
+def java_options(place: Callable[[Path], str] = str) -> list[str]:
     """The JVM options bigwrap's driver and executors need: the log configuration and, when built, the
-    native library's path."""
-    options = [f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}"]
+    native library's path; `place` says where a JVM finds a file of this installation."""
+    options = [f"-Dlog4j2.configurationFile=file:{place(LOG4J2_CONFIG)}"]
     library = native_library()
     if library is not None:
-        options.append(f"-Dbigwrap.native.library={library}")
+        options.append(f"-Dbigwrap.native.library={place(library)}")
     return options
+
+
+def in_unpacked_copy(directory: str) -> Callable[[Path], str]:
+    """Where a file of this Python environment (sys.prefix) lies in a copy of the environment unpacked at
+    `directory`, relative to the JVM's working directory, as YARN unpacks `spark.archives=env.tar.gz#<directory>`
+    into each container's."""
+    prefix = Path(sys.prefix).resolve()
+
+    def place(path: Path) -> str:
+        try:
+            return f"{directory}/{Path(path).resolve().relative_to(prefix)}"
+        except ValueError:
+            raise SetupError(f"{path} is not inside this Python environment ({prefix}), so a packed copy of the "
+                             "environment would not hold it: pip install bigwrap's wheel into the environment you "
+                             "pack (README, \"Installing on a cluster\")") from None
+    return place

@@ -8,7 +8,6 @@ from . import _jars, java
 from .errors import SetupError
 
 PYSPARK_VERSION = "3.5.9"
-ONEDNN_WHEEL = "onednn-cpu-iomp==2023.2.0"
 
 
 def _java() -> tuple[bool, str]:
@@ -29,8 +28,7 @@ def _pyspark() -> tuple[bool, str]:
 def _bigdl_jars() -> tuple[bool, str]:
     jars = _jars.bigdl_jars()
     if len(jars) < 2:
-        return False, ("BigDL's jars are missing: pip install --no-deps bigdl-dllib-spark3==2.4.0 "
-                       "bigdl-core==2.4.0.dev0")
+        return False, f"BigDL's jars are missing: pip install --no-deps {_jars.NO_DEPS_WHEELS}"
     return True, "BigDL jars: " + ", ".join(j.name for j in jars)
 
 
@@ -62,7 +60,7 @@ def _engine() -> list[tuple[bool, str]]:
                      f"bf16 {'in hardware' if native['bf16'] else 'computed in fp32 (no CPU support)'}")
               if native["available"] else
               (False, f"native kernels did not load ({native['reason']}); Dense and Conv run on BigDL's kernels. "
-                      f"Fix: pip install --no-deps {ONEDNN_WHEEL} (with the mkl wheel bigwrap requires)"))
+                      f"Fix: pip install --no-deps {_jars.NO_DEPS_WHEELS}"))
     return [(True, f"BigDL engine {info['engine_type']}, {info['node_number']} node(s) x {info['core_number']} "
                    "core(s)"), loaded]
 

@@ -40,24 +40,28 @@ _INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights cross through a file (see Br
 T = TypeVar("T")
 
 
-def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
-    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options are joined)."""
+def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | None = None) -> dict[str, str]:
+    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options are joined).
+    `executor_environment`: executors run in a copy of this Python environment unpacked at that directory
+    (shipped with spark.archives=env.tar.gz#<directory>), so their paths and Python point into it."""
     jars = _jars.all_jars()
     if _jars.bigwrap_jar() is None:
         raise SetupError("bigwrap's JVM jar is not built: run `make install` in the bigwrap checkout "
                          "(or set BIGWRAP_JVM_JAR to the jar's path)")
     if not _jars.bigdl_jars():
-        raise SetupError("BigDL's jars are not installed: pip install --no-deps "
-                         "bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0 (or run `make install`)")
-    classpath = ":".join(str(j) for j in jars)
-    java_options = " ".join(_jars.java_options())
+        raise SetupError(f"BigDL's jars are not installed: pip install --no-deps {_jars.NO_DEPS_WHEELS} "
+                         "(or run `make install`)")
+    on_executors = _jars.in_unpacked_copy(executor_environment) if executor_environment else str
     merged = dict(_ENGINE_CONF)
     merged.update({
-        "spark.driver.extraClassPath": classpath,
-        "spark.executor.extraClassPath": classpath,
-        "spark.driver.extraJavaOptions": java_options,
-        "spark.executor.extraJavaOptions": java_options,
+        "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
+        "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
+        "spark.driver.extraJavaOptions": " ".join(_jars.java_options()),
+        "spark.executor.extraJavaOptions": " ".join(_jars.java_options(on_executors)),
     })
+    if executor_environment:
+        merged["spark.pyspark.python"] = f"{executor_environment}/bin/python"
+        merged["spark.pyspark.driver.python"] = sys.executable
     for key, value in (conf or {}).items():
         merged[key] = f"{merged[key]} {value}" if key in _JOINED_OPTIONS else str(value)
     return merged

@@ -52,6 +52,14 @@ def test_classpath_names_the_jars_and_log_config():
     assert "log4j2.configurationFile=file:" in result.stdout
 
 
+def test_executor_settings_for_a_packed_environment_need_bigwrap_installed_in_it():
+    # this checkout's jar lives outside the venv: a packed copy of the venv would not carry it
+    result = _run("", "-m", "bigwrap", "classpath", "--executor-environment", "environment")
+    assert result.returncode == 1
+    assert "bigwrap-jvm.jar is not inside this Python environment" in result.stderr
+    assert "pip install bigwrap's wheel into the environment you pack" in result.stderr
+
+
 def test_a_standalone_master_without_core_settings_says_what_to_set():
     result = _run("""
         import bigwrap

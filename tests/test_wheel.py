@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 
 import bigwrap
+from bigwrap._jars import NO_DEPS_WHEELS
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 WHEELHOUSE = REPO / "build" / "wheelhouse"
-# README's one command for the wheels that must go in without their dependencies
-NO_DEPS_WHEELS = ["bigdl-dllib-spark3==2.4.0", "bigdl-core==2.4.0.dev0", "onednn-cpu-iomp==2023.2.0"]
 CARRIED = ["bigwrap/jars/bigwrap-jvm.jar", "bigwrap/native/libbigwrap_native.so",
            "bigwrap/resources/log4j2.properties"]
 
@@ -51,7 +50,7 @@ def node(wheel, tmp_path_factory) -> Path:
     pip = [str(home / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
            "--find-links", str(WHEELHOUSE)]
     _run(pip + [str(wheel)], cwd=home)
-    _run(pip + ["--no-deps", *NO_DEPS_WHEELS], cwd=home)
+    _run(pip + ["--no-deps", *NO_DEPS_WHEELS.split()], cwd=home)
     return home
 
 
@@ -82,6 +81,7 @@ def test_a_model_fits_in_the_fresh_venv_on_the_installed_native_kernels(node):
         import numpy as np
         from pyspark.ml.linalg import Vectors
         import bigwrap
+from bigwrap._jars import NO_DEPS_WHEELS
         from bigwrap import layers
         from bigwrap.runtime import bridge
 
@@ -109,3 +109,19 @@ def test_a_model_fits_in_the_fresh_venv_on_the_installed_native_kernels(node):
     assert report["native"]["available"] and report["native"]["library"].startswith(site), report
     assert report["kernels"]["kernels"] == "native", report
     assert report["accuracy"] >= 0.9, report
+
+
+def test_executor_settings_for_a_packed_copy_of_the_environment_point_inside_it(node):
+    """`classpath --executor-environment environment`: what YARN containers see after unpacking
+    spark.archives=env.tar.gz#environment. Each executor path must name a file of the packed environment."""
+    venv = node / "venv"
+    printed = _run([str(venv / "bin" / "python"), "-m", "bigwrap", "classpath", "--executor-environment",
+                    "environment"], cwd=node).stdout.split()
+    settings = dict(pair.split("=", 1) for flag, pair in zip(printed, printed[1:]) if flag == "--conf")
+    classpath = settings["spark.executor.extraClassPath"].split(":")
+    options = [o.split("=", 1)[1].removeprefix("file:") for o in settings["spark.executor.extraJavaOptions"].split()]
+    assert any(p.endswith("/bigwrap/jars/bigwrap-jvm.jar") for p in classpath)
+    assert any(p.endswith("/bigwrap/native/libbigwrap_native.so") for p in options)
+    for path in classpath + options + [settings["spark.pyspark.python"]]:
+        assert path.startswith("environment/") and (venv / path.removeprefix("environment/")).exists(), path
+    assert settings["spark.driver.extraClassPath"].startswith(str(venv))  # the driver keeps its own paths
