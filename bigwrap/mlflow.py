@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from typing import Any
 
 import mlflow
@@ -156,13 +157,11 @@ def autolog(log_models: bool = True, disable: bool = False) -> None:
         if owns_run:
             mlflow.start_run()
         try:
-            mlflow.log_params(_loggable_params(estimator))
+            _log_or_warn("params", lambda: mlflow.log_params(_loggable_params(estimator)))
             fitted = original(estimator, dataset)
-            for row in fitted._history:
-                mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch" and v is not None},
-                                   step=int(row["epoch"]))
+            _log_or_warn("the history", lambda: _log_history(fitted))
             if log_models:
-                log_model(fitted, "model")
+                _log_or_warn("the model", lambda: log_model(fitted, "model"))
         except BaseException:
             if owns_run:
                 mlflow.end_run(status="FAILED")
@@ -173,6 +172,21 @@ def autolog(log_models: bool = True, disable: bool = False) -> None:
 
     fit_and_log.__bigwrap_unlogged__ = original
     Estimator._fit = fit_and_log
+
+
+def _log_or_warn(what: str, log) -> None:
+    """Autologging never costs the user a fit: an MLflow failure (e.g. a second fit in one run, whose params
+    the run already holds with other values) becomes a warning."""
+    try:
+        log()
+    except Exception as e:  # whatever the tracking store raised
+        warnings.warn(f"bigwrap.mlflow.autolog could not log {what}: {e}", RuntimeWarning, stacklevel=3)
+
+
+def _log_history(fitted: EstimatorModel) -> None:
+    for row in fitted._history:
+        mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch" and v is not None},
+                           step=int(row["epoch"]))
 
 
 def _loggable_params(estimator: Estimator) -> dict[str, str]:

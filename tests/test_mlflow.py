@@ -107,6 +107,24 @@ def test_pyfunc_input_that_fits_no_model_input_is_refused_by_name(autologged):
         as_pyfunc.predict(pd.DataFrame({"x": [1.0, 2.0]}))
 
 
+def test_a_second_fit_in_one_run_warns_instead_of_failing(store, data):
+    """MLflow refuses to change a run's param: autologging says so, and the fit still returns its model."""
+    train, _, _ = data
+    model = bigwrap.Sequential([layers.Input((8,)), layers.Dense(2, activation="softmax")])
+    estimator = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", batchSize=32, epochs=1,
+                                  verbose=0)
+    bigwrap.mlflow.autolog(log_models=False)
+    try:
+        with mlflow.start_run() as run:
+            estimator.fit(train)
+            with pytest.warns(RuntimeWarning, match="autolog could not log params"):
+                fitted = estimator.copy({estimator.batchSize: 64}).fit(train)
+    finally:
+        bigwrap.mlflow.autolog(disable=True)
+    assert isinstance(fitted, bigwrap.EstimatorModel)
+    assert store.get_run(run.info.run_id).data.params["batchSize"] == "32"
+
+
 def test_disabled_autolog_logs_nothing(store, data):
     train, _, _ = data
     before = len(store.search_runs([mlflow.get_experiment_by_name("bigwrap-tests").experiment_id]))
