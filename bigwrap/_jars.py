@@ -35,8 +35,9 @@ def bigwrap_jar() -> Path | None:
 
 
 def native_library() -> Path | None:
-    """Our JNI kernels (native/README.md), loaded where they lie: their RPATH finds MKL and oneDNN relative to
-    this file (the installed package's, else the checkout's build)."""
+    """Our JNI kernels (native/README.md), loaded where they lie (their directory goes on the JVMs' library
+    path): their RPATH finds MKL and oneDNN relative to this file (the installed package's, else the
+    checkout's build)."""
     return _first_file(PACKAGE_DIR / "native" / NATIVE_LIBRARY_NAME, _CHECKOUT / "native" / "build" / NATIVE_LIBRARY_NAME)
 
 
@@ -62,13 +63,9 @@ def all_jars() -> list[Path]:
 
 
 def java_options(place: Callable[[Path], str] = str) -> list[str]:
-    """The JVM options bigwrap's driver and executors need: the log configuration and, when built, the
-    native library's path; `place` says where a JVM finds a file of this installation."""
-    options = [f"-Dlog4j2.configurationFile=file:{place(LOG4J2_CONFIG)}"]
-    library = native_library()
-    if library is not None:
-        options.append(f"-Dbigwrap.native.library={place(library)}")
-    return options
+    """The JVM options bigwrap's driver and executors need (the log configuration); `place` says where a JVM
+    finds a file of this installation."""
+    return [f"-Dlog4j2.configurationFile=file:{place(LOG4J2_CONFIG)}"]
 
 
 def in_unpacked_copy(directory: str) -> Callable[[Path], str]:

@@ -31,7 +31,9 @@ _ENGINE_CONF = {
     "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "90",
 }
 _CLUSTER_KEYS = ("spark.executor.cores", "spark.cores.max")
-_JOINED_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+# settings where the user's value is added to bigwrap's, with the separator each takes
+_JOINED = {"spark.driver.extraJavaOptions": " ", "spark.executor.extraJavaOptions": " ",
+           "spark.driver.extraLibraryPath": ":", "spark.executor.extraLibraryPath": ":"}
 _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 
@@ -41,7 +43,8 @@ T = TypeVar("T")
 
 
 def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | None = None) -> dict[str, str]:
-    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options are joined).
+    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options and library paths are
+    joined).
     `executor_environment`: executors run in a copy of this Python environment unpacked at that directory
     (shipped with spark.archives=env.tar.gz#<directory>), so their paths and Python point into it."""
     jars = _jars.all_jars()
@@ -59,11 +62,15 @@ def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | N
         "spark.driver.extraJavaOptions": " ".join(_jars.java_options()),
         "spark.executor.extraJavaOptions": " ".join(_jars.java_options(on_executors)),
     })
+    library = _jars.native_library()
+    if library is not None:  # the JVMs' java.library.path, where bigwrap.nn.NativeKernels finds the kernels
+        merged["spark.driver.extraLibraryPath"] = str(library.parent)
+        merged["spark.executor.extraLibraryPath"] = on_executors(library.parent)
     if executor_environment:
         merged["spark.pyspark.python"] = f"{executor_environment}/bin/python"
         merged["spark.pyspark.driver.python"] = sys.executable
     for key, value in (conf or {}).items():
-        merged[key] = f"{merged[key]} {value}" if key in _JOINED_OPTIONS else str(value)
+        merged[key] = f"{merged[key]}{_JOINED[key]}{value}" if key in _JOINED and key in merged else str(value)
     return merged
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -81,7 +82,6 @@ def test_a_model_fits_in_the_fresh_venv_on_the_installed_native_kernels(node):
         import numpy as np
         from pyspark.ml.linalg import Vectors
         import bigwrap
-from bigwrap._jars import NO_DEPS_WHEELS
         from bigwrap import layers
         from bigwrap.runtime import bridge
 
@@ -116,12 +116,15 @@ def test_executor_settings_for_a_packed_copy_of_the_environment_point_inside_it(
     spark.archives=env.tar.gz#environment. Each executor path must name a file of the packed environment."""
     venv = node / "venv"
     printed = _run([str(venv / "bin" / "python"), "-m", "bigwrap", "classpath", "--executor-environment",
-                    "environment"], cwd=node).stdout.split()
-    settings = dict(pair.split("=", 1) for flag, pair in zip(printed, printed[1:]) if flag == "--conf")
+                    "environment"], cwd=node).stdout
+    arguments = shlex.split(printed)
+    assert arguments == printed.split()  # nothing to quote: `$(python -m bigwrap classpath ...)` works
+    settings = dict(pair.split("=", 1) for flag, pair in zip(arguments, arguments[1:]) if flag == "--conf")
     classpath = settings["spark.executor.extraClassPath"].split(":")
-    options = [o.split("=", 1)[1].removeprefix("file:") for o in settings["spark.executor.extraJavaOptions"].split()]
+    [log_config] = [o.split("=", 1)[1].removeprefix("file:") for o in settings["spark.executor.extraJavaOptions"].split()]
+    library_path = settings["spark.executor.extraLibraryPath"]
     assert any(p.endswith("/bigwrap/jars/bigwrap-jvm.jar") for p in classpath)
-    assert any(p.endswith("/bigwrap/native/libbigwrap_native.so") for p in options)
-    for path in classpath + options + [settings["spark.pyspark.python"]]:
+    assert library_path.endswith("/bigwrap/native") and log_config.endswith("/log4j2.properties")
+    for path in classpath + [log_config, library_path, settings["spark.pyspark.python"]]:
         assert path.startswith("environment/") and (venv / path.removeprefix("environment/")).exists(), path
     assert settings["spark.driver.extraClassPath"].startswith(str(venv))  # the driver keeps its own paths

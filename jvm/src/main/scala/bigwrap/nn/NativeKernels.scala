@@ -1,6 +1,6 @@
 package bigwrap.nn
 
-import java.nio.file.Path
+import java.nio.file.{Files, Path}
 import java.util.concurrent.atomic.AtomicBoolean
 
 import scala.util.control.NonFatal
@@ -32,14 +32,17 @@ final class NativeCalls private[nn] {
 }
 
 /**
- * Loads bigwrap's native kernels once per JVM (design §5) from the path in the system property
- * `bigwrap.native.library` (bigwrap's Spark settings pass the installed package's copy, whose RPATH finds
- * MKL and oneDNN relative to it) or the environment variable BIGWRAP_NATIVE_LIBRARY ("none" hides the
- * library). When they cannot load, Native* modules run BigDL's kernels instead, and the JVM logs one warning.
+ * Loads bigwrap's native kernels once per JVM (design §5), in place: from the path in the system property
+ * `bigwrap.native.library` or the environment variable BIGWRAP_NATIVE_LIBRARY ("none" hides the library),
+ * else from the first directory of `java.library.path` holding libbigwrap_native.so (bigwrap's Spark
+ * settings put the installed package's `native/` there through spark.driver/executor.extraLibraryPath).
+ * Its RPATH finds MKL and oneDNN relative to it. When it cannot load, Native* modules run BigDL's kernels
+ * instead, and the JVM logs one warning.
  */
 object NativeKernels {
   val LibraryProperty = "bigwrap.native.library"
   val LibraryEnv = "BIGWRAP_NATIVE_LIBRARY"
+  private val LibraryName = "bigwrap_native"
   private val told = new AtomicBoolean(false)
 
   private lazy val loaded: Either[String, (NativeCalls, String)] = {
@@ -73,10 +76,12 @@ object NativeKernels {
   def reportUnavailableOnce(report: String => Unit): Unit =
     loaded.left.foreach(reason => if (told.compareAndSet(false, true)) report(fallbackMessage(reason)))
 
-  private def load(): Either[String, (NativeCalls, String)] =
-    Option(System.getProperty(LibraryProperty)).orElse(Option(System.getenv(LibraryEnv))) match {
-      case None => Left(s"no library path: start the JVM with bigwrap's settings (bigwrap.session(), or " +
-        s"`python -m bigwrap classpath` for spark-submit), which set -D$LibraryProperty")
+  private def load(): Either[String, (NativeCalls, String)] = {
+    val requested = Option(System.getProperty(LibraryProperty)).orElse(Option(System.getenv(LibraryEnv)))
+    requested.orElse(onLibraryPath) match {
+      case None => Left(s"${System.mapLibraryName(LibraryName)} is not on java.library.path: start the JVM with " +
+        "bigwrap's settings (bigwrap.session(), or `python -m bigwrap classpath` for spark-submit), which set " +
+        "spark.driver.extraLibraryPath and spark.executor.extraLibraryPath")
       case Some("none") => Left(s"hidden by $LibraryProperty=none")
       case Some(path) =>
         // BigDL's MKL first: its libiomp5 becomes the process's OpenMP runtime, and our library (which needs
@@ -90,4 +95,10 @@ object NativeKernels {
           case NonFatal(e) => Left(Option(e.getMessage).getOrElse(e.getClass.getName))
         }
     }
+  }
+
+  private def onLibraryPath: Option[String] =
+    Option(System.getProperty("java.library.path")).toSeq.flatMap(_.split(java.io.File.pathSeparator))
+      .filter(_.nonEmpty).map(dir => Path.of(dir, System.mapLibraryName(LibraryName)))
+      .find(Files.isRegularFile(_)).map(_.toString)
 }
