@@ -39,7 +39,7 @@ def _layer_bench(config: dict, mkldnn: bool) -> dict:
     import pyspark
 
     jars = [str(j) for j in _jars.all_jars()] + [str(Path(pyspark.__file__).parent / "jars" / "*")]
-    command = ["java", "-cp", ":".join(jars), *_jars.java_options(),
+    command = ["java", "-cp", ":".join(jars), _jars.log_config_option(),
                f"-Djava.library.path={_jars.native_library().parent}"]
     command += ["-Dbigdl.engineType=mkldnn"] if mkldnn else []
     out = subprocess.run(command + ["bigwrap.bench.LayerBench", json.dumps(config)], capture_output=True,

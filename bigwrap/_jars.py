@@ -62,10 +62,10 @@ def all_jars() -> list[Path]:
     return pyspark_log4j_jars() + bigdl_jars() + ([own] if own else [])
 
 
-def java_options(place: Callable[[Path], str] = str) -> list[str]:
-    """The JVM options bigwrap's driver and executors need (the log configuration); `place` says where a JVM
-    finds a file of this installation."""
-    return [f"-Dlog4j2.configurationFile=file:{place(LOG4J2_CONFIG)}"]
+def log_config_option(place: Callable[[Path], str] = str) -> str:
+    """The JVM option that gives bigwrap's driver and executors its log configuration; `place` says where a
+    JVM finds a file of this installation."""
+    return f"-Dlog4j2.configurationFile=file:{place(LOG4J2_CONFIG)}"
 
 
 def in_unpacked_copy(directory: str) -> Callable[[Path], str]:

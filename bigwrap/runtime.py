@@ -59,8 +59,8 @@ def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | N
     merged.update({
         "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
         "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
-        "spark.driver.extraJavaOptions": " ".join(_jars.java_options()),
-        "spark.executor.extraJavaOptions": " ".join(_jars.java_options(on_executors)),
+        "spark.driver.extraJavaOptions": _jars.log_config_option(),
+        "spark.executor.extraJavaOptions": _jars.log_config_option(on_executors),
     })
     library = _jars.native_library()
     if library is not None:  # the JVMs' java.library.path, where bigwrap.nn.NativeKernels finds the kernels
