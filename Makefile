@@ -10,15 +10,16 @@ SCALA_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null)
 BIGDL_WHEELS := bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0
 # oneDNN v3 built on Intel OpenMP. Its wheel pins intel-openmp 2023 while mkl 2026 wants 2026; the JVM uses
 # the libiomp5 BigDL loads anyway (native/README.md), hence --no-deps.
-ONEDNN_WHEELS := onednn-cpu-iomp==2023.2.0 onednn-devel-cpu-iomp==2023.2.0
+ONEDNN_RUNTIME := onednn-cpu-iomp==2023.2.0
+ONEDNN_WHEELS := $(ONEDNN_RUNTIME) onednn-devel-cpu-iomp==2023.2.0
 NATIVE_LIB := native/build/libbigwrap_native.so
 NATIVE_SOURCES := $(wildcard native/src/*.cpp native/src/*.h)
 PYTEST_ARGS ?=
 
-.PHONY: install native demo test bench clean gradle compiler
+.PHONY: install native wheel demo test bench clean gradle compiler
 BENCH_DEPS := torch==2.13.0 pandas pyarrow matplotlib
 
-install: $(DEPS_STAMP) $(JAR)
+install: $(DEPS_STAMP) $(JAR) $(NATIVE_LIB)
 
 native: $(NATIVE_LIB)
 
@@ -27,13 +28,16 @@ $(VENV)/bin/python:
 
 # BigDL's dllib wheel pins pyspark 3.1.3 (broken on Python 3.11 + Java 17): we only want its jars, hence --no-deps.
 $(DEPS_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --upgrade pip 'setuptools>=70.1'
 	$(PIP) install -q -e '.[test]'
 	$(PIP) install -q --no-deps $(BIGDL_WHEELS) $(ONEDNN_WHEELS)
 	touch $@
 
 # The JNI kernels (native/README.md): MKL (mkl_rt) and oneDNN from the venv, found through an RPATH (not
-# RUNPATH: oneDNN's own dependencies must resolve there too). No -fopenmp: that would link libgomp.
+# RUNPATH: oneDNN's own dependencies must resolve there too) relative to the library itself, for its two
+# homes: native/build/ in this checkout, and site-packages/bigwrap/native/ once the wheel is installed (the
+# mkl and onednn wheels put their libraries in the environment's lib/, four levels up). No -fopenmp: that
+# would link libgomp.
 $(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP) | compiler
 	@mkdir -p $(dir $@)
 	JAVA_HOME=$$(dirname $$(dirname $$(realpath $$(command -v javac)))); \
@@ -41,7 +45,7 @@ $(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP) | compiler
 	  -I$$JAVA_HOME/include -I$$JAVA_HOME/include/linux -I$(VENV)/include \
 	  -o $@ $(filter %.cpp,$^) \
 	  -L$(VENV)/lib -l:libmkl_rt.so.3 -l:libdnnl.so.3 -l:libiomp5.so \
-	  -Wl,--disable-new-dtags,-rpath,$(abspath $(VENV)/lib),--no-undefined,--as-needed
+	  -Wl,--disable-new-dtags,-rpath,'$$ORIGIN/../../$(VENV)/lib:$$ORIGIN/../../../..',--no-undefined,--as-needed
 
 compiler:
 	@command -v g++ >/dev/null 2>&1 || { echo "installing Debian's g++"; \
@@ -51,17 +55,46 @@ gradle:
 	@command -v gradle >/dev/null 2>&1 || { echo "installing Debian's gradle"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gradle >/dev/null; }
 
-$(JAR): $(SCALA_SOURCES) build.gradle $(DEPS_STAMP) $(NATIVE_LIB) | gradle
+$(JAR): $(SCALA_SOURCES) build.gradle $(DEPS_STAMP) | gradle
 	SITE=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	gradle --offline --no-daemon -q \
 	  -PsparkJars=$$SITE/pyspark/jars \
 	  -PbigdlJars=$$SITE/bigdl/share/dllib/lib,$$SITE/bigdl/share/core/lib \
 	  bigwrapJar
 
+# dist/bigwrap-<version>-py3-none-<platform>.whl: the package with the JVM jar (bigwrap/jars/), the native
+# library (bigwrap/native/) and the log configuration, built from a staging copy so the checkout stays a
+# checkout. Platform-tagged (the library is x86-64 Linux code), Python-independent (JNI, not a CPython module).
+WHEEL_STAGE := build/wheel-stage
+wheel: $(DEPS_STAMP) $(JAR) $(NATIVE_LIB)
+	rm -rf $(WHEEL_STAGE) dist/bigwrap-*.whl
+	mkdir -p $(WHEEL_STAGE)/bigwrap/jars $(WHEEL_STAGE)/bigwrap/native dist
+	cp -r bigwrap pyproject.toml $(WHEEL_STAGE)/
+	find $(WHEEL_STAGE) -name __pycache__ -prune -exec rm -rf {} +
+	cp $(JAR) $(WHEEL_STAGE)/bigwrap/jars/
+	cp $(NATIVE_LIB) $(WHEEL_STAGE)/bigwrap/native/
+	printf '[bdist_wheel]\nplat_name = %s\n' \
+	  "$$($(PY) -c 'import sysconfig; print(sysconfig.get_platform().replace("-", "_").replace(".", "_"))')" \
+	  > $(WHEEL_STAGE)/setup.cfg
+	$(PIP) wheel -q --no-deps --no-build-isolation --disable-pip-version-check -w dist $(WHEEL_STAGE)
+
+# What a fresh environment needs to install that wheel with no network (tests/test_wheel.py): this venv's
+# versions of bigwrap's dependencies and the wheels nodes install with --no-deps, from pip's cache.
+WHEELHOUSE := build/wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.complete
+$(WHEELHOUSE_STAMP): $(DEPS_STAMP)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(PIP) freeze --exclude-editable > $(WHEELHOUSE)/constraints.txt
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
+	  > $(WHEELHOUSE)/requirements.txt
+	$(PIP) wheel -q -r $(WHEELHOUSE)/requirements.txt -c $(WHEELHOUSE)/constraints.txt -w $(WHEELHOUSE)
+	$(PIP) download -q --no-deps -d $(WHEELHOUSE) $(BIGDL_WHEELS) $(ONEDNN_RUNTIME)
+	touch $@
+
 demo: install
 	$(PY) -m bigwrap demo
 
-test: install
+test: install $(WHEELHOUSE_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Benchmarks need PyTorch (the baseline), Arrow (fast DataFrame creation) and matplotlib (the chart).
@@ -70,9 +103,9 @@ bench: install
 	PYTHONPATH=. $(PY) -m bench.run
 
 clean:
-	rm -rf jvm/build .gradle native/build
+	rm -rf jvm/build .gradle native/build build dist
 
-# -- DL4J test harness (issue 20) -------------------------------------------------------------------------------
+# DL4J test harness
 # Deeplearning4j itself, test-only: Maven resolves the pinned jars (tests/dl4j_harness/pom.xml; ~150 MB into
 # Maven's local repository, offline after the first fetch), compiles the harness into the git-ignored
 # tests/dl4j_harness/target and lists its classpath there. Nothing of it reaches bigwrap's jar or runtime classpath.

@@ -39,7 +39,8 @@ def _layer_bench(config: dict, mkldnn: bool) -> dict:
     import pyspark
 
     jars = [str(j) for j in _jars.all_jars()] + [str(Path(pyspark.__file__).parent / "jars" / "*")]
-    command = ["java", "-cp", ":".join(jars), f"-Dlog4j2.configurationFile=file:{_jars.LOG4J2_CONFIG}"]
+    command = ["java", "-cp", ":".join(jars), _jars.log_config_option(),
+               f"-Djava.library.path={_jars.native_library().parent}"]
     command += ["-Dbigdl.engineType=mkldnn"] if mkldnn else []
     out = subprocess.run(command + ["bigwrap.bench.LayerBench", json.dumps(config)], capture_output=True,
                          text=True, check=True, timeout=1800)

@@ -1,6 +1,7 @@
 """`python -m bigwrap doctor`: each piece bigwrap needs, its status, and the fix when it is wrong."""
 from __future__ import annotations
 
+import json
 import sys
 
 from . import _jars, java
@@ -27,8 +28,7 @@ def _pyspark() -> tuple[bool, str]:
 def _bigdl_jars() -> tuple[bool, str]:
     jars = _jars.bigdl_jars()
     if len(jars) < 2:
-        return False, ("BigDL's jars are missing: pip install --no-deps bigdl-dllib-spark3==2.4.0 "
-                       "bigdl-core==2.4.0.dev0")
+        return False, f"BigDL's jars are missing: pip install --no-deps {_jars.NO_DEPS_WHEELS}"
     return True, "BigDL jars: " + ", ".join(j.name for j in jars)
 
 
@@ -39,29 +39,45 @@ def _bigwrap_jar() -> tuple[bool, str]:
     return True, f"bigwrap JVM jar: {jar}"
 
 
-def _engine() -> tuple[bool, str]:
+def _native_library() -> tuple[bool, str]:
+    library = _jars.native_library()
+    if library is None:
+        return False, "bigwrap's native kernels are not built: run `make install` in the checkout"
+    return True, f"native kernels: {library}"
+
+
+def _engine() -> list[tuple[bool, str]]:
+    """The BigDL engine's start, then whether our native kernels loaded in that JVM (MKL and oneDNN found)."""
     from .runtime import bridge, session
 
     try:
-        info = bridge(session("local[1]", app_name="bigwrap-doctor")).engine
+        started = bridge(session("local[1]", app_name="bigwrap-doctor"))
     except Exception as e:  # report, never crash: this is the diagnostic tool
-        return False, f"BigDL engine failed to start: {e}"
-    return True, (f"BigDL engine {info['engine_type']}, "
-                  f"{info['node_number']} node(s) x {info['core_number']} core(s)")
+        return [(False, f"BigDL engine failed to start: {e}")]
+    info = started.engine
+    native = json.loads(started.call("nativeKernelsInfo"))
+    loaded = ((True, f"native kernels loaded: MKL {native['mkl']}, oneDNN {native['onednn']}, "
+                     f"bf16 {'in hardware' if native['bf16'] else 'computed in fp32 (no CPU support)'}")
+              if native["available"] else
+              (False, f"native kernels did not load ({native['reason']}); Dense and Conv run on BigDL's kernels. "
+                      f"Fix: pip install --no-deps {_jars.NO_DEPS_WHEELS}"))
+    return [(True, f"BigDL engine {info['engine_type']}, {info['node_number']} node(s) x {info['core_number']} "
+                   "core(s)"), loaded]
 
 
 def main() -> int:
     print("bigwrap doctor")
     healthy = True
-    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars, _bigwrap_jar]
+    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars, _bigwrap_jar,
+              _native_library]
     for check in checks:
         ok, text = check()
         healthy &= ok
         print(f"  [{'ok' if ok else 'FAIL'}] {text}")
     if healthy:
-        ok, text = _engine()
-        healthy &= ok
-        print(f"  [{'ok' if ok else 'FAIL'}] {text}")
+        for ok, text in _engine():
+            healthy &= ok
+            print(f"  [{'ok' if ok else 'FAIL'}] {text}")
     else:
         print("  [skip] engine start (fix the failures above first)")
     return 0 if healthy else 1

@@ -15,13 +15,21 @@ def _metrics(row: dict[str, Any]) -> str:
     return " - ".join(f"{name}: {row[name]:.4f}" for name in names if row.get(name) is not None)
 
 
+def redraws_in_place(stream) -> bool:
+    """Whether `stream` shows a bar redrawn with \\r as one line: a terminal or a notebook (as Keras decides).
+    Elsewhere (spark-submit logs, CI, files) each redraw would stay in the log as a partial bar."""
+    return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+
+
 class ProgressPrinter:
     """verbose 1: a live bar per epoch (iteration, loss, samples/s, ETA) redrawn in place, then the
-    epoch's line; verbose 2: the epoch lines only; verbose 0: nothing. Warnings the trainer records
-    (e.g. an epoch retried after a lost executor) always reach the user, as RuntimeWarnings."""
+    epoch's line, on a terminal or in a notebook; elsewhere, and with verbose 2, the epoch lines only;
+    verbose 0: nothing. Warnings the trainer records (e.g. an epoch retried after a lost executor) always
+    reach the user, as RuntimeWarnings."""
 
     def __init__(self, bridge, run_id: str, epochs: int, verbose: int, done_epochs: int = 0, interval: float = 0.25):
         self._bridge, self._run_id, self._epochs, self._verbose = bridge, run_id, epochs, verbose
+        self._live_bar = verbose == 1 and redraws_in_place(sys.stdout)
         self._interval = interval
         # a resumed fit's history starts with the rows of the run it continues, printed back then
         self._printed_epochs: set[int] = set(range(1, done_epochs + 1))
@@ -58,7 +66,7 @@ class ProgressPrinter:
                 return
             self._epoch_lines(record["history"])
             position = (record["epoch"], record["iteration"])
-            if (self._verbose != 1 or not record["iteration"] or record["epoch"] in self._printed_epochs
+            if (not self._live_bar or not record["iteration"] or record["epoch"] in self._printed_epochs
                     or position == self._drawn):
                 return
             self._drawn = position
@@ -77,7 +85,7 @@ class ProgressPrinter:
             if row["epoch"] in self._printed_epochs:
                 continue
             self._printed_epochs.add(row["epoch"])
-            prefix = "\r" if self._verbose == 1 else ""
+            prefix = "\r" if self._live_bar else ""
             sys.stdout.write(f"{prefix}Epoch {row['epoch']}/{self._epochs} - {_metrics(row)} - "
                              f"{row['samples_per_second']:,.0f} samples/s - {row['seconds']:.1f}s\n")
             sys.stdout.flush()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -29,7 +31,9 @@ _ENGINE_CONF = {
     "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "90",
 }
 _CLUSTER_KEYS = ("spark.executor.cores", "spark.cores.max")
-_JOINED_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+# settings where the user's value is added to bigwrap's, with the separator each takes
+_JOINED = {"spark.driver.extraJavaOptions": " ", "spark.executor.extraJavaOptions": " ",
+           "spark.driver.extraLibraryPath": ":", "spark.executor.extraLibraryPath": ":"}
 _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 
@@ -38,32 +42,42 @@ _INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights cross through a file (see Br
 T = TypeVar("T")
 
 
-def spark_conf(conf: dict[str, str] | None = None) -> dict[str, str]:
-    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options are joined)."""
+def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | None = None) -> dict[str, str]:
+    """The Spark settings bigwrap needs, merged with the user's `conf` (Java options and library paths are
+    joined).
+    `executor_environment`: executors run in a copy of this Python environment unpacked at that directory
+    (shipped with spark.archives=env.tar.gz#<directory>), so their paths and Python point into it."""
     jars = _jars.all_jars()
     if _jars.bigwrap_jar() is None:
         raise SetupError("bigwrap's JVM jar is not built: run `make install` in the bigwrap checkout "
                          "(or set BIGWRAP_JVM_JAR to the jar's path)")
     if not _jars.bigdl_jars():
-        raise SetupError("BigDL's jars are not installed: pip install --no-deps "
-                         "bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0 (or run `make install`)")
-    classpath = ":".join(str(j) for j in jars)
-    java_options = f"-Dlog4j2.configurationFile=file:{_jars.LOG4J2_CONFIG}"
+        raise SetupError(f"BigDL's jars are not installed: pip install --no-deps {_jars.NO_DEPS_WHEELS} "
+                         "(or run `make install`)")
+    on_executors = _jars.in_unpacked_copy(executor_environment) if executor_environment else str
     merged = dict(_ENGINE_CONF)
     merged.update({
-        "spark.driver.extraClassPath": classpath,
-        "spark.executor.extraClassPath": classpath,
-        "spark.driver.extraJavaOptions": java_options,
-        "spark.executor.extraJavaOptions": java_options,
+        "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
+        "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
+        "spark.driver.extraJavaOptions": _jars.log_config_option(),
+        "spark.executor.extraJavaOptions": _jars.log_config_option(on_executors),
     })
+    library = _jars.native_library()
+    if library is not None:  # the JVMs' java.library.path, where bigwrap.nn.NativeKernels finds the kernels
+        merged["spark.driver.extraLibraryPath"] = str(library.parent)
+        merged["spark.executor.extraLibraryPath"] = on_executors(library.parent)
+    if executor_environment:
+        merged["spark.pyspark.python"] = f"{executor_environment}/bin/python"
+        merged["spark.pyspark.driver.python"] = sys.executable
     for key, value in (conf or {}).items():
-        merged[key] = f"{merged[key]} {value}" if key in _JOINED_OPTIONS else str(value)
+        merged[key] = f"{merged[key]}{_JOINED[key]}{value}" if key in _JOINED and key in merged else str(value)
     return merged
 
 
 def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str, str] | None = None) -> SparkSession:
     """A SparkSession ready for bigwrap: our jars on the classpaths, quiet logs, BigDL's Engine up.
 
+    Python workers run this interpreter unless `conf` has spark.pyspark.python or PYSPARK_PYTHON is set.
     If a session is already active it is checked and returned as it is (`master`, `app_name` and
     `conf` apply only when a new session starts).
     """
@@ -77,12 +91,22 @@ def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str,
             if missing:
                 raise SetupError(f"a standalone master needs {' and '.join(missing)} in conf: BigDL sizes its "
                                  "engine from them, e.g. conf={'spark.executor.cores': '1', 'spark.cores.max': '2'}")
+        settings["spark.pyspark.python"] = _worker_python(settings)
+        # pyspark reads only the environment variable when it starts the context from this process
+        os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
         builder = SparkSession.builder.master(master).appName(app_name)
         for key, value in settings.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
     bridge(active)
     return active
+
+
+def _worker_python(settings: dict[str, str]) -> str:
+    """The interpreter Spark starts Python workers (UDFs) with: the user's spark.pyspark.python, else
+    PYSPARK_PYTHON (Spark's order), else this driver's own interpreter, not pyspark's default of the first
+    `python3` on PATH, which may lack the packages (pandas, pyarrow) this one has."""
+    return settings.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
 
 
 def bridge(spark: SparkSession | None = None) -> "Bridge":

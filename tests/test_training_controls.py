@@ -1,8 +1,13 @@
 """Validation, history, early stopping, checkpoints/resume, TensorBoard, progress bar, plots."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import sys
+import termios
+import threading
 
 import numpy as np
 import pytest
@@ -114,20 +119,63 @@ def test_tensorboard_events_hold_the_training_loss_per_iteration(noise, tmp_path
     assert [e.value for e in validation_events.Scalars("loss")] == pytest.approx(list(fitted.history["val_loss"]))
 
 
-def test_progress_bar_is_drawn_live_and_verbose_0_is_silent(noise, capsys):
+@contextlib.contextmanager
+def _terminal_stdout():
+    """sys.stdout on a real pseudo-terminal; yields a function returning what was written (newlines as written)."""
+    main, side = pty.openpty()
+    attributes = termios.tcgetattr(side)
+    attributes[1] &= ~termios.OPOST  # no \n -> \r\n translation: read back exactly what was written
+    termios.tcsetattr(side, termios.TCSANOW, attributes)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: _drain(main, chunks), daemon=True)
+    reader.start()
+    terminal, saved = open(side, "w", closefd=True), sys.stdout
+    sys.stdout = terminal
+    try:
+        yield lambda: b"".join(chunks).decode()
+    finally:
+        sys.stdout = saved
+        terminal.close()  # the reader sees end of input
+        reader.join(timeout=5)
+        os.close(main)
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the terminal's other side closed
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
+def test_progress_bar_is_drawn_live_on_a_terminal_and_verbose_0_is_silent(noise, capsys):
     train, _ = noise
     # BigDL's trainer takes ~0.1 s per iteration here: 20 iterations outlast several 0.25 s polls of the bar
     # (the barrier trainer can finish an epoch this small between two polls)
     estimator = bigwrap.Estimator(model=_classifier(), loss="sparse_categorical_crossentropy", batchSize=8,
                                   epochs=2, verbose=1, trainer="bigdl")
-    estimator.fit(train)
-    out = capsys.readouterr().out
+    with _terminal_stdout() as written:
+        estimator.fit(train)
+    out = written()
     frames = [s for s in out.replace("\n", "\r").split("\r") if "ETA" in s]
     assert frames and all("/20 - loss: " in f and "samples/s" in f for f in frames)
     lines = [line.split("\r")[-1] for line in out.split("\n") if line]  # each bar frame is redrawn over by \r
     assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
     estimator.copy({estimator.verbose: 0}).fit(train)
     assert capsys.readouterr().out == ""
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(noise, capsys):
+    """spark-submit logs, CI, files: verbose 1 writes no redraws there, only each epoch's line."""
+    train, _ = noise
+    bigwrap.Estimator(model=_classifier(), loss="sparse_categorical_crossentropy", batchSize=8, epochs=2,
+                      verbose=1, trainer="bigdl").fit(train)
+    out = capsys.readouterr().out
+    assert "\r" not in out and "ETA" not in out
+    assert [line.split(" - ")[0] for line in out.splitlines()] == ["Epoch 1/2", "Epoch 2/2"]
 
 
 def test_plot_history_writes_a_png(noise, tmp_path):

@@ -1,6 +1,6 @@
 package bigwrap.nn
 
-import java.nio.file.{Files, Path, StandardCopyOption}
+import java.nio.file.{Files, Path}
 import java.util.concurrent.atomic.AtomicBoolean
 
 import scala.util.control.NonFatal
@@ -32,15 +32,17 @@ final class NativeCalls private[nn] {
 }
 
 /**
- * Loads bigwrap's native kernels once per JVM (design §5) from the copy packed in bigwrap-jvm.jar, or from
- * the path in the system property `bigwrap.native.library` / environment variable BIGWRAP_NATIVE_LIBRARY
- * ("none" hides the library). When they cannot load, Native* modules run BigDL's kernels instead, and the
- * JVM logs one warning.
+ * Loads bigwrap's native kernels once per JVM (design §5), in place: from the path in the system property
+ * `bigwrap.native.library` or the environment variable BIGWRAP_NATIVE_LIBRARY ("none" hides the library),
+ * else from the first directory of `java.library.path` holding libbigwrap_native.so (bigwrap's Spark
+ * settings put the installed package's `native/` there through spark.driver/executor.extraLibraryPath).
+ * Its RPATH finds MKL and oneDNN relative to it. When it cannot load, Native* modules run BigDL's kernels
+ * instead, and the JVM logs one warning.
  */
 object NativeKernels {
   val LibraryProperty = "bigwrap.native.library"
   val LibraryEnv = "BIGWRAP_NATIVE_LIBRARY"
-  private val Resource = "/bigwrap/native/libbigwrap_native.so"
+  private val LibraryName = "bigwrap_native"
   private val told = new AtomicBoolean(false)
 
   private lazy val loaded: Either[String, (NativeCalls, String)] = {
@@ -76,28 +78,27 @@ object NativeKernels {
 
   private def load(): Either[String, (NativeCalls, String)] = {
     val requested = Option(System.getProperty(LibraryProperty)).orElse(Option(System.getenv(LibraryEnv)))
-    if (requested.contains("none")) return Left(s"hidden by $LibraryProperty=none")
-    // BigDL's MKL first: its libiomp5 becomes the process's OpenMP runtime, and our library (which needs
-    // libiomp5.so by soname) binds to that copy instead of initialising a second one.
-    MKL.isMKLLoaded
-    try {
-      val path = requested.map(p => Path.of(p)).getOrElse(extracted())
-      System.load(path.toAbsolutePath.toString)
-      Right((new NativeCalls, path.toString))
-    } catch {
-      case e: LinkageError => Left(e.getMessage) // UnsatisfiedLinkError: a missing file or dependency
-      case NonFatal(e) => Left(Option(e.getMessage).getOrElse(e.getClass.getName))
+    requested.orElse(onLibraryPath) match {
+      case None => Left(s"${System.mapLibraryName(LibraryName)} is not on java.library.path: start the JVM with " +
+        "bigwrap's settings (bigwrap.session(), or `python -m bigwrap classpath` for spark-submit), which set " +
+        "spark.driver.extraLibraryPath and spark.executor.extraLibraryPath")
+      case Some("none") => Left(s"hidden by $LibraryProperty=none")
+      case Some(path) =>
+        // BigDL's MKL first: its libiomp5 becomes the process's OpenMP runtime, and our library (which needs
+        // libiomp5.so by soname) binds to that copy instead of initialising a second one.
+        MKL.isMKLLoaded
+        try {
+          System.load(Path.of(path).toAbsolutePath.toString)
+          Right((new NativeCalls, path))
+        } catch {
+          case e: LinkageError => Left(e.getMessage) // UnsatisfiedLinkError: a missing file or dependency
+          case NonFatal(e) => Left(Option(e.getMessage).getOrElse(e.getClass.getName))
+        }
     }
   }
 
-  private def extracted(): Path = {
-    val stream = Option(getClass.getResourceAsStream(Resource)).getOrElse(
-      throw new IllegalStateException(s"bigwrap-jvm.jar has no $Resource (build it with `make install`)"))
-    val dir = Files.createTempDirectory("bigwrap-native")
-    val file = dir.resolve("libbigwrap_native.so")
-    try Files.copy(stream, file, StandardCopyOption.REPLACE_EXISTING) finally stream.close()
-    file.toFile.deleteOnExit()
-    dir.toFile.deleteOnExit()
-    file
-  }
+  private def onLibraryPath: Option[String] =
+    Option(System.getProperty("java.library.path")).toSeq.flatMap(_.split(java.io.File.pathSeparator))
+      .filter(_.nonEmpty).map(dir => Path.of(dir, System.mapLibraryName(LibraryName)))
+      .find(Files.isRegularFile(_)).map(_.toString)
 }
