@@ -14,6 +14,9 @@ final class NativeCalls private[nn] {
   @native def bf16Supported(): Boolean
   @native def setThreads(threads: Int): Unit
   @native def threads(): Int
+  /** 0 auto, 1 MKL, 2 oneDNN (kernels.h `Gemm`). */
+  @native def setGemm(mode: Int): Unit
+  @native def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): String
   @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
       n: Int, activation: Int): Unit
   @native def denseForward(x: Array[Float], xo: Int, w: Array[Float], wo: Int, w16: Array[Short], b: Array[Float],
@@ -35,11 +38,15 @@ final class NativeCalls private[nn] {
  * Loads bigwrap's native kernels once per JVM (design §5) from the copy packed in bigwrap-jvm.jar, or from
  * the path in the system property `bigwrap.native.library` / environment variable BIGWRAP_NATIVE_LIBRARY
  * ("none" hides the library). When they cannot load, Native* modules run BigDL's kernels instead, and the
- * JVM logs one warning.
+ * JVM logs one warning. Dense's GEMM backend is `bigwrap.native.gemm` / BIGWRAP_NATIVE_GEMM: "auto" (each
+ * layer shape on whichever of MKL and oneDNN is measured faster on this CPU), "mkl" or "onednn".
  */
 object NativeKernels {
   val LibraryProperty = "bigwrap.native.library"
   val LibraryEnv = "BIGWRAP_NATIVE_LIBRARY"
+  val GemmProperty = "bigwrap.native.gemm"
+  val GemmEnv = "BIGWRAP_NATIVE_GEMM"
+  val GemmModes: Seq[String] = Seq("auto", "mkl", "onednn")
   private val Resource = "/bigwrap/native/libbigwrap_native.so"
   private val told = new AtomicBoolean(false)
 
@@ -59,6 +66,16 @@ object NativeKernels {
 
   /** Whether bf16 maths runs in hardware here; elsewhere a bf16 request computes in fp32. */
   lazy val bf16: Boolean = calls.exists(_.bf16Supported())
+
+  /** Dense's GEMM backend in this JVM from now on: one of GemmModes. */
+  def setGemm(mode: String): Unit = {
+    require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
+    calls.foreach(_.setGemm(GemmModes.indexOf(mode)))
+  }
+
+  /** "mkl" or "onednn": the backend a Dense of this shape runs on, at the calling thread's thread count. */
+  def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): Option[String] =
+    calls.map(_.gemmBackend(batch, in, out, bf16 && this.bf16))
 
   /** The calling thread's kernel thread count (1 until set: a Spark task owns one core). */
   def setThreads(threads: Int): Unit = calls.foreach(_.setThreads(threads))
@@ -83,7 +100,12 @@ object NativeKernels {
     try {
       val path = requested.map(p => Path.of(p)).getOrElse(extracted())
       System.load(path.toAbsolutePath.toString)
-      Right((new NativeCalls, path.toString))
+      val native = new NativeCalls
+      Option(System.getProperty(GemmProperty)).orElse(Option(System.getenv(GemmEnv))).foreach { mode =>
+        require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
+        native.setGemm(GemmModes.indexOf(mode))
+      }
+      Right((native, path.toString))
     } catch {
       case e: LinkageError => Left(e.getMessage) // UnsatisfiedLinkError: a missing file or dependency
       case NonFatal(e) => Left(Option(e.getMessage).getOrElse(e.getClass.getName))
