@@ -44,7 +44,8 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape &s, bool bf
     ops.append_eltwise(kind, 0.f, 0.f);
     attr.set_post_ops(ops);
   }
-  return {onednn_engine(), dnnl::prop_kind::forward_training, algorithm::convolution_direct, d.src, d.weights_any, d.bias,
+  return {onednn_engine(), dnnl::prop_kind::forward_training, algorithm::convolution_direct, d.src, d.weights_any,
+          d.bias,
           d.dst, d.strides, d.pad_l, d.pad_r, attr};
 }
 
@@ -71,7 +72,8 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
   if (op == kForward) {
     e.conv = dnnl::convolution_forward(fwd);
     e.weights = fwd.weights_desc();
-    e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
+    e.weight_reorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
   } else if (op == kGradInput) {
     const memory::desc diff_src({s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc);
     const memory::desc diff_dst({s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc);
@@ -79,15 +81,18 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
                                                        d.weights_any, diff_dst, d.strides, d.pad_l, d.pad_r, fwd);
     e.conv = dnnl::convolution_backward_data(pd);
     e.weights = pd.weights_desc();
-    e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
+    e.weight_reorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
   } else {
     const memory::desc diff_weights({s.f, s.c, s.kh, s.kw}, dt::f32, tag::any);
     const memory::desc diff_dst({s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc);
-    dnnl::convolution_backward_weights::primitive_desc pd(onednn_engine(), algorithm::convolution_direct, d.src, diff_weights,
+    dnnl::convolution_backward_weights::primitive_desc pd(onednn_engine(), algorithm::convolution_direct, d.src,
+                                                          diff_weights,
                                                           d.bias, diff_dst, d.strides, d.pad_l, d.pad_r, fwd);
     e.conv = dnnl::convolution_backward_weights(pd);
     e.weights = pd.diff_weights_desc();
-    e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_engine(), e.weights, onednn_engine(), d.user_weights));
+    e.weight_reorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn_engine(), e.weights, onednn_engine(), d.user_weights));
   }
   return e;
 }

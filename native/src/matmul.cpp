@@ -118,7 +118,9 @@ void onednn_dense_forward(const float *x, const float *w, const float *bias, flo
                             operand(x, static_cast<size_t>(batch) * in, bf16, act16_a))},
       {DNNL_ARG_WEIGHTS, weight_operand(e, w, tag::ba, bf16)},
       {DNNL_ARG_DST, memory({{batch, out}, dt::f32, tag::ab}, onednn_engine(), y)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, memory({{1, out}, dt::f32, tag::ab}, onednn_engine(), const_cast<float *>(bias)));
+  if (bias) {
+    args.emplace(DNNL_ARG_BIAS, memory({{1, out}, dt::f32, tag::ab}, onednn_engine(), const_cast<float *>(bias)));
+  }
   e.matmul.execute(onednn_stream(), args);
   onednn_stream().wait();
 }

@@ -16,8 +16,9 @@ import org.apache.spark.storage.BlockManagerId
  * iteration's loss, one way; otherwise they are the driver's RPC rounds (SyncService), as cross-executor
  * reads need the blocks to exist.
  */
-private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: IndexedSeq[Int], managers: Array[BlockManagerId],
-    gradients: Array[Float], gradientOffset: Int, weights: Array[Float], weightOffset: Int, context: BarrierTaskContext) {
+private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: IndexedSeq[Int],
+    managers: Array[BlockManagerId], gradients: Array[Float], gradientOffset: Int, weights: Array[Float],
+    weightOffset: Int, context: BarrierTaskContext) {
   private val tasks = managers.length
   private val here = managers(task)
   private val local = (0 until tasks).filter(t => managers(t) == here)
@@ -45,17 +46,22 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
    * After this task's backward pass (its gradients summed over its `count` rows): this task's slice of the
    * gradient summed over all tasks, into `reduced`. Returns the iteration's loss sum and row count over all tasks.
    */
-  def reduceScatter(iteration: Int, lossSum: Double, count: Long, reduced: Array[Float], clock: PhaseClock): (Double, Long) = {
+  def reduceScatter(iteration: Int, lossSum: Double, count: Long, reduced: Array[Float],
+      clock: PhaseClock): (Double, Long) = {
     clock("exchange") {
-      for (t <- remote) SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", gradients, gradientOffset + start(t), length(t))
+      for (t <- remote) {
+        SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", gradients, gradientOffset + start(t), length(t))
+      }
     }
     val sums = clock("sync")(waitFor(iteration, 0, lossSum, count))
     clock("exchange") {
-      if (iteration > 0) for (_ <- remote.headOption) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
+      if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
       System.arraycopy(gradients, gradientOffset + start(task), reduced, 0, length(task))
       for (t <- 0 until tasks if t != task) {
         if (managers(t) == here) group.addGradient(t, start(task), reduced)
-        else SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, length(task), add = true)
+        else {
+          SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, length(task), add = true)
+        }
       }
     }
     sums
@@ -64,7 +70,9 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   /** After this task updated its weight slice: every other task's updated slice, into this task's weights. */
   def allGather(iteration: Int, clock: PhaseClock): Unit = {
     clock("exchange") {
-      if (remote.nonEmpty) SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task), length(task))
+      if (remote.nonEmpty) {
+        SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task), length(task))
+      }
     }
     clock("sync")(waitFor(iteration, 1, 0, 0))
     clock("exchange") {
@@ -112,7 +120,8 @@ private final class LocalGroup(val size: Int) {
   private var generation = 0L
   private var lossSum, lastLossSum = 0.0
   private var count, lastCount = 0L
-  private[train] val left = new java.util.concurrent.atomic.AtomicInteger()
+  /** Tasks that ended: the last one to leave removes the group. */
+  val left = new java.util.concurrent.atomic.AtomicInteger()
 
   def register(task: Int, g: Array[Float], gOffset: Int, w: Array[Float], wOffset: Int): Unit = {
     gradients.put(task, (g, gOffset))
