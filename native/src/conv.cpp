@@ -117,13 +117,6 @@ thread_local std::vector<uint16_t> act16_a, act16_b;
 thread_local std::vector<char> weight_buffer;
 thread_local std::vector<float> grad_buffer;
 
-void *activation_data(const float *from, size_t n, bool bf16, std::vector<uint16_t> &buffer) {
-  if (!bf16) return const_cast<float *>(from);
-  if (buffer.size() < n) buffer.resize(n);
-  to_bf16(from, buffer.data(), n);
-  return buffer.data();
-}
-
 memory reordered_weights(const Entry &e, const float *w, const ConvShape &s) {
   if (weight_buffer.size() < e.weights.get_size()) weight_buffer.resize(e.weights.get_size());
   memory user({{s.f, s.c, s.kh, s.kw}, dt::f32, tag::hwio}, onednn_engine(), const_cast<float *>(w));
@@ -144,7 +137,7 @@ void conv_forward(const ConvShape &s, const float *x, const float *w, const floa
   use_threads();
   const Entry &e = cached(s, kForward, bf16, bias != nullptr, act);
   const Descs d = descs(s, bf16, bias != nullptr);
-  memory src(d.src, onednn_engine(), activation_data(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
+  memory src(d.src, onednn_engine(), activation_operand(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
   memory dst(d.dst, onednn_engine(), y);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
                                        {DNNL_ARG_DST, dst}};
@@ -157,7 +150,7 @@ void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float 
   use_threads();
   const Entry &e = cached(s, kGradInput, bf16, false, kLinear);
   memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, onednn_engine(),
-                  activation_data(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_a));
+                  activation_operand(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_a));
   memory diff_src({{s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc}, onednn_engine(), dx);
   e.conv.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
                             {DNNL_ARG_DIFF_SRC, diff_src}});
@@ -171,9 +164,9 @@ void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float
   const Entry &e = cached(s, kGradParams, bf16, has_bias, kLinear);
   const Descs d = descs(s, bf16, has_bias);
   const size_t weight_n = count({s.kh, s.kw, s.c, s.f});
-  memory src(d.src, onednn_engine(), activation_data(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
+  memory src(d.src, onednn_engine(), activation_operand(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
   memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, onednn_engine(),
-                  activation_data(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_b));
+                  activation_operand(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_b));
   if (weight_buffer.size() < e.weights.get_size()) weight_buffer.resize(e.weights.get_size());
   if (grad_buffer.size() < weight_n + s.f) grad_buffer.resize(weight_n + s.f);
   memory diff_weights(e.weights, onednn_engine(), weight_buffer.data());

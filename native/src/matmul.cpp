@@ -90,13 +90,6 @@ const MatEntry &cached(MatOp op, int batch, int in, int out, bool bf16, bool bia
 thread_local std::vector<uint16_t> act16_a, act16_b;
 thread_local std::vector<char> packed_weights;
 
-void *operand(const float *from, size_t n, bool bf16, std::vector<uint16_t> &buffer) {
-  if (!bf16) return const_cast<float *>(from);
-  if (buffer.size() < n) buffer.resize(n);
-  to_bf16(from, buffer.data(), n);
-  return buffer.data();
-}
-
 // The B operand from the caller's f32 weight: as is (fp32), or reordered into bf16 in the primitive's layout.
 memory weight_operand(const MatEntry &e, const float *w, tag user_b, bool bf16) {
   if (!bf16) return memory(e.weights, onednn_engine(), const_cast<float *>(w));
@@ -115,7 +108,7 @@ void onednn_dense_forward(const float *x, const float *w, const float *bias, flo
   const dt low = bf16 ? dt::bf16 : dt::f32;
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, memory({{batch, in}, low, tag::ab}, onednn_engine(),
-                            operand(x, static_cast<size_t>(batch) * in, bf16, act16_a))},
+                            activation_operand(x, static_cast<size_t>(batch) * in, bf16, act16_a))},
       {DNNL_ARG_WEIGHTS, weight_operand(e, w, tag::ba, bf16)},
       {DNNL_ARG_DST, memory({{batch, out}, dt::f32, tag::ab}, onednn_engine(), y)}};
   if (bias) {
@@ -131,7 +124,7 @@ void onednn_dense_grad_input(const float *dz, const float *w, float *dx, int bat
   const dt low = bf16 ? dt::bf16 : dt::f32;
   e.matmul.execute(onednn_stream(), {
       {DNNL_ARG_SRC, memory({{batch, out}, low, tag::ab}, onednn_engine(),
-                            operand(dz, static_cast<size_t>(batch) * out, bf16, act16_a))},
+                            activation_operand(dz, static_cast<size_t>(batch) * out, bf16, act16_a))},
       {DNNL_ARG_WEIGHTS, weight_operand(e, w, tag::ab, bf16)},
       {DNNL_ARG_DST, memory({{batch, in}, dt::f32, tag::ab}, onednn_engine(), dx)}});
   onednn_stream().wait();
@@ -145,9 +138,9 @@ void onednn_dense_grad_weight(const float *x, const float *dz, float *gw, int ba
   float scale = scale_w;
   e.matmul.execute(onednn_stream(), {
       {DNNL_ARG_SRC, memory({{out, batch}, low, tag::ba}, onednn_engine(),
-                            operand(dz, static_cast<size_t>(batch) * out, bf16, act16_a))},
+                            activation_operand(dz, static_cast<size_t>(batch) * out, bf16, act16_a))},
       {DNNL_ARG_WEIGHTS, memory({{batch, in}, low, tag::ab}, onednn_engine(),
-                                operand(x, static_cast<size_t>(batch) * in, bf16, act16_b))},
+                                activation_operand(x, static_cast<size_t>(batch) * in, bf16, act16_b))},
       {DNNL_ARG_DST, memory({{out, in}, dt::f32, tag::ab}, onednn_engine(), gw)},
       {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, memory({{1}, dt::f32, tag::a}, onednn_engine(), &scale)}});
   onednn_stream().wait();

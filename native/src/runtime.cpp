@@ -66,6 +66,13 @@ dnnl::stream &onednn_stream() {
   return s;
 }
 
+void *activation_operand(const float *from, size_t n, bool bf16, std::vector<uint16_t> &buffer) {
+  if (!bf16) return const_cast<float *>(from);
+  if (buffer.size() < n) buffer.resize(n);
+  to_bf16(from, buffer.data(), n);
+  return buffer.data();
+}
+
 void init() {
   mkl_set_interface_layer(MKL_INTERFACE_LP64);
   mkl_set_threading_layer(MKL_THREADING_SEQUENTIAL);
