@@ -1,4 +1,5 @@
-"""`make bench`: bigwrap vs raw BigDL, PyTorch eager (also behind predict_batch_udf) and MLlib, same cores, same run.
+"""`make bench`: bigwrap vs raw BigDL, PyTorch eager fp32 and autocast bf16 (also behind predict_batch_udf),
+TorchDistributor and MLlib, same cores, same run.
 
 Writes bench/results/<date>.md (tables with ratios to each baseline) and bench/results/<date>.png.
 bigwrap rows use the default kernels (bigwrap.kernels); the "Native kernels" section compares them.
@@ -14,7 +15,7 @@ from pathlib import Path
 import bigwrap
 from bigwrap import layers
 
-from . import inference, native, systems
+from . import distributed, inference, native, systems
 from .workloads import blobs, frame, images
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -34,18 +35,39 @@ def lenet():
         layers.Dense(10, activation="softmax")])
 
 
-def throughput(spark, name, bigwrap_model, torch_model, x, y, batch, epochs, channels_first=False):
-    train = frame(spark, x, y)
-    sgd = bigwrap.optimizers.SGD(0.01, momentum=0.9)
+TORCH = {"fp32": "PyTorch eager fp32 (2 threads)", "bf16": "PyTorch eager autocast bf16 (2 threads)"}
+BIGDL = "raw BigDL DistriOptimizer (BigDL kernels)"
+
+
+def bigwrap_systems(epochs: int) -> dict:
+    """bigwrap's rows: each precision in both task layouts (a task per core, or one task with both cores)."""
     rows = {}
-    for trainer, label, n in (("barrier", "bigwrap (barrier trainer)", epochs),
-                              ("bigdl", "raw BigDL DistriOptimizer", 2)):
+    for precision in ("fp32", "bf16"):
+        for tasks, layout in ((2, "2 tasks × 1 thread"), (1, "1 task × 2 threads")):
+            rows[f"bigwrap {precision} ({layout})"] = (precision, epochs, dict(
+                trainer="barrier", kernels="native", precision=precision, numTasks=tasks))
+    rows[BIGDL] = ("fp32", 2, dict(trainer="bigdl", kernels="bigdl"))
+    return rows
+
+
+def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, channels_first=False):
+    """Training samples/s (best epoch after the first, wall clock) and test accuracy of every system."""
+    split = len(x) * 5 // 6
+    train, test = frame(spark, x[:split], y[:split]), frame(spark, x[split:], y[split:])
+    rows = {}
+    for label, (precision, n, options) in bigwrap_systems(epochs).items():
         print(f"[{name}] {label} ...", flush=True)
-        fitted, rows[label] = systems.bigwrap_fit(spark, bigwrap_model, train, trainer, batch, n, sgd)
-        rows[label]["loss"] = fitted.history["loss"].iloc[-1]
-    print(f"[{name}] PyTorch eager ...", flush=True)
-    _, rows["PyTorch eager (2 threads)"] = systems.torch_fit(torch_model, x, y, batch, epochs, 0.01, channels_first)
+        fitted, rows[label] = systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=n,
+                                                  optimizer=bigwrap.optimizers.SGD(0.01, momentum=0.9), **options)
+        rows[label].update(precision=precision, accuracy=systems.accuracy(fitted, test))
+    for precision, label in TORCH.items():
+        print(f"[{name}] {label} ...", flush=True)
+        net, rows[label] = systems.torch_fit(make_torch(), x[:split], y[:split], batch, epochs, 0.01, channels_first,
+                                             bf16=precision == "bf16")
+        rows[label].update(precision=precision,
+                           accuracy=systems.torch_accuracy(net, x[split:], y[split:], channels_first))
     train.unpersist()
+    test.unpersist()
     return rows
 
 
@@ -67,20 +89,30 @@ def time_to_accuracy(spark, scale: float):
     return rows
 
 
+def machine(cpu: dict) -> str:
+    flags = ", ".join(f"{flag} {'yes' if cpu.get(flag) else 'no'}" for flag in ("avx512_bf16", "amx_bf16"))
+    return f"{cpu['model']}, {cpu['cores']} cores ({flags})"
+
+
 def markdown(results) -> str:
     lines = [f"# bigwrap benchmarks, {results['date']}", "",
-             f"Machine: {results['machine']}. Spark local[2]; PyTorch with 2 threads; same model, batch and data.", ""]
+             f"CPU: {machine(results['cpu'])}. Spark local[2]; PyTorch with 2 threads; same model, batch and data.",
+             "Training samples/s: the best epoch after the first, from wall-clock epoch times (bigwrap: the "
+             "history's seconds, the driver's clock around each epoch's stage).", ""]
     for name, rows in results["throughput"].items():
-        torch_rate = rows["PyTorch eager (2 threads)"]["samples_per_s"]
-        bigdl_rate = rows["raw BigDL DistriOptimizer"]["samples_per_s"]
-        lines += [f"## {name}", "", "| system | samples/s | × PyTorch | × raw BigDL | wall s | peak RSS MB |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        bigdl_rate = rows[BIGDL]["samples_per_s"]
+        lines += [f"## {name}", "", "| system | samples/s | × PyTorch, same precision | × raw BigDL | test accuracy | "
+                  "wall s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|"]
         for system, r in rows.items():
+            torch_rate = rows[TORCH[r["precision"]]]["samples_per_s"]
             lines.append(f"| {system} | {r['samples_per_s']:,.0f} | {r['samples_per_s'] / torch_rate:.2f} | "
-                         f"{r['samples_per_s'] / bigdl_rate:.1f} | {r['wall_s']:.1f} | {r['peak_mb']:,.0f} |")
-        breakdown = rows["bigwrap (barrier trainer)"]["breakdown"]
-        lines += ["", "Barrier trainer, mean ms per iteration: " + ", ".join(
-            f"{k[:-3]} {v:.2f}" for k, v in sorted(breakdown.items())), ""]
+                         f"{r['samples_per_s'] / bigdl_rate:.1f} | {r['accuracy']:.3f} | {r['wall_s']:.1f} | "
+                         f"{r['peak_mb']:,.0f} |")
+        lines += ["", "bigwrap, mean ms per iteration (per task): "]
+        lines += [f"- {system}: " + ", ".join(f"{k[:-3]} {v:.2f}" for k, v in sorted(r["breakdown"].items()))
+                  + f" (non-compute {100 * _non_compute(r['breakdown']):.0f} %)"
+                  for system, r in rows.items() if system.startswith("bigwrap")]
+        lines.append("")
     tta = results["time_to_accuracy"]
     mllib = tta["MLlib MultilayerPerceptronClassifier"]
     lines += ["## Time to accuracy, 30k × 784 synthetic 10-class task, MLP [784, 256, 10]", "",
@@ -90,10 +122,16 @@ def markdown(results) -> str:
         ratio = f"{mllib['wall_s'] / r['wall_s']:.1f}" if reached else "— (lower accuracy)"
         lines.append(f"| {system} | {r['wall_s']:.1f} | {r['accuracy']:.3f} | {ratio} |")
     lines += ["", "Walls include each system's own data preparation inside fit (bigwrap: DataFrame → tensors).", ""]
+    lines.append(distributed.markdown(results["parquet_to_model"]))
     lines.append(inference.markdown(results["inference"]))
     if "native" in results:
         lines.append(native.markdown(results["native"]))
     return "\n".join(lines) + "\n"
+
+
+def _non_compute(breakdown: dict) -> float:
+    total = sum(breakdown.values())
+    return 1 - breakdown.get("compute_ms", 0) / total if total else float("nan")
 
 
 def chart(results, path: Path) -> None:
@@ -103,10 +141,12 @@ def chart(results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     workloads = list(results["throughput"])
-    fig, axes = plt.subplots(1, len(workloads), figsize=(6 * len(workloads), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(workloads), figsize=(6 * len(workloads), 4.2), squeeze=False)
     for ax, name in zip(axes[0], workloads):
         rows = results["throughput"][name]
-        ax.barh(list(rows), [r["samples_per_s"] for r in rows.values()], color=["#2a7", "#999", "#d63"])
+        ax.barh(list(rows), [r["samples_per_s"] for r in rows.values()],
+                color=["#2a7" if s.startswith("bigwrap") else "#d63" if s.startswith("PyTorch") else "#999"
+                       for s in rows])
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on log axes
         ax.set_xlabel("samples/s (log)")
@@ -117,24 +157,21 @@ def chart(results, path: Path) -> None:
 
 def main() -> int:
     import argparse
-    import os
-    import platform
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, measures nothing")
     scale = 0.1 if parser.parse_args().quick else 1.0
     started = time.time()
     spark = inference.session("bigwrap-bench")
-    results = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
-               "throughput": {}}
+    results = {"date": dt.date.today().isoformat(), "cpu": systems.cpu(), "throughput": {}}
     x, y = blobs(int(60000 * scale), seed=3)
-    results["throughput"]["MLP 784-512-256-10, batch 256, 60k rows"] = throughput(
-        spark, "mlp", mlp([784, 512, 256, 10]), systems.torch_mlp([784, 512, 256, 10]), x, y, 256, 3)
-    if hasattr(layers, "Conv2D"):
-        x, y = images(int(20000 * scale), seed=5)
-        results["throughput"]["LeNet-5, batch 128, 20k 28×28×1 images"] = throughput(
-            spark, "lenet", lenet(), systems.torch_lenet(), x, y, 128, 3, channels_first=True)
+    results["throughput"]["MLP 784-512-256-10, batch 256, 60k rows (50k train)"] = throughput(
+        spark, "mlp", mlp([784, 512, 256, 10]), lambda: systems.torch_mlp([784, 512, 256, 10]), x, y, 256, 3)
+    x, y = images(int(20000 * scale), seed=5)
+    results["throughput"]["LeNet-5, batch 128, 20k 28×28×1 images (16.7k train)"] = throughput(
+        spark, "lenet", lenet(), systems.torch_lenet, x, y, 128, 3, channels_first=True)
     results["time_to_accuracy"] = time_to_accuracy(spark, scale)
+    results["parquet_to_model"] = distributed.run(spark, scale, mlp)
     results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)
     results["native"] = native.run(spark, scale < 1, lambda: mlp([784, 512, 256, 10]), lenet)
     RESULTS.mkdir(exist_ok=True)

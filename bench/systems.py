@@ -2,12 +2,28 @@
 behind Spark's predict_batch_udf), MLlib."""
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import time
 
 import numpy as np
 
 import bigwrap
+
+
+def cpu() -> dict:
+    """The CPU the run measured: model name, cores, and the flags that decide bf16 kernels."""
+    model, flags = platform.processor() or platform.machine(), set()
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    return {"model": model, "cores": os.cpu_count(),
+            **{flag: flag in flags for flag in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")}}
 
 
 def jvm_peak_mb(spark) -> float:
@@ -30,7 +46,7 @@ def accuracy(fitted, frame) -> float:
 
 def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, optimizer, **options):
     """Fits through the Estimator (`options`: more Estimator params, e.g. kernels); samples/s is the best
-    epoch after the first (steady state)."""
+    epoch after the first (steady state), from the history's wall-clock epoch seconds."""
     started = time.perf_counter()
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", optimizer=optimizer,
                                batchSize=batch, epochs=epochs, trainer=trainer, seed=7, verbose=0,
@@ -61,8 +77,11 @@ def torch_lenet():
 
 
 def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: float, channels_first=False,
-              adam: bool = False):
-    """PyTorch eager on 2 threads over in-memory tensors; samples/s is the best epoch after the first."""
+              adam: bool = False, bf16: bool = False):
+    """PyTorch eager on 2 threads over in-memory tensors (with `bf16`: under torch.autocast("cpu", bfloat16));
+    samples/s is the best epoch after the first, each epoch timed by the wall clock."""
+    import contextlib
+
     import torch
 
     torch.set_num_threads(2)
@@ -78,7 +97,9 @@ def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: fl
         for i in range(0, len(features), batch):
             index = order[i:i + batch]
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(net(features[index]), labels[index]).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+                loss = torch.nn.functional.cross_entropy(net(features[index]), labels[index])
+            loss.backward()
             optimizer.step()
         rates.append(len(features) / (time.perf_counter() - epoch_start))
     return net, {"samples_per_s": max(rates[1:] or rates), "wall_s": time.perf_counter() - started,

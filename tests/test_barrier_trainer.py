@@ -39,3 +39,36 @@ def test_history_reports_where_iteration_time_goes(digits):
         phases = [row[f"{p}_ms"] for p in ("compute", "exchange", "update", "sync")]
         assert all(v >= 0 for v in phases) and row["compute_ms"] > 0
         assert sum(phases) <= row["seconds"] * 1000 / 45 * 1.5  # 45 iterations; phases fit inside them
+
+
+
+def _stages(spark) -> dict:
+    """Spark's own record of every stage so far: id -> (name, seconds from submission to completion)."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    stages = store.stageList(None, False, False, getattr(store, "stageList$default$4")(),
+                             getattr(store, "stageList$default$5")())
+    done = [stages.apply(i) for i in range(stages.size()) if stages.apply(i).completionTime().isDefined()]
+    return {s.stageId(): (s.name(), (s.completionTime().get().getTime() - s.submissionTime().get().getTime()) / 1000)
+            for s in done}
+
+
+def test_history_seconds_are_the_epochs_wall_time(spark):
+    """Each epoch's seconds is the driver's wall clock around its stage: not less than Spark's own record of the
+    stage, and within 10 % of it; samples/s is the epoch's rows over those seconds."""
+    from pyspark.sql import functions as F
+
+    rows = 24000  # 1,500 iterations an epoch: long enough that 10 % is more than the driver's own work per epoch
+    features = F.array(*[F.rand(seed=k).cast("float") for k in range(40)])
+    frame = (spark.range(rows).select(features.alias("features")).withColumn(
+        "label", (F.col("features")[0] > 0.5).cast("double")).cache())
+    model = bigwrap.Sequential([layers.Input((40,)), layers.Dense(64, activation="relu"),
+                                layers.Dense(2, activation="softmax")])
+    before = set(_stages(spark))
+    history = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", batchSize=16, epochs=2,
+                                seed=3, verbose=0, numTasks=2).fit(frame).history
+    epochs = {name: seconds for stage, (name, seconds) in _stages(spark).items() if stage not in before}
+    for row in history.to_dict("records"):
+        stage = epochs[f"bigwrap barrier trainer: epoch {row['epoch']}"]
+        assert stage - 0.002 <= row["seconds"] <= stage * 1.1, (row, stage)
+        assert row["samples_per_second"] == pytest.approx(rows / row["seconds"], rel=1e-9)
+    frame.unpersist()

@@ -138,3 +138,38 @@ def test_without_the_library_training_runs_on_bigdl_and_warns_once():
     assert len(report["warnings"]) == 1 and "native kernels unavailable" in report["warnings"][0], report
     assert result.stderr.count("native kernels unavailable") == 1, result.stderr  # the JVM's log line, once
     assert report["accuracy"] >= 0.9
+
+
+@pytest.fixture
+def gemm(spark):
+    """Forces Dense's GEMM backend in the (local-mode) JVM for one test, then puts "auto" back."""
+    yield lambda mode: bridge(spark).call("setNativeGemm", mode)
+    bridge(spark).call("setNativeGemm", "auto")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_mkl_and_onednn_dense_train_to_the_same_weights(spark, digits, gemm, precision):
+    """Both GEMM backends (the automatic choice picks one per layer shape and CPU) give the same forward and
+    gradients: weights after an epoch agree within the layer table's tolerances (fp32 1e-4, bf16 1 % of max)."""
+    train, _ = digits
+    model, weights = _digits_mlp(), {}
+    for backend in ("mkl", "onednn"):
+        gemm(backend)
+        weights[backend] = _fit(train, model, epochs=1, precision=precision, numTasks=1).model.get_weights()
+    for a, b in zip(weights["mkl"], weights["onednn"]):
+        if precision == "fp32":
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        else:
+            assert np.abs(a - b).max() <= 0.01 * np.abs(a).max()
+    assert not np.allclose(weights["mkl"][0], model.get_weights()[0])  # training moved them
+
+
+def test_auto_gemm_choice_is_measured_per_shape_and_bf16_never_lands_on_a_slow_path(spark):
+    """Under "auto" each Dense shape runs on the backend measured faster here; a bf16 layer on a CPU without
+    AMX (AVX512-BF16 only, e.g. AMD Zen 4/5) must run on oneDNN, the one that uses those instructions."""
+    call = bridge(spark).call
+    backends = {(bf16, threads): call("nativeGemmBackend", 128, 784, 512, bf16, threads)
+                for bf16 in (False, True) for threads in (1, 2)}
+    assert set(backends.values()) <= {"mkl", "onednn"}, backends
+    if not _info(spark)["amx"]:
+        assert backends[(True, 1)] == backends[(True, 2)] == "onednn", backends

@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels.h"
+#include "onednn.h"
 
 namespace bw {
 namespace {
@@ -17,16 +18,6 @@ using dnnl::algorithm;
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-dnnl::engine &cpu() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream &stream() {
-  thread_local dnnl::stream s(cpu());
-  return s;
-}
 
 struct Descs {
   memory::desc src, weights_any, user_weights, bias, dst;
@@ -53,7 +44,8 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape &s, bool bf
     ops.append_eltwise(kind, 0.f, 0.f);
     attr.set_post_ops(ops);
   }
-  return {cpu(), dnnl::prop_kind::forward_training, algorithm::convolution_direct, d.src, d.weights_any, d.bias,
+  return {onednn_engine(), dnnl::prop_kind::forward_training, algorithm::convolution_direct, d.src, d.weights_any,
+          d.bias,
           d.dst, d.strides, d.pad_l, d.pad_r, attr};
 }
 
@@ -80,23 +72,27 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
   if (op == kForward) {
     e.conv = dnnl::convolution_forward(fwd);
     e.weights = fwd.weights_desc();
-    e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), d.user_weights, cpu(), e.weights));
+    e.weight_reorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
   } else if (op == kGradInput) {
     const memory::desc diff_src({s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc);
     const memory::desc diff_dst({s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc);
-    dnnl::convolution_backward_data::primitive_desc pd(cpu(), algorithm::convolution_direct, diff_src,
+    dnnl::convolution_backward_data::primitive_desc pd(onednn_engine(), algorithm::convolution_direct, diff_src,
                                                        d.weights_any, diff_dst, d.strides, d.pad_l, d.pad_r, fwd);
     e.conv = dnnl::convolution_backward_data(pd);
     e.weights = pd.weights_desc();
-    e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), d.user_weights, cpu(), e.weights));
+    e.weight_reorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
   } else {
     const memory::desc diff_weights({s.f, s.c, s.kh, s.kw}, dt::f32, tag::any);
     const memory::desc diff_dst({s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc);
-    dnnl::convolution_backward_weights::primitive_desc pd(cpu(), algorithm::convolution_direct, d.src, diff_weights,
+    dnnl::convolution_backward_weights::primitive_desc pd(onednn_engine(), algorithm::convolution_direct, d.src,
+                                                          diff_weights,
                                                           d.bias, diff_dst, d.strides, d.pad_l, d.pad_r, fwd);
     e.conv = dnnl::convolution_backward_weights(pd);
     e.weights = pd.diff_weights_desc();
-    e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), e.weights, cpu(), d.user_weights));
+    e.weight_reorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn_engine(), e.weights, onednn_engine(), d.user_weights));
   }
   return e;
 }
@@ -121,18 +117,11 @@ thread_local std::vector<uint16_t> act16_a, act16_b;
 thread_local std::vector<char> weight_buffer;
 thread_local std::vector<float> grad_buffer;
 
-void *activation_data(const float *from, size_t n, bool bf16, std::vector<uint16_t> &buffer) {
-  if (!bf16) return const_cast<float *>(from);
-  if (buffer.size() < n) buffer.resize(n);
-  to_bf16(from, buffer.data(), n);
-  return buffer.data();
-}
-
 memory reordered_weights(const Entry &e, const float *w, const ConvShape &s) {
   if (weight_buffer.size() < e.weights.get_size()) weight_buffer.resize(e.weights.get_size());
-  memory user({{s.f, s.c, s.kh, s.kw}, dt::f32, tag::hwio}, cpu(), const_cast<float *>(w));
-  memory packed(e.weights, cpu(), weight_buffer.data());
-  e.weight_reorder.execute(stream(), user, packed);
+  memory user({{s.f, s.c, s.kh, s.kw}, dt::f32, tag::hwio}, onednn_engine(), const_cast<float *>(w));
+  memory packed(e.weights, onednn_engine(), weight_buffer.data());
+  e.weight_reorder.execute(onednn_stream(), user, packed);
   return packed;
 }
 
@@ -148,24 +137,24 @@ void conv_forward(const ConvShape &s, const float *x, const float *w, const floa
   use_threads();
   const Entry &e = cached(s, kForward, bf16, bias != nullptr, act);
   const Descs d = descs(s, bf16, bias != nullptr);
-  memory src(d.src, cpu(), activation_data(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
-  memory dst(d.dst, cpu(), y);
+  memory src(d.src, onednn_engine(), activation_operand(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
+  memory dst(d.dst, onednn_engine(), y);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
                                        {DNNL_ARG_DST, dst}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, cpu(), const_cast<float *>(bias)));
-  e.conv.execute(stream(), args);
-  stream().wait();
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, onednn_engine(), const_cast<float *>(bias)));
+  e.conv.execute(onednn_stream(), args);
+  onednn_stream().wait();
 }
 
 void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16) {
   use_threads();
   const Entry &e = cached(s, kGradInput, bf16, false, kLinear);
-  memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, cpu(),
-                  activation_data(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_a));
-  memory diff_src({{s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc}, cpu(), dx);
-  e.conv.execute(stream(), {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
+  memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, onednn_engine(),
+                  activation_operand(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_a));
+  memory diff_src({{s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc}, onednn_engine(), dx);
+  e.conv.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
                             {DNNL_ARG_DIFF_SRC, diff_src}});
-  stream().wait();
+  onednn_stream().wait();
 }
 
 void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
@@ -175,19 +164,19 @@ void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float
   const Entry &e = cached(s, kGradParams, bf16, has_bias, kLinear);
   const Descs d = descs(s, bf16, has_bias);
   const size_t weight_n = count({s.kh, s.kw, s.c, s.f});
-  memory src(d.src, cpu(), activation_data(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
-  memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, cpu(),
-                  activation_data(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_b));
+  memory src(d.src, onednn_engine(), activation_operand(x, count({s.n, s.h, s.w, s.c}), bf16, act16_a));
+  memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, onednn_engine(),
+                  activation_operand(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_b));
   if (weight_buffer.size() < e.weights.get_size()) weight_buffer.resize(e.weights.get_size());
   if (grad_buffer.size() < weight_n + s.f) grad_buffer.resize(weight_n + s.f);
-  memory diff_weights(e.weights, cpu(), weight_buffer.data());
+  memory diff_weights(e.weights, onednn_engine(), weight_buffer.data());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
                                        {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
-  if (has_bias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, cpu(), grad_buffer.data() + weight_n));
-  e.conv.execute(stream(), args);
-  memory user(d.user_weights, cpu(), grad_buffer.data());
-  e.weight_reorder.execute(stream(), diff_weights, user);
-  stream().wait();
+  if (has_bias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, onednn_engine(), grad_buffer.data() + weight_n));
+  e.conv.execute(onednn_stream(), args);
+  memory user(d.user_weights, onednn_engine(), grad_buffer.data());
+  e.weight_reorder.execute(onednn_stream(), diff_weights, user);
+  onednn_stream().wait();
   for (size_t i = 0; i < weight_n; ++i) gw[i] += scale_w * grad_buffer[i];
   if (has_bias) {
     for (int j = 0; j < s.f; ++j) gb[j] += scale_b * grad_buffer[weight_n + j];

@@ -76,6 +76,15 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setThreads(JNIEnv *, jobject,
 
 JNIEXPORT jint JNICALL Java_bigwrap_nn_NativeCalls_threads(JNIEnv *, jobject) { return bw::threads(); }
 
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setGemm(JNIEnv *, jobject, jint mode) { bw::set_gemm(mode); }
+
+JNIEXPORT jstring JNICALL Java_bigwrap_nn_NativeCalls_gemmBackend(JNIEnv *env, jobject, jint batch, jint in,
+    jint out, jboolean bf16) {
+  std::string backend;
+  guarded(env, [&] { backend = bw::gemm_backend(batch, in, out, bf16); });
+  return backend.empty() ? nullptr : env->NewStringUTF(backend.c_str());
+}
+
 JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_activationBackward(JNIEnv *env, jobject, jfloatArray y, jint yo,
     jfloatArray dy, jint dyo, jfloatArray dz, jint dzo, jint n, jint act) {
   Pinned py(env, y, false), pdy(env, dy, false), pdz(env, dz, true);

@@ -2,8 +2,8 @@
 // Layouts are the ones BigDL keeps, so the JVM passes its tensors' storage as is:
 //   Dense: x (batch, in), weight (out, in) as BigDL's Linear, bias (out), y (batch, out), all row-major.
 //   Conv2D: x NHWC, weight (kh, kw, in, out) ("hwio", BigDL's NHWC convolution and Keras), y NHWC.
-// Threads: a Spark task owns one core, so every kernel runs on the calling thread's count (set_threads), 1
-// by default. oneDNN threads through the libiomp5 BigDL already loaded; MKL runs sequential, because MKL
+// Threads: every kernel runs on the calling thread's count (set_threads), 1 by default (a Spark task that
+// owns one core). oneDNN threads through the libiomp5 BigDL already loaded; MKL runs sequential, because MKL
 // 2026's threading layer needs OpenMP 5.1 entry points that BigDL's 2018 libiomp5 lacks, and loading a
 // second libiomp5 is what must not happen (native/README.md).
 #pragma once
@@ -35,8 +35,13 @@ void bias_activation(float *y, const float *bias, size_t rows, size_t cols, int 
 // dz = dy * act'(y), from the activation's output y.
 void activation_backward(const float *y, const float *dy, float *dz, size_t n, int act);
 
-// -- Dense (MKL GEMM). `w16` is the caller's buffer of out*in bf16 values (bf16 only): filled from `w` by
-// dense_forward, read by dense_grad_input. --
+// -- Dense: MKL GEMM or oneDNN matmul (dense.cpp chooses). `w16` is the caller's buffer of out*in bf16 values
+// (bf16 only): filled from `w` by dense_forward, read by dense_grad_input on MKL. --
+enum Gemm : int { kGemmAuto = 0, kGemmMkl = 1, kGemmOnednn = 2 };
+// Process-wide: auto (each layer shape on the backend measured faster here) or one backend forced.
+void set_gemm(int mode);
+// "mkl" or "onednn": what a Dense of this shape runs on the calling thread's thread count (measures under auto).
+const char *gemm_backend(int batch, int in, int out, bool bf16);
 void dense_forward(const float *x, const float *w, uint16_t *w16, const float *bias, float *y, int batch, int in,
                    int out, int act, bool bf16);
 void dense_grad_input(const float *dz, const float *w, const uint16_t *w16, float *dx, int batch, int in, int out,
@@ -44,6 +49,13 @@ void dense_grad_input(const float *dz, const float *w, const uint16_t *w16, floa
 // gw += scale_w * dzᵀ·x; gb += scale_b * column sums of dz (gb may be null).
 void dense_grad_params(const float *x, const float *dz, float *gw, float *gb, int batch, int in, int out,
                        float scale_w, float scale_b, bool bf16);
+
+// oneDNN matmul versions of the three (matmul.cpp); dense_grad_params adds the bias gradient.
+void onednn_dense_forward(const float *x, const float *w, const float *bias, float *y, int batch, int in, int out,
+                          int act, bool bf16);
+void onednn_dense_grad_input(const float *dz, const float *w, float *dx, int batch, int in, int out, bool bf16);
+void onednn_dense_grad_weight(const float *x, const float *dz, float *gw, int batch, int in, int out, float scale_w,
+                              bool bf16);
 
 // -- Conv2D (oneDNN) --
 struct ConvShape {

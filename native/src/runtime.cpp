@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels.h"
+#include "onednn.h"
 
 // libiomp5's entry points, declared here rather than through <omp.h>: the library is not compiled with
 // -fopenmp (that would link libgomp, a second OpenMP runtime), it links libiomp5 (see native/README.md).
@@ -54,6 +55,23 @@ int collect_openmp(struct dl_phdr_info *info, size_t, void *data) {
   return 0;
 }
 }  // namespace
+
+dnnl::engine &onednn_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream &onednn_stream() {
+  thread_local dnnl::stream s(onednn_engine());
+  return s;
+}
+
+void *activation_operand(const float *from, size_t n, bool bf16, std::vector<uint16_t> &buffer) {
+  if (!bf16) return const_cast<float *>(from);
+  if (buffer.size() < n) buffer.resize(n);
+  to_bf16(from, buffer.data(), n);
+  return buffer.data();
+}
 
 void init() {
   mkl_set_interface_layer(MKL_INTERFACE_LP64);

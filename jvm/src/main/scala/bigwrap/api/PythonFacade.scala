@@ -53,6 +53,15 @@ object PythonFacade {
   /** bigwrap's native kernels in this JVM: whether they loaded (else why), versions, CPU support, OpenMP runtimes. */
   def nativeKernelsInfo(): String = guard(NativeKernels.info)
 
+  /** Forces Dense's GEMM backend in this JVM ("auto", "mkl", "onednn"): benchmarks and equal-result tests. */
+  def setNativeGemm(mode: String): Unit = guard(NativeKernels.setGemm(mode))
+
+  /** The GEMM backend ("mkl" / "onednn") a Dense layer of this shape runs on here, on `threads` threads. */
+  def nativeGemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean, threads: Int): String = guard {
+    NativeKernels.setThreads(threads)
+    try NativeKernels.gemmBackend(batch, in, out, bf16).getOrElse("bigdl") finally NativeKernels.setThreads(1)
+  }
+
   def engineInfo(): String = guard {
     json(JObject("node_number" -> JInt(BigDLAccess.nodeNumber), "core_number" -> JInt(BigDLAccess.coreNumber),
       "engine_type" -> JString(BigDLAccess.engineType)))

@@ -14,6 +14,9 @@ final class NativeCalls private[nn] {
   @native def bf16Supported(): Boolean
   @native def setThreads(threads: Int): Unit
   @native def threads(): Int
+  /** 0 auto, 1 MKL, 2 oneDNN (kernels.h `Gemm`). */
+  @native def setGemm(mode: Int): Unit
+  @native def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): String
   @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
       n: Int, activation: Int): Unit
   @native def denseForward(x: Array[Float], xo: Int, w: Array[Float], wo: Int, w16: Array[Short], b: Array[Float],
@@ -38,11 +41,16 @@ final class NativeCalls private[nn] {
  * settings put the installed package's `native/` there through spark.driver/executor.extraLibraryPath).
  * Its RPATH finds MKL and oneDNN relative to it. When it cannot load, Native* modules run BigDL's kernels
  * instead, and the JVM logs one warning.
+ * Dense's GEMM backend is `bigwrap.native.gemm` / BIGWRAP_NATIVE_GEMM: "auto" (each layer shape on whichever
+ * of MKL and oneDNN is measured faster on this CPU), "mkl" or "onednn".
  */
 object NativeKernels {
   val LibraryProperty = "bigwrap.native.library"
   val LibraryEnv = "BIGWRAP_NATIVE_LIBRARY"
   private val LibraryName = "bigwrap_native"
+  val GemmProperty = "bigwrap.native.gemm"
+  val GemmEnv = "BIGWRAP_NATIVE_GEMM"
+  val GemmModes: Seq[String] = Seq("auto", "mkl", "onednn")
   private val told = new AtomicBoolean(false)
 
   private lazy val loaded: Either[String, (NativeCalls, String)] = {
@@ -61,6 +69,16 @@ object NativeKernels {
 
   /** Whether bf16 maths runs in hardware here; elsewhere a bf16 request computes in fp32. */
   lazy val bf16: Boolean = calls.exists(_.bf16Supported())
+
+  /** Dense's GEMM backend in this JVM from now on: one of GemmModes. */
+  def setGemm(mode: String): Unit = {
+    require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
+    calls.foreach(_.setGemm(GemmModes.indexOf(mode)))
+  }
+
+  /** "mkl" or "onednn": the backend a Dense of this shape runs on, at the calling thread's thread count. */
+  def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): Option[String] =
+    calls.map(_.gemmBackend(batch, in, out, bf16 && this.bf16))
 
   /** The calling thread's kernel thread count (1 until set: a Spark task owns one core). */
   def setThreads(threads: Int): Unit = calls.foreach(_.setThreads(threads))
@@ -89,7 +107,12 @@ object NativeKernels {
         MKL.isMKLLoaded
         try {
           System.load(Path.of(path).toAbsolutePath.toString)
-          Right((new NativeCalls, path))
+          val native = new NativeCalls
+          Option(System.getProperty(GemmProperty)).orElse(Option(System.getenv(GemmEnv))).foreach { mode =>
+            require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
+            native.setGemm(GemmModes.indexOf(mode))
+          }
+          Right((native, path))
         } catch {
           case e: LinkageError => Left(e.getMessage) // UnsatisfiedLinkError: a missing file or dependency
           case NonFatal(e) => Left(Option(e.getMessage).getOrElse(e.getClass.getName))

@@ -14,7 +14,7 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 import com.intel.analytics.bigdl.dllib.utils.{RandomGenerator, T}
 import org.apache.spark.{BarrierTaskContext, Success, TaskKilledException}
 import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
-import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SliceBlocks, SyncService}
+import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SyncService}
 
 /** What every task of one epoch's barrier stage starts from. */
 private final case class EpochStart(
@@ -37,8 +37,9 @@ private final case class EpochEnd(task: Int, optimMethod: OptimMethod[Float], we
 /**
  * Synchronous data-parallel SGD in one barrier stage per epoch. Each task keeps its rows as ready
  * arrays and owns a slice of the flat parameter vector (as BigDL's AllReduceParameter does). Per
- * iteration: gradients are reduce-scattered and updated weight slices all-gathered as block-manager
- * blocks, with two RPC rounds through the driver in place of BigDL's per-iteration Spark job.
+ * iteration: gradients are reduce-scattered and updated weight slices all-gathered (SliceExchange: in
+ * memory within an executor, block-manager blocks between executors), in place of BigDL's per-iteration
+ * Spark job.
  */
 object BarrierTrainer extends Trainer {
   val name = "barrier"
@@ -72,6 +73,7 @@ object BarrierTrainer extends Trainer {
       var epoch = job.startEpoch + 1
       var attempt = 0
       var continue = true
+      var epochStarted = System.nanoTime() // a retried epoch's wall time includes the failed attempts
       while (continue && epoch <= job.epochs) {
         job.checkNotCancelled()
         val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, attempt, mklThreads, seed,
@@ -102,7 +104,8 @@ object BarrierTrainer extends Trainer {
             job.listener.epochPhases(epoch, ends.head.phaseNanos.keys.map { phase =>
               phase -> ends.map(_.phaseNanos(phase)).sum / 1e6 / ends.length / iterations
             }.toMap)
-            continue = job.listener.epochEnd(epoch, job.model)
+            continue = job.listener.epochEnd(epoch, job.model, (System.nanoTime() - epochStarted) / 1e9)
+            epochStarted = System.nanoTime()
             epoch += 1
             attempt = 0
         }
@@ -187,72 +190,42 @@ object BarrierTrainer extends Trainer {
     val order = BarrierData.localOrder(rows.rows, start.epoch, task, start.seed)
     val batch = new Batch(rows, perTask)
     val reduced = new Array[Float](mine.length)
-    val prefix = s"${start.run}_${start.epoch}_${attempt}"
+    val exchange = new SliceExchange(RoundKey(start.run, start.epoch, attempt, 0), task, sliceStart, managers, g,
+      gOffset, w, wOffset, context)
     val clock = new PhaseClock
-    for (iteration <- 0 until start.iterations) {
-      if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-      val taken = batch.fill(order, iteration * perTask)
-      val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
-        model.zeroGradParameters()
-        val output = model.forward(batch.input)
-        val loss = criterion.forward(output, batch.target)
-        model.backward(batch.input, criterion.backward(output, batch.target))
-        gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
-        loss.toDouble * taken
-      }
-      clock("exchange") {
-        for (t <- 0 until start.tasks if t != task) {
-          SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", g, gOffset + sliceStart(t), sliceStart(t + 1) - sliceStart(t))
+    try {
+      for (iteration <- 0 until start.iterations) {
+        if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+        val taken = batch.fill(order, iteration * perTask)
+        val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
+          model.zeroGradParameters()
+          val output = model.forward(batch.input)
+          val loss = criterion.forward(output, batch.target)
+          model.backward(batch.input, criterion.backward(output, batch.target))
+          gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
+          loss.toDouble * taken
         }
-      }
-      val reducedRound = clock("sync")(round(2L * iteration + 1, lossSum, taken))
-      val total = reducedRound.count
-      clock("exchange") {
-        if (iteration > 0) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
-        System.arraycopy(g, gOffset + mine.start, reduced, 0, mine.length)
-        for (t <- 0 until start.tasks if t != task) {
-          SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, mine.length, add = true)
+        val (totalLoss, total) = exchange.reduceScatter(iteration, lossSum, taken, reduced, clock)
+        if (total > 0) clock("update") {
+          var k = 0
+          val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat
+          while (k < reduced.length) { reduced(k) = math.max(-bound, math.min(bound, reduced(k) / total)); k += 1 }
+          val gradSlice = Tensor[Float](reduced, Array(reduced.length))
+          val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
+          // the counters DistriOptimizer keeps in an optim method's state, which schedules read
+          val state = OptimizerAccess.state(optim)
+          state("neval") = (start.epoch - 1) * start.iterations + iteration + 1
+          state("epoch") = start.epoch
+          val meanLoss = (totalLoss / total).toFloat
+          optim.optimize(_ => (meanLoss, gradSlice), weightSlice)
         }
+        exchange.allGather(iteration, clock)
       }
-      if (total > 0) clock("update") {
-        var k = 0
-        val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat
-        while (k < reduced.length) { reduced(k) = math.max(-bound, math.min(bound, reduced(k) / total)); k += 1 }
-        val gradSlice = Tensor[Float](reduced, Array(reduced.length))
-        val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
-        // the counters DistriOptimizer keeps in an optim method's state, which schedules read
-        val state = OptimizerAccess.state(optim)
-        state("neval") = (start.epoch - 1) * start.iterations + iteration + 1
-        state("epoch") = start.epoch
-        val meanLoss = (reducedRound.lossSum / total).toFloat
-        optim.optimize(_ => (meanLoss, gradSlice), weightSlice)
-      }
-      clock("exchange")(SliceBlocks.put(s"${prefix}_w_${iteration}_$task", w, wOffset + mine.start, mine.length))
-      clock("sync")(round(2L * iteration + 2))
-      clock("exchange") {
-        for (t <- 0 until start.tasks if t != task) {
-          SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
-          SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), w, wOffset + sliceStart(t),
-            sliceStart(t + 1) - sliceStart(t), add = false)
-        }
-      }
-    }
-    round(2L * start.iterations + 1) // nobody still reads this task's last weight slice
-    SliceBlocks.remove(s"${prefix}_w_${start.iterations - 1}_$task")
+      round(2L * start.iterations + 1) // nobody still reads this task's last weight slice
+      exchange.finish(start.iterations)
+    } finally exchange.close()
     EpochEnd(task, optim, if (task == 0) Tensors.toArray(weights) else null,
       model.getExtraParameter().map(Tensors.toArray), clock.totals)
-  }
-
-  /** Wall time per phase of a task's iterations: where synchronous SGD spends its time. */
-  private final class PhaseClock {
-    private val nanos = scala.collection.mutable.Map[String, Long]().withDefaultValue(0L)
-
-    def apply[A](phase: String)(body: => A): A = {
-      val start = System.nanoTime()
-      try body finally nanos(phase) += System.nanoTime() - start
-    }
-
-    def totals: Map[String, Long] = Seq("compute", "exchange", "update", "sync").map(p => p -> nanos(p)).toMap
   }
 
   /**

@@ -62,8 +62,9 @@ object BigDLTrainer extends Trainer {
       while (continue && epoch < job.epochs) {
         job.checkNotCancelled()
         epoch += 1
+        val started = System.nanoTime()
         optimizer.setEndWhen(Trigger.maxEpoch(epoch)).optimize()
-        continue = job.listener.epochEnd(epoch, job.model)
+        continue = job.listener.epochEnd(epoch, job.model, (System.nanoTime() - started) / 1e9)
       }
     } finally {
       job.optimizerState.capture = () => None

@@ -66,7 +66,7 @@ object Fitting {
     val checkpoints = (config \ "checkpoint").toOption.filter(_ != JNull).map(c =>
       CheckpointPlan((c \ "dir").extract[String], (c \ "every").extract[Int], config \ "optimizer"))
     val link = new OptimizerStateLink((resume \ "dir").extractOpt[String].flatMap(Checkpoints.readOptimizerState))
-    val progress = new Progress(epochs, math.ceil(count.toDouble / batchSize).toInt, batchSize, startEpoch,
+    val progress = new Progress(epochs, math.ceil(count.toDouble / batchSize).toInt, batchSize, count, startEpoch,
       (resume \ "history").extractOpt[List[JObject]].getOrElse(Nil))
     val control = new TrainingControl(built, progress, validation, early, checkpoints,
       (config \ "log_dir").extractOpt[String], link, (resume \ "iteration").extractOpt[Int].getOrElse(0))

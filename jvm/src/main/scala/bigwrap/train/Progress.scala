@@ -10,8 +10,8 @@ import org.json4s.jackson.JsonMethods
  * and the history (design §3: progress is a record, never parsed from logs). Epochs are absolute
  * (a resumed run starts after `startEpoch`); iterations count within the current epoch.
  */
-final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int, startEpoch: Int,
-    previousRows: Seq[JObject]) {
+final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize: Int, rowsPerEpoch: Long,
+    startEpoch: Int, previousRows: Seq[JObject]) {
   private val rows = ArrayBuffer[JObject](previousRows: _*)
   private var epochLosses = ArrayBuffer[Double]()
   private var epochSeconds = 0.0
@@ -28,13 +28,16 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
     totalIterations += 1
   }
 
-  /** The finished epoch's training figures; `extra` (validation metrics) are added by the caller. */
-  def epochRow(finished: Int): Seq[(String, JValue)] = synchronized {
+  /**
+   * The finished epoch's training figures; `extra` (validation metrics) are added by the caller. Seconds and
+   * samples/s are the driver's wall clock around the epoch (the trainer's), not a sum of iteration times.
+   */
+  def epochRow(finished: Int, wallSeconds: Double): Seq[(String, JValue)] = synchronized {
     val n = math.max(epochLosses.size, 1)
     Seq("epoch" -> JInt(finished),
       "loss" -> JDouble(epochLosses.sum / n),
-      "seconds" -> JDouble(epochSeconds),
-      "samples_per_second" -> JDouble(epochLosses.size * batchSize / math.max(epochSeconds, 1e-9))) ++
+      "seconds" -> JDouble(wallSeconds),
+      "samples_per_second" -> JDouble(rowsPerEpoch / math.max(wallSeconds, 1e-9))) ++
       phases.getOrElse(finished, Map.empty).toList.sorted.map { case (k, v) => s"${k}_ms" -> JDouble(v) }
   }
 

@@ -15,10 +15,11 @@ trait TrainingListener {
   def iterationEnd(loss: Double, seconds: Double): Unit
 
   /**
-   * After each epoch (1-based), on the driver, with `model` holding that epoch's final weights.
-   * Returning false stops training after this epoch.
+   * After each epoch (1-based), on the driver, with `model` holding that epoch's final weights and
+   * `wallSeconds` the driver's wall clock from the epoch's start to its end (what the history reports:
+   * the trainer's whole cost, not only the sum of its iterations). Returning false stops training after it.
    */
-  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean
+  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float], wallSeconds: Double): Boolean
 
   /** Something the user should know that did not stop training (e.g. an epoch retried after a lost executor). */
   def warn(message: String): Unit = ()
@@ -55,6 +56,7 @@ final case class TrainJob(
   def checkNotCancelled(): Unit =
     if (cancelled()) throw BigwrapException.keyboardInterrupt("the fit was cancelled by the user")
 }
+
 
 /** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
 trait Trainer {

@@ -59,13 +59,13 @@ final class TrainingControl(
   override def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit =
     progress.epochPhases(epoch, millisPerIteration)
 
-  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float]): Boolean = {
+  def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float], wallSeconds: Double): Boolean = {
     val scores = validation.toSeq.flatMap(v => Metrics.evaluate(model, v.samples, v.metrics, v.batchSize))
       .map { case (name, value) => s"val_$name" -> value }
     scores.foreach { case (name, value) =>
       validationEvents.foreach(_.addScalar(name.stripPrefix("val_"), value.toFloat, epoch))
     }
-    val row = JObject((progress.epochRow(epoch) ++ scores.map { case (k, v) => k -> JDouble(v) }).toList)
+    val row = JObject((progress.epochRow(epoch, wallSeconds) ++ scores.map { case (k, v) => k -> JDouble(v) }).toList)
     progress.addRow(row)
     val continue = earlyStopping.forall(watch(_, epoch, row, model))
     checkpoints.foreach { plan =>

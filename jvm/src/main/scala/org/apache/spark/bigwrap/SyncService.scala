@@ -22,6 +22,9 @@ final case class Arrive(key: RoundKey, task: Int, lossSum: Double, count: Long, 
 
 final case class Proceed(lossSum: Double, count: Long, managers: Array[BlockManagerId])
 
+/** An iteration's loss over all tasks, from a run whose tasks synchronise among themselves (one JVM). */
+private final case class Report(key: RoundKey, lossSum: Double, count: Long)
+
 /** One of the run's tasks failed: release every task waiting in its rounds, so the stage can be retried. */
 private final case class Abandon(run: String, reason: String)
 
@@ -59,6 +62,7 @@ private final class SyncEndpoint(override val rpcEnv: RpcEnv) extends ThreadSafe
   }
 
   override def receive: PartialFunction[Any, Unit] = {
+    case Report(key, lossSum, count) => SyncService.run(key.run).foreach(_._2.roundComplete(key, lossSum, count))
     case Abandon(run, reason) => pending.keys.filter(_.run == run).toList.foreach { key =>
       pending.remove(key).foreach(_.callers.filter(_ != null).foreach(
         _.sendFailure(new IllegalStateException(s"training run $run: $reason"))))
@@ -91,16 +95,21 @@ object SyncService {
   /** Fails every round of `run` that tasks are waiting in (they then end, freeing their slots). */
   def abandon(run: String, reason: String): Unit = driverSide.foreach(_._2.send(Abandon(run, reason)))
 
-  /** In a task: wait until every task of the stage attempt has arrived at `key`. */
-  def arrive(key: RoundKey, task: Int, lossSum: Double, count: Long): Proceed = {
+  private def driver: RpcEndpointRef = {
     val env = SparkEnv.get.rpcEnv
-    val ref = taskSide.filter(_._1 eq env).map(_._2).getOrElse {
+    taskSide.filter(_._1 eq env).map(_._2).getOrElse {
       val made = RpcUtils.makeDriverRef(EndpointName, SparkEnv.get.conf, env)
       taskSide = Some((env, made))
       made
     }
-    ref.askSync[Proceed](Arrive(key, task, lossSum, count, SparkEnv.get.blockManager.blockManagerId))
   }
+
+  /** In a task: wait until every task of the stage attempt has arrived at `key`. */
+  def arrive(key: RoundKey, task: Int, lossSum: Double, count: Long): Proceed =
+    driver.askSync[Proceed](Arrive(key, task, lossSum, count, SparkEnv.get.blockManager.blockManagerId))
+
+  /** In a task: tells the driver a round completed among tasks that synchronised without it (no reply). */
+  def report(key: RoundKey, lossSum: Double, count: Long): Unit = driver.send(Report(key, lossSum, count))
 }
 
 /** Float slices as block-manager blocks, read locally or straight from the owning executor. */

@@ -1,0 +1,182 @@
+package bigwrap.train
+
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.locks.ReentrantLock
+
+import org.apache.spark.{BarrierTaskContext, TaskKilledException}
+import org.apache.spark.bigwrap.{RoundKey, SliceBlocks, SyncService}
+import org.apache.spark.storage.BlockManagerId
+
+/**
+ * One task's part in each iteration's gradient reduce-scatter and weight all-gather over the flat parameter
+ * vector, where task t owns slice [bounds(t), bounds(t + 1)). Tasks in the same executor JVM read each
+ * other's gradient and weight arrays in place (no copies, no blocks); only tasks of other executors go
+ * through block-manager blocks. When every task of the run shares one JVM (local mode, or one executor),
+ * the two waits per iteration are an in-JVM barrier of microseconds and the driver only hears each
+ * iteration's loss, one way; otherwise they are the driver's RPC rounds (SyncService), as cross-executor
+ * reads need the blocks to exist.
+ */
+private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: IndexedSeq[Int],
+    managers: Array[BlockManagerId], gradients: Array[Float], gradientOffset: Int, weights: Array[Float],
+    weightOffset: Int, context: BarrierTaskContext) {
+  private val tasks = managers.length
+  private val here = managers(task)
+  private val local = (0 until tasks).filter(t => managers(t) == here)
+  private val remote = (0 until tasks).filter(t => managers(t) != here)
+  private val group = LocalGroups.join(key, local.length)
+  group.register(task, gradients, gradientOffset, weights, weightOffset)
+  private val prefix = s"${key.run}_${key.epoch}_${key.attempt}"
+  private def start(t: Int) = bounds(t)
+  private def length(t: Int) = bounds(t + 1) - bounds(t)
+
+  /** The wait of iteration `iteration`'s `phase` (0: gradients ready, 1: weights ready); returns the sums. */
+  private def waitFor(iteration: Int, phase: Int, lossSum: Double, count: Long): (Double, Long) = {
+    val round = 2L * iteration + 1 + phase
+    if (remote.isEmpty) {
+      val sums = group.await(task, lossSum, count, context)
+      if (phase == 0 && task == local.head) SyncService.report(key.copy(round = round), sums._1, sums._2)
+      sums
+    } else {
+      val proceed = SyncService.arrive(key.copy(round = round), task, lossSum, count)
+      (proceed.lossSum, proceed.count)
+    }
+  }
+
+  /**
+   * After this task's backward pass (its gradients summed over its `count` rows): this task's slice of the
+   * gradient summed over all tasks, into `reduced`. Returns the iteration's loss sum and row count over all tasks.
+   */
+  def reduceScatter(iteration: Int, lossSum: Double, count: Long, reduced: Array[Float],
+      clock: PhaseClock): (Double, Long) = {
+    clock("exchange") {
+      for (t <- remote) {
+        SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", gradients, gradientOffset + start(t), length(t))
+      }
+    }
+    val sums = clock("sync")(waitFor(iteration, 0, lossSum, count))
+    clock("exchange") {
+      if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
+      System.arraycopy(gradients, gradientOffset + start(task), reduced, 0, length(task))
+      for (t <- 0 until tasks if t != task) {
+        if (managers(t) == here) group.addGradient(t, start(task), reduced)
+        else {
+          SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, length(task), add = true)
+        }
+      }
+    }
+    sums
+  }
+
+  /** After this task updated its weight slice: every other task's updated slice, into this task's weights. */
+  def allGather(iteration: Int, clock: PhaseClock): Unit = {
+    clock("exchange") {
+      if (remote.nonEmpty) {
+        SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task), length(task))
+      }
+    }
+    clock("sync")(waitFor(iteration, 1, 0, 0))
+    clock("exchange") {
+      for (t <- 0 until tasks if t != task) {
+        if (managers(t) == here) group.copyWeights(t, start(t), length(t), weights, weightOffset)
+        else {
+          SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
+          SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), weights, weightOffset + start(t), length(t),
+            add = false)
+        }
+      }
+    }
+  }
+
+  /** After the last iteration, once every task has read this one's blocks: frees them. */
+  def finish(iterations: Int): Unit =
+    if (remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iterations - 1}_$task")
+
+  /** When the task ends, however it ends: the JVM forgets the group once all its tasks have left. */
+  def close(): Unit = LocalGroups.leave(key, task)
+}
+
+/** Wall time per phase of a task's iterations: where synchronous SGD spends its time. */
+private[train] final class PhaseClock {
+  private val nanos = scala.collection.mutable.Map[String, Long]().withDefaultValue(0L)
+
+  def apply[A](phase: String)(body: => A): A = {
+    val start = System.nanoTime()
+    try body finally nanos(phase) += System.nanoTime() - start
+  }
+
+  def totals: Map[String, Long] = Seq("compute", "exchange", "update", "sync").map(p => p -> nanos(p)).toMap
+}
+
+/**
+ * The tasks of one stage attempt that run in this JVM: their arrays, read in place by each other, and a
+ * reusable barrier that also sums their losses and row counts.
+ */
+private final class LocalGroup(val size: Int) {
+  private val gradients = new ConcurrentHashMap[Int, (Array[Float], Int)]()
+  private val weights = new ConcurrentHashMap[Int, (Array[Float], Int)]()
+  private val lock = new ReentrantLock()
+  private val passed = lock.newCondition()
+  private var arrived = 0
+  private var generation = 0L
+  private var lossSum, lastLossSum = 0.0
+  private var count, lastCount = 0L
+  /** Tasks that ended: the last one to leave removes the group. */
+  val left = new java.util.concurrent.atomic.AtomicInteger()
+
+  def register(task: Int, g: Array[Float], gOffset: Int, w: Array[Float], wOffset: Int): Unit = {
+    gradients.put(task, (g, gOffset))
+    weights.put(task, (w, wOffset))
+  }
+
+  /** Adds task `t`'s gradient values [from, from + into.length) to `into`. */
+  def addGradient(t: Int, from: Int, into: Array[Float]): Unit = {
+    val (g, offset) = gradients.get(t)
+    val base = offset + from
+    var k = 0
+    while (k < into.length) { into(k) += g(base + k); k += 1 }
+  }
+
+  def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
+    val (w, offset) = weights.get(t)
+    System.arraycopy(w, offset + from, into, intoOffset + from, length)
+  }
+
+  /**
+   * Waits until all `size` tasks arrived; returns their summed loss and count. A killed task (its stage
+   * failed) stops waiting, so a failed attempt never holds the slots its retry needs.
+   */
+  def await(task: Int, loss: Double, rows: Long, context: BarrierTaskContext): (Double, Long) = {
+    lock.lock()
+    try {
+      val mine = generation
+      lossSum += loss
+      count += rows
+      arrived += 1
+      if (arrived == size) {
+        lastLossSum = lossSum
+        lastCount = count
+        lossSum = 0
+        count = 0
+        arrived = 0
+        generation += 1
+        passed.signalAll()
+      } else {
+        while (generation == mine) {
+          if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+          passed.awaitNanos(50000000L)
+        }
+      }
+      (lastLossSum, lastCount)
+    } finally lock.unlock()
+  }
+}
+
+private object LocalGroups {
+  private val groups = new ConcurrentHashMap[RoundKey, LocalGroup]()
+
+  def join(key: RoundKey, size: Int): LocalGroup = groups.computeIfAbsent(key, _ => new LocalGroup(size))
+
+  def leave(key: RoundKey, task: Int): Unit = Option(groups.get(key)).foreach { group =>
+    if (group.left.incrementAndGet() == group.size) groups.remove(key)
+  }
+}
