@@ -7,6 +7,7 @@ import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import org.json4s.JString
 
 /**
  * Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D on channels-last
@@ -51,12 +52,43 @@ object ConvolutionLayers {
     Contiguous[Float]().setName(s"$name/nhwc").inputs(
       Transpose[Float](Array((2, 4), (2, 3))).setName(s"$name/nhwc_t").inputs(from))
 
-  /** Zero padding of NHWC input along H (axis 1 without batch) and W (axis 2). */
-  def padHW(name: String, from: ModuleNode[Float], top: Int, bottom: Int, left: Int, right: Int): ModuleNode[Float] = {
+  /** Padding of NHWC input along H (axis 1 without batch) and W (axis 2) with `value` (zeros by default). */
+  def padHW(name: String, from: ModuleNode[Float], top: Int, bottom: Int, left: Int, right: Int,
+      value: Double = 0.0): ModuleNode[Float] = {
     val pads = Seq((1, -top), (1, bottom), (2, -left), (2, right)).filter(_._2 != 0)
     pads.zipWithIndex.foldLeft(from) { case (node, ((dim, pad), i)) =>
-      Padding[Float](dim, pad, 3).setName(s"$name/pad$i").inputs(node)
+      Padding[Float](dim, pad, 3, value).setName(s"$name/pad$i").inputs(node)
     }
+  }
+
+  /**
+   * A window layer's explicit `padding` as (before, after) cells per axis of its 2-D image (a 1-D layer's
+   * image is (1, steps)), or None for Keras' "valid" / "same".
+   */
+  def explicitPadding(layer: LayerSpec, rank: Int): Option[Seq[(Int, Int)]] = layer.config \ "padding" match {
+    case JString(_) => None
+    case _ =>
+      val pairs = layer.intPairs("padding").map {
+        case Seq(before, after) => (before, after)
+        case other => throw BigwrapException.valueError(s"layer '${layer.name}' (${layer.className}): padding " +
+          s"${other.mkString("[", ", ", "]")} is not a (before, after) pair")
+      }
+      Some(if (rank == 1) (0, 0) +: pairs else pairs)
+  }
+
+  /** `padding` once explicit cells have been added to the input: "valid"; else the layer's string. */
+  def windowMode(layer: LayerSpec, explicit: Option[Seq[(Int, Int)]]): String =
+    if (explicit.isDefined) "valid" else layer.string("padding")
+
+  /** `image` (an input's 2-D spatial shape) grown by explicit padding. */
+  def padded(image: Seq[Int], explicit: Option[Seq[(Int, Int)]]): Seq[Int] =
+    explicit.fold(image)(_.zip(image).map { case ((before, after), n) => n + before + after })
+
+  /** `node` (NHWC) with explicit padding filled with `value`. */
+  def applyPadding(name: String, node: ModuleNode[Float], explicit: Option[Seq[(Int, Int)]],
+      value: Double = 0.0): ModuleNode[Float] = explicit match {
+    case Some(Seq((top, bottom), (left, right))) => padHW(s"$name/explicit", node, top, bottom, left, right, value)
+    case _ => node
   }
 }
 
@@ -71,13 +103,15 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
     val kernel = as2d(layer.ints("kernel_size"))
     val strides = as2d(layer.ints("strides"))
     val dilation = as2d(layer.ints("dilation_rate"))
-    val padding = layer.string("padding")
+    val explicit = explicitPadding(layer, rank)
+    val padding = windowMode(layer, explicit)
     val useBias = layer.bool("use_bias")
     val filters = layer.int("filters")
-    val image = as2d(in.shape.init)
+    val image = padded(as2d(in.shape.init), explicit)
     val channels = in.shape.last
     val out = windowOutput(layer, in, image, "kernel", kernel, strides, padding, dilation)
-    val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
+    val source = applyPadding(layer.name,
+      if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node, explicit)
     val kerasKernel = layer.ints("kernel_size") ++ Seq(channels, filters)
     val activation = layer.optString("activation").getOrElse("linear")
     val kernels = KernelChoice.inForce
@@ -158,16 +192,18 @@ final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(kh, kw) = layer.ints("kernel_size")
     val Seq(sh, sw) = layer.ints("strides")
-    val padding = layer.string("padding")
+    val explicit = explicitPadding(layer, 2)
+    val padding = windowMode(layer, explicit)
     val multiplier = layer.int("depth_multiplier")
     val useBias = layer.bool("use_bias")
     val channels = in.shape(2)
-    val out = windowOutput(layer, in, in.shape.take(2), "kernel", Seq(kh, kw), Seq(sh, sw), padding)
+    val out = windowOutput(layer, in, padded(in.shape.take(2), explicit), "kernel", Seq(kh, kw), Seq(sh, sw), padding)
     val pad = if (padding == "same") -1 else 0
     val depthwiseName = if (separable) s"${layer.name}/depthwise" else layer.name
     val depthwise = new Convolution(channels, channels * multiplier, kw, kh, sw, sh, pad, pad,
       withBias = useBias && !separable, DataFormat.NCHW, groups = channels).setName(depthwiseName)
-    val depthwiseNode = toNHWC(depthwiseName, depthwise.inputs(toNCHW(depthwiseName, in.node)))
+    val source = applyPadding(layer.name, in.node, explicit)
+    val depthwiseNode = toNHWC(depthwiseName, depthwise.inputs(toNCHW(depthwiseName, source)))
     // (groups, m, 1, kh, kw) → (kh, kw, groups, m)
     val depthwiseView = (t: Tensor[Float]) => t.select(3, 1).transpose(1, 3).transpose(2, 4)
     val kernelName = if (separable) "depthwise_kernel" else "kernel"
