@@ -147,9 +147,15 @@ class GraphBuilder:
             return self.channels_last(v, where).tensor
         return self.canonical(v, where).tensor
 
-    def model(self, inputs: list[Value], outputs: list[tuple[Value, str]], name: str) -> Model:
-        return Model([v.tensor for v in inputs], [self.output(v, where) for v, where in outputs],
-                     name=self.name(name))
+    def model(self, inputs: list[Value], outputs: list[tuple[Value, str]], name: str,
+              about: dict[str, str] | None = None) -> Model:
+        """The model from `inputs` to `outputs` (value, name); `about` describes outputs for error messages."""
+        tensors = []
+        for v, where in outputs:
+            self.context = (about or {}).get(where, "")
+            tensors.append(self.output(v, where))
+        self.context = ""
+        return Model([v.tensor for v in inputs], tensors, name=self.name(name))
 
     # -- shape-only operations ------------------------------------------------------------------
     def transpose(self, v: Value, axes: list[int], where: str) -> Value:

@@ -76,9 +76,9 @@ class _OnnxImporter:
                 raise ValueError(f"cannot import ONNX input {graph_input.name!r} (of {', '.join(users) or 'no node'}) "
                                  f"of shape {dims}: bigwrap needs a batch axis first and fixed sizes for the others")
             elem = graph_input.type.tensor_type.elem_type
-            if elem != onnx.TensorProto.FLOAT:
+            if elem != self.onnx.TensorProto.FLOAT:
                 raise ValueError(f"cannot import ONNX input {graph_input.name!r} of type "
-                                 f"{onnx.TensorProto.DataType.Name(elem)}: bigwrap model inputs are float32 "
+                                 f"{self.onnx.TensorProto.DataType.Name(elem)}: bigwrap model inputs are float32 "
                                  "(shape, index and other integer arguments must be initializers)")
             self.values[graph_input.name] = value = self.builder.input(graph_input.name, tuple(dims[1:]))
             inputs.append(value)
@@ -87,13 +87,16 @@ class _OnnxImporter:
                 self.builder.context = f"{node.op_type} node {self.where(node)!r}"
                 getattr(self, f"_{node.op_type}", self._default)(node)
         self.builder.context = ""
-        outputs = []
+        outputs, about = [], {}
         for output in self.graph.output:
             value = self.values[output.name]
+            makers = [f"{n.op_type} node {self.where(n)!r}" for n in self.nodes if output.name in n.output]
             if not isinstance(value, Value):
-                raise ValueError(f"cannot import ONNX output {output.name!r}: it is a constant")
+                raise ValueError(f"cannot import ONNX output {output.name!r} (of {', '.join(makers) or 'no node'}): "
+                                 "it is a constant, computed from no model input")
             outputs.append((value, output.name))
-        return self.builder.model(inputs, outputs, name)
+            about[output.name] = f"output {output.name!r} (of {', '.join(makers) or 'an input'})"
+        return self.builder.model(inputs, outputs, name, about)
 
     # -- helpers ------------------------------------------------------------------------------
     def where(self, node) -> str:
