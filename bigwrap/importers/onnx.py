@@ -16,7 +16,7 @@ _MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum",
 _NUMPY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
 _SHAPE_OPS = ("Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Identity",
               "Transpose", "Flatten", "Div", "Slice")
-_LAYER_OPS = ("Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+_LAYER_OPS = ("Clip", "Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
               "BatchNormalization", "Softmax", "LogSoftmax", "Dropout", "LSTM", "GRU", "Pad", *_ACTIVATIONS, *_MERGES)
 SUPPORTED = tuple(sorted(set(_SHAPE_OPS + _LAYER_OPS)))
 
@@ -252,6 +252,18 @@ class _OnnxImporter:
             raise self.fail(node, "an operand is a constant; bigwrap merges computed tensors only (a constant bias "
                                   "is supported after MatMul)")
         self.put(node, self.builder.merge(_MERGES[node.op_type], parts, self.where(node)))
+
+    def _Clip(self, node):
+        attrs = self.attrs(node)
+        bounds = []
+        for k, key, default in ((1, "min", -np.inf), (2, "max", np.inf)):
+            value = self.const(node, k, key) if self.opset >= 11 else None
+            bounds.append(float(np.ravel(value)[0]) if value is not None else float(attrs.get(key, default)))
+        kind = {(0.0, 6.0): "relu6", (-1.0, 1.0): "hard_tanh", (0.0, np.inf): "relu"}.get(tuple(bounds))
+        if kind is None:
+            raise self.fail(node, f"Clip to [{bounds[0]}, {bounds[1]}] is supported for [0, 6] (ReLU6), [-1, 1] "
+                                  "(hard tanh) and [0, inf) (ReLU) only")
+        self.put(node, self.builder.activation(self.tensor(node), kind, self.where(node)))
 
     def _dense(self, node, where: str, x: Value, kernel: np.ndarray, bias: np.ndarray | None):
         units = kernel.shape[1]

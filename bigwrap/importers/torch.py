@@ -50,6 +50,8 @@ class _TorchImporter:
             nn.BatchNorm1d: self._batch_norm, nn.BatchNorm2d: self._batch_norm,
             nn.ReLU: self._act("relu"), nn.Sigmoid: self._act("sigmoid"), nn.Tanh: self._act("tanh"),
             nn.SELU: self._act("selu"), nn.Softsign: self._act("softsign"), nn.Softplus: self._softplus,
+            nn.ReLU6: self._act("relu6"), nn.SiLU: self._act("silu"),
+            nn.Hardtanh: lambda m, x, w: self._hardtanh(x, m.min_val, m.max_val, w),
             nn.GELU: lambda m, x, w: self._gelu(m.approximate, x, w),
             nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
             nn.LeakyReLU: lambda m, x, w: self.builder.activation(x, "leaky_relu", w, alpha=m.negative_slope),
@@ -71,6 +73,8 @@ class _TorchImporter:
             F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
             torch.cat: self._cat, torch.concat: self._cat,
             operator.add: self._arith("add", operator.add), torch.add: self._arith("add", operator.add),
+            operator.iadd: self._arith("add", operator.add), F.relu6: act("relu6"), F.silu: act("silu"),
+            F.hardtanh: lambda x, min_val=-1.0, max_val=1.0, *a, **k: self._hardtanh(x, min_val, max_val, self.where),
             operator.sub: self._arith("subtract", operator.sub), operator.mul: self._arith("multiply", operator.mul),
             torch.mul: self._arith("multiply", operator.mul), torch.maximum: self._arith("maximum", max),
             operator.floordiv: self._arith(None, operator.floordiv),
@@ -173,6 +177,12 @@ class _TorchImporter:
         if approximate != "none":
             raise self.builder.fail(f"'{where}'", "only the exact GELU (approximate='none') is supported")
         return self.builder.activation(self.value(x), "gelu", where)
+
+    def _hardtanh(self, x, low, high, where):
+        kind = {(-1.0, 1.0): "hard_tanh", (0.0, 6.0): "relu6"}.get((float(low), float(high)))
+        if kind is None:
+            raise self.builder.fail(f"'{where}'", f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
+        return self.builder.activation(self.value(x), kind, where)
 
     def _linear(self, module, x, where):
         kernel, bias = self.weights(module, "weight", "bias")
