@@ -48,9 +48,12 @@ KERAS_DIFFERENCES = [
                    "AveragePooling2D")],
 ]
 
-# Arguments that change no number of a loaded model, whatever their value.
+# Arguments that change no number of a loaded model, whatever their value (zero_output_for_mask acts on masked
+# steps only, and bigwrap models carry no masks).
 _NEUTRAL = {"name", "trainable", "dtype", "seed", "use_cudnn", "unroll", "synchronized", "build_config",
-            "input_axes", "output_axes", "optional", "ragged", "sparse"}
+            "input_axes", "output_axes", "optional", "ragged", "sparse", "zero_output_for_mask"}
+# Keras' defaults of arguments its constructors take through **kwargs.
+_HIDDEN_DEFAULTS = {"rms_scaling": False}
 _KERAS_INITIALIZERS = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform",
                        "HeNormal": "he_normal", "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
                        "RandomNormal": "random_normal", "RandomUniform": "random_uniform", "Orthogonal": "orthogonal",
@@ -120,7 +123,10 @@ class _Importer:
         accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
         if issubclass(cls, layers.recurrent._RNN):  # LSTM/GRU pass the shared arguments on to _RNN
             accepted |= set(inspect.signature(layers.recurrent._RNN.__init__).parameters)
-        defaults = {k: p.default for k, p in inspect.signature(keras_cls.__init__).parameters.items()}
+        defaults = dict(_HIDDEN_DEFAULTS)  # Keras' defaults, a class's own before those it passes to its bases
+        for base in reversed(keras_cls.__mro__):
+            if "__init__" in vars(base):
+                defaults.update({k: p.default for k, p in inspect.signature(base.__init__).parameters.items()})
         kwargs = {}
         for key, value in config.items():
             if key == "backward_layer":  # Keras writes it always; bigwrap's is the forward layer going backwards
@@ -221,3 +227,57 @@ def _same(value, default) -> bool:
     norm = lambda v: tuple(norm(x) for x in v) if isinstance(v, (list, tuple)) else v
     return norm(value) == norm(default) or (isinstance(default, int) and not isinstance(default, bool)
                                             and isinstance(value, (list, tuple)) and set(value) == {default})
+
+
+def to_keras(model: Model, path: str) -> str:
+    """Writes `model` with its weights as a Keras 3 `.keras` archive at `path` (Model.to_keras)."""
+    keras = _keras()
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"to_keras writes a Keras 3 archive, whose name ends in .keras; got {path!r}")
+    problems = [p for layer in model.layers for p in _export_problems(keras, layer)]
+    if problems:
+        raise ValueError(f"cannot write model '{model.name}' as Keras: {'; '.join(problems)}")
+    made = {layer: _keras_layer(keras, type(layer).__name__, layer.get_config())
+            for layer in model._graph_layers if not isinstance(layer, InputLayer)}
+    sources = {id(t.layer): keras.Input(shape=t.layer.shape, name=t.layer.name) for t in model._inputs}
+    if isinstance(model, Sequential):
+        result = keras.Sequential([*sources.values(), *made.values()], name=model.name)
+    else:
+        tensors = {(layer_id, 0): tensor for layer_id, tensor in sources.items()}
+        for layer, keras_layer in made.items():
+            for index in model._calls[layer]:
+                inputs = [tensors[(id(t.layer), t.call_index)] for t in layer.calls[index]]
+                tensors[(id(layer), index)] = keras_layer(inputs if layer.multiple_inputs else inputs[0])
+        outputs = [tensors[(id(t.layer), t.call_index)] for t in model._outputs]
+        result = keras.Model(list(sources.values()), outputs, name=model.name)
+    for layer, keras_layer in made.items():
+        keras_layer.set_weights(layer.get_weights())
+    result.save(path)
+    return path
+
+
+def _export_problems(keras, layer: Layer) -> list[str]:
+    where = layer.where()
+    inner = getattr(layer, "layer", None)
+    if isinstance(inner, Layer):
+        return _export_problems(keras, inner)
+    missing = [d.text for d in KERAS_DIFFERENCES if d.layer == type(layer).__name__ and "to_keras refuses" in d.text
+               and d.applies(layer.get_config())]
+    return [f"{where} {text}" for text in missing]
+
+
+def _keras_layer(keras, class_name: str, config: dict):
+    kwargs = dict(config)
+    kwargs.pop("count_include_pad", None)  # False here (True is refused): Keras' averages leave the pad out
+    if class_name == "SimpleRNN":
+        kwargs.pop("recurrent_activation", None)  # bigwrap's SimpleRNN has the argument but no gate to use it
+    for key, value in config.items():
+        if key.endswith("_regularizer") and isinstance(value, dict):
+            kwargs[key] = keras.regularizers.L1L2(l1=value.get("l1", 0.0), l2=value.get("l2", 0.0))
+        elif key == "layer" and isinstance(value, dict):
+            kwargs[key] = _keras_layer(keras, value["class_name"], {**value["config"], "name": f"{config['name']}_"
+                                                                    f"{value['class_name'].lower()}"})
+        elif isinstance(value, list):
+            kwargs[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return getattr(keras.layers, class_name)(**kwargs)
