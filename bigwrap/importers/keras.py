@@ -35,7 +35,8 @@ def _explicit(kwargs: dict) -> bool:
 
 KERAS_DIFFERENCES = [
     KerasDifference("Dense", "takes (batch, features) inputs only; Keras' Dense also maps the last axis of higher "
-                             "ranks (wrap it in TimeDistributed)"),
+                             "ranks (wrap it in TimeDistributed)",
+                    lambda kwargs: False),  # a matter of input shapes, which bigwrap refuses: no layer row has one
     KerasDifference("AveragePooling2D", "with padding='same' and uneven padding follows Keras' own (TensorFlow's) "
                                         "definition, the padded cells left out of each average; Keras 3.15 on the "
                                         "torch backend computes those border cells otherwise",
