@@ -108,3 +108,12 @@ def test_what_bigwrap_lacks_is_refused_by_name(tmp_path):
             str(tmp_path / "m.keras"))
     with pytest.raises(FileNotFoundError, match="no Keras model file"):
         bigwrap.from_keras(str(tmp_path / "missing.keras"))
+
+
+def test_readme_lists_the_keras_differences():
+    from pathlib import Path
+
+    from bigwrap.importers.keras import differences_table
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert differences_table() in readme, "regenerate README's Keras differences with differences_table()"

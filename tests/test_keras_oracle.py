@@ -21,7 +21,7 @@ def _difference(case):
     """The documented difference that concerns the row's layer, or a layer it wraps."""
     wrapped = [(type(v).__name__, v.get_config()) for v in case.kwargs.values() if isinstance(v, layers.Layer)]
     return next((d for d in KERAS_DIFFERENCES for name, kwargs in [(case.layer.__name__, case.kwargs), *wrapped]
-                 if d.layer == name and d.applies(kwargs)), None)
+                 if name in d.layers and d.applies(kwargs)), None)
 
 
 KERAS_CASES = [case for case in LAYER_CASES if hasattr(keras.layers, case.layer.__name__) and not _difference(case)]

@@ -24,7 +24,7 @@ from ..models import Model, Sequential
 
 @dataclass(frozen=True)
 class KerasDifference:
-    layer: str                                       # the bigwrap layer class
+    layers: tuple[str, ...]                          # the bigwrap layer classes it concerns
     text: str                                        # what differs, for the README
     applies: Callable[[dict], bool] = lambda kwargs: True   # which constructor arguments it concerns
 
@@ -34,19 +34,19 @@ def _explicit(kwargs: dict) -> bool:
 
 
 KERAS_DIFFERENCES = [
-    KerasDifference("Dense", "takes (batch, features) inputs only; Keras' Dense also maps the last axis of higher "
+    KerasDifference(("Dense",), "takes (batch, features) inputs only; Keras' Dense also maps the last axis of higher "
                              "ranks (wrap it in TimeDistributed)",
                     lambda kwargs: False),  # a matter of input shapes, which bigwrap refuses: no layer row has one
-    KerasDifference("AveragePooling2D", "with padding='same' and uneven padding follows Keras' own (TensorFlow's) "
+    KerasDifference(("AveragePooling2D",), "with padding='same' and uneven padding follows Keras' own (TensorFlow's) "
                                         "definition, the padded cells left out of each average; Keras 3.15 on the "
                                         "torch backend computes those border cells otherwise",
                     lambda kwargs: kwargs.get("padding") == "same"),
-    KerasDifference("PeepholeLSTM", "has no Keras counterpart (TensorFlow's PeepholeLSTMCell): to_keras refuses it"),
-    KerasDifference("LPPooling2D", "has no Keras counterpart (Deeplearning4j's PNORM pooling): to_keras refuses it"),
-    *[KerasDifference(name, "with explicit `padding` cells or `count_include_pad=True` (PyTorch's and ONNX's "
-                            "padding) has no Keras counterpart: to_keras refuses it", _explicit)
-      for name in ("Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
-                   "AveragePooling2D")],
+    KerasDifference(("PeepholeLSTM",), "has no Keras counterpart (TensorFlow's PeepholeLSTMCell): to_keras refuses it"),
+    KerasDifference(("LPPooling2D",), "has no Keras counterpart (Deeplearning4j's PNORM pooling): to_keras refuses it"),
+    KerasDifference(("Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
+                     "AveragePooling2D"),
+                    "with explicit `padding` cells or `count_include_pad=True` (PyTorch's and ONNX's padding) has no "
+                    "Keras counterpart: to_keras refuses it", _explicit),
 ]
 
 # Arguments that change no number of a loaded model, whatever their value (zero_output_for_mask acts on masked
@@ -263,8 +263,8 @@ def _export_problems(keras, layer: Layer) -> list[str]:
     inner = getattr(layer, "layer", None)
     if isinstance(inner, Layer):
         return _export_problems(keras, inner)
-    missing = [d.text for d in KERAS_DIFFERENCES if d.layer == type(layer).__name__ and "to_keras refuses" in d.text
-               and d.applies(layer.get_config())]
+    missing = [d.text for d in KERAS_DIFFERENCES if type(layer).__name__ in d.layers
+               and "to_keras refuses" in d.text and d.applies(layer.get_config())]
     return [f"{where} {text}" for text in missing]
 
 
@@ -282,3 +282,9 @@ def _keras_layer(keras, class_name: str, config: dict):
         elif isinstance(value, list):
             kwargs[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
     return getattr(keras.layers, class_name)(**kwargs)
+
+
+def differences_table() -> str:
+    """README's list of where bigwrap's layers differ from Keras', generated from KERAS_DIFFERENCES."""
+    return "\n".join(["| layer | difference from Keras 3 |", "|---|---|",
+                      *[f"| {', '.join(f'`{n}`' for n in d.layers)} | {d.text} |" for d in KERAS_DIFFERENCES]])
