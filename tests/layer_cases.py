@@ -370,6 +370,12 @@ LAYER_CASES = [
               (5, 2, 3), _explicit_conv2d(((3, 2), (1, 0)), (2, 2))),
     LayerCase(layers.Conv1D, {"filters": 2, "kernel_size": 3, "padding": 2}, (5, 3), (7, 2),
               lambda w, x, t: F.conv1d(x.permute(0, 2, 1), w[0].permute(2, 1, 0), w[1], padding=2).permute(0, 2, 1)),
+    LayerCase(layers.Conv2D, {"filters": 4, "kernel_size": 3, "groups": 2, "padding": "same", "strides": 2},
+              (5, 6, 4), (3, 3, 4), lambda w, x, t: F.conv2d(_pad_nchw(x.permute(0, 3, 1, 2), (3, 3), (2, 2), "same"),
+                                                             w[0].permute(3, 2, 0, 1), w[1], stride=2,
+                                                             groups=2).permute(0, 2, 3, 1)),
+    LayerCase(layers.Conv1D, {"filters": 6, "kernel_size": 2, "groups": 3, "use_bias": False}, (5, 3), (4, 6),
+              lambda w, x, t: F.conv1d(x.permute(0, 2, 1), w[0].permute(2, 1, 0), groups=3).permute(0, 2, 1)),
     LayerCase(layers.DepthwiseConv2D, {"kernel_size": 3, "strides": 2, "padding": 1, "depth_multiplier": 2},
               (6, 5, 3), (3, 3, 6), lambda w, x, t: (_depthwise(w[0], F.pad(x.permute(0, 3, 1, 2), (1, 1, 1, 1)),
                                                                   (2, 2), "valid", (3, 3)) + w[1][:, None, None]
@@ -412,4 +418,5 @@ BAD_ARGUMENTS = [
     (layers.MaxPooling2D, {"padding": ((1, 2), (1,))}, "padding"),
     (layers.AveragePooling2D, {"padding": ((0, 1), (1, 1))}, "count_include_pad"),
     (layers.LPPooling2D, {"padding": 1}, "padding"),
+    (layers.Conv2D, {"filters": 3, "kernel_size": 1, "groups": 2}, "groups"),
 ]

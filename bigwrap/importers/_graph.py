@@ -262,21 +262,20 @@ class GraphBuilder:
         channels, filters, kernel = x.tensor.dims[-1], weight.shape[0], tuple(weight.shape[2:])
         padding = self.window_padding(x.tensor.dims[:-1], kernel, strides, dilations, pads)
         biases = [bias] if bias is not None else []
-        if groups == 1:
-            cls = layers.Conv2D if rank == 2 else layers.Conv1D
-            layer = cls(filters, kernel, strides=tuple(strides), padding=padding, dilation_rate=tuple(dilations),
-                        use_bias=bias is not None, name=self.name(where))
-            weights = [weight.transpose(*range(2, 2 + rank), 1, 0)] + biases
-        elif groups == channels and rank == 2 and filters % channels == 0 and all(d == 1 for d in dilations):
+        if groups == channels > 1 and rank == 2 and filters % channels == 0 and all(d == 1 for d in dilations):
             # depthwise: source output channel c·m + j is input channel c's j-th filter, Keras' order too
             multiplier = filters // channels
             layer = layers.DepthwiseConv2D(kernel, strides=tuple(strides), padding=padding,
                                            depth_multiplier=multiplier, use_bias=bias is not None,
                                            name=self.name(where))
             weights = [weight.reshape(channels, multiplier, *kernel).transpose(2, 3, 0, 1)] + biases
+        elif groups == 1 or all(d == 1 for d in dilations):
+            cls = layers.Conv2D if rank == 2 else layers.Conv1D
+            layer = cls(filters, kernel, strides=tuple(strides), padding=padding, dilation_rate=tuple(dilations),
+                        use_bias=bias is not None, groups=groups, name=self.name(where))
+            weights = [weight.transpose(*range(2, 2 + rank), 1, 0)] + biases
         else:
-            raise self.fail(where, f"grouped convolutions (group={groups} over {channels} channels) are supported "
-                                   "only as depthwise 2-D convolutions (group = channels, no dilation)")
+            raise self.fail(where, f"dilated grouped convolutions (group={groups}) are not supported")
         return Value(self._apply(layer, x.tensor, weights), x.perm)
 
     def pool(self, v: Value, kind: str, kernel, strides, pads, where: str, count_include_pad: bool = False,
@@ -290,8 +289,8 @@ class GraphBuilder:
         if padding == "same" and kind == "avg" and count_include_pad:  # Keras' "same" leaves the pad out
             padding = tuple(zip(pads[:rank], pads[rank:]))
         pairs = padding if isinstance(padding, tuple) else None
-        if ceil_mode and any((n + b + e - k) % s for n, k, s, (b, e) in
-                             zip(dims, kernel, strides, pairs or [(0, 0)] * rank)):
+        if ceil_mode and any((n + b + e - k) % s for n, k, s, b, e in zip(dims, kernel, strides, pads[:rank],
+                                                                          pads[rank:])):
             raise self.fail(where, "ceil_mode pooling that needs an extra output cell is not supported")
         if kind == "avg":
             if pairs and not count_include_pad and any(b != e for b, e in pairs):

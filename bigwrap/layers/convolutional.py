@@ -34,8 +34,8 @@ def window_padding(value, rank: int, where: str):
     if (isinstance(value, (tuple, list)) and len(value) == rank
             and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(count(v) for v in p) for p in value)):
         return tuple(tuple(p) for p in value)
-    raise ValueError(f"{where}: expected `padding` to be 'valid', 'same', or explicit cells per spatial axis (an int, "
-                     f"{rank} ints, or {rank} (before, after) pairs of non-negative integers), got {value!r}")
+    raise ValueError(f"{where}: expected `padding` to be one of 'valid', 'same', or explicit cells per spatial axis "
+                     f"(an int, {rank} ints, or {rank} (before, after) pairs of non-negative integers), got {value!r}")
 
 
 def padding_config(padding):
@@ -72,11 +72,13 @@ def _pairs(value, argument: str, where: str) -> tuple[tuple[int, int], tuple[int
 
 
 class _Conv(Layer):
+    """`groups` > 1 splits the input channels and the filters into that many groups, each group of filters seeing
+    its group of channels only (Keras' `groups`); the kernel is then (kernel..., in_channels / groups, filters)."""
     rank = 2
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", dilation_rate=1,
                  activation: str | None = None, use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
-                 bias_initializer: str = "zeros", name: str | None = None):
+                 bias_initializer: str = "zeros", groups: int = 1, name: str | None = None):
         super().__init__(name=name)
         where = self.where()
         self.filters = positive_int(filters, "filters", where)
@@ -91,21 +93,31 @@ class _Conv(Layer):
         self.use_bias = boolean(use_bias, "use_bias", where)
         self.kernel_initializer = initializers.check(kernel_initializer, where)
         self.bias_initializer = initializers.check(bias_initializer, where)
+        self.groups = positive_int(groups, "groups", where)
+        if self.filters % self.groups:
+            raise ValueError(f"{where}: `filters` ({filters}) must be a multiple of `groups` ({groups})")
+        if self.groups > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{where}: BigDL has no dilated grouped convolution: `groups` > 1 needs dilation_rate=1")
 
     def compute_output_shape(self, input_shape):
         out = spatial_output_shape(self, input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
+        if input_shape[-1] % self.groups:
+            raise ValueError(f"{self.where()}: {input_shape[-1]} input channels cannot be split into "
+                             f"groups={self.groups}")
         return (*out, self.filters)
 
     def build(self, input_shape):
-        self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.filters), self.kernel_initializer)
+        self.add_weight("kernel", (*self.kernel_size, input_shape[-1] // self.groups, self.filters),
+                        self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": padding_config(self.padding), "dilation_rate": list(self.dilation_rate),
-                "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
+                "strides": list(self.strides), "padding": padding_config(self.padding),
+                "dilation_rate": list(self.dilation_rate), "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+                **({"groups": self.groups} if self.groups > 1 else {})}  # absent when 1: older specs unchanged
 
 
 class Conv1D(_Conv):

@@ -43,6 +43,19 @@ object ConvolutionLayers {
     (total / 2, total - total / 2)
   }
 
+  /**
+   * BigDL's grouped kernel (groups, out / groups, in / groups, kh, kw) seen as Keras' (kh, kw, in / groups, out),
+   * without kh for Conv1D: the group and filter axes are adjacent in BigDL's storage, so they merge into one.
+   */
+  def groupedKerasView(t: Tensor[Float], rank: Int): Tensor[Float] = {
+    val Array(groups, perGroup, inputs, kh, kw) = t.size()
+    val Array(_, filterStride, inputStride, rowStride, columnStride) = t.stride()
+    val (size, stride) =
+      if (rank == 1) (Array(kw, inputs, groups * perGroup), Array(columnStride, inputStride, filterStride))
+      else (Array(kh, kw, inputs, groups * perGroup), Array(rowStride, columnStride, inputStride, filterStride))
+    Tensor[Float](t.storage(), t.storageOffset(), size, stride)
+  }
+
   /** NHWC ↔ NCHW with the batch axis first. */
   def toNCHW(name: String, from: ModuleNode[Float]): ModuleNode[Float] =
     Contiguous[Float]().setName(s"$name/nchw").inputs(
@@ -112,14 +125,25 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
     val out = windowOutput(layer, in, image, "kernel", kernel, strides, padding, dilation)
     val source = applyPadding(layer.name,
       if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node, explicit)
-    val kerasKernel = layer.ints("kernel_size") ++ Seq(channels, filters)
     val activation = layer.optString("activation").getOrElse("linear")
+    val groups = if (layer.has("groups")) layer.int("groups") else 1
+    val kerasKernel = layer.ints("kernel_size") ++ Seq(channels / groups, filters)
     val kernels = KernelChoice.inForce
-    val native = kernels.native && dilation.forall(_ == 1) // our kernels do undilated convolutions
+    val native = kernels.native && dilation.forall(_ == 1) && groups == 1 // ours: undilated, ungrouped
     // Native kernels fuse the activations they know; any other follows as a module of its own.
     val fused = if (native) FusedActivation.named(activation) else None
 
-    val (convOut, kernelSlot, biasSlot) = if (dilation.forall(_ == 1)) {
+    val (convOut, kernelSlot, biasSlot) = if (groups > 1) {
+      // BigDL groups in NCHW only; its kernel is (groups, filters / groups, channels / groups, kh, kw)
+      val (top, bottom) = if (padding == "same") samePadding(image(0), kernel(0), strides(0)) else (0, 0)
+      val (left, right) = if (padding == "same") samePadding(image(1), kernel(1), strides(1)) else (0, 0)
+      val padded = padHW(layer.name, source, top, bottom, left, right)
+      val conv = new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), 0, 0, useBias,
+        DataFormat.NCHW, groups).setName(layer.name)
+      (toNHWC(layer.name, conv.inputs(toNCHW(layer.name, padded))),
+        new WeightSlot("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight, groupedKerasView(_, rank)),
+        new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
+    } else if (dilation.forall(_ == 1)) {
       val pad = if (padding == "same") -1 else 0
       val conv = (if (native) {
         new NativeConv2D(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, useBias,
