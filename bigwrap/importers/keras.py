@@ -155,7 +155,9 @@ class _Importer:
             return _KERAS_INITIALIZERS.get(name, name if isinstance(name, str) and name in _INITIALIZER_NAMES
                                            else default.default if default else "zeros")
         if key.endswith("_regularizer") and isinstance(value, dict):
-            return value.get("config", value)
+            if value.get("class_name") not in ("L1", "L2", "L1L2"):
+                raise ValueError(f"{where}: {key} {value.get('class_name')!r} is not supported (L1, L2 and L1L2 are)")
+            return value.get("config", {})
         if key == "axis" and isinstance(value, list) and len(value) == 1:
             return value[0]
         if isinstance(value, list) and key != "layer":
