@@ -5,7 +5,7 @@ from .estimator import Estimator
 from .featurizer import Featurizer
 from .fitted import EstimatorModel
 from .images import ImageTransformer
-from .importers import from_dl4j, from_onnx, from_torch
+from .importers import from_dl4j, from_keras, from_onnx, from_torch
 from .initializers import set_random_seed
 from .models import Model, Sequential, model_from_json
 from .runtime import session
@@ -15,5 +15,5 @@ __version__ = "0.1.0"
 
 __all__ = ["layers", "losses", "optimizers", "regularizers", "schedules", "Estimator", "EstimatorModel", "Featurizer",
            "ImageTransformer", "TokenSequencer", "TokenSequencerModel", "Model", "Sequential", "model_from_json",
-           "from_dl4j", "from_onnx", "from_torch", "session", "set_random_seed", "SetupError", "JvmError",
+           "from_dl4j", "from_keras", "from_onnx", "from_torch", "session", "set_random_seed", "SetupError", "JvmError",
            "__version__"]

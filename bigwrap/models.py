@@ -158,6 +158,14 @@ class Model:
     def to_json(self, **json_kwargs) -> str:
         return json.dumps(self.get_config(), **json_kwargs)
 
+    def to_keras(self, path: str) -> str:
+        """Writes the model with its weights as a Keras 3 `.keras` archive that `keras.saving.load_model` reads and
+        that predicts what this model predicts (needs Keras: pip install 'bigwrap[keras]'). Layers Keras does not
+        have raise a ValueError naming them (README, "Coming from Keras")."""
+        from .importers.keras import to_keras
+
+        return to_keras(self, path)
+
     # -- weights ------------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
         return [w for layer in self._graph_layers for w in layer.get_weights()]

@@ -211,6 +211,27 @@ def _bidirectional(kind, units, return_sequences, merge_mode="concat"):
     return forward
 
 
+def _explicit_pool2d(kind, pool, strides, pads, count_include_pad=False):
+    """PyTorch's pooling over explicit ((top, bottom), (left, right)) padding: max never takes a padded cell."""
+    (t, b), (l, r) = pads
+    def forward(w, x, training):
+        xc = x.permute(0, 3, 1, 2)
+        if kind == "max":
+            y = F.max_pool2d(F.pad(xc, (l, r, t, b), value=-math.inf), pool, strides)
+        elif count_include_pad:
+            y = F.avg_pool2d(F.pad(xc, (l, r, t, b)), pool, strides)
+        else:
+            y = F.avg_pool2d(xc, pool, strides, padding=(t, l), count_include_pad=False)
+        return y.permute(0, 2, 3, 1)
+    return forward
+
+
+def _explicit_conv2d(pads, strides=(1, 1)):
+    (t, b), (l, r) = pads
+    return lambda w, x, training: F.conv2d(F.pad(x.permute(0, 3, 1, 2), (l, r, t, b)), w[0].permute(3, 2, 0, 1), w[1],
+                                           stride=strides).permute(0, 2, 3, 1)
+
+
 # -- the table -----------------------------------------------------------------------------------------------
 
 LAYER_CASES = [
@@ -331,6 +352,34 @@ LAYER_CASES = [
     LayerCase(layers.Maximum, {}, [(4,), (4,)], (4,), lambda w, x, t: torch.maximum(x[0], x[1])),
     LayerCase(layers.Concatenate, {}, [(3,), (5,)], (8,), lambda w, x, t: torch.cat(x, -1)),
     LayerCase(layers.Concatenate, {"axis": 1}, [(2, 3), (4, 3)], (6, 3), lambda w, x, t: torch.cat(x, 1)),
+    # explicit padding, as PyTorch and ONNX define it (what their importers produce)
+    LayerCase(layers.MaxPooling2D, {"pool_size": 3, "strides": 2, "padding": 1}, (7, 6, 2), (4, 3, 2),
+              _explicit_pool2d("max", 3, 2, ((1, 1), (1, 1)))),
+    LayerCase(layers.MaxPooling2D, {"pool_size": 2, "strides": 1, "padding": ((0, 1), (1, 0))}, (4, 5, 2), (4, 5, 2),
+              _explicit_pool2d("max", 2, 1, ((0, 1), (1, 0)))),
+    LayerCase(layers.MaxPooling1D, {"pool_size": 3, "strides": 2, "padding": 1}, (8, 2), (4, 2),
+              lambda w, x, t: F.max_pool1d(x.permute(0, 2, 1), 3, 2, 1).permute(0, 2, 1)),
+    LayerCase(layers.AveragePooling2D, {"pool_size": 3, "strides": 2, "padding": (1, 1)}, (7, 6, 2), (4, 3, 2),
+              _explicit_pool2d("avg", 3, 2, ((1, 1), (1, 1)))),
+    LayerCase(layers.AveragePooling2D, {"pool_size": 3, "strides": 2, "padding": ((1, 0), (1, 2)),
+                                        "count_include_pad": True}, (7, 6, 2), (3, 4, 2),
+              _explicit_pool2d("avg", 3, 2, ((1, 0), (1, 2)), count_include_pad=True)),
+    LayerCase(layers.AveragePooling1D, {"pool_size": 3, "strides": 1, "padding": 1, "count_include_pad": True},
+              (6, 2), (6, 2), lambda w, x, t: F.avg_pool1d(x.permute(0, 2, 1), 3, 1, 1).permute(0, 2, 1)),
+    LayerCase(layers.Conv2D, {"filters": 3, "kernel_size": 3, "strides": 2, "padding": ((3, 2), (1, 0))}, (6, 5, 2),
+              (5, 2, 3), _explicit_conv2d(((3, 2), (1, 0)), (2, 2))),
+    LayerCase(layers.Conv1D, {"filters": 2, "kernel_size": 3, "padding": 2}, (5, 3), (7, 2),
+              lambda w, x, t: F.conv1d(x.permute(0, 2, 1), w[0].permute(2, 1, 0), w[1], padding=2).permute(0, 2, 1)),
+    LayerCase(layers.Conv2D, {"filters": 4, "kernel_size": 3, "groups": 2, "padding": "same", "strides": 2},
+              (5, 6, 4), (3, 3, 4), lambda w, x, t: F.conv2d(_pad_nchw(x.permute(0, 3, 1, 2), (3, 3), (2, 2), "same"),
+                                                             w[0].permute(3, 2, 0, 1), w[1], stride=2,
+                                                             groups=2).permute(0, 2, 3, 1)),
+    LayerCase(layers.Conv1D, {"filters": 6, "kernel_size": 2, "groups": 3, "use_bias": False}, (5, 3), (4, 6),
+              lambda w, x, t: F.conv1d(x.permute(0, 2, 1), w[0].permute(2, 1, 0), groups=3).permute(0, 2, 1)),
+    LayerCase(layers.DepthwiseConv2D, {"kernel_size": 3, "strides": 2, "padding": 1, "depth_multiplier": 2},
+              (6, 5, 3), (3, 3, 6), lambda w, x, t: (_depthwise(w[0], F.pad(x.permute(0, 3, 1, 2), (1, 1, 1, 1)),
+                                                                  (2, 2), "valid", (3, 3)) + w[1][:, None, None]
+                                                       ).permute(0, 2, 3, 1)),
 ]
 
 # Constructor arguments each layer must reject, with a word the message must contain.
@@ -366,4 +415,8 @@ BAD_ARGUMENTS = [
     (layers.ZeroPadding2D, {"padding": ((1, 2), 3)}, "padding"),
     (layers.LPPooling2D, {"p": 0.5}, "`p`"),
     (layers.PeepholeLSTM, {"units": 2, "recurrent_activation": "gelu"}, "recurrent_activation"),
+    (layers.MaxPooling2D, {"padding": ((1, 2), (1,))}, "padding"),
+    (layers.AveragePooling2D, {"padding": ((0, 1), (1, 1))}, "count_include_pad"),
+    (layers.LPPooling2D, {"padding": 1}, "padding"),
+    (layers.Conv2D, {"filters": 3, "kernel_size": 1, "groups": 2}, "groups"),
 ]

@@ -144,9 +144,10 @@ def test_unsupported_operators_are_all_named():
 
 
 def test_unsupported_attributes_and_inputs_are_explained(tmp_path):
-    grouped = _model([helper.make_node("Conv", ["x", "w"], ["y"], name="grouped", kernel_shape=[1, 1], group=2)],
-                     [("x", ["N", 4, 3, 3])], ["y"], [_init("w", 4, 2, 1, 1)])
-    with pytest.raises(ValueError, match="Conv node 'grouped'.*group=2"):
+    grouped = _model([helper.make_node("Conv", ["x", "w"], ["y"], name="grouped", kernel_shape=[3, 3], group=2,
+                                       dilations=[2, 2])],
+                     [("x", ["N", 4, 6, 6])], ["y"], [_init("w", 4, 2, 3, 3)])
+    with pytest.raises(ValueError, match="Conv node 'grouped'.*dilated grouped.*group=2"):
         bigwrap.from_onnx(grouped)
     with pytest.raises(FileNotFoundError, match="no ONNX model file"):
         bigwrap.from_onnx(str(tmp_path / "missing.onnx"))

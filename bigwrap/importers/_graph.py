@@ -140,13 +140,22 @@ class GraphBuilder:
 
     def output(self, v: Value, where: str) -> SymbolicTensor:
         """Model outputs come in the source layout (batch first), except images, which come channels-last."""
-        if v.flattened is None and v.rank == 4 and v.batch_axis == 0:
+        if v.batch_axis != 0:  # rows of a bigwrap model are the batch: another layout would be a different result
+            raise self.fail(where, f"the output of shape {v.shape} has its batch axis at position {v.batch_axis}; "
+                                   "bigwrap models keep the batch axis first")
+        if v.flattened is None and v.rank == 4:
             return self.channels_last(v, where).tensor
         return self.canonical(v, where).tensor
 
-    def model(self, inputs: list[Value], outputs: list[tuple[Value, str]], name: str) -> Model:
-        return Model([v.tensor for v in inputs], [self.output(v, where) for v, where in outputs],
-                     name=self.name(name))
+    def model(self, inputs: list[Value], outputs: list[tuple[Value, str]], name: str,
+              about: dict[str, str] | None = None) -> Model:
+        """The model from `inputs` to `outputs` (value, name); `about` describes outputs for error messages."""
+        tensors = []
+        for v, where in outputs:
+            self.context = (about or {}).get(where, "")
+            tensors.append(self.output(v, where))
+        self.context = ""
+        return Model([v.tensor for v in inputs], tensors, name=self.name(name))
 
     # -- shape-only operations ------------------------------------------------------------------
     def transpose(self, v: Value, axes: list[int], where: str) -> Value:
@@ -232,51 +241,68 @@ class GraphBuilder:
             return Value(self._apply(wrapped, x.tensor, weights), x.perm)
         raise self.fail(where, f"matrix products over inputs of rank {v.rank} are not supported (rank 2 or 3)")
 
+    def window_padding(self, dims, kernel, strides, dilations, pads) -> str | tuple:
+        """Source pads (begins..., ends...) as a DSL `padding`: "valid", Keras' "same" where the pads are
+        exactly those, else explicit (before, after) pairs."""
+        rank = len(kernel)
+        pairs = tuple(zip(pads[:rank], pads[rank:]))
+        if not any(b or e for b, e in pairs):
+            return "valid"
+        if list(pairs) == [keras_same_pads(n, k, s, d) for n, k, s, d in zip(dims, kernel, strides, dilations)]:
+            return "same"
+        return pairs
+
     def conv(self, v: Value, weight: np.ndarray, bias: np.ndarray | None, strides, pads, dilations, groups: int,
              where: str) -> Value:
-        """Convolution with source weights (out, in, *kernel) and pads (begins..., ends...)."""
+        """Convolution with source weights (out, in / groups, *kernel) and pads (begins..., ends...)."""
         rank = weight.ndim - 2
-        if groups != 1:
-            raise self.fail(where, f"grouped convolutions (group={groups}) are not supported")
         if rank not in (1, 2):
             raise self.fail(where, f"{rank}-D convolutions are not supported (1-D and 2-D are)")
         x = self.channels_last(v, where)
-        t = x.tensor
-        kernel = tuple(weight.shape[2:])
-        pairs = list(zip(pads[:rank], pads[rank:]))
-        padding = "valid"
-        if any(b or e for b, e in pairs):
-            same = [keras_same_pads(n, k, s, d) for n, k, s, d in zip(t.dims[:-1], kernel, strides, dilations)]
-            if pairs == same:
-                padding = "same"
-            elif rank == 2:
-                t = self._apply(layers.ZeroPadding2D(tuple(pairs), name=self.name(f"{where}_pad")), t)
-            else:
-                raise self.fail(where, f"1-D padding {pads} is not Keras' 'same' padding {same}")
-        cls = layers.Conv2D if rank == 2 else layers.Conv1D
-        layer = cls(weight.shape[0], kernel, strides=tuple(strides), padding=padding, dilation_rate=tuple(dilations),
-                    use_bias=bias is not None, name=self.name(where))
-        weights = [weight.transpose(*range(2, 2 + rank), 1, 0)] + ([bias] if bias is not None else [])
-        return Value(self._apply(layer, t, weights), x.perm)
+        channels, filters, kernel = x.tensor.dims[-1], weight.shape[0], tuple(weight.shape[2:])
+        padding = self.window_padding(x.tensor.dims[:-1], kernel, strides, dilations, pads)
+        biases = [bias] if bias is not None else []
+        if groups == channels > 1 and rank == 2 and filters % channels == 0 and all(d == 1 for d in dilations):
+            # depthwise: source output channel c·m + j is input channel c's j-th filter, Keras' order too
+            multiplier = filters // channels
+            layer = layers.DepthwiseConv2D(kernel, strides=tuple(strides), padding=padding,
+                                           depth_multiplier=multiplier, use_bias=bias is not None,
+                                           name=self.name(where))
+            weights = [weight.reshape(channels, multiplier, *kernel).transpose(2, 3, 0, 1)] + biases
+        elif groups == 1 or all(d == 1 for d in dilations):
+            cls = layers.Conv2D if rank == 2 else layers.Conv1D
+            layer = cls(filters, kernel, strides=tuple(strides), padding=padding, dilation_rate=tuple(dilations),
+                        use_bias=bias is not None, groups=groups, name=self.name(where))
+            weights = [weight.transpose(*range(2, 2 + rank), 1, 0)] + biases
+        else:
+            raise self.fail(where, f"dilated grouped convolutions (group={groups}) are not supported")
+        return Value(self._apply(layer, x.tensor, weights), x.perm)
 
     def pool(self, v: Value, kind: str, kernel, strides, pads, where: str, count_include_pad: bool = False,
              ceil_mode: bool = False) -> Value:
         rank = len(kernel)
+        if rank not in (1, 2):
+            raise self.fail(where, f"{rank}-D pooling is not supported (1-D and 2-D are)")
         x = self.channels_last(v, where)
         dims = x.tensor.dims[:-1]
-        pairs = list(zip(pads[:rank], pads[rank:]))
-        padding = "valid"
-        if any(b or e for b, e in pairs):
-            if pairs != [keras_same_pads(n, k, s) for n, k, s in zip(dims, kernel, strides)] or count_include_pad:
-                raise self.fail(where, f"pooling pads {pads} are not Keras' 'same' padding (which counts only the "
-                                       "cells inside the input)")
-            padding = "same"
-        if ceil_mode and any((n + b + e - k) % s for n, k, s, (b, e) in zip(dims, kernel, strides, pairs)):
+        padding = self.window_padding(dims, kernel, strides, [1] * rank, pads)
+        if padding == "same" and kind == "avg" and count_include_pad:  # Keras' "same" leaves the pad out
+            padding = tuple(zip(pads[:rank], pads[rank:]))
+        pairs = padding if isinstance(padding, tuple) else None
+        if ceil_mode and any((n + b + e - k) % s for n, k, s, b, e in zip(dims, kernel, strides, pads[:rank],
+                                                                          pads[rank:])):
             raise self.fail(where, "ceil_mode pooling that needs an extra output cell is not supported")
-        cls = {("max", 1): layers.MaxPooling1D, ("max", 2): layers.MaxPooling2D,
-               ("avg", 1): layers.AveragePooling1D, ("avg", 2): layers.AveragePooling2D}[(kind, rank)]
-        out = self._apply(cls(tuple(kernel), tuple(strides), padding, name=self.name(where)), x.tensor)
-        return Value(out, x.perm)
+        if kind == "avg":
+            if pairs and not count_include_pad and any(b != e for b, e in pairs):
+                raise self.fail(where, f"average pooling over uneven pads {pads} that leaves the padded cells out "
+                                       "is not supported (even pads, or counting them, are)")
+            cls = layers.AveragePooling1D if rank == 1 else layers.AveragePooling2D
+            layer = cls(tuple(kernel), tuple(strides), padding, count_include_pad=bool(count_include_pad and pairs),
+                        name=self.name(where))
+        else:
+            cls = layers.MaxPooling1D if rank == 1 else layers.MaxPooling2D
+            layer = cls(tuple(kernel), tuple(strides), padding, name=self.name(where))
+        return Value(self._apply(layer, x.tensor), x.perm)
 
     def global_pool(self, v: Value, kind: str, keepdims: bool, where: str) -> Value:
         x = self.channels_last(v, where)

@@ -16,7 +16,7 @@ _MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum",
 _NUMPY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
 _SHAPE_OPS = ("Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Identity",
               "Transpose", "Flatten", "Div", "Slice")
-_LAYER_OPS = ("Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+_LAYER_OPS = ("Clip", "Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
               "BatchNormalization", "Softmax", "LogSoftmax", "Dropout", "LSTM", "GRU", "Pad", *_ACTIVATIONS, *_MERGES)
 SUPPORTED = tuple(sorted(set(_SHAPE_OPS + _LAYER_OPS)))
 
@@ -72,8 +72,14 @@ class _OnnxImporter:
                 continue  # an initializer listed as an input (older exporters)
             dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
             if len(dims) < 2 or any(d is None or d <= 0 for d in dims[1:]):
-                raise ValueError(f"cannot import ONNX input {graph_input.name!r} of shape {dims}: bigwrap needs a "
-                                 "batch axis first and fixed sizes for the others")
+                users = sorted({n.op_type for n in self.consumers.get(graph_input.name, []) if n is not None})
+                raise ValueError(f"cannot import ONNX input {graph_input.name!r} (of {', '.join(users) or 'no node'}) "
+                                 f"of shape {dims}: bigwrap needs a batch axis first and fixed sizes for the others")
+            elem = graph_input.type.tensor_type.elem_type
+            if elem != self.onnx.TensorProto.FLOAT:
+                raise ValueError(f"cannot import ONNX input {graph_input.name!r} of type "
+                                 f"{self.onnx.TensorProto.DataType.Name(elem)}: bigwrap model inputs are float32 "
+                                 "(shape, index and other integer arguments must be initializers)")
             self.values[graph_input.name] = value = self.builder.input(graph_input.name, tuple(dims[1:]))
             inputs.append(value)
         for node in self.nodes:
@@ -81,13 +87,16 @@ class _OnnxImporter:
                 self.builder.context = f"{node.op_type} node {self.where(node)!r}"
                 getattr(self, f"_{node.op_type}", self._default)(node)
         self.builder.context = ""
-        outputs = []
+        outputs, about = [], {}
         for output in self.graph.output:
             value = self.values[output.name]
+            makers = [f"{n.op_type} node {self.where(n)!r}" for n in self.nodes if output.name in n.output]
             if not isinstance(value, Value):
-                raise ValueError(f"cannot import ONNX output {output.name!r}: it is a constant")
+                raise ValueError(f"cannot import ONNX output {output.name!r} (of {', '.join(makers) or 'no node'}): "
+                                 "it is a constant, computed from no model input")
             outputs.append((value, output.name))
-        return self.builder.model(inputs, outputs, name)
+            about[output.name] = f"output {output.name!r} (of {', '.join(makers) or 'an input'})"
+        return self.builder.model(inputs, outputs, name, about)
 
     # -- helpers ------------------------------------------------------------------------------
     def where(self, node) -> str:
@@ -137,9 +146,13 @@ class _OnnxImporter:
         self.put(node, self.arg(node, 0))
 
     def _Cast(self, node):
-        value = self.arg(node, 0)
+        value, to = self.arg(node, 0), self.attrs(node)["to"]
         if isinstance(value, np.ndarray):
-            value = value.astype(self.onnx.helper.tensor_dtype_to_np_dtype(self.attrs(node)["to"]))
+            return self.put(node, value.astype(self.onnx.helper.tensor_dtype_to_np_dtype(to)))
+        # bigwrap computes in float32: a cast to float or double keeps every value, any other would change them
+        if to not in (self.onnx.TensorProto.FLOAT, self.onnx.TensorProto.DOUBLE):
+            raise self.fail(node, f"casting a computed tensor to {self.onnx.TensorProto.DataType.Name(to)} is not "
+                                  "supported (bigwrap computes in float32)")
         self.put(node, value)
 
     def _Shape(self, node):
@@ -207,8 +220,10 @@ class _OnnxImporter:
 
     def _Flatten(self, node):
         data = self.tensor(node)
-        if self.attrs(node).get("axis", 1) != 1:
-            raise self.fail(node, "only Flatten(axis=1) (keep the batch axis) is supported")
+        axis = self.attrs(node).get("axis", 1)
+        if axis % data.rank != 1 or axis == data.rank:
+            raise self.fail(node, f"Flatten(axis={axis}) of shape {data.shape} mixes the batch axis into another "
+                                  "(only a flatten that keeps the batch axis alone, axis=1, is supported)")
         self.put(node, self.builder.flatten(data, self.where(node)))
 
     def _Div(self, node):
@@ -238,6 +253,18 @@ class _OnnxImporter:
                                   "is supported after MatMul)")
         self.put(node, self.builder.merge(_MERGES[node.op_type], parts, self.where(node)))
 
+    def _Clip(self, node):
+        attrs = self.attrs(node)
+        bounds = []
+        for k, key, default in ((1, "min", -np.inf), (2, "max", np.inf)):
+            value = self.const(node, k, key) if self.opset >= 11 else None
+            bounds.append(float(np.ravel(value)[0]) if value is not None else float(attrs.get(key, default)))
+        kind = {(0.0, 6.0): "relu6", (-1.0, 1.0): "hard_tanh", (0.0, np.inf): "relu"}.get(tuple(bounds))
+        if kind is None:
+            raise self.fail(node, f"Clip to [{bounds[0]}, {bounds[1]}] is supported for [0, 6] (ReLU6), [-1, 1] "
+                                  "(hard tanh) and [0, inf) (ReLU) only")
+        self.put(node, self.builder.activation(self.tensor(node), kind, self.where(node)))
+
     def _dense(self, node, where: str, x: Value, kernel: np.ndarray, bias: np.ndarray | None):
         units = kernel.shape[1]
         if bias is not None:
@@ -246,13 +273,20 @@ class _OnnxImporter:
 
     def _Gemm(self, node):
         attrs = self.attrs(node)
+        x = self.tensor(node)
         if attrs.get("transA", 0):
-            raise self.fail(node, "transA=1 is not supported")
+            x = self.builder.transpose(x, [1, 0], self.where(node))
         kernel = self.const(node, 1, "B (the weight matrix)")
         kernel = (kernel.T if attrs.get("transB", 0) else kernel) * attrs.get("alpha", 1.0)
         bias = self.const(node, 2, "C (the bias)")
-        self._dense(node, self.where(node), self.tensor(node), kernel,
-                    None if bias is None else bias * attrs.get("beta", 1.0))
+        if bias is not None and bias.size != 1 and bias.shape[-1:] != kernel.shape[1:]:
+            raise self.fail(node, f"C of shape {bias.shape} is not a bias of the {kernel.shape[1]} outputs")
+        if bias is not None and bias.ndim == 2 and bias.shape[0] != 1:
+            if np.any(bias != bias[:1]):
+                raise self.fail(node, f"C of shape {bias.shape} differs from row to row (a bias per row of the "
+                                      "batch is not a layer's weight)")
+            bias = bias[0]
+        self._dense(node, self.where(node), x, kernel, None if bias is None else bias * attrs.get("beta", 1.0))
 
     def _MatMul(self, node):
         kernel = self.const(node, 1, "second operand (the weight matrix)")
@@ -273,9 +307,11 @@ class _OnnxImporter:
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("NOTSET", "VALID"):
             return list(attrs.get("pads", [0] * 2 * len(kernel))) if auto == "NOTSET" else [0] * 2 * len(kernel)
-        if auto != "SAME_UPPER":
-            raise self.fail(node, f"auto_pad={auto} is not supported (SAME_UPPER is Keras' 'same')")
+        if auto not in ("SAME_UPPER", "SAME_LOWER"):
+            raise self.fail(node, f"auto_pad={auto} is not supported")
         pairs = [keras_same_pads(n, k, s, d) for n, k, s, d in zip(spatial, kernel, strides, dilations)]
+        if auto == "SAME_LOWER":  # the extra cell at the beginning
+            pairs = [(e, b) for b, e in pairs]
         return [b for b, _ in pairs] + [e for _, e in pairs]
 
     def _Conv(self, node):
@@ -349,13 +385,20 @@ class _OnnxImporter:
         x, attrs = self.tensor(node), self.attrs(node)
         pads = attrs.get("pads")
         pads = [int(p) for p in (pads if pads is not None else self.const(node, 1, "pads"))]
+        axes = self.const(node, 3, "axes")
+        if axes is not None:  # pads for these axes only (opset 18)
+            full = [0] * 2 * x.rank
+            for k, axis in enumerate(int(a) % x.rank for a in axes):
+                full[axis], full[x.rank + axis] = pads[k], pads[len(axes) + k]
+            pads = full
         value = self.const(node, 2, "constant_value")
+        value = attrs.get("value") if value is None else value  # before opset 11 an attribute
         mode = attrs.get("mode", b"constant")
         mode = mode.decode() if isinstance(mode, bytes) else mode
-        if (mode != "constant" or (value is not None and float(value) != 0) or x.rank != 4 or any(pads[:2])
-                or any(pads[4:6]) or len(pads) != 8):
+        if (mode != "constant" or (value is not None and np.size(value) and float(np.ravel(value)[0]) != 0)
+                or x.rank != 4 or any(pads[:2]) or any(pads[4:6]) or min(pads) < 0):
             raise self.fail(node, f"only zero padding of the height and width of (N, C, H, W) tensors is supported, "
-                                  f"got mode={mode}, pads={pads}")
+                                  f"got mode={mode}, pads={pads}, value={value}")
         self.put(node, self.builder.zero_pad2d(x, ((pads[2], pads[6]), (pads[3], pads[7])), self.where(node)))
 
     def _LSTM(self, node):

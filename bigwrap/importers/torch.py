@@ -50,6 +50,8 @@ class _TorchImporter:
             nn.BatchNorm1d: self._batch_norm, nn.BatchNorm2d: self._batch_norm,
             nn.ReLU: self._act("relu"), nn.Sigmoid: self._act("sigmoid"), nn.Tanh: self._act("tanh"),
             nn.SELU: self._act("selu"), nn.Softsign: self._act("softsign"), nn.Softplus: self._softplus,
+            nn.ReLU6: self._act("relu6"), nn.SiLU: self._act("silu"),
+            nn.Hardtanh: lambda m, x, w: self._hardtanh(x, m.min_val, m.max_val, w),
             nn.GELU: lambda m, x, w: self._gelu(m.approximate, x, w),
             nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
             nn.LeakyReLU: lambda m, x, w: self.builder.activation(x, "leaky_relu", w, alpha=m.negative_slope),
@@ -62,8 +64,8 @@ class _TorchImporter:
         self.functions = {
             torch.flatten: lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim, self.where),
             torch.relu: act("relu"), F.relu: act("relu"), torch.sigmoid: act("sigmoid"), torch.tanh: act("tanh"),
-            F.elu: lambda x, alpha=1.0, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
-            F.leaky_relu: lambda x, negative_slope=0.01, **k: self.builder.activation(x, "leaky_relu", self.where,
+            F.elu: lambda x, alpha=1.0, *a, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
+            F.leaky_relu: lambda x, negative_slope=0.01, *a, **k: self.builder.activation(x, "leaky_relu", self.where,
                                                                                        alpha=negative_slope),
             F.gelu: lambda x, approximate="none": self._gelu(approximate, x, self.where),
             F.selu: act("selu"), F.softsign: act("softsign"),
@@ -71,13 +73,16 @@ class _TorchImporter:
             F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
             torch.cat: self._cat, torch.concat: self._cat,
             operator.add: self._arith("add", operator.add), torch.add: self._arith("add", operator.add),
+            operator.iadd: self._arith("add", operator.add), F.relu6: act("relu6"), F.silu: act("silu"),
+            F.hardtanh: lambda x, min_val=-1.0, max_val=1.0, *a, **k: self._hardtanh(x, min_val, max_val, self.where),
             operator.sub: self._arith("subtract", operator.sub), operator.mul: self._arith("multiply", operator.mul),
             torch.mul: self._arith("multiply", operator.mul), torch.maximum: self._arith("maximum", max),
             operator.floordiv: self._arith(None, operator.floordiv),
             F.max_pool2d: self._pool_fn("max"), F.max_pool1d: self._pool_fn("max"),
             F.avg_pool2d: self._pool_fn("avg"), F.avg_pool1d: self._pool_fn("avg"),
             F.adaptive_avg_pool2d: lambda x, output_size: self._adaptive_pool(x, "avg", output_size),
-            F.adaptive_max_pool2d: lambda x, output_size, *a: self._adaptive_pool(x, "max", output_size),
+            F.adaptive_max_pool2d: lambda x, output_size, return_indices=False: self._adaptive_pool(
+                x, "max", output_size, indices=return_indices),
             F.dropout: lambda x, p=0.5, *a, **k: self.builder.dropout(x, p, self.where),
             torch.transpose: lambda x, a, b: self._transpose(x, a, b), torch.permute: self._permute,
             torch.reshape: lambda x, shape: self._view(x, *shape), torch.squeeze: self._squeeze,
@@ -137,10 +142,12 @@ class _TorchImporter:
                     raise self.builder.fail(f"module '{node.target}'", "modules called with more than their input "
                                                                       "(e.g. initial states) are not supported")
                 env[node] = self.modules[type(module)](module, args[0], node.name)
-            elif node.op == "call_function":
-                env[node] = self.functions[node.target](*args, **kwargs)
-            elif node.op == "call_method":
-                env[node] = self.methods[node.target](*args, **kwargs)
+            elif node.op in ("call_function", "call_method"):
+                handler = (self.functions if node.op == "call_function" else self.methods)[node.target]
+                try:
+                    env[node] = handler(*args, **kwargs)
+                except TypeError as e:  # arguments the handler does not take: refuse, naming the call
+                    raise self.builder.fail(node.name, f"arguments it does not support ({e})") from None
             elif node.op == "output":
                 results = args[0] if isinstance(args[0], (tuple, list)) else [args[0]]
                 outputs = [(self.value(r), f"output{k}") for k, r in enumerate(results)]
@@ -173,6 +180,12 @@ class _TorchImporter:
         if approximate != "none":
             raise self.builder.fail(f"'{where}'", "only the exact GELU (approximate='none') is supported")
         return self.builder.activation(self.value(x), "gelu", where)
+
+    def _hardtanh(self, x, low, high, where):
+        kind = {(-1.0, 1.0): "hard_tanh", (0.0, 6.0): "relu6"}.get((float(low), float(high)))
+        if kind is None:
+            raise self.builder.fail(f"'{where}'", f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
+        return self.builder.activation(self.value(x), kind, where)
 
     def _linear(self, module, x, where):
         kernel, bias = self.weights(module, "weight", "bias")
@@ -210,15 +223,29 @@ class _TorchImporter:
                                  and any(pads), ceil_mode=bool(ceil_mode))
 
     def _pool_fn(self, kind):
-        def pool(x, kernel_size, stride=None, padding=0, *rest, ceil_mode=False, count_include_pad=True, **k):
-            return self._pool(x, kind, kernel_size, stride, padding, ceil_mode, count_include_pad, self.where)
-        return pool
+        """F.max_pool*d / F.avg_pool*d with their own argument orders (fx passes a module's arguments by position)."""
+        def refuse(problem):
+            raise self.builder.fail(f"'{self.where}'", problem)
+
+        def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+            if return_indices or np.any(np.asarray(dilation) != 1):
+                refuse("max pooling with indices or dilation is not supported")
+            return self._pool(x, "max", kernel_size, stride, padding, ceil_mode, False, self.where)
+
+        def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                     divisor_override=None):
+            if divisor_override is not None:
+                refuse("average pooling with divisor_override is not supported")
+            return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad, self.where)
+        return max_pool if kind == "max" else avg_pool
 
     def _adaptive(self, module, x, where):
         return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size, where)
 
-    def _adaptive_pool(self, x, kind, output_size, where=None):
+    def _adaptive_pool(self, x, kind, output_size, where=None, indices=False):
         x, where = self.value(x), where or self.where
+        if indices:
+            raise self.builder.fail(f"'{where}'", "adaptive max pooling with indices is not supported")
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * (x.rank - 2)
         spatial = x.shape[2:]
         if all(s == 1 for s in sizes):

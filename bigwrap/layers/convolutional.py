@@ -9,11 +9,38 @@ from ._checks import boolean, choice, int_tuple, positive_int
 from .base import Layer, format_shape
 
 
-def conv_output_length(length: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
-    """Keras' output length: "same" keeps ceil(length / stride), "valid" drops the kernel's reach."""
+def conv_output_length(length: int, kernel: int, stride: int, padding, dilation: int = 1) -> int:
+    """Keras' output length: "same" keeps ceil(length / stride), "valid" drops the kernel's reach; explicit
+    (before, after) padding adds its cells to the length first (PyTorch's and ONNX's padding)."""
     if padding == "same":
         return math.ceil(length / stride)
+    if isinstance(padding, tuple):
+        length += sum(padding)
     return (length - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def window_padding(value, rank: int, where: str):
+    """A window layer's `padding`: "valid", "same" (Keras'), or explicit cells per spatial axis, given as an int,
+    one int per axis, or a (before, after) pair per axis; explicit padding comes back as ((before, after), ...)."""
+    if value in ("valid", "same"):
+        return value
+
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    if count(value):
+        value = (value,) * rank
+    if isinstance(value, (tuple, list)) and len(value) == rank and all(count(v) for v in value):
+        value = tuple((v, v) for v in value)
+    if (isinstance(value, (tuple, list)) and len(value) == rank
+            and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(count(v) for v in p) for p in value)):
+        return tuple(tuple(p) for p in value)
+    raise ValueError(f"{where}: expected `padding` to be one of 'valid', 'same', or explicit cells per spatial axis "
+                     f"(an int, {rank} ints, or {rank} (before, after) pairs of non-negative integers), got {value!r}")
+
+
+def padding_config(padding):
+    """`padding` as the spec writes it: the string, or a list of [before, after] lists."""
+    return padding if isinstance(padding, str) else [list(p) for p in padding]
 
 
 def spatial_output_shape(layer: Layer, input_shape, kernel, strides, padding, dilation=None) -> list[int]:
@@ -21,10 +48,11 @@ def spatial_output_shape(layer: Layer, input_shape, kernel, strides, padding, di
     dilation = dilation or (1,) * len(kernel)
     example = "(None, steps, channels)" if len(kernel) == 1 else "(None, height, width, channels)"
     layer.expect_rank(input_shape, len(kernel) + 1, example)
-    out = [conv_output_length(n, k, s, padding, d) for n, k, s, d in zip(input_shape[:-1], kernel, strides, dilation)]
+    pads = padding if isinstance(padding, tuple) else (padding,) * len(kernel)
+    out = [conv_output_length(n, k, s, p, d) for n, k, s, p, d in zip(input_shape[:-1], kernel, strides, pads, dilation)]
     if min(out) <= 0:
         raise ValueError(f"{layer.where()}: window {tuple(kernel)} (dilation {tuple(dilation)}) does not fit input of "
-                         f"shape {format_shape(input_shape)} with padding='{padding}'")
+                         f"shape {format_shape(input_shape)} with padding={padding_config(padding)!r}")
     return out
 
 
@@ -44,17 +72,19 @@ def _pairs(value, argument: str, where: str) -> tuple[tuple[int, int], tuple[int
 
 
 class _Conv(Layer):
+    """`groups` > 1 splits the input channels and the filters into that many groups, each group of filters seeing
+    its group of channels only (Keras' `groups`); the kernel is then (kernel..., in_channels / groups, filters)."""
     rank = 2
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", dilation_rate=1,
                  activation: str | None = None, use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
-                 bias_initializer: str = "zeros", name: str | None = None):
+                 bias_initializer: str = "zeros", groups: int = 1, name: str | None = None):
         super().__init__(name=name)
         where = self.where()
         self.filters = positive_int(filters, "filters", where)
         self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size", where)
         self.strides = int_tuple(strides, self.rank, "strides", where)
-        self.padding = choice(padding, ("valid", "same"), "padding", where)
+        self.padding = window_padding(padding, self.rank, where)
         self.dilation_rate = int_tuple(dilation_rate, self.rank, "dilation_rate", where)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(f"{where}: `strides` > 1 cannot be combined with `dilation_rate` > 1 (as in Keras), "
@@ -63,21 +93,31 @@ class _Conv(Layer):
         self.use_bias = boolean(use_bias, "use_bias", where)
         self.kernel_initializer = initializers.check(kernel_initializer, where)
         self.bias_initializer = initializers.check(bias_initializer, where)
+        self.groups = positive_int(groups, "groups", where)
+        if self.filters % self.groups:
+            raise ValueError(f"{where}: `filters` ({filters}) must be a multiple of `groups` ({groups})")
+        if self.groups > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{where}: BigDL has no dilated grouped convolution: `groups` > 1 needs dilation_rate=1")
 
     def compute_output_shape(self, input_shape):
         out = spatial_output_shape(self, input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
+        if input_shape[-1] % self.groups:
+            raise ValueError(f"{self.where()}: {input_shape[-1]} input channels cannot be split into "
+                             f"groups={self.groups}")
         return (*out, self.filters)
 
     def build(self, input_shape):
-        self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.filters), self.kernel_initializer)
+        self.add_weight("kernel", (*self.kernel_size, input_shape[-1] // self.groups, self.filters),
+                        self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "dilation_rate": list(self.dilation_rate),
-                "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
+                "strides": list(self.strides), "padding": padding_config(self.padding),
+                "dilation_rate": list(self.dilation_rate), "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+                **({"groups": self.groups} if self.groups > 1 else {})}  # absent when 1: older specs unchanged
 
 
 class Conv1D(_Conv):
@@ -101,7 +141,7 @@ class DepthwiseConv2D(Layer):
         where = self.where()
         self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)
         self.strides = int_tuple(strides, 2, "strides", where)
-        self.padding = choice(padding, ("valid", "same"), "padding", where)
+        self.padding = window_padding(padding, 2, where)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
         self.activation = activations.get(activation, where)
         self.use_bias = boolean(use_bias, "use_bias", where)
@@ -120,7 +160,7 @@ class DepthwiseConv2D(Layer):
 
     def get_config(self):
         return {"name": self.name, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "depth_multiplier": self.depth_multiplier, "activation": self.activation,
+                "padding": padding_config(self.padding), "depth_multiplier": self.depth_multiplier, "activation": self.activation,
                 "use_bias": self.use_bias, "depthwise_initializer": self.depthwise_initializer,
                 "bias_initializer": self.bias_initializer}
 

@@ -7,6 +7,7 @@ import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import org.json4s.JString
 
 /**
  * Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D on channels-last
@@ -42,6 +43,19 @@ object ConvolutionLayers {
     (total / 2, total - total / 2)
   }
 
+  /**
+   * BigDL's grouped kernel (groups, out / groups, in / groups, kh, kw) seen as Keras' (kh, kw, in / groups, out),
+   * without kh for Conv1D: the group and filter axes are adjacent in BigDL's storage, so they merge into one.
+   */
+  def groupedKerasView(t: Tensor[Float], rank: Int): Tensor[Float] = {
+    val Array(groups, perGroup, inputs, kh, kw) = t.size()
+    val Array(_, filterStride, inputStride, rowStride, columnStride) = t.stride()
+    val (size, stride) =
+      if (rank == 1) (Array(kw, inputs, groups * perGroup), Array(columnStride, inputStride, filterStride))
+      else (Array(kh, kw, inputs, groups * perGroup), Array(rowStride, columnStride, inputStride, filterStride))
+    Tensor[Float](t.storage(), t.storageOffset(), size, stride)
+  }
+
   /** NHWC ↔ NCHW with the batch axis first. */
   def toNCHW(name: String, from: ModuleNode[Float]): ModuleNode[Float] =
     Contiguous[Float]().setName(s"$name/nchw").inputs(
@@ -51,12 +65,43 @@ object ConvolutionLayers {
     Contiguous[Float]().setName(s"$name/nhwc").inputs(
       Transpose[Float](Array((2, 4), (2, 3))).setName(s"$name/nhwc_t").inputs(from))
 
-  /** Zero padding of NHWC input along H (axis 1 without batch) and W (axis 2). */
-  def padHW(name: String, from: ModuleNode[Float], top: Int, bottom: Int, left: Int, right: Int): ModuleNode[Float] = {
+  /** Padding of NHWC input along H (axis 1 without batch) and W (axis 2) with `value` (zeros by default). */
+  def padHW(name: String, from: ModuleNode[Float], top: Int, bottom: Int, left: Int, right: Int,
+      value: Double = 0.0): ModuleNode[Float] = {
     val pads = Seq((1, -top), (1, bottom), (2, -left), (2, right)).filter(_._2 != 0)
     pads.zipWithIndex.foldLeft(from) { case (node, ((dim, pad), i)) =>
-      Padding[Float](dim, pad, 3).setName(s"$name/pad$i").inputs(node)
+      Padding[Float](dim, pad, 3, value).setName(s"$name/pad$i").inputs(node)
     }
+  }
+
+  /**
+   * A window layer's explicit `padding` as (before, after) cells per axis of its 2-D image (a 1-D layer's
+   * image is (1, steps)), or None for Keras' "valid" / "same".
+   */
+  def explicitPadding(layer: LayerSpec, rank: Int): Option[Seq[(Int, Int)]] = layer.config \ "padding" match {
+    case JString(_) => None
+    case _ =>
+      val pairs = layer.intPairs("padding").map {
+        case Seq(before, after) => (before, after)
+        case other => throw BigwrapException.valueError(s"layer '${layer.name}' (${layer.className}): padding " +
+          s"${other.mkString("[", ", ", "]")} is not a (before, after) pair")
+      }
+      Some(if (rank == 1) (0, 0) +: pairs else pairs)
+  }
+
+  /** `padding` once explicit cells have been added to the input: "valid"; else the layer's string. */
+  def windowMode(layer: LayerSpec, explicit: Option[Seq[(Int, Int)]]): String =
+    if (explicit.isDefined) "valid" else layer.string("padding")
+
+  /** `image` (an input's 2-D spatial shape) grown by explicit padding. */
+  def padded(image: Seq[Int], explicit: Option[Seq[(Int, Int)]]): Seq[Int] =
+    explicit.fold(image)(_.zip(image).map { case ((before, after), n) => n + before + after })
+
+  /** `node` (NHWC) with explicit padding filled with `value`. */
+  def applyPadding(name: String, node: ModuleNode[Float], explicit: Option[Seq[(Int, Int)]],
+      value: Double = 0.0): ModuleNode[Float] = explicit match {
+    case Some(Seq((top, bottom), (left, right))) => padHW(s"$name/explicit", node, top, bottom, left, right, value)
+    case _ => node
   }
 }
 
@@ -71,21 +116,34 @@ final case class ConvBuilder(rank: Int) extends LayerBuilder {
     val kernel = as2d(layer.ints("kernel_size"))
     val strides = as2d(layer.ints("strides"))
     val dilation = as2d(layer.ints("dilation_rate"))
-    val padding = layer.string("padding")
+    val explicit = explicitPadding(layer, rank)
+    val padding = windowMode(layer, explicit)
     val useBias = layer.bool("use_bias")
     val filters = layer.int("filters")
-    val image = as2d(in.shape.init)
+    val image = padded(as2d(in.shape.init), explicit)
     val channels = in.shape.last
     val out = windowOutput(layer, in, image, "kernel", kernel, strides, padding, dilation)
-    val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
-    val kerasKernel = layer.ints("kernel_size") ++ Seq(channels, filters)
+    val source = applyPadding(layer.name,
+      if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node, explicit)
     val activation = layer.optString("activation").getOrElse("linear")
+    val groups = if (layer.has("groups")) layer.int("groups") else 1
+    val kerasKernel = layer.ints("kernel_size") ++ Seq(channels / groups, filters)
     val kernels = KernelChoice.inForce
-    val native = kernels.native && dilation.forall(_ == 1) // our kernels do undilated convolutions
+    val native = kernels.native && dilation.forall(_ == 1) && groups == 1 // ours: undilated, ungrouped
     // Native kernels fuse the activations they know; any other follows as a module of its own.
     val fused = if (native) FusedActivation.named(activation) else None
 
-    val (convOut, kernelSlot, biasSlot) = if (dilation.forall(_ == 1)) {
+    val (convOut, kernelSlot, biasSlot) = if (groups > 1) {
+      // BigDL groups in NCHW only; its kernel is (groups, filters / groups, channels / groups, kh, kw)
+      val (top, bottom) = if (padding == "same") samePadding(image(0), kernel(0), strides(0)) else (0, 0)
+      val (left, right) = if (padding == "same") samePadding(image(1), kernel(1), strides(1)) else (0, 0)
+      val padded = padHW(layer.name, source, top, bottom, left, right)
+      val conv = new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), 0, 0, useBias,
+        DataFormat.NCHW, groups).setName(layer.name)
+      (toNHWC(layer.name, conv.inputs(toNCHW(layer.name, padded))),
+        new WeightSlot("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight, groupedKerasView(_, rank)),
+        new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
+    } else if (dilation.forall(_ == 1)) {
       val pad = if (padding == "same") -1 else 0
       val conv = (if (native) {
         new NativeConv2D(channels, filters, kernel(1), kernel(0), strides(1), strides(0), pad, useBias,
@@ -158,16 +216,18 @@ final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(kh, kw) = layer.ints("kernel_size")
     val Seq(sh, sw) = layer.ints("strides")
-    val padding = layer.string("padding")
+    val explicit = explicitPadding(layer, 2)
+    val padding = windowMode(layer, explicit)
     val multiplier = layer.int("depth_multiplier")
     val useBias = layer.bool("use_bias")
     val channels = in.shape(2)
-    val out = windowOutput(layer, in, in.shape.take(2), "kernel", Seq(kh, kw), Seq(sh, sw), padding)
+    val out = windowOutput(layer, in, padded(in.shape.take(2), explicit), "kernel", Seq(kh, kw), Seq(sh, sw), padding)
     val pad = if (padding == "same") -1 else 0
     val depthwiseName = if (separable) s"${layer.name}/depthwise" else layer.name
     val depthwise = new Convolution(channels, channels * multiplier, kw, kh, sw, sh, pad, pad,
       withBias = useBias && !separable, DataFormat.NCHW, groups = channels).setName(depthwiseName)
-    val depthwiseNode = toNHWC(depthwiseName, depthwise.inputs(toNCHW(depthwiseName, in.node)))
+    val source = applyPadding(layer.name, in.node, explicit)
+    val depthwiseNode = toNHWC(depthwiseName, depthwise.inputs(toNCHW(depthwiseName, source)))
     // (groups, m, 1, kh, kw) → (kh, kw, groups, m)
     val depthwiseView = (t: Tensor[Float]) => t.select(3, 1).transpose(1, 3).transpose(2, 4)
     val kernelName = if (separable) "depthwise_kernel" else "kernel"

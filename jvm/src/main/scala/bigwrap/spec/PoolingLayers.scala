@@ -6,7 +6,9 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 
 /**
  * Max/Average pooling 1D and 2D on channels-last input through BigDL's NHWC pooling ("SAME" as pad = -1;
- * padded cells are not counted in averages, as in Keras); 1D pools a (1, steps, channels) image.
+ * padded cells are not counted in averages, as in Keras); 1D pools a (1, steps, channels) image. Explicit
+ * padding (PyTorch's, ONNX's): max pooling pads with the lowest float, so a padded cell never wins; an average
+ * counting the pad pools zeros; one not counting it is BigDL's own symmetric padding, which leaves them out.
  * LPPooling2D is (Σ|x|^p)^(1/p): BigDL's average pooling without the division sums each window.
  * Global pooling reduces the spatial axes with Mean / Max.
  */
@@ -28,14 +30,21 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
     def as2d(v: Seq[Int]): Seq[Int] = if (rank == 1) 1 +: v else v
     val pool = as2d(layer.ints("pool_size"))
     val strides = as2d(layer.ints("strides"))
-    val padding = layer.string("padding")
-    val image = as2d(in.shape.init)
+    val explicit = ConvolutionLayers.explicitPadding(layer, rank)
+    val padding = ConvolutionLayers.windowMode(layer, explicit)
+    val countPad = layer.has("count_include_pad") && layer.bool("count_include_pad")
+    val image = ConvolutionLayers.padded(as2d(in.shape.init), explicit)
     val out = ConvolutionLayers.windowOutput(layer, in, image, "pool", pool, strides, padding)
-    val pad = if (padding == "same") -1 else 0
-    val module = if (max) SpatialMaxPooling[Float](pool(1), pool(0), strides(1), strides(0), pad, pad, DataFormat.NHWC)
-    else SpatialAveragePooling[Float](pool(1), pool(0), strides(1), strides(0), pad, pad, countIncludePad = false,
-      format = DataFormat.NHWC)
-    val source = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
+    val asImage = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
+    // an average that leaves explicit (symmetric) padding out: BigDL pads; everything else pads here
+    val bigdlPads = explicit.filter(_ => !max && !countPad)
+    val source = if (bigdlPads.isDefined) asImage
+    else ConvolutionLayers.applyPadding(layer.name, asImage, explicit, if (max) -Float.MaxValue else 0.0)
+    val Seq(padH, padW) = bigdlPads.map(_.map(_._1)).getOrElse(Seq.fill(2)(if (padding == "same") -1 else 0))
+    val module = if (max) SpatialMaxPooling[Float](pool(1), pool(0), strides(1), strides(0), padW, padH,
+      DataFormat.NHWC)
+    else SpatialAveragePooling[Float](pool(1), pool(0), strides(1), strides(0), padW, padH,
+      countIncludePad = countPad, format = DataFormat.NHWC)
     val pooled = module.setName(layer.name).inputs(source)
     val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
     plain(outShape, if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, pooled) else pooled)
