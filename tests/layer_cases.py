@@ -45,6 +45,9 @@ class LayerCase:
     gradients: bool = True             # False where training mode is random (Dropout)
     tokens: int = 0                    # > 0: the input holds integer ids below this
     positive: tuple[str, ...] = ()     # weights that must be positive (variances)
+    call: dict[str, Any] = field(default_factory=dict)  # non-tensor call arguments (use_causal_mask=True)
+    padded: bool = False               # inputs pass through Masking(0.0), rows padded with zero steps at the end
+    bf16_tolerance: float = 1e-2       # bf16 runs: error bound as a fraction of the largest reference value
 
     def __post_init__(self):
         args = "-".join(f"{k}={getattr(v, '__name__', None) or _short(v)}" for k, v in self.kwargs.items())
@@ -211,6 +214,110 @@ def _bidirectional(kind, units, return_sequences, merge_mode="concat"):
     return forward
 
 
+# -- attention and masks (Keras 3 MultiHeadAttention, keras_hub TransformerEncoder) ---------------------------
+
+def _step_mask(x):
+    """Keras' Masking(0.0) mask: steps with any non-zero feature."""
+    return (x != 0).any(-1)
+
+
+def _masked(x, padded):
+    return (x * _step_mask(x).unsqueeze(-1), _step_mask(x)) if padded else (x, None)
+
+
+def _attention(w, query, value, key=None, query_mask=None, value_mask=None, causal=False, use_bias=True,
+               attention_mask=None):
+    """Keras 3's MultiHeadAttention: einsum projections, scores masked to -1e9, softmax, output projection."""
+    w = list(w) if use_bias else [w[0], 0, w[1], 0, w[2], 0, w[3], 0]
+    key = value if key is None else key
+    q = torch.einsum("btd,dhk->bthk", query, w[0]) + w[1]
+    k = torch.einsum("bsd,dhk->bshk", key, w[2]) + w[3]
+    v = torch.einsum("bsd,dhk->bshk", value, w[4]) + w[5]
+    scores = torch.einsum("bshk,bthk->bhts", k, q / math.sqrt(q.shape[-1]))
+    allowed = torch.ones(scores.shape[0], scores.shape[2], scores.shape[3], dtype=torch.bool)
+    if query_mask is not None:
+        allowed = allowed & query_mask[:, :, None]
+    if value_mask is not None:
+        allowed = allowed & value_mask[:, None, :]
+    if attention_mask is not None:
+        allowed = allowed & (attention_mask > 0.5)
+    if causal:
+        allowed = allowed & torch.ones(scores.shape[2], scores.shape[3], dtype=torch.bool).tril()
+    p = torch.softmax(torch.where(allowed[:, None], scores, torch.tensor(-1e9)), dim=-1)
+    return torch.einsum("bthv,hvo->bto", torch.einsum("bhts,bshv->bthv", p, v), w[6]) + w[7]
+
+
+def _mha(causal=False, padded=False, use_bias=True):
+    def forward(w, x, training):
+        (query, query_mask), (value, value_mask) = _masked(x[0], padded), _masked(x[1], padded)
+        key = _masked(x[2], padded)[0] if len(x) > 2 else None
+        return _attention(w, query, value, key, query_mask, value_mask, causal, use_bias)
+    return forward
+
+
+def _transformer_encoder(features, intermediate, activation="relu", normalize_first=False, padded=False,
+                         epsilon=1e-5):
+    """keras_hub's TransformerEncoder; weights: attention (8), its norm (2), feed-forward norm (2), Dense × 2."""
+    def forward(w, x, training):
+        x, mask = _masked(x, padded)
+        norm1 = lambda t: F.layer_norm(t, (features,), w[8], w[9], eps=epsilon)
+        norm2 = lambda t: F.layer_norm(t, (features,), w[10], w[11], eps=epsilon)
+        a = norm1(x) if normalize_first else x
+        y = _attention(w[:8], a, a, query_mask=mask, value_mask=mask) + x
+        y = y if normalize_first else norm1(y)
+        f = norm2(y) if normalize_first else y
+        out = ACTIVATIONS[activation](f @ w[12] + w[13]) @ w[14] + w[15] + y
+        return out if normalize_first else norm2(out)
+    return forward
+
+
+def _masked_mean(w, x, training):
+    x, mask = _masked(x, True)
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1)
+
+
+# A TransformerEncoder chains six bf16 GEMMs and two LayerNorms (whose backward divides by the row's spread):
+# its gradients stay within 2% of the largest value, one bf16 rounding (2^-9) amplified by each stage.
+_ENCODER_BF16 = 2e-2
+
+ATTENTION_CASES = [
+    LayerCase(layers.Dense, {"units": 7, "activation": "relu"}, (4, 5), (4, 7), _dense("relu"),
+              id="Dense-relu-on-steps"),
+    LayerCase(layers.Dense, {"units": 4, "activation": "softmax"}, (2, 3, 5), (2, 3, 4), _dense("softmax"),
+              id="Dense-softmax-rank-4"),
+    LayerCase(layers.Dropout, {"rate": 0.3}, (4, 6), (4, 6), lambda w, x, t: x, gradients=False, id="Dropout-on-steps"),
+    LayerCase(layers.Masking, {}, (5, 3), (5, 3), lambda w, x, t: _masked(x, True)[0], padded=True),
+    LayerCase(layers.Embedding, {"input_dim": 10, "output_dim": 4, "mask_zero": True}, (5,), (5, 4),
+              lambda w, x, t: F.embedding(x.long(), w[0]), tokens=10),
+    LayerCase(layers.PositionEmbedding, {"sequence_length": 6}, (4, 3), (4, 3),
+              lambda w, x, t: w[0][:4].expand(x.shape[0], 4, 3) + 0 * x),
+    LayerCase(layers.GlobalAveragePooling1D, {}, (6, 4), (4,), _masked_mean, padded=True,
+              id="GlobalAveragePooling1D-padded"),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha()),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 5,
+                                          "use_bias": False}, [(5, 6), (4, 3), (4, 2)], (5, 5),
+              _mha(use_bias=False), id="MultiHeadAttention-query-value-key-no-bias"),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 4}, [(5, 6), (5, 6)], (5, 6), _mha(causal=True),
+              call={"use_causal_mask": True}, id="MultiHeadAttention-causal"),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha(padded=True),
+              padded=True, id="MultiHeadAttention-padded"),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(6, 4), (6, 4)], (6, 4),
+              _mha(causal=True, padded=True), padded=True, call={"use_causal_mask": True},
+              id="MultiHeadAttention-padded-causal"),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3, "dropout": 0.5}, [(5, 6), (4, 6)], (5, 6),
+              _mha(), gradients=False, id="MultiHeadAttention-dropout"),
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (5, 4), (5, 4),
+              _transformer_encoder(4, 8), bf16_tolerance=_ENCODER_BF16),
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 6, "num_heads": 2, "activation": "gelu",
+                                          "normalize_first": True, "layer_norm_epsilon": 1e-3}, (5, 4), (5, 4),
+              _transformer_encoder(4, 6, "gelu", normalize_first=True, epsilon=1e-3), bf16_tolerance=_ENCODER_BF16,
+              id="TransformerEncoder-normalize_first-gelu"),
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (6, 4), (6, 4),
+              _transformer_encoder(4, 8, padded=True), padded=True, bf16_tolerance=_ENCODER_BF16,
+              id="TransformerEncoder-padded"),
+]
+
 # -- the table -----------------------------------------------------------------------------------------------
 
 LAYER_CASES = [
@@ -331,6 +438,7 @@ LAYER_CASES = [
     LayerCase(layers.Maximum, {}, [(4,), (4,)], (4,), lambda w, x, t: torch.maximum(x[0], x[1])),
     LayerCase(layers.Concatenate, {}, [(3,), (5,)], (8,), lambda w, x, t: torch.cat(x, -1)),
     LayerCase(layers.Concatenate, {"axis": 1}, [(2, 3), (4, 3)], (6, 3), lambda w, x, t: torch.cat(x, 1)),
+    *ATTENTION_CASES,
 ]
 
 # Constructor arguments each layer must reject, with a word the message must contain.
@@ -366,4 +474,12 @@ BAD_ARGUMENTS = [
     (layers.ZeroPadding2D, {"padding": ((1, 2), 3)}, "padding"),
     (layers.LPPooling2D, {"p": 0.5}, "`p`"),
     (layers.PeepholeLSTM, {"units": 2, "recurrent_activation": "gelu"}, "recurrent_activation"),
+    (layers.Masking, {"mask_value": "zero"}, "mask_value"),
+    (layers.Embedding, {"input_dim": 4, "output_dim": 2, "mask_zero": 1}, "mask_zero"),
+    (layers.PositionEmbedding, {"sequence_length": 0}, "sequence_length"),
+    (layers.MultiHeadAttention, {"num_heads": 0, "key_dim": 2}, "num_heads"),
+    (layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 2, "attention_axes": (1,)}, "attention_axes"),
+    (layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 2, "dropout": 1.0}, "dropout"),
+    (layers.TransformerEncoder, {"intermediate_dim": 0, "num_heads": 2}, "intermediate_dim"),
+    (layers.TransformerEncoder, {"intermediate_dim": 4, "num_heads": 2, "activation": "swishy"}, "swishy"),
 ]
