@@ -277,6 +277,50 @@ def _masked_mean(w, x, training):
     return (x * m).sum(1) / m.sum(1)
 
 
+def _cell(kind, w, x, h, c, units):
+    """One step of Keras' SimpleRNN (tanh), LSTM (gates i, f, c, o) or GRU (z, r, h; reset_after)."""
+    if kind == "SimpleRNN":
+        return torch.tanh(x @ w[0] + h @ w[1] + w[2]), c
+    if kind == "LSTM":
+        i, f, g, o = (x @ w[0] + h @ w[1] + w[2]).split(units, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    xz, hz = (x @ w[0] + w[2][0]).split(units, -1), (h @ w[1] + w[2][1]).split(units, -1)
+    z, r = torch.sigmoid(xz[0] + hz[0]), torch.sigmoid(xz[1] + hz[1])
+    return z * h + (1 - z) * torch.tanh(xz[2] + r * hz[2]), c
+
+
+def _masked_steps(kind, w, x, units, reverse=False, zero_masked=False):
+    """A recurrent layer over a Masking(0.0)-masked sequence, as Keras runs it: masked steps keep the state and
+    output the previous output (zeros with zero_masked, Bidirectional's rule); outputs in processing order."""
+    x, mask = _masked(x, True)
+    h = c = torch.zeros(x.shape[0], units)
+    outputs = []
+    for t in (reversed(range(x.shape[1])) if reverse else range(x.shape[1])):
+        keep = mask[:, t:t + 1]
+        new_h, new_c = _cell(kind, w, x[:, t], h, c, units)
+        h, c = torch.where(keep, new_h, h), torch.where(keep, new_c, c)
+        outputs.append(torch.where(keep, h, torch.zeros_like(h)) if zero_masked else h)
+    return torch.stack(outputs, 1)
+
+
+def _masked_rnn(kind, units, return_sequences=False, go_backwards=False):
+    def forward(w, x, training):
+        out = _masked_steps(kind, w, x, units, go_backwards)
+        return out if return_sequences else out[:, -1]
+    return forward
+
+
+def _masked_bidirectional(kind, units, return_sequences, merge):
+    def forward(w, x, training):
+        n = len(w) // 2
+        fwd = _masked_steps(kind, w[:n], x, units, zero_masked=return_sequences)
+        bwd = _masked_steps(kind, w[n:], x, units, reverse=True, zero_masked=return_sequences)
+        fwd, bwd = (fwd, bwd.flip(1)) if return_sequences else (fwd[:, -1], bwd[:, -1])
+        return torch.cat([fwd, bwd], -1) if merge == "concat" else fwd + bwd
+    return forward
+
+
 # A TransformerEncoder chains six bf16 GEMMs and two LayerNorms (whose backward divides by the row's spread):
 # its gradients stay within 2% of the largest value, one bf16 rounding (2^-9) amplified by each stage.
 _ENCODER_BF16 = 2e-2
@@ -294,6 +338,18 @@ ATTENTION_CASES = [
               lambda w, x, t: w[0][:4].expand(x.shape[0], 4, 3) + 0 * x),
     LayerCase(layers.GlobalAveragePooling1D, {}, (6, 4), (4,), _masked_mean, padded=True,
               id="GlobalAveragePooling1D-padded"),
+    LayerCase(layers.SimpleRNN, {"units": 3, "return_sequences": True}, (5, 2), (5, 3),
+              _masked_rnn("SimpleRNN", 3, True), padded=True, id="SimpleRNN-padded-return_sequences"),
+    LayerCase(layers.LSTM, {"units": 3}, (5, 2), (3,), _masked_rnn("LSTM", 3), padded=True, id="LSTM-padded"),
+    LayerCase(layers.LSTM, {"units": 3, "return_sequences": True, "go_backwards": True}, (5, 2), (5, 3),
+              _masked_rnn("LSTM", 3, True, True), padded=True, id="LSTM-padded-go_backwards-return_sequences"),
+    LayerCase(layers.GRU, {"units": 3, "go_backwards": True}, (5, 2), (3,), _masked_rnn("GRU", 3, False, True),
+              padded=True, id="GRU-padded-go_backwards"),
+    LayerCase(layers.Bidirectional, {"layer": layers.LSTM(3, return_sequences=True)}, (5, 2), (5, 6),
+              _masked_bidirectional("LSTM", 3, True, "concat"), padded=True,
+              id="Bidirectional-LSTM-padded-return_sequences"),
+    LayerCase(layers.Bidirectional, {"layer": layers.GRU(2), "merge_mode": "sum"}, (5, 2), (2,),
+              _masked_bidirectional("GRU", 2, False, "sum"), padded=True, id="Bidirectional-GRU-padded-sum"),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha()),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 5,
                                           "use_bias": False}, [(5, 6), (4, 3), (4, 2)], (5, 5),
@@ -313,8 +369,8 @@ ATTENTION_CASES = [
                                           "normalize_first": True, "layer_norm_epsilon": 1e-3}, (5, 4), (5, 4),
               _transformer_encoder(4, 6, "gelu", normalize_first=True, epsilon=1e-3), bf16_tolerance=_ENCODER_BF16,
               id="TransformerEncoder-normalize_first-gelu"),
-    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (6, 4), (6, 4),
-              _transformer_encoder(4, 8, padded=True), padded=True, bf16_tolerance=_ENCODER_BF16,
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (6, 8), (6, 8),
+              _transformer_encoder(8, 8, padded=True), padded=True, bf16_tolerance=_ENCODER_BF16,
               id="TransformerEncoder-padded"),
 ]
 

@@ -10,7 +10,8 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  */
 object Masks {
   /** Layers that skip masked steps (their builders read their inputs' masks). */
-  val consumers: Set[String] = Set("MultiHeadAttention", "TransformerEncoder", "GlobalAveragePooling1D")
+  val consumers: Set[String] = Set("MultiHeadAttention", "TransformerEncoder", "GlobalAveragePooling1D",
+    "SimpleRNN", "LSTM", "PeepholeLSTM", "GRU", "Bidirectional")
 
   /** Keras' supports_masking layers that keep the steps axis: their output has their (first) input's mask. */
   private val passThrough: Set[String] = Set("Dense", "Activation", "Dropout", "ReLU", "LeakyReLU", "ELU",
