@@ -123,7 +123,7 @@ def attention_layer(quick: bool) -> dict:
 
 
 def run(spark, quick: bool) -> dict:
-    rows = 512 if quick else 4096
+    rows = 512 if quick else 2048
     x, y = sequences(rows, seed=3)
     train = spark.createDataFrame([(r.tolist(), float(t)) for r, t in zip(x, y)], "features array<float>, label double")
     train = train.repartition(4).cache()

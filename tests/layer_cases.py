@@ -321,9 +321,10 @@ def _masked_bidirectional(kind, units, return_sequences, merge):
     return forward
 
 
-# A TransformerEncoder chains six bf16 GEMMs and two LayerNorms (whose backward divides by the row's spread):
-# its gradients stay within 2% of the largest value, one bf16 rounding (2^-9) amplified by each stage.
-_ENCODER_BF16 = 2e-2
+# Attention chains four bf16 GEMMs (projection, scores, probabilities · values, output projection), a
+# TransformerEncoder six and two LayerNorms (whose backward divides by the row's spread): their outputs and
+# gradients stay within 2% of the largest value, one bf16 rounding (2^-9) amplified by each stage.
+_ATTENTION_BF16 = 2e-2
 
 ATTENTION_CASES = [
     LayerCase(layers.Dense, {"units": 7, "activation": "relu"}, (4, 5), (4, 7), _dense("relu"),
@@ -350,27 +351,28 @@ ATTENTION_CASES = [
               id="Bidirectional-LSTM-padded-return_sequences"),
     LayerCase(layers.Bidirectional, {"layer": layers.GRU(2), "merge_mode": "sum"}, (5, 2), (2,),
               _masked_bidirectional("GRU", 2, False, "sum"), padded=True, id="Bidirectional-GRU-padded-sum"),
-    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha()),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha(),
+              bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 5,
                                           "use_bias": False}, [(5, 6), (4, 3), (4, 2)], (5, 5),
-              _mha(use_bias=False), id="MultiHeadAttention-query-value-key-no-bias"),
+              _mha(use_bias=False), id="MultiHeadAttention-query-value-key-no-bias", bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 4}, [(5, 6), (5, 6)], (5, 6), _mha(causal=True),
-              call={"use_causal_mask": True}, id="MultiHeadAttention-causal"),
+              call={"use_causal_mask": True}, id="MultiHeadAttention-causal", bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha(padded=True),
-              padded=True, id="MultiHeadAttention-padded"),
+              padded=True, id="MultiHeadAttention-padded", bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(6, 4), (6, 4)], (6, 4),
               _mha(causal=True, padded=True), padded=True, call={"use_causal_mask": True},
-              id="MultiHeadAttention-padded-causal"),
+              id="MultiHeadAttention-padded-causal", bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3, "dropout": 0.5}, [(5, 6), (4, 6)], (5, 6),
-              _mha(), gradients=False, id="MultiHeadAttention-dropout"),
+              _mha(), gradients=False, id="MultiHeadAttention-dropout", bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (5, 4), (5, 4),
-              _transformer_encoder(4, 8), bf16_tolerance=_ENCODER_BF16),
+              _transformer_encoder(4, 8), bf16_tolerance=_ATTENTION_BF16),
     LayerCase(layers.TransformerEncoder, {"intermediate_dim": 6, "num_heads": 2, "activation": "gelu",
                                           "normalize_first": True, "layer_norm_epsilon": 1e-3}, (5, 4), (5, 4),
-              _transformer_encoder(4, 6, "gelu", normalize_first=True, epsilon=1e-3), bf16_tolerance=_ENCODER_BF16,
+              _transformer_encoder(4, 6, "gelu", normalize_first=True, epsilon=1e-3), bf16_tolerance=_ATTENTION_BF16,
               id="TransformerEncoder-normalize_first-gelu"),
     LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (6, 8), (6, 8),
-              _transformer_encoder(8, 8, padded=True), padded=True, bf16_tolerance=_ENCODER_BF16,
+              _transformer_encoder(8, 8, padded=True), padded=True, bf16_tolerance=_ATTENTION_BF16,
               id="TransformerEncoder-padded"),
 ]
 

@@ -11,57 +11,55 @@ import com.intel.analytics.bigdl.dllib.utils.{RandomGenerator, T, Table}
  * v (batch, S, heads·valueDim), then the masks this module was built to take, in order: the query's
  * (batch, T), the key/value's (batch, S), an attention mask (batch, T, S); each 1 to attend, 0 not. With
  * `causal` query t attends to steps s ≤ t only. Masked scores become -1e9 (Keras' `where(mask, scores, -1e9)`),
- * so a row with nothing to attend to averages every step, as in Keras. The softmax subtracts the row maximum,
- * every sum accumulates in fp32, and dropout (training only) drops attention probabilities as Keras does.
+ * so a row with nothing to attend to averages every step, as in Keras. The softmax subtracts the row maximum in
+ * fp32; the six matrix products per head run on the native GEMMs (fp32, or bf16 inputs with fp32 accumulation)
+ * when `native`, else in Scala. Dropout (training only) drops attention probabilities as Keras does.
  * Output (batch, T, heads·valueDim); the masks get zero gradients.
  */
 final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, dropout: Double,
-    queryMask: Boolean, keyMask: Boolean, attentionMask: Boolean)
+    queryMask: Boolean, keyMask: Boolean, attentionMask: Boolean, native: Boolean, bf16: Boolean)
   extends AbstractModule[Table, Tensor[Float], Float] {
 
   private val scale = (1.0 / math.sqrt(keyDim)).toFloat
   private val Masked = -1e9f
-  // Saved by the forward pass: attention probabilities after dropout, and before it (batch, heads, T, S).
+  @transient private lazy val products = new HeadProducts(native, bf16)
+  // Saved by the forward pass: per batch row the allowed (query, source) pairs, the attention probabilities
+  // before dropout and the dropout factors (batch, heads, T, S).
+  private var allowed = Array.empty[Array[Boolean]]
   private var probabilities = new Array[Float](0)
   private var kept = new Array[Float](0)
   private var batch, steps, sources = 0
 
   private def raw(t: Tensor[Float]): (Array[Float], Int) = (t.storage().array(), t.storageOffset() - 1)
 
-  private def masks(input: Table): (Option[Tensor[Float]], Option[Tensor[Float]], Option[Tensor[Float]]) = {
+  private def masks(input: Table): Seq[Option[Tensor[Float]]] = {
     var index = 4
-    def next(present: Boolean): Option[Tensor[Float]] =
+    Seq(queryMask, keyMask, attentionMask).map { present =>
       if (!present) None else { val t = input[Tensor[Float]](index).contiguous(); index += 1; Some(t) }
-    val q = next(queryMask)
-    val k = next(keyMask)
-    (q, k, next(attentionMask))
+    }
   }
 
-  /** (T×S) per batch row: whether query t may attend to source s. */
-  private def allowed(b: Int, qm: Option[Tensor[Float]], km: Option[Tensor[Float]], am: Option[Tensor[Float]]): Array[Boolean] = {
-    val out = Array.fill(steps * sources)(true)
-    def on(m: Option[Tensor[Float]], index: Int): Boolean = m.forall { t =>
-      val (a, o) = raw(t); a(o + index) > 0.5f
+  /** (T×S) for batch row b: whether query t may attend to source s. */
+  private def allowedPairs(b: Int, m: Seq[Option[Tensor[Float]]]): Array[Boolean] = {
+    def on(mask: Option[Tensor[Float]], index: Int): Boolean = mask.forall { t => val (a, o) = raw(t); a(o + index) > 0.5f }
+    Array.tabulate(steps * sources) { i =>
+      val (t, s) = (i / sources, i % sources)
+      on(m(0), b * steps + t) && on(m(1), b * sources + s) && on(m(2), (b * steps + t) * sources + s) &&
+        (!causal || s <= t)
     }
-    var t = 0
-    while (t < steps) {
-      var s = 0
-      while (s < sources) {
-        out(t * sources + s) = on(qm, b * steps + t) && on(km, b * sources + s) &&
-          on(am, (b * steps + t) * sources + s) && (!causal || s <= t)
-        s += 1
-      }
-      t += 1
-    }
-    out
   }
 
-  /** Rows `rows` of head h of a (batch, rows, heads·dim) tensor, as a contiguous (rows × dim) matrix. */
-  private def head(x: Array[Float], xo: Int, b: Int, h: Int, rows: Int, dim: Int): Array[Float] = {
-    val out = new Array[Float](rows * dim)
+  /** Head h of batch row b of a (batch, rows, heads·dim) tensor as a (rows × dim) matrix, or (dim × rows). */
+  private def head(x: Array[Float], xo: Int, b: Int, h: Int, rows: Int, dim: Int, into: Array[Float],
+      transposed: Boolean = false): Array[Float] = {
     var r = 0
-    while (r < rows) { System.arraycopy(x, xo + ((b * rows + r) * heads + h) * dim, out, r * dim, dim); r += 1 }
-    out
+    while (r < rows) {
+      val from = xo + ((b * rows + r) * heads + h) * dim
+      if (!transposed) System.arraycopy(x, from, into, r * dim, dim)
+      else { var d = 0; while (d < dim) { into(d * rows + r) = x(from + d); d += 1 } }
+      r += 1
+    }
+    into
   }
 
   private def addHead(from: Array[Float], x: Array[Float], xo: Int, b: Int, h: Int, rows: Int, dim: Int): Unit = {
@@ -75,42 +73,33 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
   }
 
   override def updateOutput(input: Table): Tensor[Float] = {
-    val q = input[Tensor[Float]](1).contiguous()
-    val k = input[Tensor[Float]](2).contiguous()
-    val v = input[Tensor[Float]](3).contiguous()
-    val (qm, km, am) = masks(input)
+    val Seq(q, k, v) = (1 to 3).map(i => input[Tensor[Float]](i).contiguous())
     batch = q.size(1); steps = q.size(2); sources = k.size(2)
     val (qs, qo) = raw(q); val (ks, ko) = raw(k); val (vs, vo) = raw(v)
     val plane = steps * sources
+    val m = masks(input)
+    allowed = Array.tabulate(batch)(b => allowedPairs(b, m))
     probabilities = new Array[Float](batch * heads * plane)
     kept = if (isTraining() && dropout > 0) new Array[Float](batch * heads * plane) else new Array[Float](0)
     output.resize(batch, steps, heads * valueDim).zero()
     val (os, oo) = raw(output)
-    var b = 0
-    while (b < batch) {
-      val ok = allowed(b, qm, km, am)
-      var h = 0
-      while (h < heads) {
-        val qh = head(qs, qo, b, h, steps, keyDim)
-        val kh = head(ks, ko, b, h, sources, keyDim)
-        val vh = head(vs, vo, b, h, sources, valueDim)
-        val base = (b * heads + h) * plane
-        val scores = new Array[Float](plane)
-        Gemm.nt(qh, 0, kh, 0, scores, 0, steps, keyDim, sources)
-        softmaxRows(scores, ok)
-        val used = if (kept.isEmpty) scores else dropped(scores, base)
-        System.arraycopy(scores, 0, probabilities, base, plane)
-        val outHead = new Array[Float](steps * valueDim)
-        Gemm.nn(used, 0, vh, 0, outHead, 0, steps, sources, valueDim)
-        addHead(outHead, os, oo, b, h, steps, valueDim)
-        h += 1
-      }
-      b += 1
+    val (qh, kh, vt) = (new Array[Float](steps * keyDim), new Array[Float](sources * keyDim), new Array[Float](valueDim * sources))
+    val (scores, used, outHead) = (new Array[Float](plane), new Array[Float](plane), new Array[Float](steps * valueDim))
+    for (b <- 0 until batch; h <- 0 until heads) {
+      val base = (b * heads + h) * plane
+      products.abT(head(qs, qo, b, h, steps, keyDim, qh), head(ks, ko, b, h, sources, keyDim, kh), scores, steps,
+        keyDim, sources, forward = true)
+      softmaxRows(scores, allowed(b))
+      System.arraycopy(scores, 0, probabilities, base, plane)
+      if (kept.isEmpty) System.arraycopy(scores, 0, used, 0, plane) else drop(scores, base, used)
+      products.abT(used, head(vs, vo, b, h, sources, valueDim, vt, transposed = true), outHead, steps, sources, valueDim,
+        forward = true)
+      addHead(outHead, os, oo, b, h, steps, valueDim)
     }
     output
   }
 
-  /** In place: each row of scaled, masked scores → probabilities, max-subtracted. */
+  /** In place: each row of scores → probabilities of the scaled, masked scores, max-subtracted. */
   private def softmaxRows(scores: Array[Float], ok: Array[Boolean]): Unit = {
     var t = 0
     while (t < steps) {
@@ -132,84 +121,101 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
     }
   }
 
-  /** The probabilities with dropout applied; the kept/scaled factors saved for backward at `base`. */
-  private def dropped(p: Array[Float], base: Int): Array[Float] = {
+  /** `into` = the probabilities with dropout applied; the factors saved at `base` for backward. */
+  private def drop(p: Array[Float], base: Int, into: Array[Float]): Unit = {
     val keep = (1.0 / (1.0 - dropout)).toFloat
-    val out = new Array[Float](p.length)
     var i = 0
     while (i < p.length) {
       val factor = if (RandomGenerator.RNG.uniform(0, 1) >= dropout) keep else 0f
       kept(base + i) = factor
-      out(i) = p(i) * factor
+      into(i) = p(i) * factor
       i += 1
     }
-    out
   }
 
   override def updateGradInput(input: Table, gradOutput: Tensor[Float]): Table = {
-    val q = input[Tensor[Float]](1).contiguous()
-    val k = input[Tensor[Float]](2).contiguous()
-    val v = input[Tensor[Float]](3).contiguous()
+    val Seq(q, k, v) = (1 to 3).map(i => input[Tensor[Float]](i).contiguous())
     val dy = gradOutput.contiguous()
     val (qs, qo) = raw(q); val (ks, ko) = raw(k); val (vs, vo) = raw(v); val (ds, dOff) = raw(dy)
-    val dq = Tensor[Float]().resizeAs(q).zero()
-    val dk = Tensor[Float]().resizeAs(k).zero()
-    val dv = Tensor[Float]().resizeAs(v).zero()
+    val Seq(dq, dk, dv) = Seq(q, k, v).map(t => Tensor[Float]().resizeAs(t).zero())
     val (dqs, dqo) = raw(dq); val (dks, dko) = raw(dk); val (dvs, dvo) = raw(dv)
     val plane = steps * sources
-    var b = 0
-    while (b < batch) {
-      var h = 0
-      while (h < heads) {
-        val base = (b * heads + h) * plane
-        val qh = head(qs, qo, b, h, steps, keyDim)
-        val kh = head(ks, ko, b, h, sources, keyDim)
-        val vh = head(vs, vo, b, h, sources, valueDim)
-        val dOut = head(ds, dOff, b, h, steps, valueDim)
-        val p = java.util.Arrays.copyOfRange(probabilities, base, base + plane)
-        val used = if (kept.isEmpty) p else Array.tabulate(plane)(i => p(i) * kept(base + i))
-        // v's gradient: usedᵀ · dOut; the probabilities': dOut · vᵀ (then through dropout).
-        val dvHead = new Array[Float](sources * valueDim)
-        Gemm.tn(used, 0, dOut, 0, dvHead, 0, sources, steps, valueDim)
-        addHead(dvHead, dvs, dvo, b, h, sources, valueDim)
-        val dp = new Array[Float](plane)
-        Gemm.nt(dOut, 0, vh, 0, dp, 0, steps, valueDim, sources)
-        if (kept.nonEmpty) { var i = 0; while (i < plane) { dp(i) *= kept(base + i); i += 1 } }
-        // Softmax backward, scaled: dScores = p ⊙ (dp − Σ dp⊙p) / √keyDim. Masked scores were constants.
-        var t = 0
-        while (t < steps) {
-          val row = t * sources
-          var dot = 0f
-          var s = 0
-          while (s < sources) { dot += dp(row + s) * p(row + s); s += 1 }
-          s = 0
-          while (s < sources) { dp(row + s) = p(row + s) * (dp(row + s) - dot) * scale; s += 1 }
-          t += 1
-        }
-        zeroMasked(dp, b, input)
-        val dqHead = new Array[Float](steps * keyDim)
-        Gemm.nn(dp, 0, kh, 0, dqHead, 0, steps, sources, keyDim)
-        addHead(dqHead, dqs, dqo, b, h, steps, keyDim)
-        val dkHead = new Array[Float](sources * keyDim)
-        Gemm.tn(dp, 0, qh, 0, dkHead, 0, sources, steps, keyDim)
-        addHead(dkHead, dks, dko, b, h, sources, keyDim)
-        h += 1
-      }
-      b += 1
+    val (qh, kh, kt, vh) = (new Array[Float](steps * keyDim), new Array[Float](sources * keyDim),
+      new Array[Float](keyDim * sources), new Array[Float](sources * valueDim))
+    val (dOut, p, used, dp) = (new Array[Float](steps * valueDim), new Array[Float](plane), new Array[Float](plane),
+      new Array[Float](plane))
+    val (dvHead, dqHead, dkHead) = (new Array[Float](sources * valueDim), new Array[Float](steps * keyDim),
+      new Array[Float](sources * keyDim))
+    for (b <- 0 until batch; h <- 0 until heads) {
+      val base = (b * heads + h) * plane
+      head(ds, dOff, b, h, steps, valueDim, dOut)
+      System.arraycopy(probabilities, base, p, 0, plane)
+      var i = 0
+      while (i < plane) { used(i) = if (kept.isEmpty) p(i) else p(i) * kept(base + i); i += 1 }
+      // v's gradient: usedᵀ · dOut; the probabilities': dOut · vᵀ, then back through dropout.
+      java.util.Arrays.fill(dvHead, 0f)
+      products.addTransposedProduct(dOut, used, dvHead, steps, valueDim, sources)
+      addHead(dvHead, dvs, dvo, b, h, sources, valueDim)
+      products.abT(dOut, head(vs, vo, b, h, sources, valueDim, vh), dp, steps, valueDim, sources, forward = false)
+      if (kept.nonEmpty) { i = 0; while (i < plane) { dp(i) *= kept(base + i); i += 1 } }
+      softmaxBackward(p, dp, allowed(b))
+      products.abT(dp, head(ks, ko, b, h, sources, keyDim, kt, transposed = true), dqHead, steps, sources, keyDim,
+        forward = false)
+      addHead(dqHead, dqs, dqo, b, h, steps, keyDim)
+      java.util.Arrays.fill(dkHead, 0f)
+      products.addTransposedProduct(head(qs, qo, b, h, steps, keyDim, qh), dp, dkHead, steps, keyDim, sources)
+      addHead(dkHead, dks, dko, b, h, sources, keyDim)
     }
     gradInput = T(dq, dk, dv)
-    var i = 4
-    while (i <= input.length()) { gradInput(i) = Tensor[Float]().resizeAs(input[Tensor[Float]](i)).zero(); i += 1 }
+    (4 to input.length()).foreach(i => gradInput(i) = Tensor[Float]().resizeAs(input[Tensor[Float]](i)).zero())
     gradInput
   }
 
-  private def zeroMasked(dScores: Array[Float], b: Int, input: Table): Unit = {
-    val (qm, km, am) = masks(input)
-    if (qm.isEmpty && km.isEmpty && am.isEmpty && !causal) return
-    val ok = allowed(b, qm, km, am)
-    var i = 0
-    while (i < ok.length) { if (!ok(i)) dScores(i) = 0f; i += 1 }
+  /** In place: dp → the scores' gradient p ⊙ (dp − Σ dp⊙p) / √keyDim; masked scores were constants (0). */
+  private def softmaxBackward(p: Array[Float], dp: Array[Float], ok: Array[Boolean]): Unit = {
+    var t = 0
+    while (t < steps) {
+      val row = t * sources
+      var dot = 0f
+      var s = 0
+      while (s < sources) { dot += dp(row + s) * p(row + s); s += 1 }
+      s = 0
+      while (s < sources) {
+        dp(row + s) = if (ok(row + s)) p(row + s) * (dp(row + s) - dot) * scale else 0f
+        s += 1
+      }
+      t += 1
+    }
   }
 
   override def toString: String = s"Attention($heads heads, key $keyDim, value $valueDim${if (causal) ", causal" else ""})"
+}
+
+/** The per-head matrix products, on the native GEMMs when `native` (and the library loaded), else in Scala. */
+private final class HeadProducts(native: Boolean, bf16: Boolean) {
+  private val calls = if (native) NativeKernels.calls else None
+  private val useBf16 = bf16 && NativeKernels.bf16
+  private var weight16 = new Array[Short](0)
+
+  /**
+   * c(m×n) = a(m×k) · bᵀ, b stored (n×k); bf16 operands only for the forward pass (`forward`): the backward
+   * products feed gradients that are differences of nearly equal terms (softmax's), which bf16 rounding would
+   * swamp, so they stay fp32, as do the weight-like products below.
+   */
+  def abT(a: Array[Float], b: Array[Float], c: Array[Float], m: Int, k: Int, n: Int, forward: Boolean): Unit = calls match {
+    case Some(kernels) =>
+      val low = useBf16 && forward
+      if (low && weight16.length < n * k) weight16 = new Array[Short](n * k)
+      kernels.denseForward(a, 0, b, 0, if (low) weight16 else null, null, 0, c, 0, m, k, n, 0, low)
+    case None =>
+      java.util.Arrays.fill(c, 0, m * n, 0f)
+      Gemm.nt(a, 0, b, 0, c, 0, m, k, n)
+  }
+
+  /** c(n×k) += bᵀ · a with a (m×k), b (m×n), fp32 (backward only: e.g. the keys' gradient sums score gradients
+   * whose rows add up to exactly 0, softmax ignoring a shift). */
+  def addTransposedProduct(a: Array[Float], b: Array[Float], c: Array[Float], m: Int, k: Int, n: Int): Unit = calls match {
+    case Some(kernels) => kernels.denseGradParams(a, 0, b, 0, c, 0, null, 0, m, k, n, 1f, 0f, false)
+    case None => Gemm.tn(b, 0, a, 0, c, 0, n, m, k)
+  }
 }
