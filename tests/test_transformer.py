@@ -18,7 +18,7 @@ import bigwrap
 from bigwrap import TokenSequencer, layers
 from bigwrap.__main__ import spark_shell_command
 
-from .layer_cases import _attention
+from .masked_reference import _attention
 
 LENGTH = 12
 GOOD = "good great fine nice superb".split()

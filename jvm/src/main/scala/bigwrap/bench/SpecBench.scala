@@ -1,11 +1,8 @@
 package bigwrap.bench
 
-import bigwrap.nn.NativeKernels
 import bigwrap.spec.{KernelChoice, ModelBuilder}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
-import com.intel.analytics.bigdl.dllib.utils.Engine
-import com.intel.analytics.bigdl.mkl.MKL
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -21,12 +18,7 @@ object SpecBench {
 
   def main(args: Array[String]): Unit = {
     val config = JsonMethods.parse(args(0))
-    val threads = (config \ "threads").extract[Int]
-    System.setProperty("bigdl.localMode", "true")
-    System.setProperty("bigdl.coreNumber", threads.toString)
-    Engine.init
-    MKL.setNumThreads(threads)
-    NativeKernels.setThreads(threads)
+    LayerBench.startEngine(config)
     val spec = JsonMethods.compact(config \ "spec")
     val shape = (config \ "input").extract[List[Int]].toArray
     val (iterations, warmup) = ((config \ "iterations").extract[Int], (config \ "warmup").extract[Int])
