@@ -35,16 +35,21 @@ def _layers() -> list[dict]:
             dense("LeNet dense 400→120", lenet, 400, 120), dense("LeNet dense 120→84", lenet, 120, 84)]
 
 
-def _layer_bench(config: dict, mkldnn: bool) -> dict:
+def jvm_bench(main_class: str, config: dict, mkldnn: bool = False) -> dict:
+    """Runs a bigwrap.bench timer (LayerBench, SpecBench) in a JVM of its own; it prints its result as JSON."""
     import pyspark
 
     jars = [str(j) for j in _jars.all_jars()] + [str(Path(pyspark.__file__).parent / "jars" / "*")]
     command = ["java", "-cp", ":".join(jars), _jars.log_config_option(),
                f"-Djava.library.path={_jars.native_library().parent}"]
     command += ["-Dbigdl.engineType=mkldnn"] if mkldnn else []
-    out = subprocess.run(command + ["bigwrap.bench.LayerBench", json.dumps(config)], capture_output=True,
+    out = subprocess.run(command + [main_class, json.dumps(config)], capture_output=True,
                          text=True, check=True, timeout=1800)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _layer_bench(config: dict, mkldnn: bool) -> dict:
+    return jvm_bench("bigwrap.bench.LayerBench", config, mkldnn)
 
 
 def per_layer(quick: bool) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 import bigwrap
 from bigwrap import layers
 
-from . import distributed, inference, native, systems
+from . import distributed, inference, native, systems, transformer
 from .workloads import blobs, frame, images
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -126,6 +126,8 @@ def markdown(results) -> str:
     lines.append(inference.markdown(results["inference"]))
     if "native" in results:
         lines.append(native.markdown(results["native"]))
+    if "transformer" in results:
+        lines.append(transformer.markdown(results["transformer"]))
     return "\n".join(lines) + "\n"
 
 
@@ -174,6 +176,7 @@ def main() -> int:
     results["parquet_to_model"] = distributed.run(spark, scale, mlp)
     results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)
     results["native"] = native.run(spark, scale < 1, lambda: mlp([784, 512, 256, 10]), lenet)
+    results["transformer"] = transformer.run(spark, scale < 1)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results["date"] + ("-quick" if scale < 1 else ""))
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))

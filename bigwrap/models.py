@@ -148,12 +148,22 @@ class Model:
         for layer in self._graph_layers:
             config = layer.get_config()
             config.pop("name")
-            inbound = [] if isinstance(layer, InputLayer) else [
-                [self._ref(t) for t in layer.calls[i]] for i in self._calls[layer]]
+            inbound = [] if isinstance(layer, InputLayer) else [self._inbound(layer, i) for i in self._calls[layer]]
             layers.append({"class_name": type(layer).__name__, "name": layer.name, "config": config, "inbound": inbound})
-        return {"format": spec_format.FORMAT, "version": spec_format.VERSION, "class_name": type(self).__name__,
+        named_calls = any(isinstance(call, dict) for entry in layers for call in entry["inbound"])
+        return {"format": spec_format.FORMAT, "version": spec_format.version_for(named_calls),
+                "class_name": type(self).__name__,
                 "name": self.name, "layers": layers,
                 "inputs": [self._ref(t) for t in self._inputs], "outputs": [self._ref(t) for t in self._outputs]}
+
+    def _inbound(self, layer: Layer, index: int) -> list[str] | dict[str, Any]:
+        """One call of `layer` in the spec: a list of tensor references, or for a call with named tensors
+        {"inputs": {name: reference}, "arguments": {argument: value}}."""
+        refs = [self._ref(t) for t in layer.calls[index]]
+        names, arguments = layer.call_signatures[index]
+        if names is None:
+            return refs
+        return {"inputs": dict(zip(names, refs)), "arguments": dict(arguments)}
 
     def to_json(self, **json_kwargs) -> str:
         return json.dumps(self.get_config(), **json_kwargs)
@@ -396,11 +406,17 @@ def model_from_json(json_spec: str | dict) -> Model:
             tensors[layer.name] = layer.output
             continue
         for k, call in enumerate(entry.get("inbound", [])):
-            missing = [ref for ref in call if ref not in tensors]
+            refs = list(call["inputs"].values()) if isinstance(call, dict) else call
+            missing = [ref for ref in refs if ref not in tensors]
             if missing:
                 raise ValueError(f"layer {layer.name!r} takes {missing} as input, but no earlier layer produces it")
-            sources = [tensors[ref] for ref in call]
-            tensors[layer.name if k == 0 else f"{layer.name}@{k}"] = layer(sources[0] if len(sources) == 1 else sources)
+            if isinstance(call, dict):
+                output = layer(**{name: tensors[ref] for name, ref in call["inputs"].items()},
+                               **call.get("arguments", {}))
+            else:
+                sources = [tensors[ref] for ref in call]
+                output = layer(sources[0] if len(sources) == 1 else sources)
+            tensors[layer.name if k == 0 else f"{layer.name}@{k}"] = output
     if sequential:
         return Sequential(built, name=spec.get("name"))
     try:

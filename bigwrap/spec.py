@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 
 FORMAT = "bigwrap.model"
-VERSION = 1
+# Version 2 added calls with named tensors ({"inputs": {...}, "arguments": {...}} in `inbound`); a spec without
+# them is still written as version 1, so older readers keep reading what they can build.
+VERSION = 2
+READS = (1, VERSION)
+
+
+def version_for(named_calls: bool) -> int:
+    """The version a spec is written with: the lowest that has what it uses."""
+    return VERSION if named_calls else 1
 
 
 def check(spec: Any) -> dict[str, Any]:
@@ -19,9 +27,9 @@ def check(spec: Any) -> dict[str, Any]:
             raise ValueError(f"the model spec is not valid JSON: {e}") from None
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
         raise ValueError(f'not a bigwrap model spec: expected {{"format": "{FORMAT}", ...}}')
-    if spec.get("version") != VERSION:
+    if spec.get("version") not in READS:
         raise ValueError(f"model spec version {spec.get('version')!r} is not supported by this bigwrap "
-                         f"(it reads version {VERSION})")
+                         f"(it reads versions {', '.join(map(str, READS))})")
     for key in ("layers", "inputs", "outputs"):
         if not isinstance(spec.get(key), list) or not spec[key]:
             raise ValueError(f"the model spec needs a non-empty list `{key}`")

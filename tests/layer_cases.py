@@ -15,6 +15,9 @@ import torch.nn.functional as F
 
 from bigwrap import layers
 
+from .masked_reference import (_masked, _masked_bidirectional, _masked_mean, _masked_rnn, _mha,
+                               _transformer_encoder)
+
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "linear": lambda x: x,
     "relu": torch.relu,
@@ -45,6 +48,9 @@ class LayerCase:
     gradients: bool = True             # False where training mode is random (Dropout)
     tokens: int = 0                    # > 0: the input holds integer ids below this
     positive: tuple[str, ...] = ()     # weights that must be positive (variances)
+    call: dict[str, Any] = field(default_factory=dict)  # non-tensor call arguments (use_causal_mask=True)
+    padded: bool = False               # inputs pass through Masking(0.0), rows padded with zero steps at the end
+    bf16_tolerance: float = 1e-2       # bf16 runs: error bound as a fraction of the largest reference value
 
     def __post_init__(self):
         args = "-".join(f"{k}={getattr(v, '__name__', None) or _short(v)}" for k, v in self.kwargs.items())
@@ -231,6 +237,60 @@ def _explicit_conv2d(pads, strides=(1, 1)):
     return lambda w, x, training: F.conv2d(F.pad(x.permute(0, 3, 1, 2), (l, r, t, b)), w[0].permute(3, 2, 0, 1), w[1],
                                            stride=strides).permute(0, 2, 3, 1)
 
+# Attention chains four bf16 GEMMs (projection, scores, probabilities · values, output projection), a
+# TransformerEncoder six and two LayerNorms (whose backward divides by the row's spread): their outputs and
+# gradients stay within 2% of the largest value, one bf16 rounding (2^-9) amplified by each stage.
+_ATTENTION_BF16 = 2e-2
+
+ATTENTION_CASES = [
+    LayerCase(layers.Dense, {"units": 7, "activation": "relu"}, (4, 5), (4, 7), _dense("relu"),
+              id="Dense-relu-on-steps"),
+    LayerCase(layers.Dense, {"units": 4, "activation": "softmax"}, (2, 3, 5), (2, 3, 4), _dense("softmax"),
+              id="Dense-softmax-rank-4"),
+    LayerCase(layers.Dropout, {"rate": 0.3}, (4, 6), (4, 6), lambda w, x, t: x, gradients=False, id="Dropout-on-steps"),
+    LayerCase(layers.Masking, {}, (5, 3), (5, 3), lambda w, x, t: _masked(x, True)[0], padded=True),
+    LayerCase(layers.Embedding, {"input_dim": 10, "output_dim": 4, "mask_zero": True}, (5,), (5, 4),
+              lambda w, x, t: F.embedding(x.long(), w[0]), tokens=10),
+    LayerCase(layers.PositionEmbedding, {"sequence_length": 6}, (4, 3), (4, 3),
+              lambda w, x, t: w[0][:4].expand(x.shape[0], 4, 3) + 0 * x),
+    LayerCase(layers.GlobalAveragePooling1D, {}, (6, 4), (4,), _masked_mean, padded=True,
+              id="GlobalAveragePooling1D-padded"),
+    LayerCase(layers.SimpleRNN, {"units": 3, "return_sequences": True}, (5, 2), (5, 3),
+              _masked_rnn("SimpleRNN", 3, True), padded=True, id="SimpleRNN-padded-return_sequences"),
+    LayerCase(layers.LSTM, {"units": 3}, (5, 2), (3,), _masked_rnn("LSTM", 3), padded=True, id="LSTM-padded"),
+    LayerCase(layers.LSTM, {"units": 3, "return_sequences": True, "go_backwards": True}, (5, 2), (5, 3),
+              _masked_rnn("LSTM", 3, True, True), padded=True, id="LSTM-padded-go_backwards-return_sequences"),
+    LayerCase(layers.GRU, {"units": 3, "go_backwards": True}, (5, 2), (3,), _masked_rnn("GRU", 3, False, True),
+              padded=True, id="GRU-padded-go_backwards"),
+    LayerCase(layers.Bidirectional, {"layer": layers.LSTM(3, return_sequences=True)}, (5, 2), (5, 6),
+              _masked_bidirectional("LSTM", 3, True, "concat"), padded=True,
+              id="Bidirectional-LSTM-padded-return_sequences"),
+    LayerCase(layers.Bidirectional, {"layer": layers.GRU(2), "merge_mode": "sum"}, (5, 2), (2,),
+              _masked_bidirectional("GRU", 2, False, "sum"), padded=True, id="Bidirectional-GRU-padded-sum"),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha(),
+              bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 5,
+                                          "use_bias": False}, [(5, 6), (4, 3), (4, 2)], (5, 5),
+              _mha(use_bias=False), id="MultiHeadAttention-query-value-key-no-bias", bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 4}, [(5, 6), (5, 6)], (5, 6), _mha(causal=True),
+              call={"use_causal_mask": True}, id="MultiHeadAttention-causal", bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(5, 6), (4, 6)], (5, 6), _mha(padded=True),
+              padded=True, id="MultiHeadAttention-padded", bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3}, [(6, 4), (6, 4)], (6, 4),
+              _mha(causal=True, padded=True), padded=True, call={"use_causal_mask": True},
+              id="MultiHeadAttention-padded-causal", bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 3, "dropout": 0.5}, [(5, 6), (4, 6)], (5, 6),
+              _mha(), gradients=False, id="MultiHeadAttention-dropout", bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (5, 4), (5, 4),
+              _transformer_encoder(4, 8), bf16_tolerance=_ATTENTION_BF16),
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 6, "num_heads": 2, "activation": "gelu",
+                                          "normalize_first": True, "layer_norm_epsilon": 1e-3}, (5, 4), (5, 4),
+              _transformer_encoder(4, 6, "gelu", normalize_first=True, epsilon=1e-3), bf16_tolerance=_ATTENTION_BF16,
+              id="TransformerEncoder-normalize_first-gelu"),
+    LayerCase(layers.TransformerEncoder, {"intermediate_dim": 8, "num_heads": 2}, (6, 8), (6, 8),
+              _transformer_encoder(8, 8, padded=True), padded=True, bf16_tolerance=_ATTENTION_BF16,
+              id="TransformerEncoder-padded"),
+]
 
 # -- the table -----------------------------------------------------------------------------------------------
 
@@ -380,6 +440,7 @@ LAYER_CASES = [
               (6, 5, 3), (3, 3, 6), lambda w, x, t: (_depthwise(w[0], F.pad(x.permute(0, 3, 1, 2), (1, 1, 1, 1)),
                                                                   (2, 2), "valid", (3, 3)) + w[1][:, None, None]
                                                        ).permute(0, 2, 3, 1)),
+    *ATTENTION_CASES,
 ]
 
 # Constructor arguments each layer must reject, with a word the message must contain.
@@ -419,4 +480,12 @@ BAD_ARGUMENTS = [
     (layers.AveragePooling2D, {"padding": ((0, 1), (1, 1))}, "count_include_pad"),
     (layers.LPPooling2D, {"padding": 1}, "padding"),
     (layers.Conv2D, {"filters": 3, "kernel_size": 1, "groups": 2}, "groups"),
+    (layers.Masking, {"mask_value": "zero"}, "mask_value"),
+    (layers.Embedding, {"input_dim": 4, "output_dim": 2, "mask_zero": 1}, "mask_zero"),
+    (layers.PositionEmbedding, {"sequence_length": 0}, "sequence_length"),
+    (layers.MultiHeadAttention, {"num_heads": 0, "key_dim": 2}, "num_heads"),
+    (layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 2, "attention_axes": (1,)}, "attention_axes"),
+    (layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 2, "dropout": 1.0}, "dropout"),
+    (layers.TransformerEncoder, {"intermediate_dim": 0, "num_heads": 2}, "intermediate_dim"),
+    (layers.TransformerEncoder, {"intermediate_dim": 4, "num_heads": 2, "activation": "swishy"}, "swishy"),
 ]

@@ -34,9 +34,6 @@ def _explicit(kwargs: dict) -> bool:
 
 
 KERAS_DIFFERENCES = [
-    KerasDifference(("Dense",), "takes (batch, features) inputs only; Keras' Dense also maps the last axis of higher "
-                             "ranks (wrap it in TimeDistributed)",
-                    lambda kwargs: False),  # a matter of input shapes, which bigwrap refuses: no layer row has one
     KerasDifference(("AveragePooling2D",), "with padding='same' and uneven padding follows Keras' own (TensorFlow's) "
                                         "definition, the padded cells left out of each average; Keras 3.15 on the "
                                         "torch backend computes those border cells otherwise",
@@ -49,8 +46,8 @@ KERAS_DIFFERENCES = [
                     "Keras counterpart: to_keras refuses it", _explicit),
 ]
 
-# Arguments that change no number of a loaded model, whatever their value (zero_output_for_mask acts on masked
-# steps only, and bigwrap models carry no masks).
+# Arguments that change no number of a loaded model, whatever their value (zero_output_for_mask: bigwrap applies
+# Keras' default rule on masked steps, which Keras' own Bidirectional sets on the layers it wraps).
 _NEUTRAL = {"name", "trainable", "dtype", "seed", "use_cudnn", "unroll", "synchronized", "build_config",
             "input_axes", "output_axes", "optional", "ragged", "sparse", "zero_output_for_mask"}
 # Keras' defaults of arguments its constructors take through **kwargs.

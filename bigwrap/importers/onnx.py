@@ -8,6 +8,7 @@ import numpy as np
 
 from ..models import Model
 from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
+from ._onnx_attention import refuse_attention
 from ._recurrent import gru_weights, lstm_weights
 
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
@@ -61,6 +62,7 @@ class _OnnxImporter:
         self.skipped: set[int] = set()
 
     def build(self, name: str) -> Model:
+        refuse_attention(self.nodes, {i.name for i in self.graph.initializer}, self.where)
         unsupported = [f"{n.op_type} (node {self.where(n)!r})" for n in self.nodes
                        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx")]
         if unsupported:

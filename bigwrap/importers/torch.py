@@ -12,6 +12,7 @@ import numpy as np
 
 from ..models import Model
 from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
+from ._torch_attention import TorchAttention
 from ._torch_recurrent import _Recurrent
 
 
@@ -28,6 +29,8 @@ def from_torch(module, input_shape, name: str | None = None) -> Model:
     if not all(isinstance(s, (tuple, list)) and s and all(isinstance(d, int) and d > 0 for d in s) for s in shapes):
         raise ValueError(f"from_torch: input_shape must be a tuple of positive sizes without the batch axis, e.g. "
                          f"(1, 28, 28), or a list of them; got {input_shape!r}")
+    if isinstance(module, torch.nn.TransformerEncoderLayer):  # fx keeps it whole (a leaf) only as a submodule
+        module = torch.nn.Sequential(module)
     try:
         traced = torch.fx.symbolic_trace(module)
     except Exception as e:  # fx's own errors vary (control flow on tensors, unsupported Python)
@@ -98,13 +101,16 @@ class _TorchImporter:
             "unsqueeze": lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
             "contiguous": lambda x: x, "float": lambda x: x, "mean": self._mean}
         self.where = ""
+        # modules called with several tensors (query, key, value, masks)
+        self.multi_input_modules = TorchAttention(self).handlers
 
     # -- the walk -------------------------------------------------------------------------------
     def describe(self, node) -> str | None:
         """What an unsupported node is, or None when it is supported."""
         if node.op == "call_module":
             cls = type(self.traced.get_submodule(node.target))
-            return None if cls in self.modules else f"{cls.__module__}.{cls.__name__} (module '{node.target}')"
+            known = cls in self.modules or cls in self.multi_input_modules
+            return None if known else f"{cls.__module__}.{cls.__name__} (module '{node.target}')"
         if node.op == "call_function" and node.target not in self.functions:
             return f"{getattr(node.target, '__module__', '')}.{getattr(node.target, '__name__', node.target)} " \
                    f"(called in '{node.name}')"
@@ -138,6 +144,9 @@ class _TorchImporter:
                 env[node] = self.traced.get_parameter(node.target).detach().numpy()
             elif node.op == "call_module":
                 module = self.traced.get_submodule(node.target)
+                if type(module) in self.multi_input_modules:
+                    env[node] = self.multi_input_modules[type(module)](module, args, kwargs, node.name)
+                    continue
                 if len(args) != 1 or kwargs:
                     raise self.builder.fail(f"module '{node.target}'", "modules called with more than their input "
                                                                       "(e.g. initial states) are not supported")

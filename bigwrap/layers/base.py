@@ -25,7 +25,9 @@ def format_shape(dims: tuple[int, ...]) -> str:
 
 
 def _format_any(dims) -> str:
-    """One shape, or a list of shapes for layers taking several inputs."""
+    """One shape, a list of shapes for layers taking several inputs, or named shapes."""
+    if isinstance(dims, dict):
+        return "{" + ", ".join(f"{name}: {format_shape(d)}" for name, d in dims.items()) + "}"
     if dims and isinstance(dims[0], tuple):
         return "[" + ", ".join(format_shape(d) for d in dims) + "]"
     return format_shape(dims)
@@ -71,6 +73,8 @@ class Layer:
             raise ValueError(f"{type(self).__name__}: invalid layer name {name!r}; use letters, digits, '_', '.', '-'")
         self.name = name
         self.calls: list[list[SymbolicTensor]] = []
+        # Per call: the names of its tensors (None for a positional call) and its non-tensor call arguments.
+        self.call_signatures: list[tuple[tuple[str, ...] | None, dict[str, Any]]] = []
         self.input_dims: tuple[int, ...] | None = None
         self.output_dims: tuple[int, ...] | None = None
         self._weight_specs: list[tuple[str, tuple[int, ...], str, bool]] = []
@@ -95,20 +99,33 @@ class Layer:
         return f"layer '{self.name}' ({type(self).__name__})"
 
     # -- graph --------------------------------------------------------------------------------
-    # Merge layers take a list of tensors; every other layer takes exactly one.
+    # Merge layers take a list of tensors; most other layers take exactly one.
     multiple_inputs = False
+    # Layers called with several named tensors (Keras' `mha(query, value, key=None, attention_mask=None)`) list
+    # the names in call order, the first `required_call_inputs` of them required, and their non-tensor call
+    # arguments with defaults (`use_causal_mask=False`). The spec records such calls by name (docs/spec.md).
+    call_inputs: tuple[str, ...] = ()
+    required_call_inputs = 1
+    call_arguments: dict[str, Any] = {}
 
-    def __call__(self, inputs) -> SymbolicTensor:
-        sources = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        for source in sources:
-            if not isinstance(source, SymbolicTensor):
-                raise TypeError(f"{self.where()} was called on {type(source).__name__}; call it on layers.Input(...) "
-                                "or on another layer's output")
-        if self.multiple_inputs and (not isinstance(inputs, (list, tuple)) or len(sources) < 2):
-            raise ValueError(f"{self.where()} takes a list of at least 2 tensors, got {len(sources)}")
-        if not self.multiple_inputs and isinstance(inputs, (list, tuple)):
-            raise ValueError(f"{self.where()} takes one tensor, got a list of {len(sources)}")
-        dims = tuple(s.dims for s in sources) if self.multiple_inputs else sources[0].dims
+    def __call__(self, *args, **kwargs) -> SymbolicTensor:
+        if self.call_inputs:
+            named, arguments = self._bind_call(args, kwargs)
+            sources = list(named.values())
+            dims: Any = {name: tensor.dims for name, tensor in named.items()}
+        else:
+            if len(args) != 1 or kwargs:
+                raise TypeError(f"{self.where()} is called on one tensor{' or a list of tensors' * self.multiple_inputs}"
+                                f", e.g. layer(x); got {len(args)} positional and {sorted(kwargs)} keyword arguments")
+            inputs = args[0]
+            sources = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            self._check_tensors(sources)
+            if self.multiple_inputs and (not isinstance(inputs, (list, tuple)) or len(sources) < 2):
+                raise ValueError(f"{self.where()} takes a list of at least 2 tensors, got {len(sources)}")
+            if not self.multiple_inputs and isinstance(inputs, (list, tuple)):
+                raise ValueError(f"{self.where()} takes one tensor, got a list of {len(sources)}")
+            dims = tuple(s.dims for s in sources) if self.multiple_inputs else sources[0].dims
+            named, arguments = None, {}
         if self.calls and dims != self.input_dims:
             raise ValueError(f"{self.where()} was built for input shape {_format_any(self.input_dims)} "
                              f"and cannot also take {_format_any(dims)}")
@@ -117,7 +134,35 @@ class Layer:
             self.input_dims, self.output_dims = dims, output_dims
             self.build(dims)
         self.calls.append(sources)
+        self.call_signatures.append((tuple(named) if named is not None else None, arguments))
         return SymbolicTensor(output_dims, self, len(self.calls) - 1)
+
+    def _check_tensors(self, sources) -> None:
+        for source in sources:
+            if not isinstance(source, SymbolicTensor):
+                raise TypeError(f"{self.where()} was called on {type(source).__name__}; call it on layers.Input(...) "
+                                "or on another layer's output")
+
+    def _bind_call(self, args, kwargs) -> tuple[dict[str, SymbolicTensor], dict[str, Any]]:
+        """Positional and keyword call arguments as {tensor name: tensor} (in call_inputs order, omitted ones
+        left out) and {argument: value} (every call argument, defaults filled in)."""
+        signature = ", ".join(self.call_inputs + tuple(f"{k}={v!r}" for k, v in self.call_arguments.items()))
+        if len(args) > len(self.call_inputs):
+            raise TypeError(f"{self.where()} takes ({signature}); got {len(args)} positional arguments")
+        given = dict(zip(self.call_inputs, args))
+        for key, value in kwargs.items():
+            if key in given:
+                raise TypeError(f"{self.where()} got `{key}` twice")
+            if key not in self.call_inputs and key not in self.call_arguments:
+                raise TypeError(f"{self.where()} takes ({signature}); got an unexpected argument `{key}`")
+            given[key] = value
+        named = {name: given[name] for name in self.call_inputs if given.get(name) is not None}
+        missing = [name for name in self.call_inputs[:self.required_call_inputs] if name not in named]
+        if missing:
+            raise TypeError(f"{self.where()} takes ({signature}); `{missing[0]}` is missing")
+        self._check_tensors(named.values())
+        arguments = {key: given.get(key, default) for key, default in self.call_arguments.items()}
+        return named, arguments
 
     @property
     def output(self) -> SymbolicTensor:

@@ -1,16 +1,17 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector."""
+"""Core layers: Dense, Activation, Dropout, Masking, Flatten, Reshape, Permute, RepeatVector."""
 from __future__ import annotations
 
 import math
 from typing import Any
 
 from .. import activations, initializers, regularizers
-from ._checks import boolean, positive_int
+from ._checks import boolean, number, positive_int
 from .base import Layer, format_shape
 
 
 class Dense(Layer):
-    """`activation(inputs @ kernel + bias)`; kernel is (input_dim, units) as in Keras."""
+    """`activation(inputs @ kernel + bias)` over the last axis of an input of any rank; kernel is
+    (input_dim, units) as in Keras."""
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
@@ -25,13 +26,10 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer, where)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 1:
-            raise ValueError(f"{self.where()} expects input of shape (None, features), got "
-                             f"{format_shape(input_shape)}; add layers.Flatten() before it")
-        return (self.units,)
+        return (*input_shape[:-1], self.units)
 
     def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[0], self.units), self.kernel_initializer)
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer)
 
@@ -61,6 +59,24 @@ class Dropout(Layer):
 
     def get_config(self):
         return {"name": self.name, "rate": self.rate}
+
+
+class Masking(Layer):
+    """Masks the steps of a (steps, features) input whose features all equal `mask_value`: they become zeros,
+    and the layers after it that consume masks (see docs/spec.md, "Masks") skip them, as in Keras."""
+
+    def __init__(self, mask_value: float = 0.0, name: str | None = None):
+        super().__init__(name=name)
+        self.mask_value = number(mask_value, "mask_value", self.where())
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.where()} expects input of shape (None, steps, features), got "
+                             f"{format_shape(input_shape)}")
+        return input_shape
+
+    def get_config(self):
+        return {"name": self.name, "mask_value": self.mask_value}
 
 
 class Flatten(Layer):

@@ -34,14 +34,19 @@ object LayerBench {
     else batch.toDouble * outSide(h) * outSide(w) * f * c * k * k)
   }
 
-  def main(args: Array[String]): Unit = {
-    val config = JsonMethods.parse(args(0))
+  /** BigDL's engine in local mode, it, MKL and the native kernels on the config's `threads`. */
+  private[bench] def startEngine(config: JValue): Unit = {
     val threads = (config \ "threads").extract[Int]
     System.setProperty("bigdl.localMode", "true")
     System.setProperty("bigdl.coreNumber", threads.toString)
     Engine.init
     MKL.setNumThreads(threads)
     NativeKernels.setThreads(threads)
+  }
+
+  def main(args: Array[String]): Unit = {
+    val config = JsonMethods.parse(args(0))
+    startEngine(config)
     val iterations = (config \ "iterations").extract[Int]
     val warmup = (config \ "warmup").extract[Int]
     val layers = (config \ "layers").extract[List[JObject]].map { l =>

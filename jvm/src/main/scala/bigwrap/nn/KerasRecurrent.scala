@@ -1,8 +1,9 @@
 package bigwrap.nn
 
-import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorModule
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import com.intel.analytics.bigdl.dllib.utils.{T, Table}
 
 /**
  * SimpleRNN, LSTM and GRU exactly as Keras computes them, with Keras' weights as they are: kernel
@@ -12,9 +13,12 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  * backpropagation through time over (batch, steps, features). With go_backwards the steps are read last
  * to first and, like Keras, the sequence output is in that processing order. PeepholeLSTM is the LSTM whose
  * input and forget gates also see c(t-1) and whose output gate sees c(t), each through a (units) weight vector.
+ * The input is x, or the table (x, mask (batch, steps)) for a masked sequence: as in Keras, a masked step leaves
+ * the state as it was and outputs the previous output, or zeros with `zeroMaskedOutputs` (Bidirectional's rule).
  */
 final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation: String, recurrentActivation: String,
-    useBias: Boolean, returnSequences: Boolean, goBackwards: Boolean) extends TensorModule[Float] {
+    useBias: Boolean, returnSequences: Boolean, goBackwards: Boolean, zeroMaskedOutputs: Boolean = false)
+  extends AbstractModule[Activity, Tensor[Float], Float] {
   require(Set("SimpleRNN", "LSTM", "PeepholeLSTM", "GRU").contains(kind), s"unknown recurrent layer $kind")
   private val gates = kind match { case "SimpleRNN" => 1; case "GRU" => 3; case _ => 4 }
   private val width = gates * units
@@ -39,6 +43,15 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
   private var gateValues = new Array[Float](0) // activated gates per step: steps × batch × width
   private var recurrentH = new Array[Float](0) // GRU: h·U_h + b_h per step, steps × batch × units
   private var dKernel, dRecurrent, dBias, dPeepholes = new Array[Float](0)
+  private var keep: Array[Boolean] = null // (batch × steps) from the mask; null: every step counts
+  private val dx = Tensor[Float]()
+
+  private def kept(b: Int, t: Int): Boolean = keep == null || keep(b * steps + t)
+
+  private def sequence(input: Activity): Tensor[Float] = input match {
+    case x: Tensor[Float] @unchecked => x
+    case table: Table => table[Tensor[Float]](1)
+  }
 
   private def f(name: String, x: Float): Float = name match {
     case "tanh" => math.tanh(x).toFloat
@@ -61,10 +74,16 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
 
   private def step(s: Int): Int = if (goBackwards) steps - 1 - s else s
 
-  override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
-    val x = input.contiguous()
+  override def updateOutput(input: Activity): Tensor[Float] = {
+    val x = sequence(input).contiguous()
     batch = x.size(1)
     steps = x.size(2)
+    keep = input match {
+      case table: Table =>
+        val m = table[Tensor[Float]](2).contiguous()
+        Array.tabulate(batch * steps)(i => m.storage().array()(m.storageOffset() - 1 + i) > 0.5f)
+      case _ => null
+    }
     val (xs, xo) = raw(x)
     val (ks, ko) = raw(kernel)
     val (rs, ro) = raw(recurrentKernel)
@@ -97,7 +116,12 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
       while (b < n) {
         val xRow = (b * steps + t) * width
         val gRow = (s * n + b) * width
-        var j = 0
+        var j = if (kept(b, t)) 0 else {
+          // A masked step: the state (and an LSTM's cell) carries over unchanged.
+          System.arraycopy(states, s * n * u + b * u, states, (s + 1) * n * u + b * u, u)
+          if (lstm) System.arraycopy(cells, s * n * u + b * u, cells, (s + 1) * n * u + b * u, u)
+          u
+        }
         while (j < u) {
           val prev = states(s * n * u + b * u + j)
           val next = kind match {
@@ -139,7 +163,11 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
       var b = 0
       while (b < n) {
         var s2 = 0
-        while (s2 < steps) { System.arraycopy(states, (s2 + 1) * n * u + b * u, os, oo + (b * steps + s2) * u, u); s2 += 1 }
+        while (s2 < steps) {
+          if (zeroMaskedOutputs && !kept(b, step(s2))) java.util.Arrays.fill(os, oo + (b * steps + s2) * u, oo + (b * steps + s2 + 1) * u, 0f)
+          else System.arraycopy(states, (s2 + 1) * n * u + b * u, os, oo + (b * steps + s2) * u, u)
+          s2 += 1
+        }
         b += 1
       }
     } else {
@@ -150,8 +178,8 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     output
   }
 
-  override def updateGradInput(input: Tensor[Float], gradOutput: Tensor[Float]): Tensor[Float] = {
-    val x = input.contiguous()
+  override def updateGradInput(input: Activity, gradOutput: Tensor[Float]): Activity = {
+    val x = sequence(input).contiguous()
     val dy = gradOutput.contiguous()
     val (ys, yo) = raw(dy)
     val (rs, ro) = raw(recurrentKernel)
@@ -160,6 +188,7 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     val dh = new Array[Float](n * u)
     val dc = new Array[Float](n * u)
     val direct = new Array[Float](n * u)
+    val carried = new Array[Float](n * u) // masked steps pass the state's gradient straight back
     val dPre = new Array[Float](n * width)
     val dInputPart = new Array[Float](n * steps * width)
     dRecurrent = new Array[Float](u * width)
@@ -171,14 +200,19 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
       val t = step(s)
       var b = 0
       while (b < n) {
+        val masked = !kept(b, t)
         var j = 0
         while (j < u) {
           val k = b * u + j
-          if (returnSequences) dh(k) += ys(yo + (b * steps + s) * u + j)
+          if (returnSequences) { if (!(masked && zeroMaskedOutputs)) dh(k) += ys(yo + (b * steps + s) * u + j) }
           else if (s == steps - 1) dh(k) += ys(yo + k)
           val gRow = (s * n + b) * width
           val pRow = b * width
-          kind match {
+          carried(k) = if (masked) dh(k) else 0f
+          if (masked) {
+            java.util.Arrays.fill(dPre, pRow + j * 0, pRow + width, 0f)
+            if (gru) direct(k) = 0f
+          } else kind match {
             case "SimpleRNN" =>
               dPre(pRow + j) = dh(k) * df(activation, gateValues(gRow + j))
             case "LSTM" | "PeepholeLSTM" =>
@@ -224,7 +258,8 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
       if (gru) { var b2 = 0; while (b2 < n) { var g = 0; while (g < width) { dBiasRecurrent(g) += dPre(b2 * width + g); g += 1 }; b2 += 1 } }
       java.util.Arrays.fill(dh, 0f)
       Gemm.nt(dPre, 0, rs, ro, dh, 0, n, width, u)
-      if (gru) { var k = 0; while (k < n * u) { dh(k) += direct(k); k += 1 } }
+      var k = 0
+      while (k < n * u) { dh(k) += carried(k) + (if (gru) direct(k) else 0f); k += 1 }
       s -= 1
     }
     val (xs, xo) = raw(x)
@@ -237,13 +272,17 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
       while (row < n * steps) { var g = 0; while (g < width) { dBias(g) += dInputPart(row * width + g); g += 1 }; row += 1 }
       if (gru) System.arraycopy(dBiasRecurrent, 0, dBias, width, width)
     }
-    gradInput.resize(n, steps, inputSize).zero()
-    val (gs, go) = raw(gradInput)
+    dx.resize(n, steps, inputSize).zero()
+    val (gs, go) = raw(dx)
     Gemm.nt(dInputPart, 0, ks, ko, gs, go, n * steps, width, inputSize)
+    gradInput = input match {
+      case table: Table => T(dx, Tensor[Float]().resizeAs(table[Tensor[Float]](2)).zero())
+      case _ => dx
+    }
     gradInput
   }
 
-  override def accGradParameters(input: Tensor[Float], gradOutput: Tensor[Float]): Unit = {
+  override def accGradParameters(input: Activity, gradOutput: Tensor[Float]): Unit = {
     def add(target: Tensor[Float], values: Array[Float]): Unit = {
       val (ts, to) = raw(target)
       var i = 0

@@ -1,14 +1,15 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
-import bigwrap.nn.{FusedActivation, NativeLinear}
+import bigwrap.nn.{FusedActivation, MaskSteps, NativeLinear}
 import com.intel.analytics.bigdl.dllib.nn._
+import com.intel.analytics.bigdl.dllib.optim.Regularizer
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector. Shapes stay channels-last throughout. */
+/** Dense, Activation, Dropout, Masking, Flatten, Reshape, Permute, RepeatVector. Shapes stay channels-last throughout. */
 object CoreLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> DropoutBuilder,
+    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> DropoutBuilder, "Masking" -> MaskingBuilder,
     "Flatten" -> FlattenBuilder, "Reshape" -> ReshapeBuilder, "Permute" -> PermuteBuilder,
     "RepeatVector" -> RepeatVectorBuilder)
 }
@@ -16,27 +17,43 @@ object CoreLayers {
 case object DenseBuilder extends LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
-    BigwrapException.require(in.shape.size == 1,
-      s"layer '${layer.name}' (Dense) expects input of shape (features,), got ${Tensors.shapeString(in.shape)}; " +
-        "add a Flatten() before it")
     val units = layer.int("units")
-    val useBias = layer.bool("use_bias")
-    val activation = layer.optString("activation").getOrElse("linear")
+    val (out, slots) = dense(layer.name, in, units, layer.bool("use_bias"),
+      layer.optString("activation").getOrElse("linear"), Regularizers.kernel(layer), Seq(in.shape.last, units), "")
+    BuiltLayer(out, slots)
+  }
+
+  /**
+   * `activation(x · kernel + bias)` over the last axis of `in`, of any rank (the other axes fold into the
+   * batch), named `name`; its weight slots `{prefix}kernel` of Keras shape `kernelShape` (in, units) up to a
+   * reshape, e.g. MultiHeadAttention's (in, heads, dim), and `{prefix}bias` (units,).
+   */
+  def dense(name: String, in: GraphTensor, units: Int, useBias: Boolean, activation: String,
+      regularizer: Regularizer[Float], kernelShape: Seq[Int], prefix: String,
+      biasShape: Option[Seq[Int]] = None): (GraphTensor, Seq[WeightSlot]) = {
+    val features = in.shape.last
     val kernels = KernelChoice.inForce
     // Native kernels fuse the activations they know; any other follows as a module of its own.
     val fused = if (kernels.native) FusedActivation.named(activation) else None
     val linear = (if (kernels.native) {
-      new NativeLinear(in.shape.head, units, useBias, fused.getOrElse(FusedActivation.Linear), kernels.bf16,
-        Regularizers.kernel(layer))
+      new NativeLinear(features, units, useBias, fused.getOrElse(FusedActivation.Linear), kernels.bf16, regularizer)
     } else {
-      Linear[Float](in.shape.head, units, withBias = useBias, wRegularizer = Regularizers.kernel(layer))
-    }).setName(layer.name)
-    val out = if (fused.isDefined) linear.inputs(in.node)
-    else Activations(activation, layer.name, linear.inputs(in.node), Seq(units))
-    val kernel = WeightSlot.transposed("kernel", () => linear.weight, () => linear.gradWeight)
-    val slots = if (useBias) Seq(kernel, new WeightSlot("bias", Seq(units), () => linear.bias, () => linear.gradBias))
-    else Seq(kernel)
-    BuiltLayer(GraphTensor(out, Seq(units)), slots)
+      Linear[Float](features, units, withBias = useBias, wRegularizer = regularizer)
+    }).setName(name)
+    val rows = if (in.shape.size == 1) in.node else InferReshape[Float](Array(-1, features)).setName(s"$name/rows").inputs(in.node)
+    val applied = if (fused.isDefined) linear.inputs(rows) else Activations(activation, name, linear.inputs(rows), Seq(units))
+    val shape = in.shape.init :+ units
+    val out = if (in.shape.size == 1) applied else reshape(s"$name/steps", shape, applied)
+    val kernel = new WeightSlot(s"${prefix}kernel", kernelShape, () => linear.weight, () => linear.gradWeight, _.t())
+    val bias = new WeightSlot(s"${prefix}bias", biasShape.getOrElse(Seq(units)), () => linear.bias, () => linear.gradBias)
+    (GraphTensor(out, shape), if (useBias) Seq(kernel, bias) else Seq(kernel))
+  }
+}
+
+case object MaskingBuilder extends LayerBuilder {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    plain(in.shape, new MaskSteps(layer.double("mask_value").toFloat).setName(layer.name).inputs(in.node))
   }
 }
 

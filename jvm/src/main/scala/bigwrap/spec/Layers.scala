@@ -22,6 +22,8 @@ final class WeightSlot(
   def read(): Array[Float] = Tensors.toArray(kerasView(weight()))
   def readGradient(): Array[Float] = Tensors.toArray(kerasView(gradient()))
   def write(values: Tensor[Float]): Unit = kerasView(weight()).copy(values)
+  /** The same weight under another name (a composite layer's sub-layer weights carry a prefix). */
+  def renamed(to: String): WeightSlot = new WeightSlot(to, shape, weight, gradient, kerasView, trainable)
 }
 
 object WeightSlot {
@@ -29,20 +31,45 @@ object WeightSlot {
   def reshaped(name: String, shape: Seq[Int], weight: () => Tensor[Float], gradient: () => Tensor[Float],
       trainable: Boolean = true): WeightSlot =
     new WeightSlot(name, shape, weight, gradient, _.view(shape.toArray), trainable)
-
-  /** A 2-D weight that BigDL keeps as (out, in) and Keras as (in, out). */
-  def transposed(name: String, weight: () => Tensor[Float], gradient: () => Tensor[Float]): WeightSlot =
-    new WeightSlot(name, weight().size().toSeq.reverse, weight, gradient, _.t())
 }
 
-/** A tensor of the graph under construction: the node computing it and its shape without batch. */
-final case class GraphTensor(node: ModuleNode[Float], shape: Seq[Int])
+/**
+ * A tensor of the graph under construction: the node computing it, its shape without batch, and its Keras
+ * mask if it has one (see Masks).
+ */
+final case class GraphTensor(node: ModuleNode[Float], shape: Seq[Int], mask: Option[Mask] = None)
+
+/** A Keras mask over the steps of a (steps, ...) tensor: a (batch, steps) node of 1 (keep) and 0 (skip), built
+ * when a layer first consumes it (so graphs hold no unused mask nodes). */
+final class Mask(make: () => ModuleNode[Float]) {
+  lazy val node: ModuleNode[Float] = make()
+}
+
+/** One call of a layer: its input tensors, their names for a call with named tensors, its call arguments. */
+final case class LayerCall(inputs: Seq[GraphTensor], names: Seq[String] = Nil, arguments: JObject = JObject()) {
+  def named(name: String): Option[GraphTensor] = names.indexOf(name) match {
+    case -1 => None
+    case i => Some(inputs(i))
+  }
+
+  def flag(argument: String): Boolean = arguments \ argument match {
+    case JBool(value) => value
+    case _ => false
+  }
+}
 
 final case class BuiltLayer(output: GraphTensor, weights: Seq[WeightSlot])
 
 /** Builds one spec layer type into BigDL modules. One case object per layer type. */
 trait LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer
+
+  /** A call as the spec records it; layers called with named tensors override this. */
+  def build(layer: LayerSpec, call: LayerCall): BuiltLayer = {
+    BigwrapException.require(call.names.isEmpty,
+      s"layer '${layer.name}' (${layer.className}) takes positional inputs, got named ones: ${call.names.mkString(", ")}")
+    build(layer, call.inputs)
+  }
 
   protected def single(layer: LayerSpec, inputs: Seq[GraphTensor]): GraphTensor = {
     BigwrapException.require(inputs.size == 1,
@@ -119,7 +146,7 @@ object Activations {
 object LayerBuilders {
   private val builders: Map[String, LayerBuilder] =
     CoreLayers.builders ++ ActivationLayers.builders ++ ConvolutionLayers.builders ++ PoolingLayers.builders ++
-      NormalizationLayers.builders ++ RecurrentLayers.builders ++ MergeLayers.builders
+      NormalizationLayers.builders ++ RecurrentLayers.builders ++ MergeLayers.builders ++ AttentionLayers.builders
 
   def supported: Seq[String] = builders.keys.toSeq.sorted
 

@@ -65,13 +65,22 @@ final class BuiltModel(
 }
 
 object ModelBuilder {
-  /** `layer` built on fresh inputs of the call's shapes, as a graph module of its own. */
-  private def subGraph(layer: LayerSpec, call: Seq[GraphTensor], name: String): (Graph[Float], BuiltLayer) = {
-    val inputs = call.indices.map(i => Input[Float](s"$name/input$i"))
-    val built = LayerBuilders(layer).build(layer, inputs.zip(call).map { case (node, t) => GraphTensor(node, t.shape) })
-    val graph = Graph[Float](inputs.toArray, Array(built.output.node))
+  /**
+   * `layer` built on fresh inputs of the call's shapes, as a graph module of its own, and the nodes it takes:
+   * the call's tensors, then the masks of those the layer consumes.
+   */
+  private def subGraph(layer: LayerSpec, call: LayerCall, name: String): (Graph[Float], BuiltLayer, Seq[ModuleNode[Float]]) = {
+    val masked = if (Masks.consumers(layer.className)) call.inputs.map(_.mask) else call.inputs.map(_ => None)
+    val inputs = call.inputs.indices.map(i => Input[Float](s"$name/input$i"))
+    val maskInputs = masked.zipWithIndex.collect { case (Some(_), i) => i -> Input[Float](s"$name/mask$i") }.toMap
+    val fresh = call.inputs.indices.map { i =>
+      GraphTensor(inputs(i), call.inputs(i).shape, maskInputs.get(i).map(node => new Mask(() => node)))
+    }
+    val built = LayerBuilders(layer).build(layer, call.copy(inputs = fresh))
+    val graph = Graph[Float]((inputs ++ maskInputs.toSeq.sortBy(_._1).map(_._2)).toArray, Array(built.output.node))
     graph.setName(name)
-    (graph, built)
+    val sources = call.inputs.map(_.node) ++ masked.flatten.map(_.node)
+    (graph, built, sources)
   }
 
   /** The model of `specJson`, its Dense and Conv2D layers on the `kernels` chosen. */
@@ -98,24 +107,25 @@ object ModelBuilder {
         tensors(layer.name) = GraphTensor(node, shape)
       } else {
         BigwrapException.require(layer.inbound.nonEmpty, s"layer '${layer.name}' is never called (its `inbound` is empty)")
-        val calls = layer.inbound.map(_.map(resolve(layer, _)))
+        val calls = layer.inbound.map(c => LayerCall(c.refs.map(resolve(layer, _)), c.names, c.arguments))
+        def masked(call: LayerCall, out: GraphTensor): GraphTensor = out.copy(mask = Masks.output(layer, call))
         if (calls.size == 1 && layer.trainable) {
           val built = LayerBuilders(layer).build(layer, calls.head)
-          tensors(layer.name) = built.output
+          tensors(layer.name) = masked(calls.head, built.output)
           if (built.weights.nonEmpty) layerWeights += layer.name -> built.weights
         } else {
           // A shared or frozen layer: each call is its own sub-graph; calls after the first borrow the first's
           // weights. Freezing a sub-graph zeroes its weights' gradients (BigDL scales them by 0), so neither
           // regularizers nor gradient clipping see them; the trainers keep the weights themselves unchanged.
-          val (owner, first) = subGraph(layer, calls.head, layer.name)
+          val (owner, first, sources) = subGraph(layer, calls.head, layer.name)
           if (!layer.trainable) { owner.freeze(); frozen += owner }
-          tensors(layer.name) = GraphTensor(owner.inputs(calls.head.map(_.node): _*), first.output.shape)
+          tensors(layer.name) = masked(calls.head, GraphTensor(owner.inputs(sources: _*), first.output.shape))
           if (first.weights.nonEmpty) layerWeights += layer.name -> first.weights
           calls.zipWithIndex.tail.foreach { case (call, k) =>
-            val (copy, built) = subGraph(layer, call, s"${layer.name}@$k")
+            val (copy, built, callSources) = subGraph(layer, call, s"${layer.name}@$k")
             if (!layer.trainable) copy.freeze()
-            val node = new SharedCall(owner, copy).setName(s"${layer.name}@$k").inputs(call.map(_.node): _*)
-            tensors(s"${layer.name}@$k") = GraphTensor(node, built.output.shape)
+            val node = new SharedCall(owner, copy).setName(s"${layer.name}@$k").inputs(callSources: _*)
+            tensors(s"${layer.name}@$k") = masked(call, GraphTensor(node, built.output.shape))
           }
         }
       }

@@ -5,8 +5,14 @@ import com.intel.analytics.bigdl.dllib.nn.Graph
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
+/**
+ * One call of a layer: the tensor references it takes and, for a call with named tensors (spec version 2,
+ * `{"inputs": {name: ref}, "arguments": {...}}`), their names and the call's non-tensor arguments.
+ */
+final case class CallSpec(refs: Seq[String], names: Seq[String] = Nil, arguments: JObject = JObject())
+
 /** One layer of the spec: its Keras-style class, unique name, constructor config, and calls. */
-final case class LayerSpec(className: String, name: String, config: JObject, inbound: Seq[Seq[String]]) {
+final case class LayerSpec(className: String, name: String, config: JObject, inbound: Seq[CallSpec]) {
   private implicit val formats: Formats = DefaultFormats
 
   def has(key: String): Boolean = config.values.contains(key) && config \ key != JNull
@@ -42,7 +48,8 @@ final case class ModelSpec(name: String, layers: Seq[LayerSpec], inputs: Seq[Str
 
 object ModelSpec {
   val Format = "bigwrap.model"
-  val SupportedVersions: Set[Int] = Set(1)
+  /** 2 added calls with named tensors; a spec without them is written as version 1. */
+  val SupportedVersions: Set[Int] = Set(1, 2)
   private implicit val formats: Formats = DefaultFormats
 
   /**
@@ -68,7 +75,7 @@ object ModelSpec {
         className = (layer \ "class_name").extract[String],
         name = (layer \ "name").extract[String],
         config = (layer \ "config").extractOpt[JObject].getOrElse(JObject()),
-        inbound = (layer \ "inbound").extractOpt[List[List[String]]].getOrElse(Nil))
+        inbound = (layer \ "inbound").extractOpt[List[JValue]].getOrElse(Nil).map(call(_, version)))
     }
     BigwrapException.require(layers.nonEmpty, "the model spec has no layers")
     val duplicated = layers.groupBy(_.name).collect { case (n, ls) if ls.size > 1 => n }
@@ -78,5 +85,21 @@ object ModelSpec {
       layers = layers,
       inputs = (root \ "inputs").extract[List[String]],
       outputs = (root \ "outputs").extract[List[String]])
+  }
+
+  private def call(value: JValue, version: Int): CallSpec = value match {
+    case JArray(refs) => CallSpec(refs.map(_.extract[String]))
+    case JObject(_) if version >= 2 =>
+      val inputs = (value \ "inputs") match {
+        case JObject(fields) => fields.map { case (name, ref) => name -> ref.extract[String] }
+        case _ => throw BigwrapException.valueError(s"a call with named tensors needs `inputs`: ${JsonMethods.compact(value)}")
+      }
+      val arguments = (value \ "arguments") match {
+        case o: JObject => o
+        case _ => JObject()
+      }
+      CallSpec(inputs.map(_._2), inputs.map(_._1), arguments)
+    case other => throw BigwrapException.valueError(s"spec version $version: a call in `inbound` must be a list of " +
+      s"tensor references${if (version >= 2) " or {\"inputs\": ..., \"arguments\": ...}" else ""}, got ${JsonMethods.compact(other)}")
   }
 }

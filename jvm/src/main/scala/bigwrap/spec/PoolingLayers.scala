@@ -1,5 +1,6 @@
 package bigwrap.spec
 
+import bigwrap.nn.MaskedMean
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -74,6 +75,10 @@ final case class GlobalPoolBuilder(rank: Int, max: Boolean) extends LayerBuilder
     val in = single(layer, inputs)
     requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
     val channels = in.shape.last
+    // Keras averages a masked sequence over its unmasked steps only (and GlobalMaxPooling1D ignores masks).
+    if (rank == 1 && !max && in.mask.isDefined) {
+      return plain(Seq(channels), new MaskedMean().setName(layer.name).inputs(in.node, in.mask.get.node))
+    }
     val cells = in.shape.init.product
     val rows = reshape(s"${layer.name}/cells", Seq(cells, channels), in.node)
     val reduce = if (max) Max[Float](1, 2) else Mean[Float](1, 2, squeeze = true)

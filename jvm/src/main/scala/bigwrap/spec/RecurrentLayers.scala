@@ -16,7 +16,7 @@ object RecurrentLayers {
 
   /** The recurrent module a SimpleRNN/LSTM/GRU spec describes, its output shape, and its Keras weights. */
   def recurrent(layer: LayerSpec, in: GraphTensor, moduleName: String, reverse: Boolean,
-      prefix: String): (KerasRecurrent, Seq[Int], Seq[WeightSlot]) = {
+      prefix: String, zeroMaskedOutputs: Boolean = false): (KerasRecurrent, Seq[Int], Seq[WeightSlot]) = {
     BigwrapException.require(in.shape.size == 2,
       s"layer '${layer.name}' (${layer.className}) expects input of shape (steps, features), got ${Tensors.shapeString(in.shape)}")
     val units = layer.int("units")
@@ -24,7 +24,7 @@ object RecurrentLayers {
     val goBackwards = layer.bool("go_backwards") != reverse
     val returnSequences = layer.bool("return_sequences")
     val rnn = new KerasRecurrent(layer.className, in.shape(1), units, layer.string("activation"),
-      layer.string("recurrent_activation"), useBias, returnSequences, goBackwards)
+      layer.string("recurrent_activation"), useBias, returnSequences, goBackwards, zeroMaskedOutputs)
     rnn.setName(moduleName)
     val slots = Seq(
       new WeightSlot(s"${prefix}kernel", rnn.kernel.size().toSeq, () => rnn.kernel, () => rnn.gradKernel),
@@ -37,6 +37,9 @@ object RecurrentLayers {
       })
     (rnn, if (returnSequences) Seq(in.shape(0), units) else Seq(units), slots)
   }
+
+  /** What a recurrent module takes: the sequence, and its mask when it has one (masked steps are skipped). */
+  def sources(in: GraphTensor): Seq[ModuleNode[Float]] = in.node +: in.mask.map(_.node).toSeq
 }
 
 case object EmbeddingBuilder extends LayerBuilder {
@@ -56,7 +59,7 @@ case object RecurrentBuilder extends LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val (rnn, shape, slots) = RecurrentLayers.recurrent(layer, in, layer.name, reverse = false, prefix = "")
-    BuiltLayer(GraphTensor(rnn.inputs(in.node), shape), slots)
+    BuiltLayer(GraphTensor(rnn.inputs(RecurrentLayers.sources(in): _*), shape), slots)
   }
 }
 
@@ -64,13 +67,17 @@ case object BidirectionalBuilder extends LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val inner = LayerBuilders.nested(layer, "layer")
-    val (forward, shape, forwardSlots) = RecurrentLayers.recurrent(inner, in, s"${layer.name}/forward", reverse = false, "forward_")
-    val (backward, _, backwardSlots) = RecurrentLayers.recurrent(inner, in, s"${layer.name}/backward", reverse = true, "backward_")
-    val backwardNode = backward.inputs(in.node)
+    // Keras' Bidirectional outputs zeros at masked steps of its sequences.
+    val zeros = inner.bool("return_sequences")
+    val (forward, shape, forwardSlots) = RecurrentLayers.recurrent(inner, in, s"${layer.name}/forward", reverse = false,
+      "forward_", zeros)
+    val (backward, _, backwardSlots) = RecurrentLayers.recurrent(inner, in, s"${layer.name}/backward", reverse = true,
+      "backward_", zeros)
+    val backwardNode = backward.inputs(RecurrentLayers.sources(in): _*)
     // Like Keras, the backward sequence is turned back into input order before merging.
     val aligned: ModuleNode[Float] = if (shape.size == 2) Reverse[Float](2).setName(s"${layer.name}/realign").inputs(backwardNode)
     else backwardNode
-    val both = Seq(forward.inputs(in.node), aligned)
+    val both = Seq(forward.inputs(RecurrentLayers.sources(in): _*), aligned)
     val (merged, outShape) = layer.string("merge_mode") match {
       case "concat" => (JoinTable[Float](shape.size, shape.size), shape.updated(shape.size - 1, 2 * shape.last))
       case "sum" => (CAddTable[Float](), shape)
