@@ -46,10 +46,9 @@ KERAS_DIFFERENCES = [
                     "Keras counterpart: to_keras refuses it", _explicit),
 ]
 
-# Arguments that change no number of a loaded model, whatever their value (zero_output_for_mask: bigwrap applies
-# Keras' default rule on masked steps, which Keras' own Bidirectional sets on the layers it wraps).
+# Arguments that change no number of a loaded model, whatever their value.
 _NEUTRAL = {"name", "trainable", "dtype", "seed", "use_cudnn", "unroll", "synchronized", "build_config",
-            "input_axes", "output_axes", "optional", "ragged", "sparse", "zero_output_for_mask"}
+            "input_axes", "output_axes", "optional", "ragged", "sparse"}
 # Keras' defaults of arguments its constructors take through **kwargs.
 _HIDDEN_DEFAULTS = {"rms_scaling": False}
 _KERAS_INITIALIZERS = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform",
