@@ -15,6 +15,7 @@ import bigwrap
 from bigwrap import layers
 
 from . import inference, native, systems
+from . import scale as bigger_than_memory
 from .workloads import blobs, frame, images
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -93,6 +94,8 @@ def markdown(results) -> str:
     lines.append(inference.markdown(results["inference"]))
     if "native" in results:
         lines.append(native.markdown(results["native"]))
+    if "scale" in results:
+        lines.append(bigger_than_memory.markdown(results["scale"]))
     return "\n".join(lines) + "\n"
 
 
@@ -137,6 +140,7 @@ def main() -> int:
     results["time_to_accuracy"] = time_to_accuracy(spark, scale)
     results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)
     results["native"] = native.run(spark, scale < 1, lambda: mlp([784, 512, 256, 10]), lenet)
+    results["scale"] = bigger_than_memory.run(quick=scale < 1)  # own small-heap JVMs
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results["date"] + ("-quick" if scale < 1 else ""))
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))

@@ -11,19 +11,20 @@ import org.apache.spark.storage.StorageLevel
 import org.json4s._
 
 /**
- * Where converted rows live between epochs (Estimator Param `dataCache`; design §3b). "auto" keeps a
- * partition's chunks as objects in storage memory while they fit and lets Spark write the rest to
- * local disk (MEMORY_AND_DISK: packed floats take the same room serialized or not, so objects cost
- * nothing extra and spare a deserialization per read); "memory" never spills (a partition that does not
- * fit is re-read from the source); "disk" keeps everything on local disk; "none" stores nothing and
- * re-reads the source every epoch.
+ * Where converted rows live between epochs (Estimator Param `dataCache`; design §3b). "auto" keeps them
+ * in storage memory as objects when they fit half of it (MEMORY_AND_DISK: a partition that does not fit
+ * after all goes to disk) and on local disk otherwise (DISK_ONLY), where the OS page cache is the memory
+ * tier: big data through the memory store would be unrolled into the heap, beside the source reader's
+ * own buffers. "memory" keeps objects and never spills (a partition that does not fit is re-read from
+ * the source); "disk" keeps everything on local disk; "none" stores nothing and re-reads the source.
  */
 object DataCache {
   val Modes: Seq[String] = Seq("auto", "memory", "disk", "none")
   val Default = "auto"
 
-  def level(mode: String): StorageLevel = mode match {
-    case "auto" => StorageLevel.MEMORY_AND_DISK
+  /** The storage level of `mode`; "auto" weighs the rows' `bytes` against the executors' storage memory. */
+  def level(mode: String, bytes: => Long, storageMemory: => Long): StorageLevel = mode match {
+    case "auto" => if (bytes <= storageMemory / 2) StorageLevel.MEMORY_AND_DISK else StorageLevel.DISK_ONLY
     case "memory" => StorageLevel.MEMORY_ONLY
     case "disk" => StorageLevel.DISK_ONLY
     case "none" => StorageLevel.NONE
@@ -36,12 +37,15 @@ object DataCache {
  * per `mode`, or as BigDL samples (for DistriOptimizer, which caches them itself).
  */
 final class TrainingData(df: DataFrame, featuresCols: Seq[String], featureShapes: Seq[Seq[Int]], labelCol: String,
-    target: Target, val mode: String) {
-  val level: StorageLevel = DataCache.level(mode)
+    target: Target, val mode: String, chosenLevel: Option[StorageLevel] = None) {
   @volatile var report: Option[JObject] = None
 
   def sparkContext: SparkContext = df.sparkSession.sparkContext
   lazy val count: Long = df.count()
+  private def rowFloats = featureShapes.map(_.product).sum + target.size
+  /** Where this data's chunks are stored: `chosenLevel` (validation takes the training data's), else per `mode`. */
+  lazy val level: StorageLevel = chosenLevel.getOrElse(DataCache.level(mode, count * 4L * rowFloats,
+    BlockStatus.executorStorageBytes(sparkContext)))
 
   def samples: RDD[Sample[Float]] = Samples.fromDataFrame(df, featuresCols, featureShapes, labelCol, target)
 
@@ -83,7 +87,7 @@ final class TrainingData(df: DataFrame, featuresCols: Seq[String], featureShapes
   def requireInMemory(trainer: String): Unit = {
     BigwrapException.require(mode == "auto" || mode == "memory", s"trainer='$trainer' holds every training row " +
       s"in memory; dataCache='$mode' needs trainer='barrier'")
-    val rowBytes = 4L * (featureShapes.map(_.product).sum + target.size) + SampleOverheadBytes
+    val rowBytes = 4L * rowFloats + SampleOverheadBytes
     val needed = count * rowBytes
     val budget = BlockStatus.executorStorageBytes(sparkContext)
     BigwrapException.require(needed <= budget, f"trainer='$trainer' caches every training row in memory: " +

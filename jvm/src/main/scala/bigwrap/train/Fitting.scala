@@ -7,6 +7,7 @@ import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.DataFrame
+import org.apache.spark.storage.StorageLevel
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -24,10 +25,11 @@ object Fitting {
   }
 
   /** The rows of `df` a fit or an evaluation reads, stored as the config's `data_cache` says. */
-  def data(df: DataFrame, built: BuiltModel, config: JValue): TrainingData = {
+  def data(df: DataFrame, built: BuiltModel, config: JValue, level: Option[StorageLevel] = None): TrainingData = {
     val loss = (config \ "loss" \ "name").extract[String]
     new TrainingData(df, featuresCols(config), built.inputShapes, (config \ "label_col").extract[String],
-      Losses.target(loss, built.outputShapes.head), (config \ "data_cache").extractOpt[String].getOrElse(DataCache.Default))
+      Losses.target(loss, built.outputShapes.head), (config \ "data_cache").extractOpt[String].getOrElse(DataCache.Default),
+      level)
   }
 
   def samples(df: DataFrame, built: BuiltModel, config: JValue): RDD[Sample[Float]] = data(df, built, config).samples
@@ -57,7 +59,7 @@ object Fitting {
     val count = trainData.count
     BigwrapException.require(count > 0, "the training DataFrame is empty")
     val criterion = Losses.criterion(config \ "loss")
-    val validationRows = validationDf.map(vdf => data(vdf, built, config).evaluationSamples())
+    val validationRows = validationDf.map(vdf => data(vdf, built, config, Some(trainData.level)).evaluationSamples())
     val validation = validationRows.map { case (samples, _) =>
       val metrics = Metrics((config \ "metrics").extractOpt[List[String]].getOrElse(Nil), Losses.task(loss),
         (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false), built.outputShapes.head.product, criterion)
