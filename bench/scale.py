@@ -3,8 +3,8 @@
 Each size trains one epoch with the barrier trainer in its own local[2] Spark with a small heap (a
 subprocess: a process has one SparkContext). Reported per run: the epoch's wall time and samples/s (the
 trainer's own history), the whole fit's wall (conversion included), the JVM's peak RSS, and the bytes the
-block manager held on disk. A quarter-heap size that fits trains from memory and from disk for the
-spilling path's ratio. Part of `make bench`, or alone: `python -m bench.scale [--quick]`.
+block manager held on disk. An eighth of the heap (what fits Spark's storage memory of a 512 MB heap)
+trains from memory and from disk for the spilling path's ratio. Part of `make bench`, or alone: `python -m bench.scale [--quick]`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ WIDTH = 256  # floats per row: 1 KiB of features
 HIDDEN = 128
 BATCH = 1024
 # (label, data size as a multiple of the heap, dataCache)
-RUNS = [("¼× heap, dataCache=memory", 0.25, "memory"), ("¼× heap, dataCache=disk", 0.25, "disk"),
+RUNS = [("⅛× heap, dataCache=memory", 0.125, "memory"), ("⅛× heap, dataCache=disk", 0.125, "disk"),
         ("1× heap", 1, "auto"), ("4× heap", 4, "auto"), ("16× heap", 16, "auto")]
 
 
@@ -68,7 +68,7 @@ def run(quick: bool = False) -> dict:
 
 def markdown(results: dict) -> str:
     base = results["1× heap"]
-    memory, disk = results["¼× heap, dataCache=memory"], results["¼× heap, dataCache=disk"]
+    memory, disk = results["⅛× heap, dataCache=memory"], results["⅛× heap, dataCache=disk"]
     lines = [f"## Data bigger than memory: MLP {WIDTH}-{HIDDEN}-2, batch {BATCH}, one epoch, local[2], "
              f"{HEAP_MB} MB heap", "",
              "| data | rows | Parquet MB | epoch s | samples/s | s per M rows (× 1× heap) | fit wall s | "
@@ -79,7 +79,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| {label} | {r['rows']:,} | {r['parquet_mb']:,.0f} | {r['epoch_s']:.1f} | "
                      f"{r['samples_per_s']:,.0f} | {per_million:.1f} ({ratio:.2f}) | {r['fit_wall_s']:.1f} | "
                      f"{r['peak_rss_mb']:,.0f} | {r['disk_mb']:,.0f} |")
-    lines += ["", f"Spilling path vs in-memory path (¼× heap, same rows): "
+    lines += ["", f"Spilling path vs in-memory path (⅛× heap, same rows): "
               f"{disk['samples_per_s'] / memory['samples_per_s']:.2f}× the samples/s. Peak RSS 16× ÷ 4×: "
               f"{results['16× heap']['peak_rss_mb'] / results['4× heap']['peak_rss_mb']:.2f}.",
               "Fit wall includes converting the Parquet into stored chunks (once per fit).", ""]
