@@ -61,6 +61,7 @@ def run(quick: bool = False) -> dict:
             if out.returncode != 0:
                 raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")
             results[label] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"[scale] {label}: {json.dumps(results[label])}", flush=True)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return results

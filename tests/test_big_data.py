@@ -29,7 +29,8 @@ def frame(rows, width, seed):
     return DataFrame(spark._jvm.bigwrap.bench.SyntheticRows.frame(spark._jsparkSession, rows, width, 2, seed), spark)
 
 def mlp(width):
-    return bigwrap.Sequential([layers.Input((width,)), layers.Dense(16, activation="relu"),
+    bigwrap.set_random_seed(1)
+    return bigwrap.Sequential([layers.Input((width,)), layers.Dense(32, activation="relu"),
                                layers.Dense(2, activation="softmax")])
 
 def accuracy(fitted, test):
@@ -67,7 +68,7 @@ def test_two_gigabytes_of_parquet_train_in_a_one_gigabyte_heap(scratch):
         except ValueError as refusal:
             print("REFUSED", round(time.time() - started, 1), str(refusal).replace(chr(10), " "))
         fitted = bigwrap.Estimator(model=mlp(256), loss="sparse_categorical_crossentropy",
-                                   optimizer=bigwrap.optimizers.Adam(0.01), batchSize=512, epochs=1, seed=1,
+                                   optimizer=bigwrap.optimizers.Adam(0.003), batchSize=512, epochs=1, seed=1,
                                    verbose=0).fit(train)
         print("STORED", json.dumps(fitted.training_data))
         print("ACCURACY", accuracy(fitted, frame(20_000, 256, seed=99)))
