@@ -18,7 +18,7 @@ final case class RowLayout(featureShapes: Array[Array[Int]], labelShape: Array[I
 }
 
 /**
- * Up to a few MB of rows packed as float arrays: one row-major array per model input, one for the
+ * About a MB of rows packed as float arrays: one row-major array per model input, one for the
  * labels. The unit the block manager stores (in memory, or serialized on local disk) and tasks
  * stream. Externalizable so that Java serialization writes the floats in bulk, not one by one.
  */
@@ -28,21 +28,27 @@ final class Chunk(var features: Array[Array[Float]], var labels: Array[Float], v
   override def writeExternal(out: ObjectOutput): Unit = {
     out.writeInt(rows)
     out.writeInt(features.length)
+    val bytes = Chunk.pieceBuffer()
     (features :+ labels).foreach { values =>
-      val bytes = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN)
-      bytes.asFloatBuffer().put(values)
       out.writeInt(values.length)
-      out.write(bytes.array())
+      Chunk.pieces(values.length) { (from, length) =>
+        bytes.clear()
+        bytes.asFloatBuffer().put(values, from, length)
+        out.write(bytes.array(), 0, length * 4)
+      }
     }
   }
 
   override def readExternal(in: ObjectInput): Unit = {
     rows = in.readInt()
+    val bytes = Chunk.pieceBuffer()
     val arrays = Array.fill(in.readInt() + 1) {
-      val bytes = new Array[Byte](in.readInt() * 4)
-      in.readFully(bytes)
-      val values = new Array[Float](bytes.length / 4)
-      ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
+      val values = new Array[Float](in.readInt())
+      Chunk.pieces(values.length) { (from, length) =>
+        in.readFully(bytes.array(), 0, length * 4)
+        bytes.clear()
+        bytes.asFloatBuffer().get(values, from, length)
+      }
       values
     }
     features = arrays.init
@@ -50,10 +56,26 @@ final class Chunk(var features: Array[Array[Float]], var labels: Array[Float], v
   }
 }
 
+private object Chunk {
+  /** Floats cross the stream in pieces of this many: no second copy of a whole chunk in the heap. */
+  private val PieceFloats = 16384
+
+  def pieceBuffer(): ByteBuffer = ByteBuffer.allocate(PieceFloats * 4).order(ByteOrder.LITTLE_ENDIAN)
+
+  def pieces(count: Int)(f: (Int, Int) => Unit): Unit = {
+    var from = 0
+    while (from < count) {
+      val length = math.min(PieceFloats, count - from)
+      f(from, length)
+      from += length
+    }
+  }
+}
+
 /** DataFrame rows → chunks on the executors, validating every row in the same pass (as Samples does). */
 object Chunks {
-  /** What a chunk aims at: big enough that per-chunk costs vanish, small enough to stream. */
-  val TargetBytes: Int = 4 << 20
+  /** What a chunk aims at: big enough that per-chunk costs vanish, small enough to stream in a small heap. */
+  val TargetBytes: Int = 1 << 20
 
   def rowsPerChunk(layout: RowLayout): Int = math.max(1, TargetBytes / (4 * layout.rowFloats))
 
