@@ -16,6 +16,7 @@ import bigwrap
 from bigwrap import layers
 
 from . import distributed, inference, native, systems, transformer
+from . import scale as bigger_than_memory
 from .workloads import blobs, frame, images
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -128,6 +129,8 @@ def markdown(results) -> str:
         lines.append(native.markdown(results["native"]))
     if "transformer" in results:
         lines.append(transformer.markdown(results["transformer"]))
+    if "scale" in results:
+        lines.append(bigger_than_memory.markdown(results["scale"]))
     return "\n".join(lines) + "\n"
 
 
@@ -177,6 +180,7 @@ def main() -> int:
     results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)
     results["native"] = native.run(spark, scale < 1, lambda: mlp([784, 512, 256, 10]), lenet)
     results["transformer"] = transformer.run(spark, scale < 1)
+    results["scale"] = bigger_than_memory.run(quick=scale < 1)  # own small-heap JVMs
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results["date"] + ("-quick" if scale < 1 else ""))
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))

@@ -25,6 +25,8 @@ from .progress import ProgressPrinter
 
 # "barrier": our trainer (one barrier stage per epoch, RPC-synchronised AllReduce); "bigdl": DistriOptimizer.
 TRAINERS = ("barrier", "bigdl")
+# Where converted rows live between epochs (docs/data.md); the JVM's bigwrap.train.DataCache.
+DATA_CACHES = ("auto", "memory", "disk", "none")
 _METRIC = re.compile(r"^(loss|accuracy|auc|mae|mse|top_(\d+)_accuracy)$")
 
 
@@ -54,7 +56,8 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
                  earlyStopping: bool = False, monitor: str = "val_loss", patience: int = 0, minDelta: float = 0.0,
                  restoreBestWeights: bool = False, checkpointDir: str | None = None, checkpointEvery: int = 1,
                  resumeFrom: str | None = None, logDir: str | None = None,
-                 kernels: str = kernel_options.DEFAULT_KERNELS, precision: str = kernel_options.DEFAULT_PRECISION):
+                 kernels: str = kernel_options.DEFAULT_KERNELS, precision: str = kernel_options.DEFAULT_PRECISION,
+                 dataCache: str = "auto"):
         super().__init__()
         self._setDefault(**ESTIMATOR_DEFAULTS)
         self._set(**self._input_kwargs)
@@ -90,6 +93,11 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         kernel_options.check(s["kernels"], s["precision"])
         if s["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {s['trainer']!r}; available: {', '.join(TRAINERS)}")
+        if s["dataCache"] not in DATA_CACHES:
+            raise ValueError(f"Estimator: dataCache must be one of {', '.join(DATA_CACHES)}, got {s['dataCache']!r}")
+        if s["trainer"] == "bigdl" and s["dataCache"] in ("disk", "none"):
+            raise ValueError(f"Estimator: trainer='bigdl' holds every training row in memory; dataCache="
+                             f"{s['dataCache']!r} needs trainer='barrier'")
         if s["optimizer"].clipnorm is not None and s["trainer"] == "barrier":
             raise ValueError("Estimator: clipnorm needs trainer='bigdl' (the barrier trainer clips by value only, "
                              "for now)")
@@ -161,6 +169,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         trained._adopt_handle(bridge, handle, kernels)
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
+        fitted.training_data = final.get("training_data")
         self._copyValues(fitted)
         return fitted
 
@@ -170,7 +179,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
                   "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
                   "tasks": tasks, "features_col": features, "label_col": label, "metrics": s["metrics"],
                   "clip_norm": optimizer.clipnorm, "clip_value": optimizer.clipvalue, "log_dir": s["logDir"],
-                  "kernels": s["kernels"], "precision": s["precision"]}
+                  "kernels": s["kernels"], "precision": s["precision"], "data_cache": s["dataCache"]}
         if s.get("seed") is not None:
             config["seed"] = int(s["seed"]) & 0x7FFFFFFFFFFFFFFF
         if s["earlyStopping"]:

@@ -38,6 +38,8 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         self._history = list(history or [])
         self.stopped_epoch: int | None = None  # the epoch early stopping stopped after, if it did
         self.best_epoch: int | None = None  # the best epoch early stopping saw, if it watched
+        # where the fit stored its training rows (barrier trainer): dataCache, storage level, rows, memory/disk bytes
+        self.training_data: dict | None = None
 
     @property
     def history(self):

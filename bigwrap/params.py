@@ -72,6 +72,9 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
                         "from: weights, optimizer state, epoch count and history", _optional(TypeConverters.toString))
     logDir = _param("logDir", "directory for TensorBoard event files (train loss per iteration, validation "
                     "metrics per epoch), or None", _optional(TypeConverters.toString))
+    dataCache = _param("dataCache", "where converted training and validation rows live between epochs: 'auto' "
+                       "(in memory while they fit, the rest spilled to local disk), 'memory', 'disk', or 'none' "
+                       "(re-read the source every epoch); see docs/data.md", TypeConverters.toString)
 
 
 ESTIMATOR_DEFAULTS: dict[str, Any] = dict(
@@ -79,7 +82,8 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = dict(
     predictionCol="prediction", probabilityCol="probability", verbose=1, trainer="barrier", numTasks=None,
     inferenceBatchSize=256, validationData=None, validationSplit=0.0, metrics=[], earlyStopping=False,
     monitor="val_loss", patience=0, minDelta=0.0, restoreBestWeights=False, checkpointDir=None,
-    checkpointEvery=1, resumeFrom=None, logDir=None, kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION)
+    checkpointEvery=1, resumeFrom=None, logDir=None, kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION,
+    dataCache="auto")
 
 OUTPUT_DEFAULTS: dict[str, Any] = dict(featuresCol="features", predictionCol="prediction",
                                        probabilityCol="probability", inferenceBatchSize=256,

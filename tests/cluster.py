@@ -76,11 +76,17 @@ class StandaloneCluster:
 
     def run(self, code: str, timeout: int = 600) -> subprocess.CompletedProcess:
         """Runs `code` in a fresh Python process whose `spark` is a bigwrap session on this cluster."""
-        prelude = f"""
-            import bigwrap
-            spark = bigwrap.session({self.url!r}, conf={{"spark.executor.cores": "1", "spark.cores.max": "{self.workers}",
-                                                       "spark.executor.memory": "1g"}})
-        """
-        script = textwrap.dedent(prelude) + textwrap.dedent(code)
-        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
-                              cwd=Path(__file__).resolve().parent.parent)
+        return run_python(code, self.url, {"spark.executor.cores": "1", "spark.cores.max": str(self.workers),
+                                           "spark.executor.memory": "1g"}, timeout)
+
+
+def run_python(code: str, master: str, conf: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh Python process whose `spark` is a bigwrap session on `master` with `conf`
+    (a process has one SparkContext: this one gets its own settings, e.g. a small heap)."""
+    prelude = f"""
+        import bigwrap
+        spark = bigwrap.session({master!r}, conf={conf!r})
+    """
+    script = textwrap.dedent(prelude) + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
+                          cwd=Path(__file__).resolve().parent.parent)

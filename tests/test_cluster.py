@@ -49,12 +49,15 @@ def test_digits_mlp_trains_across_two_executors(cluster):
     assert float(result.stdout.split("SQL_ROWS")[1].split()[0]) == accuracy
 
 
-def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
+@pytest.mark.parametrize("data_cache", ["auto", "disk"])
+def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster, data_cache):
     """Kills one executor JVM while a barrier stage of epoch 2 or later runs: that epoch is retried, the user is
-    warned, and the model is as good as the same fit without the fault (within 1 percentage point).
+    warned, and the model is as good as the same fit without the fault (within 1 percentage point). The rows
+    the executor stored (in memory, or on its local disk with dataCache="disk") are lost with it and
+    recomputed from the source before the retry.
 
     Epochs are long (batch 8: ~180 iterations) so the kill lands inside a stage even on a loaded machine."""
-    result = cluster.run("""
+    result = cluster.run(f"""
         import subprocess, threading, time, warnings, os, signal
         from bigwrap import layers
         from bigwrap.demo import digits_frames
@@ -83,7 +86,7 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster):
                                         layers.Dense(10, activation="softmax")])
             fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", trainer="barrier",
                                        optimizer=bigwrap.optimizers.Adam(0.002), batchSize=8, epochs=6, seed=3,
-                                       verbose=0).fit(train)
+                                       verbose=0, dataCache={data_cache!r}).fit(train)
             return fitted, fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
 
         unfaulted, unfaulted_accuracy = fit()

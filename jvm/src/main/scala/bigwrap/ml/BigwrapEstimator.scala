@@ -67,6 +67,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
   def setCheckpointDir(dir: String): this.type = set(checkpointDir, dir)
   def setCheckpointEvery(count: Int): this.type = set(checkpointEvery, count)
   def setLogDir(dir: String): this.type = set(logDir, dir)
+  def setDataCache(mode: String): this.type = set(dataCache, mode)
 
   /** The spec and the weights training starts from (BigDL's initialisation, made once, when none were saved). */
   private[ml] def initialModel: SavedModel = synchronized {
@@ -124,7 +125,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
       "checkpoint" -> optional(get(checkpointDir))(dir =>
         JObject("dir" -> JString(StageFiles.localPath(dir).toString), "every" -> JInt($(checkpointEvery)))),
       "log_dir" -> optional(get(logDir))(dir => JString(StageFiles.localPath(dir).toString)),
-      "kernels" -> JString($(kernels)), "precision" -> JString($(precision)))
+      "kernels" -> JString($(kernels)), "precision" -> JString($(precision)), "data_cache" -> JString($(dataCache)))
   }
 
   override def fit(dataset: Dataset[_]): BigwrapModel = {

@@ -2,6 +2,7 @@ package bigwrap.ml
 
 import bigwrap.api.BigwrapException
 import bigwrap.spec.KernelChoice
+import bigwrap.train.DataCache
 import org.apache.spark.ml.param._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -98,6 +99,10 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
     ParamValidators.gt(0))
   final val resumeFrom = new Param[String](this, "resumeFrom", "a checkpoint (or checkpointDir) to continue from")
   final val logDir = new Param[String](this, "logDir", "directory for TensorBoard event files")
+  final val dataCache = new Param[String](this, "dataCache", "where converted training and validation rows live " +
+    "between epochs: 'auto' (memory while they fit, then local disk), 'memory', 'disk', or 'none' (re-read the " +
+    "source every epoch)", ParamValidators.inArray(DataCache.Modes.toArray))
+  setDefault(dataCache -> DataCache.Default)
   setDefault(labelCol -> "label", optimizer -> "\"adam\"", batchSize -> 32, epochs -> 1, verbose -> 1,
     trainer -> "barrier", validationSplit -> 0.0, metrics -> Array.empty[String], earlyStopping -> false,
     monitor -> "val_loss", patience -> 0, minDelta -> 0.0, restoreBestWeights -> false, checkpointEvery -> 1)

@@ -1,79 +1,177 @@
 package bigwrap.train
 
+import scala.collection.mutable.ArrayBuffer
 import scala.util.Random
 
+import bigwrap.api.BigwrapException
+import bigwrap.data.{Chunk, RowLayout}
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
-import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
-import org.apache.spark.Partitioner
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import com.intel.analytics.bigdl.dllib.utils.T
+import org.apache.spark.{Partition, TaskContext}
 import org.apache.spark.rdd.RDD
-import org.apache.spark.storage.StorageLevel
 
-/** One task's rows as ready float arrays (one per model input), in the order of their global batches. */
-final case class TaskRows(features: Array[Array[Float]], labels: Array[Float], featureShapes: Array[Array[Int]],
-    labelShape: Array[Int], rows: Int) {
-  val featureSizes: Array[Int] = featureShapes.map(_.product)
-  val labelSize: Int = labelShape.product
+/**
+ * How the barrier trainer's tasks get their rows (docs/data.md). Each task owns a fixed share of the
+ * stored partitions for the whole fit. Every epoch it reads its partitions in a seeded order, several
+ * at once with their chunks interleaved at random, and draws each sub-batch row at random from a
+ * bounded shuffle buffer those rows stream through. Tasks may hold different row counts: a task whose
+ * rows are done contributes none, and the trainer averages gradients over the rows each iteration has.
+ */
+final case class BarrierFeeding(layout: RowLayout, shares: Array[Array[Int]], taskRows: Array[Long], perTask: Int,
+    seed: Long) {
+  /** Synchronous iterations per epoch: until the task with the most rows has fed them all. */
+  val iterations: Int = taskRows.map(rows => math.ceil(rows.toDouble / perTask).toLong).max.toInt
 }
 
-private final class TaskPartitioner(tasks: Int) extends Partitioner {
-  def numPartitions: Int = tasks
-  def getPartition(key: Any): Int = key.asInstanceOf[Int]
+object BarrierData {
+  /** Rows the shuffle buffer of one task holds, in bytes: at least a sub-batch. */
+  val ShuffleBufferBytes: Int = 16 << 20
+  /** Partitions a task reads at once, interleaving their chunks. */
+  val OpenPartitions: Int = 4
+
+  /** Shares of whole partitions, balanced by rows: the largest first, each to the task with the fewest rows. */
+  def plan(stored: StoredChunks, tasks: Int, batchSize: Int, seed: Long): BarrierFeeding = {
+    val rows = stored.partitionRows
+    val shares = Array.fill(tasks)(ArrayBuffer[Int]())
+    val load = new Array[Long](tasks)
+    rows.indices.sortBy(p => (-rows(p), p)).foreach { p =>
+      val task = load.indices.minBy(t => (load(t), t))
+      shares(task) += p
+      load(task) += rows(p)
+    }
+    BarrierFeeding(stored.layout, shares.map(_.sorted.toArray), load, batchSize / tasks, seed)
+  }
+
+  /** The barrier stage's input for `epoch`: partition t streams task t's chunks in the epoch's order. */
+  def epochRows(stored: StoredChunks, feeding: BarrierFeeding, epoch: Int): RDD[Chunk] =
+    new EpochRows(stored.chunks, feeding, epoch)
+
+  def random(feeding: BarrierFeeding, epoch: Int, task: Int, purpose: Int): Random =
+    new Random(feeding.seed * 1000003L + epoch * 7919L + task * 31L + purpose)
+}
+
+private final class TaskShare(val index: Int, val parents: Array[Partition]) extends Partition
+
+/**
+ * Reads stored partitions of `parent` inside the barrier stage without depending on it: Spark allows no
+ * RDD with another partition count in a barrier stage. So the scheduler never recomputes `parent` for
+ * this RDD; StoredChunks.restore does that in a normal job before a retried epoch.
+ */
+private final class EpochRows(parent: RDD[Chunk], feeding: BarrierFeeding, epoch: Int)
+    extends RDD[Chunk](parent.sparkContext, Nil) {
+  override protected def getPartitions: Array[Partition] =
+    Array.tabulate[Partition](feeding.shares.length)(t => new TaskShare(t, feeding.shares(t).map(parent.partitions(_))))
+
+  override def compute(split: Partition, context: TaskContext): Iterator[Chunk] = {
+    val random = BarrierData.random(feeding, epoch, split.index, 0)
+    val order = random.shuffle(split.asInstanceOf[TaskShare].parents.toSeq)
+    new Interleaved(order.iterator.map(p => () => parent.iterator(p, context)), BarrierData.OpenPartitions, random)
+  }
+}
+
+/** Up to `width` of `sources` open at once; each next chunk comes from a random open one. */
+private final class Interleaved[A](sources: Iterator[() => Iterator[A]], width: Int, random: Random) extends Iterator[A] {
+  private val open = ArrayBuffer[Iterator[A]]()
+
+  def hasNext: Boolean = {
+    while (open.size < width && sources.hasNext) open += sources.next()()
+    var i = 0
+    while (i < open.size) if (open(i).hasNext) i += 1 else open.remove(i)
+    open.nonEmpty
+  }
+
+  def next(): A = {
+    if (!hasNext) throw new NoSuchElementException("no chunks left")
+    open(random.nextInt(open.size)).next()
+  }
 }
 
 /**
- * Lays samples out for synchronous SGD with `tasks` tasks: a seeded permutation of all rows defines
- * the global batches of the first epoch, and task i holds the i-th sub-batch of every global batch.
- * So 1 task and N tasks see the same global batches in that epoch (later epochs shuffle within each
- * task, which keeps every row once per epoch without moving data between tasks).
+ * One task's rows for one epoch, as the input and target tensors of its sub-batches. Rows stream from
+ * the chunks into a buffer of `capacity` rows; each sub-batch row is a random row of the buffer, whose
+ * place the next incoming row takes (tf.data's shuffle buffer).
  */
-object BarrierData {
-  /** The laid-out rows, their count, and a release for what recomputing lost partitions needs. */
-  def layout(samples: RDD[Sample[Float]], tasks: Int, batchSize: Int, seed: Long): (RDD[TaskRows], Long, () => Unit) = {
-    // One pass sizes the partitions; it gives both the row count and each row's global index
-    // (what zipWithIndex computes, without a second conversion pass just to count).
-    val starts = samples.mapPartitions(part => Iterator.single(part.size.toLong)).collect().scanLeft(0L)(_ + _)
-    val count = starts.last
-    require(count <= Int.MaxValue, s"$count rows exceed one permutation array")
-    val order = new Array[Int](count.toInt)
-    new Random(seed).shuffle((0 until count.toInt).toIndexedSeq).zipWithIndex.foreach { case (row, position) =>
-      order(row) = position
-    }
-    val positions = samples.sparkContext.broadcast(order)
-    val perTask = batchSize / tasks
-    val rows = samples.mapPartitionsWithIndex { (partition, part) =>
-      part.zipWithIndex.map { case (sample, i) =>
-        val position = positions.value((starts(partition) + i).toInt)
-        ((position % batchSize) / perTask, (position, sample))
+final class TaskFeed(chunks: Iterator[Chunk], layout: RowLayout, capacity: Int, random: Random) {
+  private val rowFloats = layout.rowFloats
+  private val buffer = new Array[Float](capacity * rowFloats)
+  private var held = 0
+  private var chunk: Chunk = _
+  private var nextRow = 0
+  private val inputs = layout.featureShapes.map(_ => Tensor[Float]())
+  val input: Activity = if (inputs.length == 1) inputs.head else T.array(inputs)
+  val target: Tensor[Float] = Tensor[Float]()
+  /** Rows handed out this epoch. */
+  var delivered = 0L
+
+  /** Fills `input` and `target` with up to `rows` rows; returns how many (0 once the epoch's rows are done). */
+  def fill(rows: Int): Int = {
+    val into = inputs.indices.map(i => inputs(i).resize(rows +: layout.featureShapes(i)).storage().array()) :+
+      target.resize(rows +: layout.labelShape).storage().array()
+    val sizes = layout.featureSizes :+ layout.labelSize
+    var taken = 0
+    while (taken < rows && topUp()) {
+      val pick = random.nextInt(held)
+      var offset = pick * rowFloats
+      var i = 0
+      while (i < sizes.length) {
+        System.arraycopy(buffer, offset, into(i), taken * sizes(i), sizes(i))
+        offset += sizes(i)
+        i += 1
       }
-    }.partitionBy(new TaskPartitioner(tasks)).mapPartitions { iter =>
-      val sorted = iter.map(_._2).toArray.sortBy(_._1).map(_._2)
-      Iterator.single(pack(sorted))
-    }.persist(StorageLevel.MEMORY_ONLY)
-    rows.count()
-    (rows, count, () => { rows.unpersist(blocking = false); positions.destroy() })
+      held -= 1
+      if (pick != held) System.arraycopy(buffer, held * rowFloats, buffer, pick * rowFloats, rowFloats)
+      taken += 1
+    }
+    if (taken < rows) {
+      inputs.indices.foreach(i => inputs(i).resize(taken +: layout.featureShapes(i)))
+      target.resize(taken +: layout.labelShape)
+    }
+    delivered += taken
+    taken
   }
 
-  /** Copies the rows straight into one preallocated array per input: no per-row arrays, no regrowth. */
-  private def pack(samples: Array[Sample[Float]]): TaskRows = {
-    if (samples.isEmpty) return TaskRows(Array.empty, Array.empty, Array.empty, Array(0), 0)
-    val first = samples.head
-    val shapes = Array.tabulate(first.numFeature())(i => first.feature(i).size())
-    val features = shapes.map(shape => new Array[Float](samples.length * shape.product))
-    val labels = new Array[Float](samples.length * first.label().nElement())
-    def copy(from: Tensor[Float], into: Array[Float], row: Int): Unit = {
-      val source = from.contiguous()
-      System.arraycopy(source.storage().array(), source.storageOffset() - 1, into, row * source.nElement(),
-        source.nElement())
-    }
-    samples.indices.foreach { row =>
-      features.indices.foreach(i => copy(samples(row).feature(i), features(i), row))
-      copy(samples(row).label(), labels, row)
-    }
-    TaskRows(features, labels, shapes, first.label().size(), samples.length)
+  /** After the epoch's iterations: every row of the share was fed, as many as when the data was first read. */
+  def checkAllFed(expected: Long, task: Int): Unit = {
+    val left = topUp()
+    BigwrapException.require(delivered == expected && !left, s"training task $task read ${delivered + held}" +
+      s"${if (left) " or more" else ""} rows this epoch but $expected when the data was first read: the training " +
+      "DataFrame does not give the same rows each time it is read; cache it, or use dataCache='auto'")
   }
 
-  /** The local row order of `epoch` (1-based): as laid out first, then shuffled within the task. */
-  def localOrder(rows: Int, epoch: Int, task: Int, seed: Long): Array[Int] =
-    if (epoch == 1) Array.range(0, rows)
-    else new Random(seed * 1000003L + epoch * 7919L + task).shuffle(Array.range(0, rows).toIndexedSeq).toArray
+  /** Takes rows in until the buffer is full or the chunks end; false when no row is left. */
+  private def topUp(): Boolean = {
+    while (held < capacity && hasIncoming) {
+      var offset = held * rowFloats
+      var i = 0
+      while (i < chunk.features.length) {
+        val size = layout.featureSizes(i)
+        System.arraycopy(chunk.features(i), nextRow * size, buffer, offset, size)
+        offset += size
+        i += 1
+      }
+      System.arraycopy(chunk.labels, nextRow * layout.labelSize, buffer, offset, layout.labelSize)
+      nextRow += 1
+      held += 1
+    }
+    held > 0
+  }
+
+  private def hasIncoming: Boolean = {
+    while ((chunk == null || nextRow >= chunk.rows) && chunks.hasNext) {
+      chunk = chunks.next()
+      nextRow = 0
+    }
+    chunk != null && nextRow < chunk.rows
+  }
+}
+
+object TaskFeed {
+  def apply(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Iterator[Chunk]): TaskFeed = {
+    val rowBytes = 4L * feeding.layout.rowFloats
+    val capacity = math.max(feeding.perTask.toLong, math.min(BarrierData.ShuffleBufferBytes / rowBytes,
+      feeding.taskRows(task))).max(1L).toInt
+    new TaskFeed(chunks, feeding.layout, capacity, BarrierData.random(feeding, epoch, task, 1))
+  }
 }

@@ -3,6 +3,7 @@ package bigwrap.train
 import java.util.UUID
 
 import bigwrap.api.BigwrapException
+import bigwrap.data.Chunk
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.Tensors
 import com.intel.analytics.bigdl.bigwrapaccess.{BigDLAccess, OptimizerAccess}
@@ -11,7 +12,7 @@ import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, Abstrac
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
-import com.intel.analytics.bigdl.dllib.utils.{RandomGenerator, T}
+import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import org.apache.spark.{BarrierTaskContext, Success, TaskKilledException}
 import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
 import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SyncService}
@@ -26,6 +27,7 @@ private final case class EpochStart(
     attempt: Int,
     mklThreads: Int,
     seed: Long,
+    feeding: BarrierFeeding,
     model: AbstractModule[Activity, Activity, Float],
     criterion: AbstractCriterion[Activity, Activity, Float],
     optimMethods: Array[OptimMethod[Float]])
@@ -35,8 +37,8 @@ private final case class EpochEnd(task: Int, optimMethod: OptimMethod[Float], we
     extraParameters: Array[Array[Float]], phaseNanos: Map[String, Long])
 
 /**
- * Synchronous data-parallel SGD in one barrier stage per epoch. Each task keeps its rows as ready
- * arrays and owns a slice of the flat parameter vector (as BigDL's AllReduceParameter does). Per
+ * Synchronous data-parallel SGD in one barrier stage per epoch. Each task streams its share of the
+ * stored rows (BarrierData) and owns a slice of the flat parameter vector (as BigDL's AllReduceParameter does). Per
  * iteration: gradients are reduce-scattered and updated weight slices all-gathered (SliceExchange: in
  * memory within an executor, block-manager blocks between executors), in place of BigDL's per-iteration
  * Spark job.
@@ -49,12 +51,13 @@ object BarrierTrainer extends Trainer {
       "trainer='bigdl' or clipvalue")
     val tasks = job.tasks
     val seed = job.seed.getOrElse(System.nanoTime())
-    val (rows, count, release) = BarrierData.layout(job.samples, tasks, job.batchSize, seed)
-    val iterations = math.ceil(count.toDouble / job.batchSize).toInt
+    val stored = job.data.store(tasks * 2, job.listener.warn)
+    val feeding = BarrierData.plan(stored, tasks, job.batchSize, seed)
+    val iterations = feeding.iterations
     // Each executor's cores are shared by its tasks; more MKL threads than that only oversubscribe.
     val mklThreads = math.max(1, BigDLAccess.coreNumber * BigDLAccess.nodeNumber / tasks)
     val run = UUID.randomUUID().toString
-    val sc = job.samples.sparkContext
+    val sc = job.data.sparkContext
     SyncService.register(run, tasks, new IterationReporter(job.listener))
     val failures = new FailureWatch(run)
     sc.addSparkListener(failures)
@@ -76,15 +79,16 @@ object BarrierTrainer extends Trainer {
       var epochStarted = System.nanoTime() // a retried epoch's wall time includes the failed attempts
       while (continue && epoch <= job.epochs) {
         job.checkNotCancelled()
+        if (attempt > 0) stored.restore()
         val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, attempt, mklThreads, seed,
-          job.model, job.criterion, optimMethods))
+          feeding, job.model, job.criterion, optimMethods))
         sc.setLocalProperty(FailureWatch.RunProperty, run)
         val callSite = sc.getLocalProperty(CallSiteProperty)
         sc.setCallSite(s"bigwrap barrier trainer: epoch $epoch") // names the stage in the Spark UI
         val clipValue = job.clipValue
         val outcome = try {
-          Right(rows.barrier().mapPartitions(part => Iterator.single(BarrierTrainer.runTask(start.value, part.next(),
-            clipValue))).collect().sortBy(_.task))
+          Right(BarrierData.epochRows(stored, feeding, epoch).barrier().mapPartitions(part =>
+            Iterator.single(BarrierTrainer.runTask(start.value, part, clipValue))).collect().sortBy(_.task))
         } catch {
           case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 && !job.cancelled() =>
             Left(failure)
@@ -114,7 +118,7 @@ object BarrierTrainer extends Trainer {
       job.optimizerState.capture = () => None
       sc.removeSparkListener(failures)
       SyncService.unregister(run)
-      release()
+      stored.release()
     }
   }
 
@@ -163,7 +167,7 @@ object BarrierTrainer extends Trainer {
   /** Task t owns [bounds(t), bounds(t + 1)) of the flat parameter vector of `size` values. */
   private def sliceBounds(size: Int, tasks: Int): IndexedSeq[Int] = (0 to tasks).map(t => (size.toLong * t / tasks).toInt)
 
-  private def runTask(start: EpochStart, rows: TaskRows, clipValue: Option[Double]): EpochEnd = {
+  private def runTask(start: EpochStart, chunks: Iterator[Chunk], clipValue: Option[Double]): EpochEnd = {
     val context = BarrierTaskContext.get()
     val task = context.partitionId()
     val attempt = start.attempt
@@ -187,8 +191,7 @@ object BarrierTrainer extends Trainer {
     val gOffset = gradients.storageOffset() - 1
     val managers = round(0).managers
     val perTask = start.batchSize / start.tasks
-    val order = BarrierData.localOrder(rows.rows, start.epoch, task, start.seed)
-    val batch = new Batch(rows, perTask)
+    val batch = TaskFeed(start.feeding, start.epoch, task, chunks)
     val reduced = new Array[Float](mine.length)
     val exchange = new SliceExchange(RoundKey(start.run, start.epoch, attempt, 0), task, sliceStart, managers, g,
       gOffset, w, wOffset, context)
@@ -196,7 +199,7 @@ object BarrierTrainer extends Trainer {
     try {
       for (iteration <- 0 until start.iterations) {
         if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-        val taken = batch.fill(order, iteration * perTask)
+        val taken = batch.fill(perTask)
         val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
           model.zeroGradParameters()
           val output = model.forward(batch.input)
@@ -221,6 +224,7 @@ object BarrierTrainer extends Trainer {
         }
         exchange.allGather(iteration, clock)
       }
+      batch.checkAllFed(start.feeding.taskRows(task), task)
       round(2L * start.iterations + 1) // nobody still reads this task's last weight slice
       exchange.finish(start.iterations)
     } finally exchange.close()
@@ -248,28 +252,5 @@ object BarrierTrainer extends Trainer {
 
   private object FailureWatch {
     val RunProperty = "bigwrap.barrier.run"
-  }
-
-  /** The reusable input/target tensors of one sub-batch, filled from the task's rows. */
-  private final class Batch(rows: TaskRows, perTask: Int) {
-    private val inputs = rows.featureShapes.map(_ => Tensor[Float]())
-    val input: Activity = if (inputs.length == 1) inputs.head else T.array(inputs)
-    val target: Tensor[Float] = Tensor[Float]()
-
-    def fill(order: Array[Int], from: Int): Int = {
-      val taken = math.max(0, math.min(perTask, order.length - from))
-      if (taken > 0) {
-        inputs.indices.foreach(i => copyRows(order, from, taken, rows.features(i), rows.featureSizes(i),
-          inputs(i).resize(taken +: rows.featureShapes(i))))
-        copyRows(order, from, taken, rows.labels, rows.labelSize, target.resize(taken +: rows.labelShape))
-      }
-      taken
-    }
-
-    private def copyRows(order: Array[Int], from: Int, taken: Int, source: Array[Float], size: Int,
-        into: Tensor[Float]): Unit = {
-      val destination = into.storage().array()
-      for (k <- 0 until taken) System.arraycopy(source, order(from + k) * size, destination, k * size, size)
-    }
   }
 }

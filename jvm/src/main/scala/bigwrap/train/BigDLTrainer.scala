@@ -26,10 +26,11 @@ object BigDLTrainer extends Trainer {
     val cores = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
     BigwrapException.require(job.tasks == cores,
       s"trainer 'bigdl' always trains on all $cores cores; numTasks=${job.tasks} needs trainer 'barrier'")
+    job.data.requireInMemory(name)
     job.seed.foreach(s => RandomGenerator.RNG.setSeed(s))
     val summaryDir = Files.createTempDirectory("bigwrap-summary").toFile
     val summary = new ProgressSummary(summaryDir.getPath, job)
-    val optimizer = Optimizer(job.model, job.samples, job.criterion, job.batchSize)
+    val optimizer = Optimizer(job.model, job.data.samples, job.criterion, job.batchSize)
       .asInstanceOf[DistriOptimizer[Float]]
     optimizer.setOptimMethod(job.optimMethod).setTrainSummary(summary).reserveOptim(true)
     job.clipNorm.foreach(optimizer.setGradientClippingByl2Norm)
@@ -43,7 +44,7 @@ object BigDLTrainer extends Trainer {
     val shards = if (job.frozen.isEmpty) resumed else Some(resumed.getOrElse(ranges.map(_ => job.optimMethod.clone()))
       .zip(ranges).map { case (method, (start, length)) => FrozenWeights.forSlice(method, job.frozen, start, length) })
     shards.foreach { methods =>
-      OptimizerAccess.setShardMethods(optimizer, job.samples.sparkContext.parallelize(
+      OptimizerAccess.setShardMethods(optimizer, job.data.sparkContext.parallelize(
         methods.map(m => Map(job.model.getName() -> m)), partitions))
     }
     job.optimizerState.initial.foreach { state =>

@@ -1,13 +1,13 @@
 package bigwrap.train
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.Samples
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.{BuiltModel, KernelChoice}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.DataFrame
+import org.apache.spark.storage.StorageLevel
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -24,11 +24,15 @@ object Fitting {
     case other => other.extract[List[String]]
   }
 
-  def samples(df: DataFrame, built: BuiltModel, config: JValue): RDD[Sample[Float]] = {
+  /** The rows of `df` a fit or an evaluation reads, stored as the config's `data_cache` says. */
+  def data(df: DataFrame, built: BuiltModel, config: JValue, level: Option[StorageLevel] = None): TrainingData = {
     val loss = (config \ "loss" \ "name").extract[String]
-    Samples.fromDataFrame(df, featuresCols(config), built.inputShapes,
-      (config \ "label_col").extract[String], Losses.target(loss, built.outputShapes.head))
+    new TrainingData(df, featuresCols(config), built.inputShapes, (config \ "label_col").extract[String],
+      Losses.target(loss, built.outputShapes.head), (config \ "data_cache").extractOpt[String].getOrElse(DataCache.Default),
+      level)
   }
+
+  def samples(df: DataFrame, built: BuiltModel, config: JValue): RDD[Sample[Float]] = data(df, built, config).samples
 
   /**
    * Trains `built` on `df` (validating on `validationDf` when given). `watch` gets the progress record
@@ -51,14 +55,15 @@ object Fitting {
     val startEpoch = (resume \ "epoch").extractOpt[Int].getOrElse(0)
     BigwrapException.require(startEpoch < epochs,
       s"the checkpoint already has $startEpoch epochs; set epochs above $startEpoch to train more")
-    val trainSamples = samples(df, built, config)
-    val count = df.count()
+    val trainData = data(df, built, config)
+    val count = trainData.count
     BigwrapException.require(count > 0, "the training DataFrame is empty")
     val criterion = Losses.criterion(config \ "loss")
-    val validation = validationDf.map { vdf =>
+    val validationRows = validationDf.map(vdf => data(vdf, built, config, Some(trainData.level)).evaluationSamples())
+    val validation = validationRows.map { case (samples, _) =>
       val metrics = Metrics((config \ "metrics").extractOpt[List[String]].getOrElse(Nil), Losses.task(loss),
         (config \ "loss" \ "from_logits").extractOpt[Boolean].getOrElse(false), built.outputShapes.head.product, criterion)
-      Validation(samples(vdf, built, config).cache(), metrics, batchSize)
+      Validation(samples, metrics, batchSize)
     }
     val early = (config \ "early_stopping").toOption.filter(_ != JNull).map(e => EarlyStopping(
       (e \ "monitor").extract[String], (e \ "patience").extract[Int], (e \ "min_delta").extract[Double],
@@ -75,7 +80,7 @@ object Fitting {
     try {
       Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(
         model = built.module,
-        samples = trainSamples,
+        data = trainData,
         criterion = criterion,
         optimMethod = Optimizers(config \ "optimizer"),
         batchSize = batchSize,
@@ -94,9 +99,10 @@ object Fitting {
       JObject(record.obj ++ List(
         "stopped_early_at" -> control.stoppedEarlyAt.map(e => JInt(e)).getOrElse(JNull),
         "best_epoch" -> control.bestEpoch.map(e => JInt(e)).getOrElse(JNull),
-        "restored_epoch" -> restored.map(e => JInt(e)).getOrElse(JNull)))
+        "restored_epoch" -> restored.map(e => JInt(e)).getOrElse(JNull),
+        "training_data" -> trainData.report.getOrElse(JNull)))
     } finally {
-      validation.foreach(_.samples.unpersist())
+      validationRows.foreach { case (_, release) => release() }
     }
   }
 }

@@ -1,10 +1,8 @@
 package bigwrap.train
 
 import bigwrap.api.BigwrapException
-import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractCriterion, AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
-import org.apache.spark.rdd.RDD
 
 /**
  * What trainers report while they run. The trainer-neutral layer (TrainingControl: progress,
@@ -39,7 +37,7 @@ trait TrainingListener {
  */
 final case class TrainJob(
     model: AbstractModule[Activity, Activity, Float],
-    samples: RDD[Sample[Float]],
+    data: TrainingData,
     criterion: AbstractCriterion[Activity, Activity, Float],
     optimMethod: OptimMethod[Float],
     batchSize: Int,
@@ -57,8 +55,7 @@ final case class TrainJob(
     if (cancelled()) throw BigwrapException.keyboardInterrupt("the fit was cancelled by the user")
 }
 
-
-/** Synchronous data-parallel SGD over an RDD of samples. Design §3: all trainers sit behind this. */
+/** Synchronous data-parallel SGD over a DataFrame's rows. Design §3: all trainers sit behind this. */
 trait Trainer {
   def name: String
   def train(job: TrainJob): Unit
