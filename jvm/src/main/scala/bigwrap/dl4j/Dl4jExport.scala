@@ -91,7 +91,7 @@ object Dl4jExport {
       } else {
         BigwrapException.require(layer.inbound.size == 1, s"to_dl4j: layer '${layer.name}' is called " +
           s"${layer.inbound.size} times; a DL4J network has no shared layers")
-        val refs = layer.inbound.head
+        val refs = layer.inbound.head.refs
         val call = Call(layer, refs.map(built.tensorShapes), byLayer.getOrElse(layer.name, Map.empty))
         Dl4jLayers.convert(call) match {
           case Same => source(layer.name) = realized(refs.head)
