@@ -3,9 +3,9 @@
 Each size trains one epoch with the barrier trainer in its own local[2] Spark with a 1 GB heap (a
 subprocess: a process has one SparkContext). Reported per run: the epoch's wall time and samples/s (the
 trainer's own history), the whole fit's wall (conversion included), the JVM's peak RSS, and the bytes the
-block manager held on disk. An eighth of the heap (what fits half of Spark's storage memory)
-trains from memory and from disk for the spilling path's ratio. 16x needs about 2 x 16 GB of free local disk (the Parquet and the spilled
-chunks). Part of `make bench`, or alone: `python -m bench.scale [--quick]`.
+block manager held on disk. An eighth of the heap (what fits half of Spark's storage memory) trains from
+memory and from disk for the spilling path's ratio. 16x needs about 2 x 16 GB of free local disk (the
+Parquet and the spilled chunks). Part of `make bench`, or alone: `python -m bench.scale [--quick]`.
 """
 from __future__ import annotations
 

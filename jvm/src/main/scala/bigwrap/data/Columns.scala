@@ -7,7 +7,8 @@ import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
 import org.apache.spark.sql.catalyst.util.ArrayData
 import org.apache.spark.unsafe.bitset.BitSetMethods
-import org.apache.spark.sql.types.{ArrayType, DataType, DoubleType, FloatType, NumericType, StructType, UserDefinedType}
+import org.apache.spark.sql.types.{ArrayType, DataType, Decimal, DoubleType, FloatType, NumericType, StructType,
+  UserDefinedType}
 
 /** The numeric column types bigwrap reads: ml Vector, arrays of numbers, numbers. */
 object Columns {
@@ -66,10 +67,16 @@ final case class ColumnReader(column: String, position: Int, size: Int, role: St
         element match {
           case FloatType => array.toFloatArray()
           case DoubleType => array.toDoubleArray().map(_.toFloat)
-          case other => Array.tabulate(array.numElements())(i => array.get(i, other).asInstanceOf[Number].floatValue())
+          case other => Array.tabulate(array.numElements())(i => internalNumber(array.get(i, other)))
         }
-      case other => Array(row.get(position, other).asInstanceOf[Number].floatValue())
+      case other => Array(internalNumber(row.get(position, other)))
     })
+  }
+
+  /** A number as internal rows hold it: boxed primitives, or Spark's Decimal (SQL literals such as 2.0). */
+  private def internalNumber(value: Any): Float = value match {
+    case d: Decimal => d.toFloat
+    case n => n.asInstanceOf[Number].floatValue()
   }
 
   private def hasNull(array: ArrayData): Boolean = array match {
