@@ -75,7 +75,7 @@ def test_fine_tuning_the_head_of_an_imported_cnn_on_png_digits(spark, tmp_path):
     tune = frame(_write_pngs(tmp_path / "tune", tune_x, tune_y))
     test = frame(_write_pngs(tmp_path / "test", test_x, test_y))
     fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy",
-                               optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=5, verbose=0,
+                               optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=8, verbose=0,
                                seed=5).fit(tune)
     accuracy = fitted.evaluate(test, metrics=["accuracy"])["accuracy"]
     assert accuracy >= 0.90, accuracy

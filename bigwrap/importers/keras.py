@@ -108,7 +108,9 @@ class _Importer:
         return []
 
     # -- layers ---------------------------------------------------------------------------------
-    def layer(self, entry: dict) -> Layer:
+    def layer(self, entry: dict, wrapped: bool = False) -> Layer:
+        """`wrapped`: the layer a Bidirectional wraps, whose zero_output_for_mask Keras forces to its return_sequences
+        (bidirectional.py), the rule bigwrap's Bidirectional follows on masked steps."""
         class_name, config = entry["class_name"], dict(entry["config"])
         where = f"layer '{config.get('name', entry.get('name'))}' ({class_name})"
         if class_name == "InputLayer":
@@ -131,7 +133,9 @@ class _Importer:
                     raise ValueError(f"{where}: a `backward_layer` other than the forward layer's mirror is not "
                                      "supported")
             elif key == "layer" and isinstance(value, dict):
-                kwargs[key] = self.layer(value)
+                kwargs[key] = self.layer(value, wrapped=class_name == "Bidirectional")
+            elif key == "zero_output_for_mask" and wrapped and value == config.get("return_sequences", False):
+                continue
             elif key in accepted:
                 kwargs[key] = self.value(key, value, cls, where)
             elif key in _NEUTRAL or key.endswith("_initializer") or _same(value, defaults.get(key, inspect._empty)):
