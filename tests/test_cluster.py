@@ -57,7 +57,8 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster, data_cache):
     the executor stored (in memory, or on its local disk with dataCache="disk") are lost with it and
     recomputed from the source before the retry.
 
-    Epochs are long (batch 8: ~180 iterations) so the kill lands inside a stage even on a loaded machine."""
+    Epochs are long (batch 4: ~360 iterations; with batch 8 a whole epoch once passed between
+    two polls of the watcher) so the kill lands inside a stage even on a loaded machine."""
     result = cluster.run(f"""
         import subprocess, threading, time, warnings, os, signal
         from bigwrap import layers
@@ -86,7 +87,7 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster, data_cache):
             model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(64, activation="relu"),
                                         layers.Dense(10, activation="softmax")])
             fitted = bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", trainer="barrier",
-                                       optimizer=bigwrap.optimizers.Adam(0.002), batchSize=8, epochs=6, seed=3,
+                                       optimizer=bigwrap.optimizers.Adam(0.001), batchSize=4, epochs=6, seed=3,
                                        verbose=0, dataCache={data_cache!r}).fit(train)
             return fitted, fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
 
