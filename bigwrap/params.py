@@ -1,16 +1,19 @@
-"""The Spark ML Params of Estimator and EstimatorModel: typed, documented, with defaults.
+"""The Spark ML Params of Estimator and EstimatorModel, over their JVM twins (pyspark's wrapper pattern).
 
-Shared names come from pyspark's mixins (featuresCol, labelCol, predictionCol, probabilityCol,
+The Scala stages (jvm/.../bigwrap/ml/Params.scala) are the one declaration of each Param's default and
+rule; `JvmParams` takes the defaults from there and pushes values there to be checked, in one place
+each. Shared names come from pyspark's mixins (featuresCol, labelCol, predictionCol, probabilityCol,
 seed), so bigwrap stages spell them as every MLlib stage does.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasSeed
 
-from .kernels import DEFAULT_KERNELS, DEFAULT_PRECISION
+from . import runtime
 
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -22,7 +25,9 @@ def _param(name: str, doc: str, converter=TypeConverters.identity) -> Param:
     return Param(Params._dummy(), name, doc, converter)
 
 
-class OutputParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
+class OutputParams(JvmParams, HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
+    _jvm_params = "bigwrap.ml.BigwrapModel"
+
     featuresCol = _param("featuresCol", "features column name, or a list of names: one per model input, in the "
                          "order of the model's inputs")
     inferenceBatchSize = _param("inferenceBatchSize", "rows per forward pass when transforming (positive)",
@@ -34,6 +39,11 @@ class OutputParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
 
 
 class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
+    _jvm_params = "bigwrap.ml.BigwrapEstimator"
+    # the DSL model and a DataFrame are Python objects; the JVM gets the model as spec + weights at fit time
+    _python_only = frozenset({"model", "validationData"})
+    _required = frozenset({"loss"})
+
     model = _param("model", "the bigwrap model (Sequential or Model) to train; grid over it to vary the "
                    "architecture, e.g. addGrid(est.model, [build(32), build(64)])")
     loss = _param("loss", "a loss name (sparse_categorical_crossentropy, categorical_crossentropy, "
@@ -77,14 +87,47 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
                        "(re-read the source every epoch); see docs/data.md", TypeConverters.toString)
 
 
-ESTIMATOR_DEFAULTS: dict[str, Any] = dict(
-    optimizer="adam", batchSize=32, epochs=1, featuresCol="features", labelCol="label",
-    predictionCol="prediction", probabilityCol="probability", verbose=1, trainer="barrier", numTasks=None,
-    inferenceBatchSize=256, validationData=None, validationSplit=0.0, metrics=[], earlyStopping=False,
-    monitor="val_loss", patience=0, minDelta=0.0, restoreBestWeights=False, checkpointDir=None,
-    checkpointEvery=1, resumeFrom=None, logDir=None, kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION,
-    dataCache="auto")
+_defaults: dict[str, dict[str, Any]] = {}
 
-OUTPUT_DEFAULTS: dict[str, Any] = dict(featuresCol="features", predictionCol="prediction",
-                                       probabilityCol="probability", inferenceBatchSize=256,
-                                       kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION)
+
+def jvm_defaults(stage_class: str) -> dict[str, Any]:
+    """The defaults of the JVM stage `stage_class`'s Params (fetched once per class): the one place they live."""
+    if stage_class not in _defaults:
+        _defaults[stage_class] = json.loads(runtime.bridge().call("stageDefaults", stage_class))
+    return _defaults[stage_class]
+
+
+class JvmParams(Params):
+    """Params whose defaults and rules are those of the JVM stage `_jvm_params` (pyspark's
+    `_transfer_params_from_java` / `_transfer_params_to_java`, with JSON values). Params in
+    `_python_only` hold Python objects that cannot cross (a DSL model, a DataFrame) and stay here;
+    params the JVM stage leaves unset by default (seed, numTasks, directories) default to None, "off",
+    except those in `_required`, which the user sets."""
+
+    _jvm_params: str
+    _python_only: frozenset[str] = frozenset()
+    _required: frozenset[str] = frozenset()
+
+    def _set_jvm_defaults(self) -> None:
+        defaults = jvm_defaults(self._jvm_params)
+        self._setDefault(**{p.name: defaults.get(p.name) for p in self.params if not self.hasDefault(p)
+                            and p.name not in self._python_only | self._required})
+
+    def _set_kwargs(self, kwargs: dict[str, Any]):
+        unknown = sorted(set(kwargs) - {p.name for p in self.params})
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown parameter(s) {unknown}; its parameters: "
+                            f"{sorted(p.name for p in self.params)}")
+        return self._set(**kwargs)
+
+    def _jvm_param_map(self) -> str:
+        """Every defined value that crosses, as the JSON paramMap the JVM checks by each Param's rule."""
+        return json.dumps({p.name: self._jvm_value(p.name, self.getOrDefault(p)) for p in self.params
+                           if p.name not in self._python_only and self.isDefined(p)})
+
+    def _jvm_value(self, name: str, value: Any) -> Any:
+        return value.get_config() if hasattr(value, "get_config") else value
+
+    def _check_params(self, owner: str) -> None:
+        """The JVM's rules over this stage's values: a ValueError naming the parameter, before any Spark job."""
+        runtime.bridge().call("checkStageParams", self._jvm_params, self._jvm_param_map(), owner)
