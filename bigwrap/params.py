@@ -25,6 +25,52 @@ def _param(name: str, doc: str, converter=TypeConverters.identity) -> Param:
     return Param(Params._dummy(), name, doc, converter)
 
 
+_defaults: dict[str, dict[str, Any]] = {}
+
+
+def jvm_defaults(stage_class: str) -> dict[str, Any]:
+    """The defaults of the JVM stage `stage_class`'s Params (fetched once per class): the one place they live."""
+    if stage_class not in _defaults:
+        _defaults[stage_class] = json.loads(runtime.bridge().call("stageDefaults", stage_class))
+    return _defaults[stage_class]
+
+
+class JvmParams(Params):
+    """Params whose defaults and rules are those of the JVM stage `_jvm_params` (pyspark's
+    `_transfer_params_from_java` / `_transfer_params_to_java`, with JSON values). Params in
+    `_python_only` hold Python objects that cannot cross (a DSL model, a DataFrame) and stay here;
+    params the JVM stage leaves unset by default (seed, numTasks, directories) default to None, "off",
+    except those in `_required`, which the user sets."""
+
+    _jvm_params: str
+    _python_only: frozenset[str] = frozenset()
+    _required: frozenset[str] = frozenset()
+
+    def _set_jvm_defaults(self) -> None:
+        defaults = jvm_defaults(self._jvm_params)
+        self._setDefault(**{p.name: defaults.get(p.name) for p in self.params if not self.hasDefault(p)
+                            and p.name not in self._python_only | self._required})
+
+    def _set_kwargs(self, kwargs: dict[str, Any]):
+        unknown = sorted(set(kwargs) - {p.name for p in self.params})
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown parameter(s) {unknown}; its parameters: "
+                            f"{sorted(p.name for p in self.params)}")
+        return self._set(**kwargs)
+
+    def _jvm_param_map(self) -> str:
+        """Every defined value that crosses, as the JSON paramMap the JVM checks by each Param's rule."""
+        return json.dumps({p.name: self._jvm_value(p.name, self.getOrDefault(p)) for p in self.params
+                           if p.name not in self._python_only and self.isDefined(p)})
+
+    def _jvm_value(self, name: str, value: Any) -> Any:
+        return value.get_config() if hasattr(value, "get_config") else value
+
+    def _check_params(self, owner: str) -> None:
+        """The JVM's rules over this stage's values: a ValueError naming the parameter, before any Spark job."""
+        runtime.bridge().call("checkStageParams", self._jvm_params, self._jvm_param_map(), owner)
+
+
 class OutputParams(JvmParams, HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
     _jvm_params = "bigwrap.ml.BigwrapModel"
 
@@ -85,49 +131,3 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
     dataCache = _param("dataCache", "where converted training and validation rows live between epochs: 'auto' "
                        "(in memory while they fit, the rest spilled to local disk), 'memory', 'disk', or 'none' "
                        "(re-read the source every epoch); see docs/data.md", TypeConverters.toString)
-
-
-_defaults: dict[str, dict[str, Any]] = {}
-
-
-def jvm_defaults(stage_class: str) -> dict[str, Any]:
-    """The defaults of the JVM stage `stage_class`'s Params (fetched once per class): the one place they live."""
-    if stage_class not in _defaults:
-        _defaults[stage_class] = json.loads(runtime.bridge().call("stageDefaults", stage_class))
-    return _defaults[stage_class]
-
-
-class JvmParams(Params):
-    """Params whose defaults and rules are those of the JVM stage `_jvm_params` (pyspark's
-    `_transfer_params_from_java` / `_transfer_params_to_java`, with JSON values). Params in
-    `_python_only` hold Python objects that cannot cross (a DSL model, a DataFrame) and stay here;
-    params the JVM stage leaves unset by default (seed, numTasks, directories) default to None, "off",
-    except those in `_required`, which the user sets."""
-
-    _jvm_params: str
-    _python_only: frozenset[str] = frozenset()
-    _required: frozenset[str] = frozenset()
-
-    def _set_jvm_defaults(self) -> None:
-        defaults = jvm_defaults(self._jvm_params)
-        self._setDefault(**{p.name: defaults.get(p.name) for p in self.params if not self.hasDefault(p)
-                            and p.name not in self._python_only | self._required})
-
-    def _set_kwargs(self, kwargs: dict[str, Any]):
-        unknown = sorted(set(kwargs) - {p.name for p in self.params})
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unknown parameter(s) {unknown}; its parameters: "
-                            f"{sorted(p.name for p in self.params)}")
-        return self._set(**kwargs)
-
-    def _jvm_param_map(self) -> str:
-        """Every defined value that crosses, as the JSON paramMap the JVM checks by each Param's rule."""
-        return json.dumps({p.name: self._jvm_value(p.name, self.getOrDefault(p)) for p in self.params
-                           if p.name not in self._python_only and self.isDefined(p)})
-
-    def _jvm_value(self, name: str, value: Any) -> Any:
-        return value.get_config() if hasattr(value, "get_config") else value
-
-    def _check_params(self, owner: str) -> None:
-        """The JVM's rules over this stage's values: a ValueError naming the parameter, before any Spark job."""
-        runtime.bridge().call("checkStageParams", self._jvm_params, self._jvm_param_map(), owner)

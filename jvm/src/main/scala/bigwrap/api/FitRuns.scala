@@ -4,7 +4,7 @@ import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.ml.BigwrapEstimator
 import bigwrap.spec.BuiltModel
-import bigwrap.train.{Fitting, Losses, Metrics, Progress}
+import bigwrap.train.{DataCache, Fitting, Losses, Metrics, Progress}
 import org.apache.spark.SparkContext
 import org.apache.spark.sql.DataFrame
 import org.json4s._
@@ -12,6 +12,7 @@ import org.json4s.jackson.JsonMethods
 
 /** The fits Python runs: their settings, their progress records, and Ctrl-C's cancel (design §3). */
 private[api] object FitRuns {
+  private implicit val formats: Formats = DefaultFormats
   private val runs = new ConcurrentHashMap[String, Progress]()
   private val activeRuns = ConcurrentHashMap.newKeySet[String]()
   private val cancelledRuns = ConcurrentHashMap.newKeySet[String]()
@@ -54,11 +55,11 @@ private[api] object FitRuns {
 
   /** Loss and metrics of `built` on `df`, as a JSON object of means. */
   def evaluate(df: DataFrame, built: BuiltModel, config: EvaluateConfig): String = {
-    val lossName = (config.loss \ "name").extractOpt[String](DefaultFormats, manifest[String]).getOrElse("")
-    val fromLogits = (config.loss \ "from_logits").extractOpt[Boolean](DefaultFormats, manifest[Boolean]).getOrElse(false)
+    val lossName = (config.loss \ "name").extract[String]
+    val fromLogits = (config.loss \ "from_logits").extractOpt[Boolean].getOrElse(false)
     val metrics = Metrics(config.metrics, Losses.task(lossName), fromLogits, built.outputShapes.head.product,
       Losses.criterion(config.loss))
-    val rows = Fitting.data(df, built, config.featuresCols, config.labelCol, lossName, bigwrap.train.DataCache.Default)
+    val rows = Fitting.data(df, built, config.featuresCols, config.labelCol, lossName, DataCache.Default)
     val scores = Metrics.evaluate(built.module, rows.samples, metrics, config.batchSize)
     JsonMethods.compact(JObject(scores.map { case (k, v) => k -> JDouble(v) }.toList))
   }

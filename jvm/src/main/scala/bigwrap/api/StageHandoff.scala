@@ -21,10 +21,7 @@ private[api] object StageHandoff {
 
   /** The Params of a `className` stage alone (a BigwrapModel needs a model to exist; its Params do not). */
   private def paramsOf(className: String): Params = className match {
-    case "bigwrap.ml.BigwrapModel" => new BigwrapOutputParams {
-      override val uid: String = "BigwrapModel_params"
-      override def copy(extra: ParamMap): Params = defaultCopy(extra)
-    }
+    case "bigwrap.ml.BigwrapModel" => new ModelParams("BigwrapModel_params")
     case other => newStage(other, "params")
   }
 
@@ -66,5 +63,9 @@ private[api] object StageHandoff {
     case model: BigwrapModel => model.toSaved
     case estimator: BigwrapEstimator => estimator.toSaved
     case other => throw BigwrapException.typeError(s"${other.getClass.getName} is not a bigwrap stage")
+  }
+
+  private final class ModelParams(override val uid: String) extends BigwrapOutputParams {
+    override def copy(extra: ParamMap): Params = defaultCopy(extra)
   }
 }
