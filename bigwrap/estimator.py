@@ -23,7 +23,6 @@ from .persistence import Persistable, from_java
 from .progress import ProgressPrinter
 
 
-
 class Estimator(SparkEstimator, EstimatorParams, Persistable):
     """Trains a bigwrap model on a DataFrame with synchronous data-parallel SGD on the JVM.
 
@@ -70,15 +69,13 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
 
     def _transfer_params_to_java(self) -> None:
         """Pushes every value to the JVM twin, where each Param's rule checks it, then the rules across Params."""
-        bridge = runtime.bridge()
-        bridge.call("setStageParams", self._java_obj, self._jvm_param_map(), "Estimator")
         validation = self.getOrDefault(self.validationData)
         if validation is not None and not isinstance(validation, DataFrame):
             raise TypeError(f"Estimator: validationData must be a DataFrame, got {type(validation).__name__}")
         if validation is not None and self.getOrDefault(self.validationSplit) > 0:
             raise ValueError("Estimator: set validationData or validationSplit, not both")
-        validates = validation is not None or self.getOrDefault(self.validationSplit) > 0
-        bridge.call("checkEstimator", self._java_obj, "Estimator", validates)
+        runtime.bridge().call("setEstimatorParams", self._java_obj, self._jvm_param_map(), "Estimator",
+                              validation is not None or self.getOrDefault(self.validationSplit) > 0)
 
     def _model(self) -> Model:
         """The DSL model to train, checked against the loss (Python-only: the layers live here)."""

@@ -1,9 +1,9 @@
 """The Spark ML Params of Estimator and EstimatorModel, over their JVM twins (pyspark's wrapper pattern).
 
-The Scala stages (jvm/.../bigwrap/ml/Params.scala) are the one declaration of each Param's default and
-rule; `JvmParams` takes the defaults from there and pushes values there to be checked, in one place
-each. Shared names come from pyspark's mixins (featuresCol, labelCol, predictionCol, probabilityCol,
-seed), so bigwrap stages spell them as every MLlib stage does.
+The Scala stages (jvm/.../bigwrap/ml/Params.scala) are the one declaration of each Param's doc, default
+and rule: `JvmParams` takes docs and defaults from there and pushes values there to be checked, in one
+place each. Shared names come from pyspark's mixins (featuresCol, labelCol, predictionCol,
+probabilityCol, seed), so bigwrap stages spell them as every MLlib stage does.
 """
 from __future__ import annotations
 
@@ -15,28 +15,30 @@ from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCo
 
 from . import runtime
 
+_FROM_JVM = "see the JVM stage's doc (bigwrap.ml Params): each instance carries it"
+
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A converter that also lets a Param be set back to None (its "off" value)."""
     return lambda value: None if value is None else convert(value)
 
 
-def _param(name: str, doc: str, converter=TypeConverters.identity) -> Param:
+def _param(name: str, converter=TypeConverters.identity, doc: str = _FROM_JVM) -> Param:
     return Param(Params._dummy(), name, doc, converter)
 
 
-_defaults: dict[str, dict[str, Any]] = {}
+_jvm_params: dict[str, dict[str, Any]] = {}
 
 
-def jvm_defaults(stage_class: str) -> dict[str, Any]:
-    """The defaults of the JVM stage `stage_class`'s Params (fetched once per class): the one place they live."""
-    if stage_class not in _defaults:
-        _defaults[stage_class] = json.loads(runtime.bridge().call("stageDefaults", stage_class))
-    return _defaults[stage_class]
+def jvm_params(stage_class: str) -> dict[str, Any]:
+    """{"defaults": ..., "docs": ...} of the JVM stage `stage_class`'s Params (fetched once per class)."""
+    if stage_class not in _jvm_params:
+        _jvm_params[stage_class] = json.loads(runtime.bridge().call("stageParams", stage_class))
+    return _jvm_params[stage_class]
 
 
 class JvmParams(Params):
-    """Params whose defaults and rules are those of the JVM stage `_jvm_params` (pyspark's
+    """Params whose docs, defaults and rules are those of the JVM stage `_jvm_params` (pyspark's
     `_transfer_params_from_java` / `_transfer_params_to_java`, with JSON values). Params in
     `_python_only` hold Python objects that cannot cross (a DSL model, a DataFrame) and stay here;
     params the JVM stage leaves unset by default (seed, numTasks, directories) default to None, "off",
@@ -47,8 +49,10 @@ class JvmParams(Params):
     _required: frozenset[str] = frozenset()
 
     def _set_jvm_defaults(self) -> None:
-        defaults = jvm_defaults(self._jvm_params)
-        self._setDefault(**{p.name: defaults.get(p.name) for p in self.params if not self.hasDefault(p)
+        jvm = jvm_params(self._jvm_params)
+        for param in self.params:
+            param.doc = jvm["docs"].get(param.name, param.doc)
+        self._setDefault(**{p.name: jvm["defaults"].get(p.name) for p in self.params if not self.hasDefault(p)
                             and p.name not in self._python_only | self._required})
 
     def _set_kwargs(self, kwargs: dict[str, Any]):
@@ -74,14 +78,10 @@ class JvmParams(Params):
 class OutputParams(JvmParams, HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
     _jvm_params = "bigwrap.ml.BigwrapModel"
 
-    featuresCol = _param("featuresCol", "features column name, or a list of names: one per model input, in the "
-                         "order of the model's inputs")
-    inferenceBatchSize = _param("inferenceBatchSize", "rows per forward pass when transforming (positive)",
-                                TypeConverters.toInt)
-    kernels = _param("kernels", "'native' (bigwrap's MKL/oneDNN kernels for Dense and Conv2D) or 'bigdl' "
-                     "(BigDL's); see bigwrap.kernels", TypeConverters.toString)
-    precision = _param("precision", "'fp32' or 'bf16' (native kernels: bfloat16 maths, fp32 weights; fp32 "
-                       "where the CPU has no bf16)", TypeConverters.toString)
+    featuresCol = _param("featuresCol")
+    inferenceBatchSize = _param("inferenceBatchSize", TypeConverters.toInt)
+    kernels = _param("kernels", TypeConverters.toString)
+    precision = _param("precision", TypeConverters.toString)
 
 
 class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
@@ -90,44 +90,26 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
     _python_only = frozenset({"model", "validationData"})
     _required = frozenset({"loss"})
 
-    model = _param("model", "the bigwrap model (Sequential or Model) to train; grid over it to vary the "
+    model = _param("model", doc="the bigwrap model (Sequential or Model) to train; grid over it to vary the "
                    "architecture, e.g. addGrid(est.model, [build(32), build(64)])")
-    loss = _param("loss", "a loss name (sparse_categorical_crossentropy, categorical_crossentropy, "
-                  "binary_crossentropy, mse, mae, huber) or a bigwrap.losses.Loss")
-    optimizer = _param("optimizer", "an optimizer name (sgd, adam, adamw, rmsprop, adagrad) or a "
-                       "bigwrap.optimizers object (learning rate or schedule, clipnorm, clipvalue)")
-    batchSize = _param("batchSize", "global mini-batch size, a multiple of the training cores", TypeConverters.toInt)
-    epochs = _param("epochs", "the epoch to train up to (positive); with resumeFrom, counted from the first run",
-                    TypeConverters.toInt)
-    verbose = _param("verbose", "0: silent, 1: live progress bar per epoch, 2: one line per epoch",
-                     TypeConverters.toInt)
-    trainer = _param("trainer", "'barrier' (bigwrap's trainer) or 'bigdl' (BigDL's DistriOptimizer)",
-                     TypeConverters.toString)
-    numTasks = _param("numTasks", "tasks training in parallel (barrier trainer); None: one per core")
-    validationData = _param("validationData", "a DataFrame evaluated after every epoch (not saved with the "
+    validationData = _param("validationData", doc="a DataFrame evaluated after every epoch (not saved with the "
                             "estimator), or None")
-    validationSplit = _param("validationSplit", "fraction of the training rows held out for validation when "
-                             "validationData is None; 0 for none", TypeConverters.toFloat)
-    metrics = _param("metrics", "metrics computed on the validation data besides the loss: accuracy, "
-                     "top_k_accuracy (e.g. top_5_accuracy), auc, mae, mse", TypeConverters.toListString)
-    earlyStopping = _param("earlyStopping", "stop when `monitor` has not improved for `patience` epochs",
-                           TypeConverters.toBoolean)
-    monitor = _param("monitor", "the history column early stopping watches (loss, val_loss, val_accuracy, ...)",
-                     TypeConverters.toString)
-    patience = _param("patience", "epochs without improvement before early stopping (at least 1 is used)",
-                      TypeConverters.toInt)
-    minDelta = _param("minDelta", "the smallest change of `monitor` that counts as an improvement",
-                      TypeConverters.toFloat)
-    restoreBestWeights = _param("restoreBestWeights", "with earlyStopping: end with the best epoch's weights",
-                                TypeConverters.toBoolean)
-    checkpointDir = _param("checkpointDir", "local directory for checkpoints (epoch-NNNN/ subdirectories), or None",
-                           _optional(TypeConverters.toString))
-    checkpointEvery = _param("checkpointEvery", "write a checkpoint every this many epochs (and after the last)",
-                             TypeConverters.toInt)
-    resumeFrom = _param("resumeFrom", "a checkpoint directory (or a checkpointDir: its latest epoch) to continue "
-                        "from: weights, optimizer state, epoch count and history", _optional(TypeConverters.toString))
-    logDir = _param("logDir", "directory for TensorBoard event files (train loss per iteration, validation "
-                    "metrics per epoch), or None", _optional(TypeConverters.toString))
-    dataCache = _param("dataCache", "where converted training and validation rows live between epochs: 'auto' "
-                       "(in memory while they fit, the rest spilled to local disk), 'memory', 'disk', or 'none' "
-                       "(re-read the source every epoch); see docs/data.md", TypeConverters.toString)
+    loss = _param("loss")
+    optimizer = _param("optimizer")
+    batchSize = _param("batchSize", TypeConverters.toInt)
+    epochs = _param("epochs", TypeConverters.toInt)
+    verbose = _param("verbose", TypeConverters.toInt)
+    trainer = _param("trainer", TypeConverters.toString)
+    numTasks = _param("numTasks")
+    validationSplit = _param("validationSplit", TypeConverters.toFloat)
+    metrics = _param("metrics", TypeConverters.toListString)
+    earlyStopping = _param("earlyStopping", TypeConverters.toBoolean)
+    monitor = _param("monitor", TypeConverters.toString)
+    patience = _param("patience", TypeConverters.toInt)
+    minDelta = _param("minDelta", TypeConverters.toFloat)
+    restoreBestWeights = _param("restoreBestWeights", TypeConverters.toBoolean)
+    checkpointDir = _param("checkpointDir", _optional(TypeConverters.toString))
+    checkpointEvery = _param("checkpointEvery", TypeConverters.toInt)
+    resumeFrom = _param("resumeFrom", _optional(TypeConverters.toString))
+    logDir = _param("logDir", _optional(TypeConverters.toString))
+    dataCache = _param("dataCache", TypeConverters.toString)

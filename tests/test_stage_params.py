@@ -20,14 +20,16 @@ def _model():
     (lambda: bigwrap.EstimatorModel(model=_model(), loss="sparse_categorical_crossentropy"), "bigwrap.ml.BigwrapModel"),
     (lambda: bigwrap.Featurizer(model=_model()), "bigwrap.ml.BigwrapModel"),
 ])
-def test_python_stages_report_the_jvm_defaults(spark, make, stage_class):
-    defaults = json.loads(bridge(spark).call("stageDefaults", stage_class))
+def test_python_stages_report_the_jvm_defaults_and_docs(spark, make, stage_class):
+    jvm = json.loads(bridge(spark).call("stageParams", stage_class))
+    defaults = jvm["defaults"]
     assert defaults["inferenceBatchSize"] > 0 and defaults["featuresCol"] == "features"
     stage = make()
     shared = [p for p in stage.params if p.name in defaults]
     assert shared
     for param in shared:
         assert stage.getOrDefault(param) == defaults[param.name], param.name
+        assert param.doc == jvm["docs"][param.name], param.name
 
 
 def test_a_jvm_stage_checks_its_rules_with_the_pythons_message(spark):

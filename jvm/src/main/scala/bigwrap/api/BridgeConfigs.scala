@@ -8,8 +8,8 @@ import bigwrap.train.ResumeConfig
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
-/** `fit`: the run's id (progress and cancel use it), the tasks training, and the checkpoint it resumes from. */
-final case class FitRequest(runId: String, tasks: Int, resume: Option[ResumeConfig])
+/** `fit`: the run's id (progress and cancel use it) and the checkpoint it resumes from; the rest is the estimator's. */
+final case class FitRequest(runId: String, resume: Option[ResumeConfig])
 
 /** `evaluate`: the loss and metrics of a model on a DataFrame, as validation computes them. */
 final case class EvaluateConfig(loss: JObject, metrics: Seq[String], featuresCols: Seq[String], labelCol: String,
@@ -80,7 +80,7 @@ object BridgeConfigs {
     if (columns) f[String]("probability_col") else "probability")
 
   def fit(json: String): FitRequest = parse("fit", json) { f =>
-    FitRequest(f[String]("run_id"), f[Int]("tasks"), f.opt[JValue]("resume").map { r =>
+    FitRequest(f[String]("run_id"), f.opt[JValue]("resume").map { r =>
       val resume = new Fields("fit resume", r)
       resume.done(ResumeConfig(resume[String]("dir"), resume[Int]("epoch"), resume[Int]("iteration"),
         resume[List[JObject]]("history")))

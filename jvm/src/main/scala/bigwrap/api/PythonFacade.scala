@@ -4,6 +4,7 @@ import java.nio.{ByteBuffer, ByteOrder}
 import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
+import bigwrap.features.{Images, TokenIds}
 import bigwrap.infer.{Activations, Inference, Predictor}
 import bigwrap.ml.{BigwrapEstimator, BigwrapModel}
 import bigwrap.nn.NativeKernels
@@ -15,7 +16,6 @@ import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.ml.PipelineStage
-import org.apache.spark.ml.param.Params
 import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -23,7 +23,7 @@ import org.json4s.jackson.JsonMethods
 /**
  * The one object Python talks to (design §2): coarse calls, JSON for structure, byte arrays for
  * tensors, and every failure turned into a BigwrapException whose `kind` names the Python class.
- * It routes: fits to FitRuns, stages to StageHandoff, data preparation to DataPrep; each call's JSON
+ * It routes: fits to FitRuns, stages to StageHandoff, data preparation to bigwrap.features; each call's JSON
  * is parsed by BridgeConfigs. Probes for tests live in TestHooks.
  */
 object PythonFacade {
@@ -210,20 +210,19 @@ object PythonFacade {
   /** The JVM twin of a Python stage: a new `className` stage with the wrapper's `uid`. */
   def newStage(className: String, uid: String): PipelineStage = guard(StageHandoff.newStage(className, uid))
 
-  /** The defaults of a bigwrap.ml stage class's Params, as JSON: where Python's stages take theirs. */
-  def stageDefaults(className: String): String = guard(StageHandoff.defaults(className))
+  /** The defaults and docs of a bigwrap.ml stage class's Params, as JSON: where Python's stages take theirs. */
+  def stageParams(className: String): String = guard(StageHandoff.params(className))
 
   /** Checks Python's values of a `className` stage's Params by their rules; messages start with `owner`. */
   def checkStageParams(className: String, paramMapJson: String, owner: String): Unit =
     guard(StageHandoff.checkParams(className, paramMapJson, owner))
 
-  /** Sets the Params in `paramMapJson` on a JVM stage, checked by their rules; messages start with `owner`. */
-  def setStageParams(stage: Params, paramMapJson: String, owner: String): Unit =
-    guard(StageHandoff.setParams(stage, paramMapJson, owner))
-
-  /** The checks across an estimator's Params, before any Spark job; `validates`: validation data is set. */
-  def checkEstimator(estimator: BigwrapEstimator, owner: String, validates: Boolean): Unit =
-    guard(estimator.checkSettings(owner, validates))
+  /**
+   * Sets Python's values (`paramMapJson`) on its JVM twin, each checked by its rule, then the rules across
+   * Params (`validates`: validation data is set); before any Spark job, messages starting with `owner`.
+   */
+  def setEstimatorParams(estimator: BigwrapEstimator, paramMapJson: String, owner: String, validates: Boolean): Unit =
+    guard { StageHandoff.setParams(estimator, paramMapJson, owner); estimator.checkSettings(owner, validates) }
 
   /** The JVM BigwrapModel of a Python EstimatorModel (see StageHandoff.modelFromParts). */
   def modelFromParts(metadataJson: String, specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
@@ -274,9 +273,10 @@ object PythonFacade {
 
   /** Adds a column of channels-last float arrays decoded from images (ImageTransformer). */
   def imagesToArrays(df: DataFrame, configJson: String): DataFrame =
-    guard(DataPrep.imagesToArrays(df, BridgeConfigs.images(configJson)))
+    guard { val c = BridgeConfigs.images(configJson); Images.transform(df, c.inputCol, c.outputCol, c.image) }
 
   /** Adds a column of padded token-id sequences from a token-array column (TokenSequencerModel). */
   def tokensToIds(df: DataFrame, configJson: String): DataFrame =
-    guard(DataPrep.tokensToIds(df, BridgeConfigs.tokens(configJson)))
+    guard { val c = BridgeConfigs.tokens(configJson)
+      TokenIds.transform(df, c.inputCol, c.outputCol, c.vocabulary, c.maxLength, c.padBefore, c.truncateBefore) }
 }

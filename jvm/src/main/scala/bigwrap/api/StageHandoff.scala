@@ -25,8 +25,12 @@ private[api] object StageHandoff {
     case other => newStage(other, "params")
   }
 
-  /** The defaults of a `className` stage's Params as a JSON object: Python's stages take theirs from here. */
-  def defaults(className: String): String = JsonMethods.compact(ParamsJson.defaultParamMap(paramsOf(className)))
+  /** The defaults and docs of a `className` stage's Params ({"defaults": ..., "docs": ...}): Python's stages take theirs here. */
+  def params(className: String): String = {
+    val stage = paramsOf(className)
+    JsonMethods.compact(JObject("defaults" -> ParamsJson.defaultParamMap(stage),
+      "docs" -> JObject(stage.params.toList.map(p => p.name -> JString(p.doc)))))
+  }
 
   /** Checks the values of `paramMapJson` by the rules of a `className` stage's Params; errors start with `owner`. */
   def checkParams(className: String, paramMapJson: String, owner: String): Unit =
