@@ -23,8 +23,13 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
 
 
-def _param(name: str, converter=TypeConverters.identity, doc: str = _FROM_JVM) -> Param:
+def _param(name: str, doc: str, converter=TypeConverters.identity) -> Param:
     return Param(Params._dummy(), name, doc, converter)
+
+
+def _jvm_param(name: str, converter=TypeConverters.identity) -> Param:
+    """A Param of a JVM stage: its doc, default and rule are the JVM's (JvmParams)."""
+    return _param(name, _FROM_JVM, converter)
 
 
 _jvm_params: dict[str, dict[str, Any]] = {}
@@ -78,10 +83,10 @@ class JvmParams(Params):
 class OutputParams(JvmParams, HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
     _jvm_params = "bigwrap.ml.BigwrapModel"
 
-    featuresCol = _param("featuresCol")
-    inferenceBatchSize = _param("inferenceBatchSize", TypeConverters.toInt)
-    kernels = _param("kernels", TypeConverters.toString)
-    precision = _param("precision", TypeConverters.toString)
+    featuresCol = _jvm_param("featuresCol")
+    inferenceBatchSize = _jvm_param("inferenceBatchSize", TypeConverters.toInt)
+    kernels = _jvm_param("kernels", TypeConverters.toString)
+    precision = _jvm_param("precision", TypeConverters.toString)
 
 
 class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
@@ -90,26 +95,26 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
     _python_only = frozenset({"model", "validationData"})
     _required = frozenset({"loss"})
 
-    model = _param("model", doc="the bigwrap model (Sequential or Model) to train; grid over it to vary the "
+    model = _param("model", "the bigwrap model (Sequential or Model) to train; grid over it to vary the "
                    "architecture, e.g. addGrid(est.model, [build(32), build(64)])")
-    validationData = _param("validationData", doc="a DataFrame evaluated after every epoch (not saved with the "
+    validationData = _param("validationData", "a DataFrame evaluated after every epoch (not saved with the "
                             "estimator), or None")
-    loss = _param("loss")
-    optimizer = _param("optimizer")
-    batchSize = _param("batchSize", TypeConverters.toInt)
-    epochs = _param("epochs", TypeConverters.toInt)
-    verbose = _param("verbose", TypeConverters.toInt)
-    trainer = _param("trainer", TypeConverters.toString)
-    numTasks = _param("numTasks")
-    validationSplit = _param("validationSplit", TypeConverters.toFloat)
-    metrics = _param("metrics", TypeConverters.toListString)
-    earlyStopping = _param("earlyStopping", TypeConverters.toBoolean)
-    monitor = _param("monitor", TypeConverters.toString)
-    patience = _param("patience", TypeConverters.toInt)
-    minDelta = _param("minDelta", TypeConverters.toFloat)
-    restoreBestWeights = _param("restoreBestWeights", TypeConverters.toBoolean)
-    checkpointDir = _param("checkpointDir", _optional(TypeConverters.toString))
-    checkpointEvery = _param("checkpointEvery", TypeConverters.toInt)
-    resumeFrom = _param("resumeFrom", _optional(TypeConverters.toString))
-    logDir = _param("logDir", _optional(TypeConverters.toString))
-    dataCache = _param("dataCache", TypeConverters.toString)
+    loss = _jvm_param("loss")
+    optimizer = _jvm_param("optimizer")
+    batchSize = _jvm_param("batchSize", TypeConverters.toInt)
+    epochs = _jvm_param("epochs", TypeConverters.toInt)
+    verbose = _jvm_param("verbose", TypeConverters.toInt)
+    trainer = _jvm_param("trainer", TypeConverters.toString)
+    numTasks = _jvm_param("numTasks")
+    validationSplit = _jvm_param("validationSplit", TypeConverters.toFloat)
+    metrics = _jvm_param("metrics", TypeConverters.toListString)
+    earlyStopping = _jvm_param("earlyStopping", TypeConverters.toBoolean)
+    monitor = _jvm_param("monitor", TypeConverters.toString)
+    patience = _jvm_param("patience", TypeConverters.toInt)
+    minDelta = _jvm_param("minDelta", TypeConverters.toFloat)
+    restoreBestWeights = _jvm_param("restoreBestWeights", TypeConverters.toBoolean)
+    checkpointDir = _jvm_param("checkpointDir", _optional(TypeConverters.toString))
+    checkpointEvery = _jvm_param("checkpointEvery", TypeConverters.toInt)
+    resumeFrom = _jvm_param("resumeFrom", _optional(TypeConverters.toString))
+    logDir = _jvm_param("logDir", _optional(TypeConverters.toString))
+    dataCache = _jvm_param("dataCache", TypeConverters.toString)
