@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import threading
 import time
@@ -19,15 +18,9 @@ from . import kernels as kernel_options
 from . import spec as spec_format
 from .fitted import EstimatorModel
 from .models import Model
-from .params import ESTIMATOR_DEFAULTS, EstimatorParams
+from .params import EstimatorParams
 from .persistence import Persistable, from_java
 from .progress import ProgressPrinter
-
-# "barrier": our trainer (one barrier stage per epoch, RPC-synchronised AllReduce); "bigdl": DistriOptimizer.
-TRAINERS = ("barrier", "bigdl")
-# Where converted rows live between epochs (docs/data.md); the JVM's bigwrap.train.DataCache.
-DATA_CACHES = ("auto", "memory", "disk", "none")
-_METRIC = re.compile(r"^(loss|accuracy|auc|mae|mse|top_(\d+)_accuracy)$")
 
 
 class Estimator(SparkEstimator, EstimatorParams, Persistable):
@@ -37,132 +30,93 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
     CrossValidator and TrainValidationSplit; `fitMultiple` is Spark's, so CrossValidator's
     `parallelism` decides how many param maps train at once.
 
-    Saved as `bigwrap.ml.BigwrapEstimator`, the JVM class of the same files. It has `_from_java`
-    (pyspark's Java pipeline reader turns a JVM BigwrapEstimator into this) but no `_to_java`: with
-    one, pyspark would save a CrossValidator over it with its Java writer, which refuses estimators
-    that are not JavaEstimators (docs/persistence.md, "Pipelines Scala can read").
+    A thin wrapper over the JVM's `bigwrap.ml.BigwrapEstimator` (`_java_obj`, as pyspark's JavaEstimator):
+    the defaults, the rules of each Param and of Params together, and the fit's settings are the JVM
+    stage's; the values cross in `_transfer_params_to_java`. Python keeps what cannot cross: the DSL
+    model (it crosses as spec + weights when the fit starts), validationData (a DataFrame), the
+    progress bar and Ctrl-C. Saved as `bigwrap.ml.BigwrapEstimator`. It has `_from_java` (pyspark's
+    Java pipeline reader turns a JVM BigwrapEstimator into this) but no `_to_java`: with one, pyspark
+    would save a CrossValidator over it with its Java writer, which cannot carry the DSL models of a
+    grid (docs/persistence.md, "Pipelines Scala can read").
     """
 
     _stage_class = "bigwrap.ml.BigwrapEstimator"
 
     @keyword_only
-    def __init__(self, *, model: Model | None = None, loss: Any = None, optimizer: Any = "adam",
-                 batchSize: int = 32, epochs: int = 1, featuresCol: str | list[str] = "features",
-                 labelCol: str = "label",
-                 predictionCol: str = "prediction", probabilityCol: str = "probability", verbose: int = 1,
-                 seed: int | None = None, trainer: str = "barrier", numTasks: int | None = None,
-                 inferenceBatchSize: int = 256,
-                 validationData: DataFrame | None = None, validationSplit: float = 0.0, metrics: list | None = None,
-                 earlyStopping: bool = False, monitor: str = "val_loss", patience: int = 0, minDelta: float = 0.0,
-                 restoreBestWeights: bool = False, checkpointDir: str | None = None, checkpointEvery: int = 1,
-                 resumeFrom: str | None = None, logDir: str | None = None,
-                 kernels: str = kernel_options.DEFAULT_KERNELS, precision: str = kernel_options.DEFAULT_PRECISION,
-                 dataCache: str = "auto"):
+    def __init__(self, **params: Any):
         super().__init__()
-        self._setDefault(**ESTIMATOR_DEFAULTS)
-        self._set(**self._input_kwargs)
+        self._java_obj = runtime.bridge().call("newStage", self._stage_class, self.uid)
+        self._setDefault(validationData=None)
+        self._set_jvm_defaults()
+        self._set_kwargs(self._input_kwargs)
 
     @keyword_only
-    def setParams(self, **kwargs: Any) -> "Estimator":
-        return self._set(**self._input_kwargs)
+    def setParams(self, **params: Any) -> "Estimator":
+        return self._set_kwargs(self._input_kwargs)
 
-    def _settings(self) -> dict[str, Any]:
-        """Every parameter checked in one place, before any JVM or Spark work."""
-        s = {param.name: self.getOrDefault(param) for param in self.params if self.isDefined(param)}
-        model = s.get("model")
+    def copy(self, extra=None) -> "Estimator":
+        """A copy with its own JVM twin, so that copies fitting at once (CrossValidator's parallelism) share nothing."""
+        that = super().copy(extra)
+        that._java_obj = runtime.bridge().call("newStage", self._stage_class, that.uid)
+        return that
+
+    def _jvm_value(self, name: str, value: Any) -> Any:
+        if name == "loss" and value is not None:
+            return losses.get(value).get_config()
+        if name == "optimizer":
+            return optimizers.get(value).get_config()
+        return value
+
+    def _transfer_params_to_java(self) -> None:
+        """Pushes every value to the JVM twin, where each Param's rule checks it, then the rules across Params."""
+        validation = self.getOrDefault(self.validationData)
+        if validation is not None and not isinstance(validation, DataFrame):
+            raise TypeError(f"Estimator: validationData must be a DataFrame, got {type(validation).__name__}")
+        if validation is not None and self.getOrDefault(self.validationSplit) > 0:
+            raise ValueError("Estimator: set validationData or validationSplit, not both")
+        runtime.bridge().call("setEstimatorParams", self._java_obj, self._jvm_param_map(), "Estimator",
+                              validation is not None or self.getOrDefault(self.validationSplit) > 0)
+
+    def _model(self) -> Model:
+        """The DSL model to train, checked against the loss (Python-only: the layers live here)."""
+        model = self.getOrDefault(self.model) if self.isDefined(self.model) else None
         if not isinstance(model, Model):
             raise TypeError(f"Estimator needs model= a bigwrap Sequential or Model, got {type(model).__name__}")
         if len(model._outputs) != 1:
             raise ValueError(f"model '{model.name}' has {len(model._outputs)} outputs; the Estimator trains "
                              "single-output models")
-        if s.get("loss") is None:
-            raise ValueError("Estimator needs loss=, e.g. 'sparse_categorical_crossentropy' or 'mse'")
-        s["loss"] = losses.get(s["loss"])
-        s["loss"].check_output(model._outputs[0].dims, model.name)
-        s["optimizer"] = optimizers.get(s["optimizer"])
-        for name in ("batchSize", "epochs", "checkpointEvery"):
-            if s[name] <= 0:
-                raise ValueError(f"Estimator: {name} must be a positive integer, got {s[name]}")
-        if s["verbose"] not in (0, 1, 2):
-            raise ValueError(f"Estimator: verbose must be 0, 1 or 2, got {s['verbose']}")
-        tasks = s["numTasks"]
-        if tasks is not None and (isinstance(tasks, bool) or not isinstance(tasks, int) or tasks <= 0):
-            raise ValueError(f"Estimator: numTasks must be a positive integer or None, got {tasks!r}")
-        if tasks is not None and s["trainer"] != "barrier":
-            raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
-        kernel_options.check(s["kernels"], s["precision"])
-        if s["trainer"] not in TRAINERS:
-            raise ValueError(f"Estimator: unknown trainer {s['trainer']!r}; available: {', '.join(TRAINERS)}")
-        if s["dataCache"] not in DATA_CACHES:
-            raise ValueError(f"Estimator: dataCache must be one of {', '.join(DATA_CACHES)}, got {s['dataCache']!r}")
-        if s["trainer"] == "bigdl" and s["dataCache"] in ("disk", "none"):
-            raise ValueError(f"Estimator: trainer='bigdl' holds every training row in memory; dataCache="
-                             f"{s['dataCache']!r} needs trainer='barrier'")
-        if s["optimizer"].clipnorm is not None and s["trainer"] == "barrier":
-            raise ValueError("Estimator: clipnorm needs trainer='bigdl' (the barrier trainer clips by value only, "
-                             "for now)")
-        if not 0 <= s["validationSplit"] < 1:
-            raise ValueError(f"Estimator: validationSplit must be in [0, 1), got {s['validationSplit']}")
-        if s["validationData"] is not None and not isinstance(s["validationData"], DataFrame):
-            raise TypeError(f"Estimator: validationData must be a DataFrame, got {type(s['validationData']).__name__}")
-        if s["validationData"] is not None and s["validationSplit"] > 0:
-            raise ValueError("Estimator: set validationData or validationSplit, not both")
-        validates = s["validationData"] is not None or s["validationSplit"] > 0
-        for metric in s["metrics"]:
-            if not _METRIC.match(metric):
-                raise ValueError(f"Estimator: unknown metric {metric!r}; known: accuracy, top_k_accuracy (e.g. "
-                                 "top_5_accuracy), auc, mae, mse, loss")
-        if s["metrics"] and not validates:
-            raise ValueError("Estimator: metrics are computed on validation data; set validationData or validationSplit")
-        if s["earlyStopping"]:
-            known = ["loss"] + [f"val_{m}" for m in ["loss", *s["metrics"]] if validates]
-            if s["monitor"] not in known:
-                raise ValueError(f"Estimator: monitor {s['monitor']!r} is not in the history; it will have {known}")
-        elif s["restoreBestWeights"]:
-            raise ValueError("Estimator: restoreBestWeights needs earlyStopping=True")
-        if s["resumeFrom"] is not None:
-            s["resume"] = checkpoints.load(s["resumeFrom"])
-        return s
+        return model
 
     def _fit(self, dataset: DataFrame) -> EstimatorModel:
-        s = self._settings()
-        model, loss = s["model"], s["loss"]
-        resume = s.get("resume")
+        model = self._model()
+        self._transfer_params_to_java()
+        loss = losses.get(self.getOrDefault(self.loss))
+        loss.check_output(model._outputs[0].dims, model.name)
+        resume = None if self.getOrDefault(self.resumeFrom) is None else checkpoints.load(self.getOrDefault(self.resumeFrom))
         if resume is not None:
             model = model._with_weights(resume.weights)
-        train, validation = dataset, s["validationData"]
-        if s["validationSplit"] > 0:
-            train, validation = dataset.randomSplit([1 - s["validationSplit"], s["validationSplit"]],
-                                                    seed=s.get("seed") or 0)
+        train, validation, split = dataset, self.getOrDefault(self.validationData), self.getOrDefault(self.validationSplit)
+        if split > 0:
+            train, validation = dataset.randomSplit([1 - split, split], seed=self.getOrDefault(self.seed) or 0)
         features, label = self.getFeaturesCol(), self.getLabelCol()
         for frame in [train] + ([validation] if validation is not None else []):
             data.check_feature_columns(frame, features, model)
             data.check_label(frame, label, loss)
         bridge = runtime.bridge(dataset.sparkSession)
-        tasks = s["numTasks"] or bridge.total_cores
-        if tasks > bridge.total_cores:
-            raise ValueError(f"Estimator: numTasks {tasks} exceeds the {bridge.total_cores} cores training; "
-                             "all tasks of a synchronous step must run at once")
-        if s["batchSize"] % tasks:
-            raise ValueError(f"Estimator: batchSize {s['batchSize']} must be a multiple of the {tasks} "
-                             f"tasks training ({bridge.engine['node_number']} executor(s) × "
-                             f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], tasks)}")
         index, weights = spec_format.encode_weights(model._weight_entries())
-        kernels = kernel_options.to_json(s["kernels"], s["precision"])
+        kernels = kernel_options.to_json(self.getOrDefault(self.kernels), self.getOrDefault(self.precision))
         handle = bridge.load_model(model.to_json(), index, weights, kernels)
-        config = self._jvm_config(s, features, label, tasks)
-        if resume is not None:
-            config["resume"] = {"dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration,
-                                "history": resume.history}
-        with ProgressPrinter(bridge, config["run_id"], s["epochs"], s["verbose"],
+        request = {"run_id": str(uuid.uuid4()), "resume": None if resume is None else {
+            "dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration, "history": resume.history}}
+        epochs, verbose = self.getOrDefault(self.epochs), self.getOrDefault(self.verbose)
+        with ProgressPrinter(bridge, request["run_id"], epochs, verbose,
                              done_epochs=resume.epoch if resume else 0) as printer:
             try:
                 with _plain_ctrl_c():
-                    final = json.loads(bridge.call("fit", train._jdf,
-                                                   None if validation is None else validation._jdf,
-                                                   handle, json.dumps(config)))
+                    final = json.loads(bridge.call("fit", train._jdf, None if validation is None else validation._jdf,
+                                                   handle, self._java_obj, json.dumps(request)))
             except KeyboardInterrupt:
-                _stop_fit(bridge, config["run_id"])
+                _stop_fit(bridge, request["run_id"])
                 raise
             printer.finish(final)
         trained = model._with_weights(spec_format.decode_weights(*bridge.model_weights(handle)))
@@ -172,24 +126,6 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         fitted.training_data = final.get("training_data")
         self._copyValues(fitted)
         return fitted
-
-    def _jvm_config(self, s: dict[str, Any], features: str, label: str, tasks: int) -> dict[str, Any]:
-        optimizer = s["optimizer"]
-        config = {"run_id": str(uuid.uuid4()), "loss": s["loss"].get_config(), "optimizer": optimizer.get_config(),
-                  "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
-                  "tasks": tasks, "features_col": features, "label_col": label, "metrics": s["metrics"],
-                  "clip_norm": optimizer.clipnorm, "clip_value": optimizer.clipvalue, "log_dir": s["logDir"],
-                  "kernels": s["kernels"], "precision": s["precision"], "data_cache": s["dataCache"]}
-        if s.get("seed") is not None:
-            config["seed"] = int(s["seed"]) & 0x7FFFFFFFFFFFFFFF
-        if s["earlyStopping"]:
-            config["early_stopping"] = {"monitor": s["monitor"], "patience": s["patience"],
-                                        "min_delta": s["minDelta"], "restore_best_weights": s["restoreBestWeights"]}
-        if s["checkpointDir"] is not None:
-            config["checkpoint"] = {"dir": checkpoints.local_path(s["checkpointDir"]), "every": s["checkpointEvery"]}
-        if s["logDir"] is not None:
-            config["log_dir"] = checkpoints.local_path(s["logDir"])
-        return {k: v for k, v in config.items() if v is not None}
 
     @classmethod
     def _from_java(cls, java_stage):
@@ -219,6 +155,3 @@ def _stop_fit(bridge, run_id: str, timeout: float = 120.0) -> None:
     while bridge.call("cancel", run_id) and time.monotonic() < deadline:
         time.sleep(0.2)
 
-
-def _round_up(value: int, multiple: int) -> int:
-    return max(multiple, (value + multiple - 1) // multiple * multiple)

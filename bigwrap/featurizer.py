@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 
 from . import data, runtime
 from .models import Model
-from .params import OutputParams
+from .params import JvmParams, OutputParams
 from .persistence import Persistable
 
 
@@ -28,7 +28,7 @@ def _to_model(value: Any) -> Model:
     return value
 
 
-class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, Persistable):
+class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, JvmParams, Persistable):
     """Appends `outputCol`: the output of `layer` in `model` for each row of `inputCol`, flattened into an
     ml Vector, computed in batches on the executors' JVMs. A model with several inputs reads one column
     per input from `inputCols` instead, in the order of its inputs. With a pretrained network cut at its
@@ -36,7 +36,14 @@ class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, Persistab
 
         Pipeline(stages=[Featurizer(model=fitted, layer="dense", inputCol="image", outputCol="features"),
                          LogisticRegression()])
+
+    A Python stage with no Scala class: its JVM work is one `featurize` call over the model's handle, and its
+    model is a DSL object. `inferenceBatchSize` is the JVM BigwrapModel's Param: its default and rule come
+    from there (JvmParams); the other Params name columns and the layer, and stay Python's.
     """
+
+    _jvm_params = "bigwrap.ml.BigwrapModel"
+    _python_only = frozenset({"model", "layer", "inputCol", "inputCols", "outputCol"})
 
     model = Param(Params._dummy(), "model", "the bigwrap model (or fitted EstimatorModel) to take activations "
                   "from", _to_model)
@@ -46,10 +53,11 @@ class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, Persistab
 
     @keyword_only
     def __init__(self, *, model: Any = None, layer: str | None = None, inputCol: str = "features",
-                 inputCols: list[str] | None = None, outputCol: str = "activations", inferenceBatchSize: int = 256):
+                 inputCols: list[str] | None = None, outputCol: str = "activations", inferenceBatchSize: int | None = None):
         super().__init__()
-        self._setDefault(layer=None, inputCol="features", outputCol="activations", inferenceBatchSize=256)
-        self._set(**self._input_kwargs)
+        self._setDefault(layer=None, inputCol="features", outputCol="activations")
+        self._set_jvm_defaults()
+        self._set_kwargs(self._input_kwargs)
         self._cut: tuple[Model, str | None, Model] | None = None
 
     @keyword_only
@@ -85,10 +93,9 @@ class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, Persistab
                              f"column per input, in the order {[t.layer.name for t in cut.inputs]}")
         data.check_feature_columns(dataset, columns, cut, param=param)
         data.check_free_columns(dataset, [self.getOutputCol()], params="outputCol")
-        batch = self.getOrDefault(self.inferenceBatchSize)
-        if batch <= 0:
-            raise ValueError(f"Featurizer: inferenceBatchSize must be positive, got {batch}")
+        self._check_params("Featurizer")
         bridge = runtime.bridge(dataset.sparkSession)
-        config = {"features_col": columns, "output_col": self.getOutputCol(), "batch_size": batch}
+        config = {"features_col": columns, "output_col": self.getOutputCol(),
+                  "batch_size": self.getOrDefault(self.inferenceBatchSize)}
         jdf = bridge.call("featurize", dataset._jdf, cut._jvm_handle(bridge), json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from . import data, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
-from .params import OUTPUT_DEFAULTS, OutputParams
+from .params import OutputParams
 from .persistence import Persistable, from_java, to_java
 
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -23,7 +23,9 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
     """transform adds prediction (and, for classification, probability). Learned state: `model`
     (the trained DSL model), `loss`, and the per-epoch `history`.
 
-    Saved as `bigwrap.ml.BigwrapModel`, the JVM class of the same files. Being a JavaMLWritable with
+    Its Params' defaults and rules are those of the JVM's `bigwrap.ml.BigwrapModel` (bigwrap.params.JvmParams);
+    the trained network is the DSL `model`, which runs on the JVM through its handle. Saved as
+    `bigwrap.ml.BigwrapModel`, the JVM class of the same files. Being a JavaMLWritable with
     `_to_java` lets pyspark save a PipelineModel holding it with Spark's own (JVM) writer, which
     Scala's `PipelineModel.load` reads; its own `write()` stays the Python writer.
     """
@@ -32,7 +34,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
 
     def __init__(self, model: Model | None = None, loss: Any = "mse", history: list[dict[str, Any]] | None = None):
         super().__init__()
-        self._setDefault(**OUTPUT_DEFAULTS)
+        self._set_jvm_defaults()
         self.model = model
         self.loss = losses.get(loss)
         self._history = list(history or [])
@@ -81,19 +83,21 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         """Batched forwards on the executors' JVMs (no Python UDF); `dataset` may be a streaming DataFrame."""
-        features = self.getFeaturesCol()
-        data.check_feature_columns(dataset, features, self.model)
+        data.check_feature_columns(dataset, self.getFeaturesCol(), self.model)
         data.check_free_columns(dataset, self._output_columns())
-        batch = self.getOrDefault(self.inferenceBatchSize)
-        if batch <= 0:
-            raise ValueError(f"EstimatorModel: inferenceBatchSize must be positive, got {batch}")
         bridge = runtime.bridge(dataset.sparkSession)
-        config = {"features_col": features, "prediction_col": self.getPredictionCol(),
-                  "probability_col": self.getProbabilityCol(), "task": self.loss.task,
-                  "from_logits": self.loss.from_logits, "batch_size": batch}
-        handle = self.model._jvm_handle(bridge, self._kernels())
-        jdf = bridge.call("transform", dataset._jdf, handle, json.dumps(config))
+        config = self._jvm_config("transform", features_col=self.getFeaturesCol(), prediction_col=self.getPredictionCol(),
+                                  probability_col=self.getProbabilityCol())
+        jdf = bridge.call("transform", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()), config)
         return DataFrame(jdf, dataset.sparkSession)
+
+    def _jvm_config(self, call: str, **fields: Any) -> str:
+        """The config of a JVM `call` (bigwrap.api.BridgeConfigs), once this model's Params pass the JVM's rules."""
+        self._check_params("EstimatorModel")
+        common = {"batch_size": self.getOrDefault(self.inferenceBatchSize)}
+        if call != "evaluate":
+            common.update(task=self.loss.task, from_logits=self.loss.from_logits)
+        return json.dumps({**common, **fields})
 
     def register_udf(self, spark: SparkSession, name: str, output: str = "prediction") -> Callable[..., Column]:
         """Registers the SQL function `name(features)` (one argument per model input: an ml Vector or a
@@ -110,22 +114,18 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
             raise ValueError(f"register_udf: output must be one of {available} for a model trained with loss "
                              f"'{self.loss.name}', got {output!r}")
         bridge = runtime.bridge(spark)
-        config = {"task": self.loss.task, "from_logits": self.loss.from_logits, "output": output,
-                  "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        handle = self.model._jvm_handle(bridge, self._kernels())
-        bridge.call("registerUdf", spark._jsparkSession, handle, name, json.dumps(config))
+        config = self._jvm_config("registerUdf", output=output)
+        bridge.call("registerUdf", spark._jsparkSession, self.model._jvm_handle(bridge, self._kernels()), name, config)
         return lambda *columns: F.call_function(name, *columns)
 
     def evaluate(self, dataset: DataFrame, metrics: list[str] = (), labelCol: str = "label") -> dict[str, float]:
         """The loss and `metrics` of this model on `dataset`, computed as validation computes them."""
-        features = self.getFeaturesCol()
-        data.check_feature_columns(dataset, features, self.model)
+        data.check_feature_columns(dataset, self.getFeaturesCol(), self.model)
         data.check_label(dataset, labelCol, self.loss)
         bridge = runtime.bridge(dataset.sparkSession)
-        config = {"loss": self.loss.get_config(), "metrics": list(metrics), "features_col": features,
-                  "label_col": labelCol, "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()),
-                                      json.dumps(config)))
+        config = self._jvm_config("evaluate", loss=self.loss.get_config(), metrics=list(metrics),
+                                  features_col=self.getFeaturesCol(), label_col=labelCol)
+        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()), config))
 
     def to_dl4j(self, path, overwrite: bool = False) -> str:
         """The trained model as a Deeplearning4j zip (`Model.to_dl4j`) whose output layer carries this model's loss;

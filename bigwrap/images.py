@@ -23,7 +23,11 @@ class ImageTransformer(Transformer, HasInputCol, HasOutputCol, Persistable):
     height·width·channels values, channels-last: what a model with `layers.Input((height, width, channels))`
     takes. The input column is the `image` struct of `spark.read.format("image")` or the `content` bytes of
     `spark.read.format("binaryFile")` (decoded by Spark's own image decoder). All work runs in the executors'
-    JVMs; a null or undecodable image gives a null row (the Estimator then names the column)."""
+    JVMs; a null or undecodable image gives a null row (the Estimator then names the column).
+
+    A Python stage with no Scala class (unlike Estimator / EstimatorModel): Scala users have Spark's own image
+    source and BigDL's transformers, so its Params and their checks live here once, and its JVM work is one
+    `imagesToArrays` call whose config bigwrap.api.BridgeConfigs parses strictly."""
 
     height = _param("height", "output height in pixels (positive)", TypeConverters.toInt)
     width = _param("width", "output width in pixels (positive)", TypeConverters.toInt)

@@ -131,6 +131,7 @@ class Bridge:
         if isinstance(facade, JavaPackage):
             raise SetupError(f"the active SparkSession does not have bigwrap's jars on its classpath: {_FIX}")
         self._facade = facade
+        self._hooks = spark.sparkContext._jvm.bigwrap.api.TestHooks
         self.engine: dict[str, Any] = json.loads(self.call("init"))
 
     @property
@@ -171,8 +172,15 @@ class Bridge:
             return Path(f.name).read_bytes()
 
     def call(self, method: str, *args: Any) -> Any:
+        return self._invoke(self._facade, method, args)
+
+    def hook(self, method: str, *args: Any) -> Any:
+        """A probe of bigwrap.api.TestHooks, for tests and benchmarks (not the public façade)."""
+        return self._invoke(self._hooks, method, args)
+
+    def _invoke(self, target: Any, method: str, args: tuple) -> Any:
         try:
-            return getattr(self._facade, method)(*args)
+            return getattr(target, method)(*args)
         except Py4JJavaError as e:
             raise self._translate(e) from None
         except Py4JError as e:

@@ -57,7 +57,10 @@ class _SequencerParams(HasInputCol, HasOutputCol):
 class TokenSequencer(Estimator, _SequencerParams, Persistable):
     """`fit` learns a vocabulary from a column of token arrays: the most frequent tokens (ties in alphabetical
     order), counted by Spark. The fitted TokenSequencerModel turns each token array into `maxLength` ids for an
-    `Embedding(input_dim=model.vocabularySize, ...)`: 0 pads, 1 marks an unknown token."""
+    `Embedding(input_dim=model.vocabularySize, ...)`: 0 pads, 1 marks an unknown token.
+
+    A Python stage with no Scala class (unlike Estimator / EstimatorModel): its Params and their checks live here
+    once; the model's JVM work is one `tokensToIds` call whose config bigwrap.api.BridgeConfigs parses strictly."""
 
     @keyword_only
     def __init__(self, *, inputCol: str = "tokens", outputCol: str = "features", maxLength: int = 100,

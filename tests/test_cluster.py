@@ -37,7 +37,7 @@ def test_digits_mlp_trains_across_two_executors(cluster):
         print("SQL_ROWS", spark.sql("SELECT avg(CASE WHEN label >= 0 THEN cast(classify(features) = label as double) "
                                     "END) FROM digits_test").first()[0])
         jvm = bigwrap.runtime.bridge(spark)
-        print("MODULES", jvm.call("modulesBuilt", fitted.model._jvm_handle(jvm)))
+        print("MODULES", jvm.hook("modulesBuilt", fitted.model._jvm_handle(jvm)))
     """)
     output = assert_succeeded(result)
     assert "EXECUTORS 2" in result.stdout, output[-3000:]

@@ -143,8 +143,8 @@ def test_without_the_library_training_runs_on_bigdl_and_warns_once():
 @pytest.fixture
 def gemm(spark):
     """Forces Dense's GEMM backend in the (local-mode) JVM for one test, then puts "auto" back."""
-    yield lambda mode: bridge(spark).call("setNativeGemm", mode)
-    bridge(spark).call("setNativeGemm", "auto")
+    yield lambda mode: bridge(spark).hook("setNativeGemm", mode)
+    bridge(spark).hook("setNativeGemm", "auto")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -167,7 +167,7 @@ def test_mkl_and_onednn_dense_train_to_the_same_weights(spark, digits, gemm, pre
 def test_auto_gemm_choice_is_measured_per_shape_and_bf16_never_lands_on_a_slow_path(spark):
     """Under "auto" each Dense shape runs on the backend measured faster here; a bf16 layer on a CPU without
     AMX (AVX512-BF16 only, e.g. AMD Zen 4/5) must run on oneDNN, the one that uses those instructions."""
-    call = bridge(spark).call
+    call = bridge(spark).hook
     backends = {(bf16, threads): call("nativeGemmBackend", 128, 784, 512, bf16, threads)
                 for bf16 in (False, True) for threads in (1, 2)}
     assert set(backends.values()) <= {"mkl", "onednn"}, backends

@@ -50,7 +50,7 @@ final class Predictor private (spark: SparkSession, payload: ModelPayload, val i
    * `df` (batch or streaming) with `outputs`' columns appended, computed on the executors in batches of
    * `batchSize` rows. `featuresCols` holds one column per model input: ml Vector or array of numbers.
    */
-  def transform(df: DataFrame, featuresCols: Seq[String], outputs: Outputs, batchSize: Int = 256): DataFrame = {
+  def transform(df: DataFrame, featuresCols: Seq[String], outputs: Outputs, batchSize: Int = Predictor.DefaultBatchSize): DataFrame = {
     BigwrapException.require(batchSize > 0, s"inference batch size must be positive, got $batchSize")
     BigwrapException.require(featuresCols.size == inputShapes.size,
       s"the model has ${inputShapes.size} inputs but ${featuresCols.size} features column(s) were given")
@@ -69,7 +69,7 @@ final class Predictor private (spark: SparkSession, payload: ModelPayload, val i
    * rows per forward where they can (see ModelFunction). A null argument gives null.
    */
   def udf(predictions: Predictions, output: String = "prediction", name: String = "model",
-      batchSize: Int = 256): ModelFunction = {
+      batchSize: Int = Predictor.DefaultBatchSize): ModelFunction = {
     BigwrapException.require(batchSize > 0, s"inference batch size must be positive, got $batchSize")
     val fields = predictions.fields(outputSize).map(_.name)
     val column = Map("prediction" -> predictions.predictionCol, "probability" -> predictions.probabilityCol)
@@ -81,7 +81,7 @@ final class Predictor private (spark: SparkSession, payload: ModelPayload, val i
 
   /** `udf(...)` registered under `name` for `spark.sql`; returns the function for DataFrame expressions too. */
   def registerUdf(name: String, predictions: Predictions, output: String = "prediction",
-      batchSize: Int = 256): ModelFunction = {
+      batchSize: Int = Predictor.DefaultBatchSize): ModelFunction = {
     val function = udf(predictions, output, name, batchSize)
     ModelCall.register(spark, function)
     function
@@ -89,6 +89,9 @@ final class Predictor private (spark: SparkSession, payload: ModelPayload, val i
 }
 
 object Predictor {
+  /** Rows per forward pass: the default of every stage's inferenceBatchSize (bigwrap.ml.BigwrapOutputParams). */
+  val DefaultBatchSize = 256
+
   /** A predictor of `model` with its weights as they are now, run on the executors on `kernels`. */
   def apply(spark: SparkSession, model: BuiltModel, kernels: KernelChoice): Predictor =
     new Predictor(spark, ModelPayload(UUID.randomUUID().toString, model.specJson, model.weights, kernels),

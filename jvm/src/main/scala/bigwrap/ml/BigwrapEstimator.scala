@@ -5,7 +5,8 @@ import scala.util.control.NonFatal
 import bigwrap.api.BigwrapException
 import bigwrap.data.Columns
 import bigwrap.spec.{KernelChoice, ModelBuilder, WeightSet}
-import bigwrap.train.{Fitting, Progress}
+import bigwrap.train.{EarlyStopping, FitConfig, Fitting, Progress, ResumeConfig}
+import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import org.apache.spark.ml.Estimator
 import org.apache.spark.ml.param.ParamMap
@@ -80,57 +81,64 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
     SavedModel(json, weights)
   }
 
-  /** The settings Python's Estimator checks before any JVM work that the JVM fit does not check itself. */
-  private def checkSettings(): Unit = {
-    BigwrapException.require(isDefined(loss), "BigwrapEstimator needs a loss: setLoss(\"sparse_categorical_crossentropy\"), " +
-      "setLoss(\"mse\"), ...")
-    BigwrapException.require(get(resumeFrom).isEmpty,
-      "BigwrapEstimator: resumeFrom is read by Python's Estimator only in this version; resume the fit from Python")
-    val validates = $(validationSplit) > 0
-    BigwrapException.require($(metrics).isEmpty || validates,
-      "BigwrapEstimator: metrics are computed on validation data; set validationSplit")
+  /**
+   * The checks across Params (each Param's own rule is checked when it is set), for this estimator and for
+   * Python's, whose messages start with `owner`; `validates`: whether validation data is held out or given.
+   * Runs before any Spark job.
+   */
+  def checkSettings(owner: String, validates: Boolean): Unit = {
+    def require(condition: Boolean, problem: => String): Unit = BigwrapException.require(condition, s"$owner: $problem")
+    require(isDefined(loss), "needs loss=, e.g. 'sparse_categorical_crossentropy' or 'mse'")
+    val trainsOnBarrier = $(trainer) == "barrier"
+    require(get(numTasks).isEmpty || trainsOnBarrier,
+      "numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
+    kernelChoice
+    require(trainsOnBarrier || !Seq("disk", "none").contains($(dataCache)), s"trainer='bigdl' holds every training " +
+      s"row in memory; dataCache='${$(dataCache)}' needs trainer='barrier'")
+    require(optimizer.config($(optimizer)) \ "clipnorm" match { case JNothing | JNull => true; case _ => !trainsOnBarrier },
+      "clipnorm needs trainer='bigdl' (the barrier trainer clips by value only, for now)")
+    require($(metrics).isEmpty || validates,
+      "metrics are computed on validation data; set validationData or validationSplit")
     if ($(earlyStopping)) {
       val known = "loss" +: (if (validates) ("loss" +: $(metrics).toSeq).map("val_" + _) else Nil)
-      BigwrapException.require(known.contains($(monitor)),
-        s"BigwrapEstimator: monitor '${$(monitor)}' is not in the history; it will have ${known.mkString(", ")}")
+      require(known.contains($(monitor)),
+        s"monitor '${$(monitor)}' is not in the history; it will have ${known.mkString("[", ", ", "]")}")
     } else {
-      BigwrapException.require(!$(restoreBestWeights), "BigwrapEstimator: restoreBestWeights needs earlyStopping")
+      require(!$(restoreBestWeights), "restoreBestWeights needs earlyStopping=True")
     }
+    val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
+    val tasks = get(numTasks).getOrElse(slots)
+    require(tasks <= slots, s"numTasks $tasks exceeds the $slots cores training; all tasks of a synchronous step " +
+      "must run at once")
+    require($(batchSize) % tasks == 0, s"batchSize ${$(batchSize)} must be a multiple of the $tasks tasks training " +
+      s"(${BigDLAccess.nodeNumber} executor(s) × ${BigDLAccess.coreNumber} cores), e.g. " +
+      s"${math.max(tasks, ($(batchSize) + tasks - 1) / tasks * tasks)}")
   }
 
   override def transformSchema(schema: StructType): StructType = {
-    checkSettings()
+    checkSettings("BigwrapEstimator", validates = $(validationSplit) > 0)
     Columns.numericType(schema, $(labelCol), "label")
     copyValues(new BigwrapModel(uid, initialModel, loss.config($(loss)), JObject())).transformSchema(schema)
   }
 
-  /** The config Python's `Estimator._jvm_config` writes, from these Params. */
-  private def fitConfig(): JObject = {
-    def optional[A](value: Option[A])(json: A => JValue): JValue = value.map(json).getOrElse(JNothing)
-    JObject(
-      "loss" -> loss.config($(loss)),
-      "optimizer" -> optimizer.config($(optimizer)),
-      "batch_size" -> JInt($(batchSize)),
-      "epochs" -> JInt($(epochs)),
-      "trainer" -> JString($(trainer)),
-      "tasks" -> optional(get(numTasks))(JInt(_)),
-      "features_col" -> JArray(getFeaturesCols.map(JString(_)).toList),
-      "label_col" -> JString($(labelCol)),
-      "metrics" -> JArray($(metrics).map(JString(_)).toList),
-      "seed" -> optional(get(seed))(s => JInt(s & Long.MaxValue)),
-      "clip_norm" -> optimizer.config($(optimizer)) \ "clipnorm",
-      "clip_value" -> optimizer.config($(optimizer)) \ "clipvalue",
-      "early_stopping" -> (if ($(earlyStopping)) JObject("monitor" -> JString($(monitor)), "patience" -> JInt($(patience)),
-        "min_delta" -> JDouble($(minDelta)), "restore_best_weights" -> JBool($(restoreBestWeights))) else JNothing),
-      "checkpoint" -> optional(get(checkpointDir))(dir =>
-        JObject("dir" -> JString(StageFiles.localPath(dir).toString), "every" -> JInt($(checkpointEvery)))),
-      "log_dir" -> optional(get(logDir))(dir => JString(StageFiles.localPath(dir).toString)),
-      "kernels" -> JString($(kernels)), "precision" -> JString($(precision)), "data_cache" -> JString($(dataCache)))
-  }
+  /** The one place a fit's settings are made from these Params (Python's Estimator's too); `resume` as Python read it. */
+  private[bigwrap] def fitConfig(resume: Option[ResumeConfig]): FitConfig = FitConfig(
+    loss = loss.config($(loss)), optimizer = optimizer.config($(optimizer)), batchSize = $(batchSize),
+    epochs = $(epochs), trainer = $(trainer),
+    tasks = get(numTasks).getOrElse(BigDLAccess.nodeNumber * BigDLAccess.coreNumber),
+    featuresCols = getFeaturesCols, labelCol = $(labelCol), metrics = $(metrics).toSeq,
+    seed = get(seed).map(_ & Long.MaxValue),
+    earlyStopping = if ($(earlyStopping)) Some(EarlyStopping($(monitor), $(patience), $(minDelta), $(restoreBestWeights)))
+    else None,
+    checkpoint = get(checkpointDir).map(dir => (StageFiles.localPath(dir).toString, $(checkpointEvery))),
+    logDir = get(logDir).map(dir => StageFiles.localPath(dir).toString),
+    kernels = kernelChoice, dataCache = $(dataCache), resume = resume)
 
   override def fit(dataset: Dataset[_]): BigwrapModel = {
-    transformSchema(dataset.schema)
+    BigwrapException.require(get(resumeFrom).isEmpty,
+      "BigwrapEstimator: resumeFrom is read by Python's Estimator only in this version; resume the fit from Python")
     BigwrapModel.ensureEngine(dataset.sparkSession.sparkContext)
+    transformSchema(dataset.schema)
     val start = initialModel
     val built = BigwrapModel.build(start, kernelChoice)
     val df = dataset.toDF()
@@ -139,7 +147,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
       (kept, Some(held))
     } else (df, None)
     val lines = new EpochLines($(epochs), $(verbose) > 0)
-    val record = try Fitting.run(train, validation, built, fitConfig(), lines.start) finally lines.stop()
+    val record = try Fitting.run(train, validation, built, fitConfig(None), lines.start) finally lines.stop()
     val history = JObject("history" -> record \ "history", "stopped_epoch" -> record \ "stopped_early_at",
       "best_epoch" -> record \ "best_epoch")
     val trained = new BigwrapModel(Identifiable.randomUID("BigwrapModel"), SavedModel(start.specJson, built.weights),

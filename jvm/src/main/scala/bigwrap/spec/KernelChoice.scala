@@ -21,6 +21,8 @@ object KernelChoice {
   val BigDL: KernelChoice = KernelChoice(native = false, bf16 = false)
   /** The default, as in Python's bigwrap.kernels (the faster at equal accuracy in bench/native.py). */
   val Default: KernelChoice = KernelChoice(native = true, bf16 = false)
+  val Kernels: Seq[String] = Seq("native", "bigdl")
+  val Precisions: Seq[String] = Seq("fp32", "bf16")
   private val building = new DynamicVariable[KernelChoice](Default)
 
   /** `{"kernels": "native"|"bigdl", "precision": "fp32"|"bf16"}`; an absent key takes Default's value. */
@@ -31,8 +33,8 @@ object KernelChoice {
       case other => throw BigwrapException.valueError(
         s"$key must be one of ${allowed.map("'" + _ + "'").mkString(", ")}, got ${JsonMethods.compact(other)}")
     }
-    val native = field("kernels", Seq("native", "bigdl")) == "native"
-    val bf16 = field("precision", Seq("fp32", "bf16")) == "bf16"
+    val native = field("kernels", Kernels) == "native"
+    val bf16 = field("precision", Precisions) == "bf16"
     BigwrapException.require(native || !bf16, "precision='bf16' needs kernels='native' (BigDL's kernels are fp32)")
     KernelChoice(native, bf16)
   }

@@ -105,6 +105,11 @@ final class Metric(val name: String, task: String, fromLogits: Boolean, criterio
 }
 
 object Metrics {
+  private val Known = "^(loss|accuracy|auc|mae|mse|top_(\\d+)_accuracy)$".r
+
+  /** Whether `name` is a metric bigwrap computes (whether it fits a model's task is checked by `apply`). */
+  def isKnown(name: String): Boolean = Known.pattern.matcher(name).matches()
+
   /** Checks that each metric name fits the task and output size; returns the metrics, loss first. */
   def apply(names: Seq[String], task: String, fromLogits: Boolean, outputSize: Int,
       criterion: AbstractCriterion[Activity, Activity, Float]): Seq[Metric] = {

@@ -63,6 +63,8 @@ trait Trainer {
 
 object Trainers {
   private val all: Seq[Trainer] = Seq(BarrierTrainer, BigDLTrainer)
+  /** The trainers' names, the default (bigwrap's barrier trainer) first. */
+  val Names: Seq[String] = all.map(_.name)
 
   def apply(name: String): Trainer = all.find(_.name == name).getOrElse(throw BigwrapException.valueError(
     s"unknown trainer '$name' (available: ${all.map(_.name).mkString(", ")})"))

@@ -1,0 +1,66 @@
+package bigwrap.api
+
+import java.util.concurrent.ConcurrentHashMap
+
+import bigwrap.ml.BigwrapEstimator
+import bigwrap.spec.BuiltModel
+import bigwrap.train.{DataCache, Fitting, Losses, Metrics, Progress}
+import org.apache.spark.SparkContext
+import org.apache.spark.sql.DataFrame
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+/** The fits Python runs: their settings, their progress records, and Ctrl-C's cancel (design §3). */
+private[api] object FitRuns {
+  private implicit val formats: Formats = DefaultFormats
+  private val runs = new ConcurrentHashMap[String, Progress]()
+  private val activeRuns = ConcurrentHashMap.newKeySet[String]()
+  private val cancelledRuns = ConcurrentHashMap.newKeySet[String]()
+
+  private def runTag(runId: String) = s"bigwrap-fit-$runId"
+
+  /**
+   * Trains `built` in place on `df` (validating on `validationDf` when not null) with the settings of
+   * `estimator` (the JVM twin of Python's Estimator); returns the final progress record.
+   */
+  def fit(df: DataFrame, validationDf: DataFrame, built: BuiltModel, estimator: BigwrapEstimator,
+      request: FitRequest): String = {
+    estimator.checkSettings("Estimator", validates = validationDf != null)
+    val config = estimator.fitConfig(request.resume)
+    val sc = df.sparkSession.sparkContext
+    // a tag, not a job group: the user's own job group stays in force and cancels our jobs too
+    sc.addJobTag(runTag(request.runId))
+    activeRuns.add(request.runId)
+    try JsonMethods.compact(Fitting.run(df, Option(validationDf), built, config,
+      progress => runs.put(request.runId, progress), cancelled = () => cancelledRuns.contains(request.runId)))
+    finally {
+      runs.remove(request.runId)
+      sc.removeJobTag(runTag(request.runId))
+      activeRuns.remove(request.runId)
+      cancelledRuns.remove(request.runId)
+    }
+  }
+
+  /** Stops the fit `runId`: its trainer starts and retries nothing more, its jobs are cancelled. Still running? */
+  def cancel(runId: String): Boolean = {
+    if (activeRuns.contains(runId)) {
+      cancelledRuns.add(runId)
+      SparkContext.getOrCreate().cancelJobsWithTag(runTag(runId))
+    }
+    activeRuns.contains(runId)
+  }
+
+  /** The progress record of a running fit, or "null" when none runs under `runId`. */
+  def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
+
+  /** Loss and metrics of `built` on `df`, as a JSON object of means. */
+  def evaluate(df: DataFrame, built: BuiltModel, config: EvaluateConfig): String = {
+    val lossName = (config.loss \ "name").extract[String]
+    val fromLogits = (config.loss \ "from_logits").extractOpt[Boolean].getOrElse(false)
+    val metrics = Metrics(config.metrics, Losses.task(lossName), fromLogits, built.outputShapes.head.product,
+      Losses.criterion(config.loss))
+    val rows = Fitting.data(df, built, config.featuresCols, config.labelCol, lossName, DataCache.Default)
+    val scores = Metrics.evaluate(built.module, rows.samples, metrics, config.batchSize)
+    JsonMethods.compact(JObject(scores.map { case (k, v) => k -> JDouble(v) }.toList))
+  }
+}

@@ -1,0 +1,75 @@
+package bigwrap.api
+
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, SavedModel, SavedStage}
+import bigwrap.spec.WeightSet
+import org.apache.spark.ml.PipelineStage
+import org.apache.spark.ml.param.{ParamMap, Params}
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+/**
+ * Python's stages over their JVM twins (pyspark's wrapper pattern): a new twin, its defaults, the
+ * Params Python pushes, and the hand-off of whole stages to and from pyspark's Java pipeline
+ * writer and reader.
+ */
+private[api] object StageHandoff {
+  /** A new JVM stage of `className` (a bigwrap.ml stage) with the uid of its Python wrapper. */
+  def newStage(className: String, uid: String): PipelineStage = className match {
+    case "bigwrap.ml.BigwrapEstimator" => new BigwrapEstimator(uid)
+    case other => throw BigwrapException.typeError(s"$other is not a bigwrap.ml stage Python creates")
+  }
+
+  /** The Params of a `className` stage alone (a BigwrapModel needs a model to exist; its Params do not). */
+  private def paramsOf(className: String): Params = className match {
+    case "bigwrap.ml.BigwrapModel" => new ModelParams("BigwrapModel_params")
+    case other => newStage(other, "params")
+  }
+
+  /** The defaults and docs of a `className` stage's Params ({"defaults": ..., "docs": ...}): Python's stages take theirs here. */
+  def params(className: String): String = {
+    val stage = paramsOf(className)
+    JsonMethods.compact(JObject("defaults" -> ParamsJson.defaultParamMap(stage),
+      "docs" -> JObject(stage.params.toList.map(p => p.name -> JString(p.doc)))))
+  }
+
+  /** Checks the values of `paramMapJson` by the rules of a `className` stage's Params; errors start with `owner`. */
+  def checkParams(className: String, paramMapJson: String, owner: String): Unit =
+    setParams(paramsOf(className), paramMapJson, owner)
+
+  /** Sets the Params of `paramMapJson` on `stage`, each checked by its rule; errors start with `owner`. */
+  def setParams(stage: Params, paramMapJson: String, owner: String): Unit =
+    ParamsJson.set(stage, JsonMethods.parse(paramMapJson), owner)
+
+  /**
+   * The JVM BigwrapModel of a Python EstimatorModel, from what its saved files would hold (history and
+   * metadata as JSON): pyspark's Java pipeline writer saves it with Spark's own PipelineModel writer.
+   */
+  def modelFromParts(metadataJson: String, specJson: String, weights: WeightSet, historyJson: String): BigwrapModel = {
+    val stage = SavedStage(JsonMethods.parse(metadataJson).asInstanceOf[JObject], Some(SavedModel(specJson, weights)),
+      Some(JsonMethods.parse(historyJson)))
+    BigwrapModel.fromSaved(stage, s"cannot hand the Python model ${stage.uid} to the JVM")
+  }
+
+  /**
+   * What a JVM BigwrapModel or BigwrapEstimator would save, as JSON ("metadata", "spec", "weight_index",
+   * "history"; null where it has none), for Python's `_from_java`. The weights: `savedStage(stage).model`.
+   */
+  def stageParts(stage: PipelineStage): String = {
+    val saved = savedStage(stage)
+    JsonMethods.compact(JObject(
+      "metadata" -> saved.metadata,
+      "spec" -> saved.model.map(m => JString(m.specJson)).getOrElse(JNull),
+      "weight_index" -> saved.model.map(m => JString(m.weights.indexJson)).getOrElse(JNull),
+      "history" -> saved.history.getOrElse(JNull)))
+  }
+
+  def savedStage(stage: PipelineStage): SavedStage = stage match {
+    case model: BigwrapModel => model.toSaved
+    case estimator: BigwrapEstimator => estimator.toSaved
+    case other => throw BigwrapException.typeError(s"${other.getClass.getName} is not a bigwrap stage")
+  }
+
+  private final class ModelParams(override val uid: String) extends BigwrapOutputParams {
+    override def copy(extra: ParamMap): Params = defaultCopy(extra)
+  }
+}

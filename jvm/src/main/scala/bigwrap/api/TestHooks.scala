@@ -1,0 +1,23 @@
+package bigwrap.api
+
+import bigwrap.nn.NativeKernels
+
+/**
+ * Probes for tests and benchmarks only, kept off the public façade: what a user calls is in PythonFacade.
+ * Python reaches them with `Bridge.hook(name, ...)`.
+ */
+object TestHooks {
+  private def guard[A](body: => A): A = try body catch { case t: Throwable => throw BigwrapException.userFacing(t) }
+
+  /** Forces Dense's GEMM backend in this JVM ("auto", "mkl", "onednn"): benchmarks and equal-result tests. */
+  def setNativeGemm(mode: String): Unit = guard(NativeKernels.setGemm(mode))
+
+  /** The GEMM backend ("mkl" / "onednn") a Dense layer of this shape runs on here, on `threads` threads. */
+  def nativeGemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean, threads: Int): String = guard {
+    NativeKernels.setThreads(threads)
+    try NativeKernels.gemmBackend(batch, in, out, bf16).getOrElse("bigdl") finally NativeKernels.setThreads(1)
+  }
+
+  /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */
+  def modulesBuilt(handle: String): Long = guard(PythonFacade.predictorOf(handle).map(_.modulesBuilt).getOrElse(0L))
+}

@@ -1,0 +1,52 @@
+"""The stages' defaults and rules live once, on the JVM (bigwrap.ml Params); Python's stages report them, and
+each bridge config is parsed strictly (a missing or unknown key is named)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import bigwrap
+from bigwrap import layers
+from bigwrap.runtime import bridge
+
+
+def _model():
+    return bigwrap.Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+
+
+@pytest.mark.parametrize("make,stage_class", [
+    (lambda: bigwrap.Estimator(), "bigwrap.ml.BigwrapEstimator"),
+    (lambda: bigwrap.EstimatorModel(model=_model(), loss="sparse_categorical_crossentropy"), "bigwrap.ml.BigwrapModel"),
+    (lambda: bigwrap.Featurizer(model=_model()), "bigwrap.ml.BigwrapModel"),
+])
+def test_python_stages_report_the_jvm_defaults_and_docs(spark, make, stage_class):
+    jvm = json.loads(bridge(spark).call("stageParams", stage_class))
+    defaults = jvm["defaults"]
+    assert defaults["inferenceBatchSize"] > 0 and defaults["featuresCol"] == "features"
+    stage = make()
+    shared = [p for p in stage.params if p.name in defaults]
+    assert shared
+    for param in shared:
+        assert stage.getOrDefault(param) == defaults[param.name], param.name
+        assert param.doc == jvm["docs"][param.name], param.name
+
+
+def test_a_jvm_stage_checks_its_rules_with_the_pythons_message(spark):
+    with pytest.raises(ValueError, match=r"^EstimatorModel: inferenceBatchSize must be positive, got -1$"):
+        bridge(spark).call("checkStageParams", "bigwrap.ml.BigwrapModel", '{"inferenceBatchSize": -1}',
+                           "EstimatorModel")
+
+
+@pytest.mark.parametrize("config,pattern", [
+    ({"input_col": "image", "output_col": "x", "width": 2, "channels": 1, "channel_order": "RGB", "scale": 1.0},
+     r"imagesToArrays: config key 'height' is missing"),
+    ({"input_col": "image", "output_col": "x", "height": 2, "width": 2, "channels": 1, "channel_order": "RGB",
+      "scale": 1.0, "heigth": 3}, r"imagesToArrays: unknown config key\(s\) 'heigth'"),
+    ({"input_col": "image", "output_col": "x", "height": "two", "width": 2, "channels": 1, "channel_order": "RGB",
+      "scale": 1.0}, r"imagesToArrays: config key 'height' has the wrong type"),
+])
+def test_bridge_configs_name_a_missing_unknown_or_mistyped_key(spark, no_spark_job, config, pattern):
+    frame = spark.createDataFrame([(b"",)], "image binary")
+    with no_spark_job, pytest.raises(ValueError, match=pattern):
+        bridge(spark).call("imagesToArrays", frame._jdf, json.dumps(config))
