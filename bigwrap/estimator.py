@@ -14,7 +14,7 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator as SparkEstimator
 from pyspark.sql import DataFrame
 
-from . import checkpoints, data, losses, optimizers, runtime
+from . import checkpoints, data, live_models, losses, optimizers, runtime
 from . import kernels as kernel_options
 from . import spec as spec_format
 from .fitted import EstimatorModel
@@ -147,15 +147,14 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
             raise ValueError(f"Estimator: batchSize {s['batchSize']} must be a multiple of the {tasks} "
                              f"tasks training ({bridge.engine['node_number']} executor(s) × "
                              f"{bridge.engine['core_number']} cores), e.g. {_round_up(s['batchSize'], tasks)}")
-        index, weights = spec_format.encode_weights(model._weight_entries())
         kernels = kernel_options.to_json(s["kernels"], s["precision"])
-        handle = bridge.load_model(model.to_json(), index, weights, kernels)
         config = self._jvm_config(s, features, label, tasks)
         if resume is not None:
             config["resume"] = {"dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration,
                                 "history": resume.history}
-        with ProgressPrinter(bridge, config["run_id"], s["epochs"], s["verbose"],
-                             done_epochs=resume.epoch if resume else 0) as printer:
+        with live_models.released_on_failure(bridge, live_models.load(bridge, model, kernels)) as handle, \
+                ProgressPrinter(bridge, config["run_id"], s["epochs"], s["verbose"],
+                                done_epochs=resume.epoch if resume else 0) as printer:
             try:
                 with _plain_ctrl_c():
                     final = json.loads(bridge.call("fit", train._jdf,
@@ -165,8 +164,8 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
                 _stop_fit(bridge, config["run_id"])
                 raise
             printer.finish(final)
-        trained = model._with_weights(spec_format.decode_weights(*bridge.model_weights(handle)))
-        trained._adopt_handle(bridge, handle, kernels)
+            trained = model._with_weights(spec_format.decode_weights(*bridge.model_weights(handle)))
+        live_models.adopt(trained, bridge, handle, kernels)
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
         fitted.training_data = final.get("training_data")

@@ -10,7 +10,7 @@ from pyspark.ml.util import JavaMLWritable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import data, losses, runtime
+from . import data, live_models, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OUTPUT_DEFAULTS, OutputParams
@@ -91,7 +91,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         config = {"features_col": features, "prediction_col": self.getPredictionCol(),
                   "probability_col": self.getProbabilityCol(), "task": self.loss.task,
                   "from_logits": self.loss.from_logits, "batch_size": batch}
-        handle = self.model._jvm_handle(bridge, self._kernels())
+        handle = live_models.handle(self.model, bridge, self._kernels())
         jdf = bridge.call("transform", dataset._jdf, handle, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
 
@@ -112,7 +112,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         bridge = runtime.bridge(spark)
         config = {"task": self.loss.task, "from_logits": self.loss.from_logits, "output": output,
                   "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        handle = self.model._jvm_handle(bridge, self._kernels())
+        handle = live_models.handle(self.model, bridge, self._kernels())
         bridge.call("registerUdf", spark._jsparkSession, handle, name, json.dumps(config))
         return lambda *columns: F.call_function(name, *columns)
 
@@ -124,7 +124,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         bridge = runtime.bridge(dataset.sparkSession)
         config = {"loss": self.loss.get_config(), "metrics": list(metrics), "features_col": features,
                   "label_col": labelCol, "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()),
+        return json.loads(bridge.call("evaluate", dataset._jdf, live_models.handle(self.model, bridge, self._kernels()),
                                       json.dumps(config)))
 
     def to_dl4j(self, path, overwrite: bool = False) -> str:

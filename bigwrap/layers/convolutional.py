@@ -1,5 +1,5 @@
-"""Convolution layers on channels-last inputs: Conv1D (steps, channels), Conv2D (H, W, C), DepthwiseConv2D,
-SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D."""
+"""Convolution layers on channels-last inputs, (steps, channels) for 1D and (H, W, C) for 2D, and the padding,
+cropping and upsampling that go with them."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Dropout, Masking, Flatten, Reshape, Permute, RepeatVector."""
+"""Core layers: dense maps, activations, dropout, masking and the shape changes (flatten, reshape, permute, repeat)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Layers that merge a list of tensors: Concatenate, Add, Subtract, Multiply, Average, Maximum."""
+"""Layers that merge a list of tensors."""
 from __future__ import annotations
 
 from .base import Layer, _format_any
@@ -14,29 +14,6 @@ class _Merge(Layer):
 
     def get_config(self):
         return {"name": self.name}
-
-
-class Add(_Merge):
-    pass
-
-
-class Subtract(_Merge):
-    def compute_output_shape(self, input_shape):
-        if len(input_shape) != 2:
-            raise ValueError(f"{self.where()} takes exactly 2 inputs, got {len(input_shape)}")
-        return super().compute_output_shape(input_shape)
-
-
-class Multiply(_Merge):
-    pass
-
-
-class Average(_Merge):
-    pass
-
-
-class Maximum(_Merge):
-    pass
 
 
 class Concatenate(_Merge):
@@ -60,3 +37,26 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return {"name": self.name, "axis": self.axis}
+
+
+class Add(_Merge):
+    pass
+
+
+class Subtract(_Merge):
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"{self.where()} takes exactly 2 inputs, got {len(input_shape)}")
+        return super().compute_output_shape(input_shape)
+
+
+class Multiply(_Merge):
+    pass
+
+
+class Average(_Merge):
+    pass
+
+
+class Maximum(_Merge):
+    pass

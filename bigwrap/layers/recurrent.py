@@ -1,5 +1,4 @@
-"""Recurrent layers over (steps, features): SimpleRNN, LSTM, PeepholeLSTM, GRU, and the Bidirectional and
-TimeDistributed wrappers.
+"""Recurrent layers over (steps, features), and the wrappers that run a layer both ways or at every step.
 
 Weights are Keras': kernel (features, gates * units), recurrent_kernel (units, gates * units), bias; LSTM gates
 in the order i, f, c, o; GRU gates z, r, h with `reset_after=True` (Keras' default), whose bias is

@@ -6,7 +6,7 @@ import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.optim.Regularizer
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Dense, Activation, Dropout, Masking, Flatten, Reshape, Permute, RepeatVector. Shapes stay channels-last throughout. */
+/** Core layers (layers/core.py). Shapes stay channels-last throughout. */
 object CoreLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> DropoutBuilder, "Masking" -> MaskingBuilder,
@@ -14,7 +14,7 @@ object CoreLayers {
     "RepeatVector" -> RepeatVectorBuilder)
 }
 
-case object DenseBuilder extends LayerBuilder {
+case object DenseBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val units = layer.int("units")
@@ -51,13 +51,16 @@ case object DenseBuilder extends LayerBuilder {
 }
 
 case object MaskingBuilder extends LayerBuilder {
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
+    Some(Masks.of(layer, call.inputs.head, layer.double("mask_value").toFloat))
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     plain(in.shape, new MaskSteps(layer.double("mask_value").toFloat).setName(layer.name).inputs(in.node))
   }
 }
 
-case object ActivationBuilder extends LayerBuilder {
+case object ActivationBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val name = layer.string("activation")
@@ -67,7 +70,7 @@ case object ActivationBuilder extends LayerBuilder {
   }
 }
 
-case object DropoutBuilder extends LayerBuilder {
+case object DropoutBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val rate = layer.double("rate")
