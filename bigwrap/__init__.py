@@ -2,7 +2,7 @@
 
 The DSL (layers, models, losses, optimizers, importers' entry points) imports nothing of pyspark or py4j; the
 Spark-facing names load on first use (PEP 562), so `import bigwrap.layers` starts no Spark machinery."""
-from importlib import import_module
+from importlib import import_module as _import_module
 
 from . import layers, losses, optimizers, regularizers, schedules
 from .errors import JvmError, SetupError
@@ -25,10 +25,10 @@ __all__ = ["layers", "losses", "optimizers", "regularizers", "schedules", "Model
 def __getattr__(name: str):
     if name not in _SPARK_FACING:
         raise AttributeError(f"module 'bigwrap' has no attribute {name!r}")
-    value = getattr(import_module(f".{_SPARK_FACING[name]}", __name__), name)
+    value = getattr(_import_module(f".{_SPARK_FACING[name]}", __name__), name)
     globals()[name] = value  # later lookups skip this hook
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SPARK_FACING))
+    return sorted(name for name in {*globals(), *_SPARK_FACING} if not name.startswith("_") or name == "__version__")

@@ -111,8 +111,10 @@ def to_dl4j(model: Model, path, overwrite: bool, loss) -> str:
     return bridge.call("toDL4J", handle(model, bridge), loss_json, str(path), bool(overwrite))
 
 
-def forward_backward(model: Model, x, grad_output, kernels: str | None,
-                     precision: str | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def forward_backward(model: Model, x, grad_output, kernels: str | None = None,
+                     precision: str | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the inputs and of
+    the trainable weights (Keras layouts, in get_weights order). `kernels` / `precision`: see bigwrap.kernels."""
     arrays = model._input_arrays(x)
     rows = len(arrays[0])
     grads = _training_call(model, "forwardBackward", arrays, np.ascontiguousarray(grad_output, dtype="<f4").tobytes(),
@@ -123,6 +125,8 @@ def forward_backward(model: Model, x, grad_output, kernels: str | None,
 
 
 def loss_gradients(model: Model, x, labels, loss) -> tuple[float, list[np.ndarray]]:
+    """The loss the Estimator trains (a bigwrap loss or its name) on `x` against `labels`, one training-mode pass on
+    the JVM: the mean over the rows and the gradients of the trainable weights (as `forward_backward`)."""
     loss = losses.get(loss)
     arrays = model._input_arrays(x)
     labels = np.asarray(labels, dtype=np.float32)

@@ -249,21 +249,6 @@ class Model:
 
         return live_models.to_dl4j(self, path, overwrite, loss)
 
-    def _forward_backward(self, x, grad_output, kernels: str | None = None,
-                          precision: str | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the
-        inputs and of the trainable weights (Keras layouts, in get_weights order)."""
-        from . import live_models
-
-        return live_models.forward_backward(self, x, grad_output, kernels, precision)
-
-    def _loss_gradients(self, x, labels, loss) -> tuple[float, list[np.ndarray]]:
-        """The loss the Estimator trains (a bigwrap loss or its name) on `x` against `labels`, one training-mode pass
-        on the JVM: the mean over the rows and the gradients of the trainable weights (as `_forward_backward`)."""
-        from . import live_models
-
-        return live_models.loss_gradients(self, x, labels, loss)
-
 
 class Sequential(Model):
     """A plain stack of layers after a `layers.Input(shape=...)`."""

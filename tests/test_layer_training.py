@@ -112,7 +112,7 @@ def test_shared_layer_gradients_add_up_over_its_calls(spark):
     (y * torch.tensor(dy)).sum().backward()
 
     np.testing.assert_allclose(model.predict([a, b]), y.detach().numpy(), rtol=1e-4, atol=1e-4)
-    (grad_a, grad_b), (grad_kernel, grad_bias) = model._forward_backward([a, b], dy)
+    (grad_a, grad_b), (grad_kernel, grad_bias) = live_models.forward_backward(model, [a, b], dy)
     for got, want in [(grad_a, ta.grad), (grad_b, tb.grad), (grad_kernel, kernel.grad), (grad_bias, bias.grad)]:
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
 

@@ -1,12 +1,12 @@
 package bigwrap.api
 
-import java.nio.{ByteBuffer, ByteOrder}
 import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.dl4j.Dl4jExport
 import bigwrap.infer.{Inference, Predictor}
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
+import bigwrap.spec.WeightSet.{floats, toBytes}
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
@@ -77,18 +77,6 @@ object LiveModels {
   /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
   def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] =
     toBytes(Inference.forward(apply(handle), floats(input), batch))
-
-  private def floats(bytes: Array[Byte]): Array[Float] = {
-    val values = new Array[Float](bytes.length / 4)
-    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
-    values
-  }
-
-  private def toBytes(values: Array[Float]): Array[Byte] = {
-    val buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN)
-    buffer.asFloatBuffer().put(values)
-    buffer.array()
-  }
 
   /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
   private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
