@@ -37,7 +37,7 @@ def test_digits_mlp_trains_across_two_executors(cluster):
         print("SQL_ROWS", spark.sql("SELECT avg(CASE WHEN label >= 0 THEN cast(classify(features) = label as double) "
                                     "END) FROM digits_test").first()[0])
         jvm = bigwrap.runtime.bridge(spark)
-        print("MODULES", jvm.call("modulesBuilt", live_models.handle(fitted.model, jvm)))
+        print("MODULES", spark.sparkContext._jvm.bigwrap.api.LiveModels.modulesBuilt(live_models.handle(fitted.model, jvm)))
     """)
     output = result.stdout + result.stderr
     causes = "\n".join(line for line in output.splitlines() if "Exception" in line or "Caused" in line)

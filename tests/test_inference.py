@@ -48,8 +48,8 @@ def test_each_executor_builds_the_model_once_per_core_not_once_per_task(spark, d
         fitted.transform(many).write.format("noop").mode("overwrite").save()
     fitted.register_udf(spark, "classify_again")
     many.select(F.expr("classify_again(features)")).write.format("noop").mode("overwrite").save()
-    jvm = bridge(spark)
-    assert 1 <= jvm.call("modulesBuilt", live_models.handle(fitted.model, jvm)) <= 2
+    handle = live_models.handle(fitted.model, bridge(spark))
+    assert 1 <= spark.sparkContext._jvm.bigwrap.api.LiveModels.modulesBuilt(handle) <= 2
 
 
 def test_transform_keeps_columns_and_reads_vectors_arrays_and_sparse_rows(spark):

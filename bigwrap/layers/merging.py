@@ -12,9 +12,6 @@ class _Merge(Layer):
             raise ValueError(f"{self.where()} needs inputs of one shape, got {_format_any(input_shape)}")
         return input_shape[0]
 
-    def get_config(self):
-        return {"name": self.name}
-
 
 class Concatenate(_Merge):
     """Joins along `axis` (counted without the batch dimension when positive, as Keras counts with it: 1 = first)."""
@@ -34,9 +31,6 @@ class Concatenate(_Merge):
             raise ValueError(f"{self.where()} cannot join {_format_any(input_shape)} along axis {self.axis}: "
                              "all other axes must match")
         return (*input_shape[0][:axis], sum(d[axis] for d in input_shape), *input_shape[0][axis + 1:])
-
-    def get_config(self):
-        return {"name": self.name, "axis": self.axis}
 
 
 class Add(_Merge):

@@ -50,13 +50,6 @@ class _RNN(Layer):
         if self.use_bias:
             self.add_weight("bias", self.bias_shape(), self.bias_initializer)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "units": self.units, "activation": self.activation,
-                "recurrent_activation": self.recurrent_activation, "use_bias": self.use_bias,
-                "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
-                "kernel_initializer": self.kernel_initializer, "recurrent_initializer": self.recurrent_initializer,
-                "bias_initializer": self.bias_initializer}
-
 
 class SimpleRNN(_RNN):
     """h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)."""
@@ -76,9 +69,6 @@ class LSTM(_RNN):
         if self.use_bias and self.unit_forget_bias:
             bias = self._weights[-1]
             bias[self.units:2 * self.units] = 1.0
-
-    def get_config(self):
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 class PeepholeLSTM(LSTM):
@@ -106,9 +96,6 @@ class GRU(_RNN):
 
     def bias_shape(self):
         return (2, 3 * self.units)
-
-    def get_config(self):
-        return {**super().get_config(), "reset_after": self.reset_after}
 
 
 def _layer_from_config(value: Any, where: str) -> Layer:

@@ -57,7 +57,7 @@ object LiveModels {
     predictors.computeIfAbsent(handle, _ => Predictor(spark, built))
   }
 
-  /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */
+  /** Modules the executors have built for this model's inference so far (Predictor.modulesBuilt): a test hook. */
   def modulesBuilt(handle: String): Long = Option(predictors.get(handle)).map(_.modulesBuilt).getOrElse(0L)
 
   /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */

@@ -7,7 +7,7 @@ import bigwrap.features.{ImageSpec, Images, TokenIds}
 import bigwrap.infer.{Activations, Predictions, Predictor}
 import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedModel, SavedStage}
 import bigwrap.nn.NativeKernels
-import bigwrap.spec.{BuiltModel, KernelChoice, WeightSet}
+import bigwrap.spec.{BuiltModel, WeightSet}
 import bigwrap.train.{Fitting, Losses, Metrics, Progress}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.utils.Engine
@@ -62,9 +62,6 @@ object PythonFacade {
   // The calls on one loaded model: LiveModels does the work.
   def shapes(specJson: String): String = guard(json(LiveModels.shapes(specJson)))
 
-  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte]): String =
-    loadModel(specJson, weightIndexJson, weightBytes, KernelChoice.Default.toJson)
-
   def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte], kernelsJson: String): String =
     guard(LiveModels.load(specJson, WeightSet.fromBytes(weightIndexJson, weightBytes), kernelsJson))
 
@@ -91,8 +88,6 @@ object PythonFacade {
 
   def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): Array[Byte] =
     guard(LiveModels.lossGradients(handle, input, batch, labels, lossJson))
-
-  def modulesBuilt(handle: String): Long = guard(LiveModels.modulesBuilt(handle))
 
   /**
    * Trains the model behind `handle` in place on `df` (validating on `validationDf` when not null);
