@@ -252,6 +252,11 @@ def _arguments(cls: type) -> list[str]:
 
 
 def _json_value(value: Any) -> Any:
+    """A config value as the spec writes it: lists for tuples, a wrapped layer as its {"class_name", "config"}."""
+    if isinstance(value, Layer):
+        config = value.get_config()
+        config.pop("name")
+        return {"class_name": type(value).__name__, "config": config}
     return [_json_value(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 

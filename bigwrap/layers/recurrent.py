@@ -106,12 +106,6 @@ def _layer_from_config(value: Any, where: str) -> Layer:
     raise ValueError(f"{where}: `layer` must be a layer or its {{'class_name', 'config'}}, got {value!r}")
 
 
-def _layer_config(layer: Layer) -> dict[str, Any]:
-    config = layer.get_config()
-    config.pop("name")
-    return {"class_name": type(layer).__name__, "config": config}
-
-
 class Bidirectional(Layer):
     """Runs `layer` forwards and a copy backwards over the sequence and merges both outputs."""
 
@@ -138,9 +132,6 @@ class Bidirectional(Layer):
                 self._weights.append(value)
         self.weights_version += 1
 
-    def get_config(self):
-        return {"name": self.name, "layer": _layer_config(self.layer), "merge_mode": self.merge_mode}
-
 
 class TimeDistributed(Layer):
     """Applies `layer` to every step of a (steps, ...) input with one set of weights."""
@@ -160,6 +151,3 @@ class TimeDistributed(Layer):
         self._weight_specs = list(self.layer._weight_specs)
         self._weights = [np.array(w) for w in self.layer._weights]
         self.weights_version += 1
-
-    def get_config(self):
-        return {"name": self.name, "layer": _layer_config(self.layer)}

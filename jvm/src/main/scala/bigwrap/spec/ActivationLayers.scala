@@ -6,28 +6,10 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 /** Activation layers with arguments (layers/activation.py). */
 object ActivationLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "ReLU" -> ReLUBuilder, "LeakyReLU" -> LeakyReLUBuilder, "ELU" -> ELUBuilder, "Softmax" -> SoftmaxBuilder)
-}
-
-case object ReLUBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    plain(in.shape, new bigwrap.nn.Relu().setName(layer.name).inputs(in.node))
-  }
-}
-
-case object LeakyReLUBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    plain(in.shape, LeakyReLU[Float](layer.double("negative_slope")).setName(layer.name).inputs(in.node))
-  }
-}
-
-case object ELUBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    plain(in.shape, ELU[Float](layer.double("alpha")).setName(layer.name).inputs(in.node))
-  }
+    "ReLU" -> OneModule(_ => new bigwrap.nn.Relu()),
+    "LeakyReLU" -> OneModule(layer => LeakyReLU[Float](layer.double("negative_slope"))),
+    "ELU" -> OneModule(layer => ELU[Float](layer.double("alpha"))),
+    "Softmax" -> SoftmaxBuilder)
 }
 
 case object SoftmaxBuilder extends LayerBuilder {

@@ -9,9 +9,15 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 /** Core layers (layers/core.py). Shapes stay channels-last throughout. */
 object CoreLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> DropoutBuilder, "Masking" -> MaskingBuilder,
+    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> OneModule(dropout), "Masking" -> MaskingBuilder,
     "Flatten" -> FlattenBuilder, "Reshape" -> ReshapeBuilder, "Permute" -> PermuteBuilder,
     "RepeatVector" -> RepeatVectorBuilder)
+
+  private def dropout(layer: LayerSpec) = {
+    val rate = layer.double("rate")
+    BigwrapException.require(rate >= 0 && rate < 1, s"layer '${layer.name}' (Dropout): rate must be in [0, 1), got $rate")
+    Dropout[Float](initP = rate)
+  }
 }
 
 case object DenseBuilder extends PassesMask {
@@ -67,15 +73,6 @@ case object ActivationBuilder extends PassesMask {
     val node = if (name == "linear") Identity[Float]().setName(layer.name).inputs(in.node)
     else Activations(name, layer.name, in.node, in.shape)
     plain(in.shape, node)
-  }
-}
-
-case object DropoutBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    val rate = layer.double("rate")
-    BigwrapException.require(rate >= 0 && rate < 1, s"layer '${layer.name}' (Dropout): rate must be in [0, 1), got $rate")
-    plain(in.shape, Dropout[Float](initP = rate).setName(layer.name).inputs(in.node))
   }
 }
 

@@ -3,6 +3,7 @@ package bigwrap.spec
 import bigwrap.api.BigwrapException
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.json4s.{JBool, JObject}
@@ -62,6 +63,14 @@ final case class BuiltLayer(output: GraphTensor, weights: Seq[WeightSlot])
 /** Keras' supports_masking layers that keep the steps axis: their output has their (first) input's mask. */
 trait PassesMask extends LayerBuilder {
   override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] = Masks.first(call)
+}
+
+/** A layer that is one BigDL module (made from its spec) on its one input, keeping the shape and the mask. */
+final case class OneModule(module: LayerSpec => AbstractModule[_ <: Activity, _ <: Activity, Float]) extends PassesMask {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    plain(in.shape, module(layer).setName(layer.name).inputs(in.node))
+  }
 }
 
 /** Builds one spec layer type into BigDL modules. One case object per layer type. */
