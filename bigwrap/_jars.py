@@ -18,7 +18,7 @@ JAR_NAME = "bigwrap-jvm.jar"
 NATIVE_LIBRARY_NAME = "libbigwrap_native.so"
 _BIGDL_JAR_DIRS = ("bigdl/share/dllib/lib", "bigdl/share/core/lib")
 # What a node installs besides bigwrap's wheel, without dependencies: BigDL's wheels pin pyspark 3.1.3, oneDNN's
-# pins an intel-openmp older than MKL's (README, "Installing on a cluster").
+# pins an intel-openmp older than MKL's (docs/cluster.md, "Installing on a cluster").
 NO_DEPS_WHEELS = "bigdl-dllib-spark3==2.4.0 bigdl-core==2.4.0.dev0 onednn-cpu-iomp==2023.2.0"
 _CHECKOUT = PACKAGE_DIR.parent
 
@@ -80,5 +80,5 @@ def in_unpacked_copy(directory: str) -> Callable[[Path], str]:
         except ValueError:
             raise SetupError(f"{path} is not inside this Python environment ({prefix}), so a packed copy of the "
                              "environment would not hold it: pip install bigwrap's wheel into the environment you "
-                             "pack (README, \"Installing on a cluster\")") from None
+                             "pack (docs/cluster.md, \"Installing on a cluster\")") from None
     return place

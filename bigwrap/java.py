@@ -10,7 +10,7 @@ import subprocess
 
 from .errors import SetupError
 
-MINIMUM_MAJOR = 17  # the stack bigwrap is built and tested on (see README, "Requirements")
+MINIMUM_MAJOR = 17  # the stack bigwrap is built and tested on (docs/getting-started.md, "Pinned stack")
 _INSTALL = "install OpenJDK 17 (e.g. apt-get install openjdk-17-jdk-headless)"
 
 

@@ -39,7 +39,7 @@ _UNLOGGED_PARAMS = ("model", "validationData")
 
 def get_default_pip_requirements() -> list[str]:
     """What a pyfunc environment installs: bigwrap (which brings pyspark); BigDL's two wheels go in with
-    --no-deps (README, "Installing on a cluster")."""
+    --no-deps (docs/cluster.md, "Installing on a cluster")."""
     return [f"bigwrap=={__version__}"]
 
 

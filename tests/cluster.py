@@ -90,3 +90,11 @@ def run_python(code: str, master: str, conf: dict[str, str], timeout: int = 600)
     script = textwrap.dedent(prelude) + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
                           cwd=Path(__file__).resolve().parent.parent)
+
+
+def assert_succeeded(result: subprocess.CompletedProcess) -> str:
+    """The run's whole output; on failure the message shows the first exceptions and causes, then the end."""
+    output = result.stdout + result.stderr
+    causes = "\n".join(line for line in output.splitlines() if "Exception" in line or "Caused" in line)
+    assert result.returncode == 0, causes[:3000] + "\n...\n" + output[-1500:]
+    return output

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .cluster import StandaloneCluster
+from .cluster import StandaloneCluster, assert_succeeded
 
 pytestmark = pytest.mark.cluster
 
@@ -39,9 +39,7 @@ def test_digits_mlp_trains_across_two_executors(cluster):
         jvm = bigwrap.runtime.bridge(spark)
         print("MODULES", spark.sparkContext._jvm.bigwrap.api.LiveModels.modulesBuilt(live_models.handle(fitted.model, jvm)))
     """)
-    output = result.stdout + result.stderr
-    causes = "\n".join(line for line in output.splitlines() if "Exception" in line or "Caused" in line)
-    assert result.returncode == 0, causes[:3000] + "\n...\n" + output[-1500:]  # the first causes, then the end
+    output = assert_succeeded(result)
     assert "EXECUTORS 2" in result.stdout, output[-3000:]
     assert int(result.stdout.split("MODULES")[1].split()[0]) in (1, 2)  # one per executor core at most
     accuracy = float(result.stdout.split("ACCURACY")[1].split()[0])
@@ -101,9 +99,7 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster, data_cache):
         print("EPOCHS", fitted.history["epoch"].tolist())
         print("ACCURACY", accuracy, unfaulted_accuracy)
     """)
-    output = result.stdout + result.stderr
-    causes = "\n".join(line for line in output.splitlines() if "Exception" in line or "Caused" in line)
-    assert result.returncode == 0, causes[:3000] + "\n...\n" + output[-1500:]  # the first causes, then the end
+    output = assert_succeeded(result)
     assert "KILLED executor" in result.stdout, output[-3000:]
     killed_in = result.stdout.split("in epoch")[1].split()[0]
     assert f"WARNING bigwrap: epoch {killed_in} failed" in result.stdout and "retrying it" in result.stdout, output[-3000:]

@@ -1,6 +1,6 @@
 """Keras itself as the oracle: every layer-table row whose layer Keras has is built in both (Keras 3 on torch), the
 weights copied from Keras into bigwrap, and the outputs compared. A row is left out only where KERAS_DIFFERENCES
-(the one list README's "Coming from Keras" prints) says bigwrap differs."""
+(the one list docs/import-export.md prints) says bigwrap differs."""
 from __future__ import annotations
 
 import numpy as np

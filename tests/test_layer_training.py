@@ -119,7 +119,7 @@ def test_shared_layer_gradients_add_up_over_its_calls(spark):
 
 def test_batch_normalization_moving_statistics_follow_pytorch(spark):
     """Keras' momentum convention; the variance folded in is the unbiased batch variance (BigDL's and PyTorch's,
-    where Keras folds in the biased one: README, limitations)."""
+    where Keras folds in the biased one: docs/models.md, "Where bigwrap differs from Keras")."""
     momentum = 0.9
     model = bigwrap.Sequential([layers.Input((3,)), layers.BatchNormalization(momentum=momentum)])
     rng = np.random.default_rng(5)

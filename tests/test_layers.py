@@ -17,7 +17,7 @@ GRADIENT_CASES = [case for case in LAYER_CASES if case.gradients]
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 # bf16 keeps 8 significant bits (inputs and weights round by up to 2^-9 relative) and sums in fp32: errors
 # stay within a fraction of the largest reference value, 1% for one layer (LayerCase.bf16_tolerance; docs:
-# README "Native kernels").
+# docs/performance.md, "Native kernels").
 # Rows whose JVM build has a Dense or convolution layer also run on the native kernels, in fp32 and bf16.
 NATIVE_LAYERS = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.TimeDistributed, layers.MultiHeadAttention,
                  layers.TransformerEncoder)
@@ -167,8 +167,8 @@ def test_auto_names_are_unique_and_explicit_names_are_checked():
         layers.Dense(2, name="bad name")
 
 
-def test_readme_lists_every_supported_layer():
+def test_the_guide_lists_every_supported_layer():
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert layers.catalogue() in readme, "regenerate the README's layer table with bigwrap.layers.catalogue()"
+    guide = (Path(__file__).parent.parent / "docs" / "models.md").read_text()
+    assert layers.catalogue() in guide, "regenerate docs/models.md's layer table with bigwrap.layers.catalogue()"

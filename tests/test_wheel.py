@@ -1,5 +1,5 @@
 """The wheel a cluster node installs: `make wheel` builds it; a fresh venv outside the checkout installs it the way
-README's "Installing on a cluster" says (offline here, from the wheelhouse `make test` prepares), then the doctor
+docs/cluster.md's "Installing on a cluster" says (offline here, from the wheelhouse `make test` prepares), then the doctor
 and a fit run there."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What the ONNX and PyTorch importers share: the DSL graph an imported model becomes.
 
-Both sources lay images out channels-first (N, C, H, W); the DSL is channels-last (DESIGN §1). A
+Both sources lay images out channels-first (N, C, H, W); the DSL is channels-last (docs/design.md §1). A
 source tensor is a `Value`: a DSL tensor plus `perm`, where source axis i is DSL axis perm[i]
 (counted with the batch axis, which the DSL keeps at 0), or None for a source axis of size 1 that
 the DSL tensor does not have. So transposes, squeezes and the flatten before a Dense cost no layer:

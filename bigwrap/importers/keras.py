@@ -5,7 +5,7 @@ of its class with the arguments both have. An argument bigwrap lacks is refused 
 default or cannot change a number of the loaded model (dtype policy, seeds, cuDNN and unrolling choices,
 initializers of weights the file sets). Keras reads and writes the files; it runs on its torch backend unless
 KERAS_BACKEND says otherwise. Where bigwrap's layers compute something other than Keras', KERAS_DIFFERENCES
-says so (README "Coming from Keras" prints it; the Keras oracle test skips exactly those cases).
+says so (docs/import-export.md prints it; the Keras oracle test skips exactly those cases).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..models import Model, Sequential
 @dataclass(frozen=True)
 class KerasDifference:
     layers: tuple[str, ...]                          # the bigwrap layer classes it concerns
-    text: str                                        # what differs, for the README
+    text: str                                        # what differs, for the guide
     applies: Callable[[dict], bool] = lambda kwargs: True   # which constructor arguments it concerns
 
 
@@ -287,6 +287,6 @@ def _keras_layer(keras, class_name: str, config: dict):
 
 
 def differences_table() -> str:
-    """README's list of where bigwrap's layers differ from Keras', generated from KERAS_DIFFERENCES."""
+    """The guide's list (docs/import-export.md) of where bigwrap's layers differ from Keras', generated from KERAS_DIFFERENCES."""
     return "\n".join(["| layer | difference from Keras 3 |", "|---|---|",
                       *[f"| {', '.join(f'`{n}`' for n in d.layers)} | {d.text} |" for d in KERAS_DIFFERENCES]])
