@@ -27,6 +27,7 @@ from .progress import ProgressPrinter
 TRAINERS = ("barrier", "bigdl")
 # Where converted rows live between epochs (docs/data.md); the JVM's bigwrap.train.DataCache.
 DATA_CACHES = ("auto", "memory", "disk", "none")
+TASK_LAYOUTS = ("auto", "perCore", "perExecutor")
 _METRIC = re.compile(r"^(loss|accuracy|auc|mae|mse|top_(\d+)_accuracy)$")
 
 
@@ -51,6 +52,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
                  labelCol: str = "label",
                  predictionCol: str = "prediction", probabilityCol: str = "probability", verbose: int = 1,
                  seed: int | None = None, trainer: str = "barrier", numTasks: int | None = None,
+                 taskLayout: str = "auto",
                  inferenceBatchSize: int = 256,
                  validationData: DataFrame | None = None, validationSplit: float = 0.0, metrics: list | None = None,
                  earlyStopping: bool = False, monitor: str = "val_loss", patience: int = 0, minDelta: float = 0.0,
@@ -90,6 +92,11 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
             raise ValueError(f"Estimator: numTasks must be a positive integer or None, got {tasks!r}")
         if tasks is not None and s["trainer"] != "barrier":
             raise ValueError("Estimator: numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
+        if s["taskLayout"] not in TASK_LAYOUTS:
+            raise ValueError(f"Estimator: taskLayout must be one of {', '.join(TASK_LAYOUTS)}, got {s['taskLayout']!r}")
+        if s["taskLayout"] != "auto" and (tasks is not None or s["trainer"] != "barrier"):
+            raise ValueError(f"Estimator: taskLayout={s['taskLayout']!r} needs trainer='barrier' and numTasks=None "
+                             "(numTasks sets the tasks itself)")
         kernel_options.check(s["kernels"], s["precision"])
         if s["trainer"] not in TRAINERS:
             raise ValueError(f"Estimator: unknown trainer {s['trainer']!r}; available: {', '.join(TRAINERS)}")
@@ -139,7 +146,8 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
             data.check_feature_columns(frame, features, model)
             data.check_label(frame, label, loss)
         bridge = runtime.bridge(dataset.sparkSession)
-        tasks = s["numTasks"] or bridge.total_cores
+        tasks = s["numTasks"] or (int(bridge.engine["node_number"]) if s["taskLayout"] == "perExecutor"
+                                  else bridge.total_cores)
         if tasks > bridge.total_cores:
             raise ValueError(f"Estimator: numTasks {tasks} exceeds the {bridge.total_cores} cores training; "
                              "all tasks of a synchronous step must run at once")
@@ -150,7 +158,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         index, weights = spec_format.encode_weights(model._weight_entries())
         kernels = kernel_options.to_json(s["kernels"], s["precision"])
         handle = bridge.load_model(model.to_json(), index, weights, kernels)
-        config = self._jvm_config(s, features, label, tasks)
+        config = self._jvm_config(s, features, label, s["numTasks"])  # else the JVM decides by taskLayout
         if resume is not None:
             config["resume"] = {"dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration,
                                 "history": resume.history}
@@ -170,6 +178,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
         fitted.training_data = final.get("training_data")
+        fitted.task_layout = final.get("task_layout")
         self._copyValues(fitted)
         return fitted
 
@@ -177,7 +186,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         optimizer = s["optimizer"]
         config = {"run_id": str(uuid.uuid4()), "loss": s["loss"].get_config(), "optimizer": optimizer.get_config(),
                   "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
-                  "tasks": tasks, "features_col": features, "label_col": label, "metrics": s["metrics"],
+                  "tasks": tasks, "task_layout": s["taskLayout"], "features_col": features, "label_col": label, "metrics": s["metrics"],
                   "clip_norm": optimizer.clipnorm, "clip_value": optimizer.clipvalue, "log_dir": s["logDir"],
                   "kernels": s["kernels"], "precision": s["precision"], "data_cache": s["dataCache"]}
         if s.get("seed") is not None:

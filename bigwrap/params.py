@@ -48,6 +48,9 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
     trainer = _param("trainer", "'barrier' (bigwrap's trainer) or 'bigdl' (BigDL's DistriOptimizer)",
                      TypeConverters.toString)
     numTasks = _param("numTasks", "tasks training in parallel (barrier trainer); None: one per core")
+    taskLayout = _param("taskLayout", "barrier trainer without numTasks: 'auto' (time the model both ways, take the "
+                        "faster), 'perCore' (a task per core) or 'perExecutor' (one task per executor, multithreaded "
+                        "kernels)", TypeConverters.toString)
     validationData = _param("validationData", "a DataFrame evaluated after every epoch (not saved with the "
                             "estimator), or None")
     validationSplit = _param("validationSplit", "fraction of the training rows held out for validation when "
@@ -80,6 +83,7 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
 ESTIMATOR_DEFAULTS: dict[str, Any] = dict(
     optimizer="adam", batchSize=32, epochs=1, featuresCol="features", labelCol="label",
     predictionCol="prediction", probabilityCol="probability", verbose=1, trainer="barrier", numTasks=None,
+    taskLayout="auto",
     inferenceBatchSize=256, validationData=None, validationSplit=0.0, metrics=[], earlyStopping=False,
     monitor="val_loss", patience=0, minDelta=0.0, restoreBestWeights=False, checkpointDir=None,
     checkpointEvery=1, resumeFrom=None, logDir=None, kernels=DEFAULT_KERNELS, precision=DEFAULT_PRECISION,

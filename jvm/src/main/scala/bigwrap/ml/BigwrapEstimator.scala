@@ -54,6 +54,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
   def setSeed(value: Long): this.type = set(seed, value)
   def setTrainer(name: String): this.type = set(trainer, name)
   def setNumTasks(count: Int): this.type = set(numTasks, count)
+  def setTaskLayout(mode: String): this.type = set(taskLayout, mode)
   def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
   def setKernels(value: String): this.type = set(kernels, value)
   def setPrecision(value: String): this.type = set(precision, value)
@@ -114,6 +115,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
       "epochs" -> JInt($(epochs)),
       "trainer" -> JString($(trainer)),
       "tasks" -> optional(get(numTasks))(JInt(_)),
+      "task_layout" -> JString($(taskLayout)),
       "features_col" -> JArray(getFeaturesCols.map(JString(_)).toList),
       "label_col" -> JString($(labelCol)),
       "metrics" -> JArray($(metrics).map(JString(_)).toList),

@@ -2,7 +2,7 @@ package bigwrap.ml
 
 import bigwrap.api.BigwrapException
 import bigwrap.spec.KernelChoice
-import bigwrap.train.DataCache
+import bigwrap.train.{DataCache, TaskLayout}
 import org.apache.spark.ml.param._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -85,6 +85,8 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
   final val trainer = new Param[String](this, "trainer", "'barrier' (bigwrap's trainer) or 'bigdl' (DistriOptimizer)")
   final val numTasks = new IntParam(this, "numTasks", "tasks training in parallel (barrier trainer); unset: one per core",
     ParamValidators.gt(0))
+  final val taskLayout = new Param[String](this, "taskLayout", "barrier trainer without numTasks: 'auto' (time " +
+    "the model both ways), 'perCore' or 'perExecutor'", ParamValidators.inArray(TaskLayout.Modes.toArray))
   final val validationSplit = new DoubleParam(this, "validationSplit", "fraction of rows held out for validation",
     ParamValidators.inRange(0.0, 1.0, lowerInclusive = true, upperInclusive = false))
   final val metrics = new StringArrayParam(this, "metrics", "validation metrics besides the loss: accuracy, " +
@@ -102,7 +104,7 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
   final val dataCache = new Param[String](this, "dataCache", "where converted training and validation rows live " +
     "between epochs: 'auto' (memory while they fit, then local disk), 'memory', 'disk', or 'none' (re-read the " +
     "source every epoch)", ParamValidators.inArray(DataCache.Modes.toArray))
-  setDefault(dataCache -> DataCache.Default)
+  setDefault(dataCache -> DataCache.Default, taskLayout -> TaskLayout.Auto)
   setDefault(labelCol -> "label", optimizer -> "\"adam\"", batchSize -> 32, epochs -> 1, verbose -> 1,
     trainer -> "barrier", validationSplit -> 0.0, metrics -> Array.empty[String], earlyStopping -> false,
     monitor -> "val_loss", patience -> 0, minDelta -> 0.0, restoreBestWeights -> false, checkpointEvery -> 1)

@@ -32,6 +32,8 @@ object Fitting {
       level)
   }
 
+  private def calibrationMs(ms: Double): JValue = if (ms.isNaN) JNull else JDouble(ms)
+
   def samples(df: DataFrame, built: BuiltModel, config: JValue): RDD[Sample[Float]] = data(df, built, config).samples
 
   /**
@@ -45,7 +47,16 @@ object Fitting {
     val batchSize = (config \ "batch_size").extract[Int]
     val epochs = (config \ "epochs").extract[Int]
     val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
-    val tasks = (config \ "tasks").extractOpt[Int].getOrElse(slots)
+    val trainer = (config \ "trainer").extractOpt[String].getOrElse("barrier")
+    val mode = (config \ "task_layout").extractOpt[String].getOrElse(TaskLayout.Auto)
+    BigwrapException.require(TaskLayout.Modes.contains(mode),
+      s"taskLayout must be one of ${TaskLayout.Modes.mkString(", ")}, got '$mode'")
+    val layout = (config \ "tasks").extractOpt[Int] match {
+      case Some(count) => TaskLayout.Choice(count, "numTasks")
+      case None if trainer != BarrierTrainer.name => TaskLayout.Choice(slots, TaskLayout.PerCore)
+      case None => TaskLayout.choose(mode, built, batchSize, BigDLAccess.nodeNumber, BigDLAccess.coreNumber)
+    }
+    val tasks = layout.tasks
     BigwrapException.require(tasks > 0 && tasks <= slots,
       s"numTasks $tasks must be between 1 and the $slots cores training")
     BigwrapException.require(batchSize > 0 && batchSize % tasks == 0,
@@ -78,7 +89,7 @@ object Fitting {
     if (KernelChoice.fromJson(config).native) NativeKernels.reportUnavailableOnce(progress.warn)
     watch(progress)
     try {
-      Trainers((config \ "trainer").extractOpt[String].getOrElse("barrier")).train(TrainJob(
+      Trainers(trainer).train(TrainJob(
         model = built.module,
         data = trainData,
         criterion = criterion,
@@ -100,7 +111,9 @@ object Fitting {
         "stopped_early_at" -> control.stoppedEarlyAt.map(e => JInt(e)).getOrElse(JNull),
         "best_epoch" -> control.bestEpoch.map(e => JInt(e)).getOrElse(JNull),
         "restored_epoch" -> restored.map(e => JInt(e)).getOrElse(JNull),
-        "training_data" -> trainData.report.getOrElse(JNull)))
+        "training_data" -> trainData.report.getOrElse(JNull),
+        "task_layout" -> JObject("tasks" -> JInt(tasks), "layout" -> JString(layout.layout),
+          "per_core_ms" -> calibrationMs(layout.perCoreMs), "per_executor_ms" -> calibrationMs(layout.perExecutorMs))))
     } finally {
       validationRows.foreach { case (_, release) => release() }
     }

@@ -11,10 +11,13 @@ import org.apache.spark.storage.BlockManagerId
  * One task's part in each iteration's gradient reduce-scatter and weight all-gather over the flat parameter
  * vector, where task t owns slice [bounds(t), bounds(t + 1)). Tasks in the same executor JVM read each
  * other's gradient and weight arrays in place (no copies, no blocks); only tasks of other executors go
- * through block-manager blocks. When every task of the run shares one JVM (local mode, or one executor),
- * the two waits per iteration are an in-JVM barrier of microseconds and the driver only hears each
- * iteration's loss, one way; otherwise they are the driver's RPC rounds (SyncService), as cross-executor
- * reads need the blocks to exist.
+ * through block-manager blocks. One synchronisation round per iteration: all gradients ready (an in-JVM
+ * barrier of microseconds when every task shares one JVM, which then only tells the driver the iteration's
+ * loss, one way; else the driver's RPC round, as cross-executor reads need the blocks to exist). Updated
+ * weight slices need no round within a JVM: each owner publishes its slice's version and readers wait for
+ * that slice alone. Between executors a second driver round still orders the weight blocks (an executor's
+ * RpcEnv is client-only, so the block manager is the one executor-to-executor channel, and its reads cannot
+ * wait for a block to appear).
  */
 private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: IndexedSeq[Int],
     managers: Array[BlockManagerId], gradients: Array[Float], gradientOffset: Int, weights: Array[Float],
@@ -29,12 +32,12 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private def start(t: Int) = bounds(t)
   private def length(t: Int) = bounds(t + 1) - bounds(t)
 
-  /** The wait of iteration `iteration`'s `phase` (0: gradients ready, 1: weights ready); returns the sums. */
-  private def waitFor(iteration: Int, phase: Int, lossSum: Double, count: Long): (Double, Long) = {
-    val round = 2L * iteration + 1 + phase
+  /** Iteration `iteration`'s round: every task's gradients are ready. Returns the loss sum and row count. */
+  private def gradientsReady(iteration: Int, lossSum: Double, count: Long): (Double, Long) = {
+    val round = SliceExchange.gradientRound(iteration)
     if (remote.isEmpty) {
       val sums = group.await(task, lossSum, count, context)
-      if (phase == 0 && task == local.head) SyncService.report(key.copy(round = round), sums._1, sums._2)
+      if (task == local.head) SyncService.report(key.copy(round = round), sums._1, sums._2)
       sums
     } else {
       val proceed = SyncService.arrive(key.copy(round = round), task, lossSum, count)
@@ -53,7 +56,7 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
         SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", gradients, gradientOffset + start(t), length(t))
       }
     }
-    val sums = clock("sync")(waitFor(iteration, 0, lossSum, count))
+    val sums = clock("sync")(gradientsReady(iteration, lossSum, count))
     clock("exchange") {
       if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
       System.arraycopy(gradients, gradientOffset + start(task), reduced, 0, length(task))
@@ -74,15 +77,17 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
         SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task), length(task))
       }
     }
-    clock("sync")(waitFor(iteration, 1, 0, 0))
+    group.publishWeights(task, iteration)
+    if (remote.nonEmpty) clock("sync")(SyncService.arrive(key.copy(round = SliceExchange.weightRound(iteration)), task, 0, 0))
+    for (t <- local if t != task) {
+      clock("sync")(group.awaitWeights(t, iteration, context))
+      clock("exchange")(group.copyWeights(t, start(t), length(t), weights, weightOffset))
+    }
     clock("exchange") {
-      for (t <- 0 until tasks if t != task) {
-        if (managers(t) == here) group.copyWeights(t, start(t), length(t), weights, weightOffset)
-        else {
-          SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
-          SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), weights, weightOffset + start(t), length(t),
-            add = false)
-        }
+      for (t <- remote) {
+        SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
+        SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), weights, weightOffset + start(t), length(t),
+          add = false)
       }
     }
   }
@@ -120,6 +125,8 @@ private final class LocalGroup(val size: Int) {
   private var generation = 0L
   private var lossSum, lastLossSum = 0.0
   private var count, lastCount = 0L
+  /** Per task: 1 + the last iteration whose updated weight slice it published (0: none yet). */
+  private val published = new ConcurrentHashMap[Int, Long]()
   /** Tasks that ended: the last one to leave removes the group. */
   val left = new java.util.concurrent.atomic.AtomicInteger()
 
@@ -139,6 +146,22 @@ private final class LocalGroup(val size: Int) {
   def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
     val (w, offset) = weights.get(t)
     System.arraycopy(w, offset + from, into, intoOffset + from, length)
+  }
+
+  def publishWeights(task: Int, iteration: Int): Unit = {
+    lock.lock()
+    try { published.put(task, iteration + 1L); passed.signalAll() } finally lock.unlock()
+  }
+
+  /** Waits until task `t` published its weight slice of `iteration` (or the stage was cancelled). */
+  def awaitWeights(t: Int, iteration: Int, context: BarrierTaskContext): Unit = {
+    lock.lock()
+    try {
+      while (published.getOrDefault(t, 0L) <= iteration) {
+        if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+        passed.awaitNanos(50000000L)
+      }
+    } finally lock.unlock()
   }
 
   /**
@@ -169,6 +192,14 @@ private final class LocalGroup(val size: Int) {
       (lastLossSum, lastCount)
     } finally lock.unlock()
   }
+}
+
+private[train] object SliceExchange {
+  /** Round 0 says hello; round i + 1 is iteration i's gradient round; the last ends the epoch. */
+  def gradientRound(iteration: Int): Long = iteration + 1L
+  /** Between executors only: iteration i's weight blocks exist (negative: never an iteration's loss). */
+  def weightRound(iteration: Int): Long = -1L - iteration
+  def finalRound(iterations: Int): Long = iterations + 1L
 }
 
 private object LocalGroups {
