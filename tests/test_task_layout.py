@@ -87,7 +87,7 @@ def test_one_round_per_iteration_gives_one_tasks_weights_on_two_and_three_tasks_
     """Tasks holding uneven shares of 330 rows, a global batch bigger than all of them: each iteration's gradient
     is the mean over every row however the tasks share them, so 2 and 3 tasks must end with 1 task's weights."""
     tasks = [1, 2, 3]
-    _same_weights(run_python(f"TASKS = {tasks}\n" + _SAME_WEIGHTS, "local[3]", {}), tasks)
+    _same_weights(run_python(f"    TASKS = {tasks}" + _SAME_WEIGHTS, "local[3]", {}), tasks)
 
 
 @pytest.mark.cluster
@@ -95,6 +95,6 @@ def test_tasks_across_executors_and_within_one_give_one_tasks_weights(tmp_path):
     """2 executors of 2 cores: 3 tasks are 2 in one JVM (memory) and 1 in the other (blocks), 4 are 2 + 2."""
     tasks = [1, 3, 4]
     with StandaloneCluster(tmp_path, workers=2, cores=2) as cluster:
-        result = run_python(f"TASKS = {tasks}\n" + _SAME_WEIGHTS, cluster.url, {
+        result = run_python(f"    TASKS = {tasks}" + _SAME_WEIGHTS, cluster.url, {
             "spark.executor.cores": "2", "spark.cores.max": "4", "spark.executor.memory": "1g"})
     _same_weights(result, tasks)

@@ -10,14 +10,16 @@ import org.apache.spark.storage.BlockManagerId
 /**
  * One task's part in each iteration's gradient reduce-scatter and weight all-gather over the flat parameter
  * vector, where task t owns slice [bounds(t), bounds(t + 1)). Tasks in the same executor JVM read each
- * other's gradient and weight arrays in place (no copies, no blocks); only tasks of other executors go
- * through block-manager blocks. One synchronisation round per iteration: all gradients ready (an in-JVM
- * barrier of microseconds when every task shares one JVM, which then only tells the driver the iteration's
- * loss, one way; else the driver's RPC round, as cross-executor reads need the blocks to exist). Updated
- * weight slices need no round within a JVM: each owner publishes its slice's version and readers wait for
- * that slice alone. Between executors a second driver round still orders the weight blocks (an executor's
- * RpcEnv is client-only, so the block manager is the one executor-to-executor channel, and its reads cannot
- * wait for a block to appear).
+ * other's gradient and weight arrays in place (no copies, no blocks). Between executors it is hierarchical,
+ * as Horovod and NCCL are within a node: an executor sums its tasks' gradients for another executor's slices
+ * before one block per slice crosses, and fetches each other executor's updated slice once for all its
+ * tasks, the work spread over its tasks ("carriers"). One synchronisation round per iteration: all gradients
+ * ready (an in-JVM barrier of microseconds when every task shares one JVM, which then only tells the driver
+ * the iteration's loss, one way; else the driver's RPC round, as cross-executor reads need the blocks to
+ * exist). Updated weight slices need no round within a JVM: each task publishes its slices' version and
+ * readers wait for that task alone. Between executors a second driver round still orders the weight blocks
+ * (an executor's RpcEnv is client-only, so the block manager is the one executor-to-executor channel, and its
+ * reads cannot wait for a block to appear).
  */
 private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: IndexedSeq[Int],
     managers: Array[BlockManagerId], gradients: Array[Float], gradientOffset: Int, weights: Array[Float],
@@ -26,6 +28,13 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private val here = managers(task)
   private val local = (0 until tasks).filter(t => managers(t) == here)
   private val remote = (0 until tasks).filter(t => managers(t) != here)
+  /** The task naming each executor's blocks: its first. */
+  private val leader = local.head
+  private val otherLeaders = remote.groupBy(managers(_)).values.map(_.min).toIndexedSeq.sorted
+  /** The local task that carries remote slice t across: sums its gradient out, fetches its weights in. */
+  private def carrier(t: Int): Int = local(remote.indexOf(t) % local.length)
+  private val carried = remote.filter(carrier(_) == task)
+  private val outgoing = new Array[Float]((0 +: carried.map(length)).max)
   private val group = LocalGroups.join(key, local.length)
   group.register(task, gradients, gradientOffset, weights, weightOffset)
   private val prefix = s"${key.run}_${key.epoch}_${key.attempt}"
@@ -37,7 +46,7 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
     val round = SliceExchange.gradientRound(iteration)
     if (remote.isEmpty) {
       val sums = group.await(task, lossSum, count, context)
-      if (task == local.head) SyncService.report(key.copy(round = round), sums._1, sums._2)
+      if (task == leader) SyncService.report(key.copy(round = round), sums._1, sums._2)
       sums
     } else {
       val proceed = SyncService.arrive(key.copy(round = round), task, lossSum, count)
@@ -51,20 +60,23 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
    */
   def reduceScatter(iteration: Int, lossSum: Double, count: Long, reduced: Array[Float],
       clock: PhaseClock): (Double, Long) = {
-    clock("exchange") {
-      for (t <- remote) {
-        SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", gradients, gradientOffset + start(t), length(t))
+    if (remote.nonEmpty) {
+      clock("sync")(group.await(task, 0, 0, context)) // this executor's gradients are all ready
+      clock("exchange") {
+        for (t <- carried) {
+          java.util.Arrays.fill(outgoing, 0, length(t), 0f)
+          for (s <- local) group.addGradient(s, start(t), outgoing, length(t))
+          SliceBlocks.put(s"${prefix}_g_${iteration}_${leader}_$t", outgoing, 0, length(t))
+        }
       }
     }
     val sums = clock("sync")(gradientsReady(iteration, lossSum, count))
     clock("exchange") {
       if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
       System.arraycopy(gradients, gradientOffset + start(task), reduced, 0, length(task))
-      for (t <- 0 until tasks if t != task) {
-        if (managers(t) == here) group.addGradient(t, start(task), reduced)
-        else {
-          SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, length(task), add = true)
-        }
+      for (t <- local if t != task) group.addGradient(t, start(task), reduced, length(task))
+      for (e <- otherLeaders) {
+        SliceBlocks.read(s"${prefix}_g_${iteration}_${e}_$task", managers(e), reduced, 0, length(task), add = true)
       }
     }
     sums
@@ -72,22 +84,23 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
 
   /** After this task updated its weight slice: every other task's updated slice, into this task's weights. */
   def allGather(iteration: Int, clock: PhaseClock): Unit = {
-    clock("exchange") {
-      if (remote.nonEmpty) {
-        SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task), length(task))
+    if (remote.nonEmpty) {
+      clock("exchange")(SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task),
+        length(task)))
+      clock("sync")(SyncService.arrive(key.copy(round = SliceExchange.weightRound(iteration)), task, 0, 0))
+      clock("exchange") {
+        for (t <- carried) {
+          SliceBlocks.remove(s"${prefix}_g_${iteration}_${leader}_$t")
+          SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), weights, weightOffset + start(t), length(t),
+            add = false)
+        }
       }
     }
-    group.publishWeights(task, iteration)
-    if (remote.nonEmpty) clock("sync")(SyncService.arrive(key.copy(round = SliceExchange.weightRound(iteration)), task, 0, 0))
+    group.publishWeights(task, iteration) // its own slice and the remote ones it carried
     for (t <- local if t != task) {
       clock("sync")(group.awaitWeights(t, iteration, context))
-      clock("exchange")(group.copyWeights(t, start(t), length(t), weights, weightOffset))
-    }
-    clock("exchange") {
-      for (t <- remote) {
-        SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
-        SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), weights, weightOffset + start(t), length(t),
-          add = false)
+      clock("exchange") {
+        for (s <- t +: remote.filter(carrier(_) == t)) group.copyWeights(t, start(s), length(s), weights, weightOffset)
       }
     }
   }
@@ -135,12 +148,12 @@ private final class LocalGroup(val size: Int) {
     weights.put(task, (w, wOffset))
   }
 
-  /** Adds task `t`'s gradient values [from, from + into.length) to `into`. */
-  def addGradient(t: Int, from: Int, into: Array[Float]): Unit = {
+  /** Adds task `t`'s gradient values [from, from + length) to `into`'s first `length`. */
+  def addGradient(t: Int, from: Int, into: Array[Float], length: Int): Unit = {
     val (g, offset) = gradients.get(t)
     val base = offset + from
     var k = 0
-    while (k < into.length) { into(k) += g(base + k); k += 1 }
+    while (k < length) { into(k) += g(base + k); k += 1 }
   }
 
   def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
