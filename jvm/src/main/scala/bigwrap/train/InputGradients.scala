@@ -24,10 +24,8 @@ private[train] object InputGradients {
     leaf(module) && Option(module.parameters()).forall(_._1.isEmpty)
 
   /** Modules known to accumulate their weight gradients from the output gradient alone. */
-  private def accumulatesAlone(module: AbstractModule[Activity, Activity, Float]): Boolean = module match {
-    case _: NativeLinear | _: NativeConv2D => true
-    case other => parameterFree(other)
-  }
+  private def accumulatesAlone(module: AbstractModule[Activity, Activity, Float]): Boolean =
+    module.isInstanceOf[NativeLinear] || module.isInstanceOf[NativeConv2D] || parameterFree(module)
 
   def skip(model: AbstractModule[Activity, Activity, Float]): AbstractModule[Activity, Activity, Float] =
     model match {
