@@ -186,7 +186,8 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         optimizer = s["optimizer"]
         config = {"run_id": str(uuid.uuid4()), "loss": s["loss"].get_config(), "optimizer": optimizer.get_config(),
                   "batch_size": s["batchSize"], "epochs": s["epochs"], "trainer": s["trainer"],
-                  "tasks": tasks, "task_layout": s["taskLayout"], "features_col": features, "label_col": label, "metrics": s["metrics"],
+                  "tasks": tasks, "task_layout": s["taskLayout"], "features_col": features, "label_col": label,
+                  "metrics": s["metrics"],
                   "clip_norm": optimizer.clipnorm, "clip_value": optimizer.clipvalue, "log_dir": s["logDir"],
                   "kernels": s["kernels"], "precision": s["precision"], "data_cache": s["dataCache"]}
         if s.get("seed") is not None:
