@@ -123,6 +123,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
         fitted.training_data = final.get("training_data")
+        fitted.task_layout = final.get("task_layout")
         self._copyValues(fitted)
         return fitted
 

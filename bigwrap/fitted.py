@@ -42,6 +42,8 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         self.best_epoch: int | None = None  # the best epoch early stopping saw, if it watched
         # where the fit stored its training rows (barrier trainer): dataCache, storage level, rows, memory/disk bytes
         self.training_data: dict | None = None
+        self.task_layout: dict | None = None  # the fit's tasks, layout and calibration times (barrier trainer)
+        self.task_layout: dict | None = None  # the fit's tasks, layout and calibration times (barrier trainer)
 
     @property
     def history(self):
