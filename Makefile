@@ -105,22 +105,24 @@ bench: install
 clean:
 	rm -rf jvm/build .gradle native/build build dist
 
-# DL4J test harness
-# Deeplearning4j itself, test-only: Maven resolves the pinned jars (tests/dl4j_harness/pom.xml; ~150 MB into
-# Maven's local repository, offline after the first fetch), compiles the harness into the git-ignored
-# tests/dl4j_harness/target and lists its classpath there. Nothing of it reaches bigwrap's jar or runtime classpath.
-DL4J_HARNESS_DIR := tests/dl4j_harness
-DL4J_HARNESS := $(DL4J_HARNESS_DIR)/target/.built
-.PHONY: dl4j-harness
-dl4j-harness: $(DL4J_HARNESS)
-$(DL4J_HARNESS): $(DL4J_HARNESS_DIR)/pom.xml $(shell find $(DL4J_HARNESS_DIR)/src -type f 2>/dev/null)
+# Test harnesses: tests/<name>_harness/pom.xml, test-only Java built by Maven, which resolves their pinned jars (into
+# Maven's local repository, offline after the first fetch), compiles them into the git-ignored target/ and lists the
+# classpath in target/classpath.txt. Nothing of them reaches bigwrap's jar or runtime classpath.
+#   dl4j:    Deeplearning4j itself (~150 MB), the oracle of the DL4J import and export tests.
+#   storage: HDFS and YARN miniclusters, the s3a connector and Spark's YARN module at pyspark's Hadoop and Spark
+#            versions (~400 MB), for the storage and YARN tests (tests/storage_harness/pom.xml).
+HARNESSES := dl4j storage
+HARNESS_STAMPS := $(foreach h,$(HARNESSES),tests/$(h)_harness/target/.built)
+.PHONY: $(foreach h,$(HARNESSES),$(h)-harness) clean-harnesses
+$(foreach h,$(HARNESSES),$(eval $(h)-harness: tests/$(h)_harness/target/.built))
+.SECONDEXPANSION:
+$(HARNESS_STAMPS): tests/%_harness/target/.built: tests/%_harness/pom.xml $$(shell find tests/$$*_harness/src -type f 2>/dev/null)
 	@command -v mvn >/dev/null 2>&1 || { echo "installing Debian's maven"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; }
-	cd $(DL4J_HARNESS_DIR) && mvn -q -B compile dependency:build-classpath \
+	cd tests/$*_harness && mvn -q -B compile dependency:build-classpath \
 	  -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 	touch $@
-test: $(DL4J_HARNESS)
-.PHONY: clean-dl4j-harness
-clean: clean-dl4j-harness
-clean-dl4j-harness:
-	rm -rf $(DL4J_HARNESS_DIR)/target
+test: $(HARNESS_STAMPS)
+clean: clean-harnesses
+clean-harnesses:
+	rm -rf $(foreach h,$(HARNESSES),tests/$(h)_harness/target)

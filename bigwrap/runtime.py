@@ -33,7 +33,8 @@ _ENGINE_CONF = {
 _CLUSTER_KEYS = ("spark.executor.cores", "spark.cores.max")
 # settings where the user's value is added to bigwrap's, with the separator each takes
 _JOINED = {"spark.driver.extraJavaOptions": " ", "spark.executor.extraJavaOptions": " ",
-           "spark.driver.extraLibraryPath": ":", "spark.executor.extraLibraryPath": ":"}
+           "spark.driver.extraLibraryPath": ":", "spark.executor.extraLibraryPath": ":",
+           "spark.driver.extraClassPath": ":", "spark.executor.extraClassPath": ":"}  # e.g. a store's connector jars
 _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 

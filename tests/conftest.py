@@ -7,13 +7,35 @@ import pytest
 
 import bigwrap
 from bigwrap.demo import digits_frames
+from . import storage_servers
 
 
 @pytest.fixture(scope="session")
 def spark():
-    session = bigwrap.session("local[2]", app_name="bigwrap-tests")
+    jars = ":".join(storage_servers.spark_jars())  # the s3a connector, for the s3 fixture
+    session = bigwrap.session("local[2]", app_name="bigwrap-tests",
+                              conf={"spark.driver.extraClassPath": jars} if jars else None)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def hdfs(tmp_path_factory):
+    """An HDFS minicluster on 127.0.0.1 for the session; its hdfs://127.0.0.1:PORT URL."""
+    clusters = storage_servers.MiniClusters(tmp_path_factory.mktemp("hdfs"))
+    yield clusters.hdfs
+    clusters.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(spark):
+    """moto's S3 server on 127.0.0.1 for the session, with the test session's s3a:// pointed at it."""
+    server = storage_servers.S3Server()
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in storage_servers.s3a_settings(server.endpoint).items():
+        hadoop.set(key, value)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

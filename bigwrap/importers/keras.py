@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import initializers, layers
+from .. import initializers, layers, storage
 from ..layers.base import InputLayer, Layer, SymbolicTensor
 from ..models import Model, Sequential
 
@@ -75,11 +75,12 @@ def from_keras(model: Any, name: str | None = None) -> Model:
     keras = _keras()
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no Keras model file at {path!r}")
         if not path.endswith((".keras", ".h5", ".hdf5")):
             raise ValueError(f"from_keras reads .keras archives and legacy .h5 files, got {path!r}")
-        model = keras.saving.load_model(path, compile=False)
+        with storage.local_copy(path) as local:  # a path on any store (bigwrap.storage)
+            if not os.path.isfile(local):
+                raise FileNotFoundError(f"no Keras model file at {path!r}")
+            model = keras.saving.load_model(local, compile=False)
     if not isinstance(model, keras.Model):
         raise TypeError(f"from_keras takes a path or a keras.Model, got {type(model).__name__}")
     return _Importer(keras, model).build(name or model.name)
@@ -256,7 +257,8 @@ def to_keras(model: Model, path: str) -> str:
         result = keras.Model(list(sources.values()), outputs, name=model.name)
     for layer, keras_layer in made.items():
         keras_layer.set_weights(layer.get_weights())
-    result.save(path)
+    with storage.local_target(path) as local:  # a path on any store (bigwrap.storage)
+        result.save(local)
     return path
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import storage
 from ..models import Model
 from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
 from ._onnx_attention import refuse_attention
@@ -34,9 +35,10 @@ def from_onnx(model: Any, name: str | None = None) -> Model:
     if isinstance(model, (bytes, bytearray)):
         proto = onnx.load_from_string(bytes(model))
     elif isinstance(model, (str, os.PathLike)):
-        if not os.path.isfile(model):
-            raise FileNotFoundError(f"no ONNX model file at {os.fspath(model)!r}")
-        proto = onnx.load(os.fspath(model))
+        with storage.local_copy(model) as local:  # a path on any store (bigwrap.storage)
+            if not os.path.isfile(local):
+                raise FileNotFoundError(f"no ONNX model file at {os.fspath(model)!r}")
+            proto = onnx.load(local)
     elif isinstance(model, onnx.ModelProto):
         proto = model
     else:

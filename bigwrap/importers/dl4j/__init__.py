@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import losses
+from ... import losses, storage
 from ...models import Model
 from . import config, network
 from .nd4j import read_dataset, read_ndarray
@@ -109,9 +109,9 @@ def _read(path: Path) -> tuple[dict, np.ndarray]:
 
 def load_network(path, input_shape=None) -> Dl4jNetwork:
     """Reads a DL4J model zip into a `Dl4jNetwork` (see `from_dl4j` for `input_shape`)."""
-    path = Path(path)
-    root, coefficients = _read(path)
-    name = "dl4j_" + "".join(c if c.isalnum() else "_" for c in path.stem)
+    with storage.local_copy(path) as local:  # a path on any store (bigwrap.storage)
+        root, coefficients = _read(Path(local))
+    name = "dl4j_" + "".join(c if c.isalnum() else "_" for c in Path(local).stem)
     if config.is_graph(root):
         model, net, dl4j_losses = network.computation_graph(config.graph(root), input_shape, name)
     else:

@@ -2,9 +2,11 @@ package bigwrap.api
 
 import bigwrap.features.{Images, TokenIds}
 import bigwrap.infer.{Activations, Predictor}
+import bigwrap.io.Storage
 import bigwrap.ml.{BigwrapEstimator, BigwrapModel}
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.{BuiltModel, WeightSet}
+import bigwrap.train.Checkpoints
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.ml.PipelineStage
@@ -34,6 +36,15 @@ object PythonFacade {
     Engine.init
     engineInfo()
   }
+
+  /** A local copy of the file or complete directory at `path` on any store (bigwrap.io.Storage.fetch). */
+  def fetch(path: String): String = guard(Storage.fetch(path))
+
+  /** Copies the local file `localFile` to `path` on any store, whole. */
+  def put(localFile: String, path: String, overwrite: Boolean): Unit = guard(Storage.put(localFile, path, overwrite))
+
+  /** The checkpoint `resumeFrom` names (itself, or a checkpointDir's newest complete one), as a path or URL. */
+  def latestCheckpoint(resumeFrom: String): String = guard(Checkpoints.latest(resumeFrom).toString)
 
   /** bigwrap's native kernels in this JVM: whether they loaded (else why), versions, CPU support, OpenMP runtimes. */
   def nativeKernelsInfo(): String = guard(NativeKernels.info)

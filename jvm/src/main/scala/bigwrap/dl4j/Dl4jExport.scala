@@ -1,14 +1,12 @@
 package bigwrap.dl4j
 
 import java.nio.charset.StandardCharsets
-import java.nio.file.{Files, StandardCopyOption}
-import java.util.UUID
 import java.util.zip.{ZipEntry, ZipOutputStream}
 
 import scala.collection.mutable
 
 import bigwrap.api.BigwrapException
-import bigwrap.ml.StageFiles
+import bigwrap.io.Storage
 import bigwrap.spec.{ModelBuilder, WeightSet}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -38,28 +36,27 @@ object Dl4jExport {
     "mse" -> ("LossMSE", ""), "mae" -> ("LossL1", ""))
 
   /**
-   * Writes the model of `specJson` with `weights` as a DL4J zip at `path` (a local path; an existing file only with
+   * Writes the model of `specJson` with `weights` as a DL4J zip at `path` (any store, bigwrap.io.Storage; an existing file only with
    * `overwrite`). With `loss` (a bigwrap loss config, as a fitted model has), a last Dense layer becomes DL4J's
    * OutputLayer with that loss, so DL4J can go on training; a loss on logits then outputs probabilities, as the
    * fitted model's `probability` column does. Returns "MultiLayerNetwork" or "ComputationGraph".
    */
   def write(specJson: String, weights: WeightSet, loss: Option[JObject], path: String, overwrite: Boolean): String = {
-    val target = StageFiles.localPath(path)
-    BigwrapException.require(overwrite || !Files.exists(target), s"$target already exists; pass overwrite=True " +
+    val target = Storage.resolve(path)
+    BigwrapException.require(overwrite || !target.exists, s"$target already exists; pass overwrite=True " +
       "(Scala: overwrite = true) to replace it")
     val (kind, configuration, params) = convert(specJson, weights, loss)
-    Option(target.getParent).foreach(Files.createDirectories(_))
-    val temporary = target.resolveSibling(s".${target.getFileName}.tmp-${UUID.randomUUID()}")
-    val zip = new ZipOutputStream(Files.newOutputStream(temporary))
-    try {
-      zip.putNextEntry(new ZipEntry("configuration.json"))
-      zip.write(configuration.getBytes(StandardCharsets.UTF_8))
-      zip.closeEntry()
-      zip.putNextEntry(new ZipEntry("coefficients.bin"))
-      Nd4jArrays.writeRow(params, zip)
-      zip.closeEntry()
-    } finally zip.close()
-    Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE)
+    Storage.writeFile(target, (file: bigwrap.io.Location) => {
+      val zip = new ZipOutputStream(file.fs.create(file.path, true))
+      try {
+        zip.putNextEntry(new ZipEntry("configuration.json"))
+        zip.write(configuration.getBytes(StandardCharsets.UTF_8))
+        zip.closeEntry()
+        zip.putNextEntry(new ZipEntry("coefficients.bin"))
+        Nd4jArrays.writeRow(params, zip)
+        zip.closeEntry()
+      } finally zip.close()
+    })
     kind
   }
 

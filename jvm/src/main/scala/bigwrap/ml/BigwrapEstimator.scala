@@ -4,6 +4,7 @@ import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
 import bigwrap.data.Columns
+import bigwrap.io.Storage
 import bigwrap.spec.{KernelChoice, ModelBuilder, WeightSet}
 import bigwrap.train.{EarlyStopping, FitConfig, Fitting, Progress, ResumeConfig, TaskLayout}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
@@ -133,8 +134,8 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
     seed = get(seed).map(_ & Long.MaxValue),
     earlyStopping = if ($(earlyStopping)) Some(EarlyStopping($(monitor), $(patience), $(minDelta), $(restoreBestWeights)))
     else None,
-    checkpoint = get(checkpointDir).map(dir => (StageFiles.localPath(dir).toString, $(checkpointEvery))),
-    logDir = get(logDir).map(dir => StageFiles.localPath(dir).toString),
+    checkpoint = get(checkpointDir).map(dir => (Storage.url(dir), $(checkpointEvery))),
+    logDir = get(logDir).map(dir => Storage.url(dir)),
     kernels = kernelChoice, dataCache = $(dataCache), resume = resume)
 
   override def fit(dataset: Dataset[_]): BigwrapModel = {

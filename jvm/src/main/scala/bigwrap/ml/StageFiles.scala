@@ -1,13 +1,12 @@
 package bigwrap.ml
 
 import java.nio.charset.StandardCharsets
-import java.nio.file.{Files, Path, Paths, StandardCopyOption}
 
 import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
+import bigwrap.io.Storage
 import bigwrap.spec.WeightSet
-import bigwrap.train.Checkpoints
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -28,7 +27,7 @@ final case class SavedStage(metadata: JObject, model: Option[SavedModel], histor
   def loss: JValue = metadata \ "bigwrap" \ "loss"
 }
 
-/** Reads and writes the directory layout Python's bigwrap.persistence reads and writes. */
+/** Reads and writes the directory layout Python's bigwrap.persistence reads and writes, on any store (bigwrap.io). */
 object StageFiles {
   private implicit val formats: Formats = DefaultFormats
   val Format = "bigwrap.stage"
@@ -40,14 +39,6 @@ object StageFiles {
 
   def canonicalClass(name: String): String = LegacyClasses.getOrElse(name, name)
 
-  /** bigwrap saves with local file I/O on the driver (as Python does): plain paths and file: URLs. */
-  def localPath(path: String): Path = {
-    val plain = if (path.startsWith("file://")) path.stripPrefix("file://") else path.stripPrefix("file:")
-    BigwrapException.require(!plain.matches("^[a-zA-Z][a-zA-Z0-9+.-]+://.*"),
-      s"'$path': bigwrap reads and writes local (driver) paths only in this version")
-    Paths.get(plain).toAbsolutePath.normalize()
-  }
-
   /** A Python pickle (0x80, protocol 2-5) or a Java serialization stream, by its first bytes. */
   private def foreignObject(bytes: Array[Byte]): Option[String] =
     if (bytes.length >= 2 && (bytes(0) & 0xff) == 0x80 && bytes(1) >= 2 && bytes(1) <= 5) Some("a Python pickle")
@@ -55,20 +46,8 @@ object StageFiles {
       Some("a Java-serialized object")
     } else None
 
-  /**
-   * A save killed between its two renames left the previous stage, whole, at `.<name>.old-<hex>`:
-   * put it back at `root`, as Python's reader and writer do (docs/persistence.md, "Atomic save").
-   */
-  private def restoreInterruptedSave(root: Path): Unit = {
-    val parent = root.getParent
-    if (!Files.exists(root) && parent != null && Files.isDirectory(parent)) {
-      val aside = parent.toFile.listFiles().filter(_.getName.startsWith(s".${root.getFileName}.old-"))
-      if (aside.nonEmpty) Files.move(aside.maxBy(_.lastModified).toPath, root, StandardCopyOption.ATOMIC_MOVE)
-    }
-  }
-
   /** How load errors start: what was being loaded, and from where. */
-  def loading(className: String, path: String): String = s"cannot load a ${className.split('.').last} from ${localPath(path)}"
+  def loading(className: String, path: String): String = s"cannot load a ${className.split('.').last} from ${Storage.resolve(path)}"
 
   private def utf8(bytes: Array[Byte]): String = new String(bytes, StandardCharsets.UTF_8)
 
@@ -77,12 +56,13 @@ object StageFiles {
 
   /** The stage saved at `path`, which must hold a `expectedClass`; any problem names the path and the file. */
   def read(path: String, expectedClass: String): SavedStage = {
-    val root = localPath(path)
+    val target = Storage.resolve(path)
     def fail(problem: String): Nothing = throw BigwrapException.valueError(s"${loading(expectedClass, path)}: $problem")
+    val root = Storage.complete(target).getOrElse(fail(Storage.incomplete(target)))
     def file(name: String): Array[Byte] = {
-      val f = root.resolve(name)
-      if (!Files.isRegularFile(f)) fail(s"$name is missing (the directory is not a complete saved bigwrap stage)")
-      Files.readAllBytes(f)
+      val f = root.child(name)
+      if (!f.isFile) fail(s"$name is missing (the directory is not a complete saved bigwrap stage)")
+      f.readBytes()
     }
     def text(name: String): String = {
       val bytes = file(name)
@@ -94,8 +74,6 @@ object StageFiles {
       case e: BigwrapException => throw e
       case NonFatal(e) => fail(s"$name is not valid JSON (${describe(e)})")
     }
-    restoreInterruptedSave(root)
-    if (!Files.isDirectory(root)) fail("no such directory")
     val metadata = text("metadata/part-00000").linesIterator.find(_.trim.nonEmpty)
       .map(line => try JsonMethods.parse(line) catch { case NonFatal(_) => JNothing }) match {
       case Some(obj: JObject) => obj
@@ -125,11 +103,11 @@ object StageFiles {
     SavedStage(metadata, model, history)
   }
 
-  /** Writes `stage` at `path` through a temporary sibling renamed into place (an existing stage only with `overwrite`). */
+  /** Writes `stage` at `path` whole or not at all (Storage.writeDirectory); an existing stage only with `overwrite`. */
   def write(stage: SavedStage, path: String, overwrite: Boolean): Unit = {
-    val root = localPath(path)
-    restoreInterruptedSave(root)
-    BigwrapException.require(overwrite || !Files.exists(root),
+    val root = Storage.resolve(path)
+    Storage.restoreInterrupted(root)
+    BigwrapException.require(overwrite || !root.exists,
       s"$root already exists; use write.overwrite().save(path) to replace it")
     def bytes(text: String) = text.getBytes(StandardCharsets.UTF_8)
     val info = stage.metadata \ "bigwrap"
@@ -138,7 +116,7 @@ object StageFiles {
       Seq(s"$dir/spec.json" -> bytes(m.specJson), s"$dir/weights.json" -> bytes(m.weights.indexJson),
         s"$dir/weights.bin" -> m.weights.bytes)
     }
-    Checkpoints.writeAtomically(root, Seq(
+    Storage.writeDirectory(root, Seq(
       "metadata/part-00000" -> bytes(JsonMethods.compact(stage.metadata) + "\n"),
       "metadata/_SUCCESS" -> Array.emptyByteArray) ++
       modelFiles ++ stage.history.map(h => "history.json" -> bytes(JsonMethods.compact(h))))

@@ -1,16 +1,14 @@
 package bigwrap.train
 
-import java.io.File
 import java.nio.charset.StandardCharsets
-import java.nio.file.{Files, Path, Paths, StandardCopyOption}
-import java.util.UUID
 
+import bigwrap.api.BigwrapException
+import bigwrap.io.{Location, Storage}
 import bigwrap.spec.BuiltModel
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.visualization.{TrainSummary, ValidationSummary}
-import org.apache.commons.io.FileUtils
 import org.apache.spark.rdd.RDD
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -40,8 +38,8 @@ final class TrainingControl(
     optimizerState: OptimizerStateLink,
     startIteration: Int) extends TrainingListener {
 
-  private val trainEvents = logDir.map(d => new TrainSummary(d, "bigwrap"))
-  private val validationEvents = logDir.filter(_ => validation.isDefined).map(d => new ValidationSummary(d, "bigwrap"))
+  private val trainEvents = logDir.map(d => new TrainSummary(Storage.url(d), "bigwrap"))
+  private val validationEvents = logDir.filter(_ => validation.isDefined).map(d => new ValidationSummary(Storage.url(d), "bigwrap"))
   private var best = Option.empty[(Double, Int)]
   private var bestWeights = Option.empty[Array[Tensor[Float]]]
   private var waited = 0
@@ -115,7 +113,7 @@ final class TrainingControl(
       "iteration" -> JInt(step), "optimizer" -> plan.optimizerConfig,
       "has_optimizer_state" -> JBool(state.isDefined), "history" -> JArray(progress.history.toList))
     val weights = built.weights
-    Checkpoints.writeAtomically(Paths.get(plan.dir).resolve(f"epoch-$epoch%04d"), Seq(
+    Storage.writeDirectory(Storage.resolve(plan.dir).child(f"epoch-$epoch%04d"), Seq(
       "spec.json" -> built.specJson.getBytes(StandardCharsets.UTF_8),
       "weights.json" -> weights.indexJson.getBytes(StandardCharsets.UTF_8),
       "weights.bin" -> weights.bytes,
@@ -129,30 +127,26 @@ final class TrainingControl(
 }
 
 object Checkpoints {
-  /** Writes `files` (paths relative to `target`) into a temporary sibling of `target` and renames it into place. */
-  def writeAtomically(target: Path, files: Seq[(String, Array[Byte])]): Unit = {
-    Files.createDirectories(target.getParent)
-    val temp = target.resolveSibling(s".${target.getFileName}.tmp-${UUID.randomUUID()}")
-    Files.createDirectories(temp)
-    try {
-      files.foreach { case (name, bytes) =>
-        val file = temp.resolve(name)
-        Files.createDirectories(file.getParent)
-        Files.write(file, bytes)
-      }
-      if (Files.exists(target)) {
-        val old = target.resolveSibling(s".${target.getFileName}.old-${UUID.randomUUID()}")
-        Files.move(target, old, StandardCopyOption.ATOMIC_MOVE)
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE)
-        FileUtils.deleteQuietly(old.toFile)
-      } else Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE)
-    } finally FileUtils.deleteQuietly(temp.toFile)
+  private val EpochDir = "^epoch-(\\d+)$".r
+
+  /** `dir` itself if it is a checkpoint, else the newest complete epoch-NNNN checkpoint in it (any store). */
+  def latest(dir: String): Location = {
+    val root = Storage.resolve(dir)
+    Storage.complete(root).filter(_.child("training.json").isFile).getOrElse {
+      val epochs = root.children.collect { case c @ Location(_, p) if EpochDir.pattern.matcher(p.getName).matches =>
+        p.getName.stripPrefix("epoch-").toInt -> c }
+      epochs.sortBy(-_._1).iterator.flatMap { case (_, c) => Storage.complete(c) }.toStream.headOption.getOrElse(
+        throw BigwrapException.valueError(s"resumeFrom='$dir' is neither a checkpoint nor a checkpointDir with " +
+          "epoch-NNNN checkpoints in it"))
+    }
   }
 
+  /** The optimizer state a checkpoint directory (any store) holds, if it holds one. */
   def readOptimizerState(dir: String): Option[OptimizerState] = {
-    val index = new File(dir, "optimizer.json")
-    if (!index.exists()) None
-    else Some(OptimizerState.fromFiles(new String(Files.readAllBytes(index.toPath), StandardCharsets.UTF_8),
-      Files.readAllBytes(new File(dir, "optimizer.bin").toPath)))
+    val checkpoint = Storage.resolve(dir)
+    val index = checkpoint.child("optimizer.json")
+    if (!index.isFile) None
+    else Some(OptimizerState.fromFiles(new String(index.readBytes(), StandardCharsets.UTF_8),
+      checkpoint.child("optimizer.bin").readBytes()))
   }
 }
