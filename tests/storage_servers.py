@@ -15,6 +15,11 @@ from .cluster import _free_port
 HARNESS = Path(__file__).resolve().parent / "storage_harness" / "target"
 # What the Spark side needs of the harness's classpath: the s3a connector, its AWS SDK, Spark's YARN module
 _SPARK_JARS = ("hadoop-aws-", "aws-java-sdk-bundle-", "wildfly-openssl-", "spark-yarn_")
+# what YARN's web code (Guice, Jersey) reaches into on Java 17, as Spark's own launcher opens it
+_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+    "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.util",
+    "java.util.concurrent", "java.util.concurrent.atomic", "sun.nio.ch", "sun.nio.cs", "sun.security.action",
+    "sun.util.calendar")]
 BUCKET = "bigwrap-tests"
 S3_KEY = "testing"  # moto accepts any credentials
 
@@ -51,7 +56,7 @@ class MiniClusters:
         self.workdir = workdir
         self.conf_dir = workdir / "conf"
         self.log = workdir / "miniclusters.log"
-        command = [java.executable(), "-Xmx1g", "-cp", ":".join([str(HARNESS / "classes"), *_classpath()]),
+        command = [java.executable(), "-Xmx1g", *_OPENS, "-cp", ":".join([str(HARNESS / "classes"), *_classpath()]),
                    "bigwrap.storageharness.MiniClusters", str(workdir), *(["--yarn"] if yarn else [])]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.log.open("w"), text=True, start_new_session=True)

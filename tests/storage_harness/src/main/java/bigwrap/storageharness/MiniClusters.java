@@ -17,6 +17,16 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  */
 public final class MiniClusters {
     public static void main(String[] args) throws Exception {
+        try {
+            run(args);
+        } catch (Throwable t) {  // the clusters' own non-daemon threads would keep a failed launcher alive
+            t.printStackTrace();
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+
+    private static void run(String[] args) throws Exception {
         File work = new File(args[0]).getAbsoluteFile();
         boolean yarn = args.length > 1 && args[1].equals("--yarn");
         File confDir = new File(work, "conf");
@@ -46,7 +56,9 @@ public final class MiniClusters {
             yarnConf.setBoolean(YarnConfiguration.NM_VMEM_CHECK_ENABLED, false);
             // a shared machine's disks are often past YARN's 90 % "bad disk" mark
             yarnConf.setFloat(YarnConfiguration.NM_MAX_PER_DISK_UTILIZATION_PERCENTAGE, 100.0f);
-            yarnConf.set("yarn.scheduler.capacity.maximum-am-resource-percent", "1.0");
+            // the FIFO scheduler needs no queue configuration file (the capacity scheduler's is not in these jars)
+            yarnConf.set(YarnConfiguration.RM_SCHEDULER,
+                    "org.apache.hadoop.yarn.server.resourcemanager.scheduler.fifo.FifoScheduler");
             yarnCluster = new MiniYARNCluster("bigwrap-tests", 1, 1, 1);
             yarnCluster.init(yarnConf);
             yarnCluster.start();
