@@ -82,10 +82,7 @@ object Storage {
     }
   }
 
-  /**
-   * `path` as a full URL (file:/... for a local path). Its FileSystem is opened here with Spark's Hadoop configuration,
-   * so libraries that open it by URL with a bare configuration (BigDL's TensorBoard writer) get that instance.
-   */
+  /** `path` as a full URL (file:/... for a local path). */
   def url(path: String): String = resolve(path).path.toString
 
   /**

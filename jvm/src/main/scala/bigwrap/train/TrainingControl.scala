@@ -3,7 +3,7 @@ package bigwrap.train
 import java.nio.charset.StandardCharsets
 
 import bigwrap.api.BigwrapException
-import bigwrap.io.{Location, Storage}
+import bigwrap.io.{EventLogDir, Location, Storage}
 import bigwrap.spec.BuiltModel
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
@@ -38,8 +38,9 @@ final class TrainingControl(
     optimizerState: OptimizerStateLink,
     startIteration: Int) extends TrainingListener {
 
-  private val trainEvents = logDir.map(d => new TrainSummary(Storage.url(d), "bigwrap"))
-  private val validationEvents = logDir.filter(_ => validation.isDefined).map(d => new ValidationSummary(Storage.url(d), "bigwrap"))
+  private val eventLogs = logDir.map(new EventLogDir(_))
+  private val trainEvents = eventLogs.map(d => new TrainSummary(d.writerDir, "bigwrap"))
+  private val validationEvents = eventLogs.filter(_ => validation.isDefined).map(d => new ValidationSummary(d.writerDir, "bigwrap"))
   private var best = Option.empty[(Double, Int)]
   private var bestWeights = Option.empty[Array[Tensor[Float]]]
   private var waited = 0
@@ -70,6 +71,7 @@ final class TrainingControl(
       if (epoch % plan.every == 0 || !continue || epoch == progress.epochs) writeCheckpoint(plan, epoch)
     }
     if (!continue) stoppedEarlyAt = Some(epoch)
+    eventLogs.foreach(_.upload())
     continue
   }
 
@@ -98,6 +100,7 @@ final class TrainingControl(
     progress.finish()
     trainEvents.foreach(_.close())
     validationEvents.foreach(_.close())
+    eventLogs.foreach(_.close())
     for (weights <- bestWeights; (_, epoch) <- best) yield {
       model.parameters()._1.zip(weights).foreach { case (w, b) => w.copy(b) }
       epoch
