@@ -7,7 +7,7 @@ import pytest
 
 import bigwrap
 from bigwrap.demo import digits_frames
-from . import storage_servers
+from . import storage_servers, wheel_env
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +70,15 @@ def no_spark_job(spark):
             return False
 
     return Probe()
+
+
+@pytest.fixture(scope="session")
+def wheel():
+    """dist/bigwrap-<version>-py3-none-<platform>.whl, built by `make wheel`."""
+    return wheel_env.build_wheel()
+
+
+@pytest.fixture(scope="session")
+def node(wheel, tmp_path_factory):
+    """A directory whose venv/ is a fresh venv outside the checkout with the wheel installed."""
+    return wheel_env.install_node(wheel, tmp_path_factory.mktemp("node"))

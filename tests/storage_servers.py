@@ -58,8 +58,11 @@ class MiniClusters:
         self.log = workdir / "miniclusters.log"
         command = [java.executable(), "-Xmx1g", *_OPENS, "-cp", ":".join([str(HARNESS / "classes"), *_classpath()]),
                    "bigwrap.storageharness.MiniClusters", str(workdir), *(["--yarn"] if yarn else [])]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.log.open("w"), text=True, start_new_session=True)
+        # YARN's containers start `$JAVA_HOME/bin/java`; the NodeManager passes its own JAVA_HOME on
+        java_home = str(Path(os.path.realpath(command[0])).parent.parent)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=workdir,
+                                        env={**os.environ, "JAVA_HOME": java_home}, stderr=self.log.open("w"),
+                                        text=True, start_new_session=True)
         ready: list[str] = []
         reader = threading.Thread(target=lambda: ready.append(self.process.stdout.readline()), daemon=True)
         reader.start()

@@ -1,13 +1,10 @@
-"""The wheel a cluster node installs: `make wheel` builds it; a fresh venv outside the checkout installs it the way
-docs/cluster.md's "Installing on a cluster" says (offline here, from the wheelhouse `make test` prepares), then the doctor
-and a fit run there."""
+"""The wheel a cluster node installs (the `wheel` and `node` fixtures, tests/wheel_env.py): installed the way
+docs/cluster.md says in a fresh venv outside the checkout, where the doctor and a fit run."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-import sys
 import sysconfig
 import textwrap
 import zipfile
@@ -16,43 +13,13 @@ from pathlib import Path
 import pytest
 
 import bigwrap
-from bigwrap._jars import NO_DEPS_WHEELS
+
+from .wheel_env import run as _run
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-WHEELHOUSE = REPO / "build" / "wheelhouse"
 CARRIED = ["bigwrap/jars/bigwrap-jvm.jar", "bigwrap/native/libbigwrap_native.so",
            "bigwrap/resources/log4j2.properties"]
-
-
-def _run(command: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    # nothing of this checkout's environment leaks in (bigwrap.session() set PYSPARK_PYTHON in this process)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "BIGWRAP_JVM_JAR")}
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            env={**env, "PYTHONUNBUFFERED": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
-    assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def wheel() -> Path:
-    _run(["make", "-s", "wheel"], cwd=REPO, timeout=900)
-    built = list((REPO / "dist").glob("bigwrap-*.whl"))
-    assert len(built) == 1, built
-    return built[0]
-
-
-@pytest.fixture(scope="module")
-def node(wheel, tmp_path_factory) -> Path:
-    """A fresh venv outside the source tree with the wheel installed, and no network (--no-index)."""
-    home = tmp_path_factory.mktemp("node")
-    _run([sys.executable, "-m", "venv", str(home / "venv")], cwd=home)
-    pip = [str(home / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
-           "--find-links", str(WHEELHOUSE)]
-    _run(pip + [str(wheel)], cwd=home)
-    _run(pip + ["--no-deps", *NO_DEPS_WHEELS.split()], cwd=home)
-    return home
 
 
 def test_the_wheel_carries_the_jar_the_native_library_and_the_log_configuration(wheel, tmp_path):
