@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_pipeline_save_and_load_with_identical_predictions(spark, store, digits,
     assert np.array_equal(_probabilities(loaded, digit_rows), _probabilities(pipeline, digit_rows))
 
 
-def test_checkpoints_resume_and_tensorboard_logs(spark, store, digits):
+def test_checkpoints_resume_and_tensorboard_logs(spark, store, digits, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     train = digits[0]
@@ -112,10 +113,11 @@ def test_checkpoints_resume_and_tensorboard_logs(spark, store, digits):
     assert _names(spark, checkpoints) == ["epoch-0001", "epoch-0002"]
     assert MANIFEST in _names(spark, f"{checkpoints}/epoch-0002")
     iterations = -(-train.count() // 128)
-    with storage.local_copy(f"{logs}/bigwrap/train") as events_dir:
-        events = EventAccumulator(events_dir)
-        events.Reload()
-        losses = events.Scalars("loss")
+    fs, events_dir = _hadoop(spark, f"{logs}/bigwrap/train")
+    fs.copyToLocalFile(events_dir, spark._jvm.org.apache.hadoop.fs.Path(str(tmp_path)))
+    events = EventAccumulator(str(tmp_path / "train"))
+    events.Reload()
+    losses = events.Scalars("loss")
     assert [e.step for e in losses] == list(range(1, 2 * iterations + 1))
     assert np.mean([e.value for e in losses[:iterations]]) == pytest.approx(first.history["loss"][0], rel=1e-5)
 
@@ -231,3 +233,40 @@ def test_s3_save_killed_midway_leaves_the_previous_model_loadable(spark, s3, fit
     assert staged and not any(k.endswith(MANIFEST) for k in staged), staged  # killed midway: nothing committed
     loaded = bigwrap.EstimatorModel.load(path)
     assert np.array_equal(_probabilities(loaded, digit_rows), expected)
+
+
+@pytest.mark.spark_shell
+def test_spark_shell_loads_what_python_saved_to_hdfs_and_s3_and_python_loads_what_it_saved(
+        spark, hdfs, s3, fitted, digits, digit_rows, tmp_path):
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import StandardScaler
+
+    from bigwrap.__main__ import spark_shell_command
+    from bigwrap.runtime import spark_conf
+
+    pipeline = Pipeline(stages=[StandardScaler(inputCol="features", outputCol="scaled"),
+                                _estimator(featuresCol="scaled")]).fit(digits[0])
+    saved = {"model_hdfs": unique(f"{hdfs}/bigwrap", "mlp"), "model_s3a": unique(f"s3a://{BUCKET}/bigwrap", "mlp"),
+             "pipeline_hdfs": unique(f"{hdfs}/bigwrap", "pipeline"),
+             "pipeline_s3a": unique(f"s3a://{BUCKET}/bigwrap", "pipeline")}
+    for name, url in saved.items():
+        (pipeline.write() if name.startswith("pipeline") else fitted.write()).save(url)
+    digit_rows.write.parquet(str(tmp_path / "rows.parquet"))
+    scala_saves = unique(f"{hdfs}/bigwrap", "from-scala")
+
+    settings = spark_conf({"spark.driver.extraClassPath": ":".join(spark_jars()),
+                           **{f"spark.hadoop.{k}": v for k, v in s3a_settings(s3.endpoint).items()}})
+    command = [spark_shell_command([])[0], *[part for k, v in settings.items() for part in ("--conf", f"{k}={v}")],
+               "--master", "local[2]", "-i", str(Path(__file__).parent / "scala" / "storage_interop.scala")]
+    env = {**os.environ, "BIGWRAP_INTEROP_DIR": str(tmp_path), "BIGWRAP_SCALA_SAVES": scala_saves,
+           "BIGWRAP_STORE_MODELS": ",".join(f"{name}={url}" for name, url in saved.items())}
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    for name in saved:
+        ours = _probabilities(pipeline if name.startswith("pipeline") else fitted, digit_rows)
+        theirs = np.array([r.probability.toArray() for r in
+                           spark.read.parquet(str(tmp_path / f"scala_{name}.parquet")).orderBy("id").collect()])
+        np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-6)
+    assert np.array_equal(_probabilities(bigwrap.EstimatorModel.load(scala_saves), digit_rows),
+                          _probabilities(fitted, digit_rows))

@@ -24,14 +24,13 @@ JOB = textwrap.dedent("""
     import sys
 
     from pyspark.ml import PipelineModel
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
     import bigwrap
     from bigwrap import layers
     from bigwrap.demo import digits_frames
 
-    spark = SparkSession.builder.appName("bigwrap-on-yarn").getOrCreate()
+    spark = bigwrap.session()  # as docs/cluster.md says: spark-submit's master and settings
     root = sys.argv[1]
     train, test = digits_frames(spark)
     model = bigwrap.Sequential([layers.Input((64,)), layers.Dense(32, activation="relu"),
@@ -75,7 +74,7 @@ def test_a_packed_venv_fits_transforms_and_saves_to_hdfs_on_yarn(spark, yarn, no
                      "--conf", f"spark.yarn.stagingDir=file://{tmp_path}/staging",  # the archive stays local
                      "--conf", "spark.executor.instances=1", "--conf", "spark.executor.cores=1",
                      "--conf", "spark.executor.memory=1g", "--conf", "spark.yarn.am.memory=512m",
-                     "--conf", "spark.driver.memory=1g", str(tmp_path / "job.py"), root],
+                     "--conf", "spark.driver.memory=1g", "--name", "bigwrap-on-yarn", str(tmp_path / "job.py"), root],
                     cwd=tmp_path, timeout=1500,
                     env={"HADOOP_CONF_DIR": str(yarn.conf_dir), "YARN_CONF_DIR": str(yarn.conf_dir),
                          "SPARK_DIST_CLASSPATH": spark_yarn})

@@ -16,7 +16,7 @@ import org.apache.hadoop.fs.Path
 final class EventLogDir(logDir: String) {
   private val target = Storage.resolve(logDir)
   private val staging: Option[LocalPath] =
-    if (Set("file", "hdfs").contains(target.fs.getScheme)) None else Some(Files.createTempDirectory("bigwrap-events-"))
+    if (Set("file", "hdfs").contains(target.fs.getUri.getScheme)) None else Some(Files.createTempDirectory("bigwrap-events-"))
 
   /** What the writers are given: a local path, an hdfs:// URL, or the local staging directory. */
   val writerDir: String = staging.map(_.toString).getOrElse(target.toString)

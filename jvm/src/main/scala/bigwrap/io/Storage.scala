@@ -45,10 +45,10 @@ final case class Location(fs: FileSystem, path: Path) {
   }
 
   /** Whether a rename on this store is atomic (design §4): file and HDFS yes; object stores (s3a, gs, ...) no. */
-  def renamesAtomically: Boolean = Storage.AtomicRenameSchemes.contains(fs.getScheme)
+  def renamesAtomically: Boolean = Storage.AtomicRenameSchemes.contains(fs.getUri.getScheme)
 
   /** As the user wrote it: a local path plainly (as in bigwrap's messages before any other store), else the URL. */
-  override def toString: String = if (fs.getScheme == "file") path.toUri.getPath else path.toString
+  override def toString: String = if (fs.getUri.getScheme == "file") path.toUri.getPath else path.toString
 }
 
 /**
@@ -149,7 +149,7 @@ object Storage {
   def incomplete(target: Location): String =
     if (!target.exists) "no such directory"
     else s"it has no complete $ManifestName (a save to it is running or was interrupted): on " +
-      s"${target.fs.getScheme}:// bigwrap reads only directories whose manifest was written last"
+      s"${target.fs.getUri.getScheme}:// bigwrap reads only directories whose manifest was written last"
 
   private def manifest(files: Seq[(String, Long)]): Array[Byte] = JsonMethods.compact(JObject(
     "format" -> JString("bigwrap.manifest"), "version" -> JInt(1),
