@@ -6,6 +6,7 @@ session loads and checks against the job's own predictions."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -77,7 +78,8 @@ def test_a_packed_venv_fits_transforms_and_saves_to_hdfs_on_yarn(spark, yarn, no
                      "--conf", "spark.driver.memory=1g", "--name", "bigwrap-on-yarn", str(tmp_path / "job.py"), root],
                     cwd=tmp_path, timeout=1500,
                     env={"HADOOP_CONF_DIR": str(yarn.conf_dir), "YARN_CONF_DIR": str(yarn.conf_dir),
-                         "SPARK_DIST_CLASSPATH": spark_yarn})
+                         "SPARK_DIST_CLASSPATH": spark_yarn,
+                         "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"})  # the venv activated
     [line] = [line for line in submitted.stdout.splitlines() if line.startswith("RESULT ")]
     result = json.loads(line.removeprefix("RESULT "))
     assert result["master"] == "yarn" and result["executors"] == 1, result
