@@ -113,8 +113,9 @@ clean:
 #            versions (~400 MB), for the storage and YARN tests (tests/storage_harness/pom.xml).
 HARNESSES := dl4j storage
 HARNESS_STAMPS := $(foreach h,$(HARNESSES),tests/$(h)_harness/target/.built)
-.PHONY: $(foreach h,$(HARNESSES),$(h)-harness) clean-harnesses
-$(foreach h,$(HARNESSES),$(eval $(h)-harness: tests/$(h)_harness/target/.built))
+.PHONY: dl4j-harness storage-harness clean-harnesses
+dl4j-harness: tests/dl4j_harness/target/.built
+storage-harness: tests/storage_harness/target/.built
 .SECONDEXPANSION:
 $(HARNESS_STAMPS): tests/%_harness/target/.built: tests/%_harness/pom.xml $$(shell find tests/$$*_harness/src -type f 2>/dev/null)
 	@command -v mvn >/dev/null 2>&1 || { echo "installing Debian's maven"; \
