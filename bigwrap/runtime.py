@@ -75,15 +75,23 @@ def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | N
     return merged
 
 
-def session(master: str = "local[*]", app_name: str = "bigwrap", conf: dict[str, str] | None = None) -> SparkSession:
+def session(master: str | None = None, app_name: str = "bigwrap", conf: dict[str, str] | None = None) -> SparkSession:
     """A SparkSession ready for bigwrap: our jars on the classpaths, quiet logs, BigDL's Engine up.
 
     Python workers run this interpreter unless `conf` has spark.pyspark.python or PYSPARK_PYTHON is set.
     If a session is already active it is checked and returned as it is (`master`, `app_name` and
-    `conf` apply only when a new session starts).
+    `conf` apply only when a new session starts). `master` defaults to local[*], except in a script run
+    by spark-submit, whose --master and --conf (with `python -m bigwrap classpath`'s) make the session.
     """
     active = SparkSession.getActiveSession()
-    if active is None:
+    if active is None and master is None and "PYSPARK_GATEWAY_PORT" in os.environ:
+        # pyspark's launcher (spark-submit) started the JVM with its settings: setting a master here would win
+        builder = SparkSession.builder
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, value)
+        active = builder.getOrCreate()
+    elif active is None:
+        master = master or "local[*]"
         settings = spark_conf(conf)
         if SparkContext._gateway is None:  # the JVM is not started yet: make sure it can be
             java.check()
