@@ -145,8 +145,8 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
     "improvement")
   final val restoreBestWeights = new BooleanParam(this, "restoreBestWeights", "with earlyStopping: end with the " +
     "best epoch's weights")
-  final val checkpointDir = new Param[String](this, "checkpointDir", "local directory for checkpoints " +
-    "(epoch-NNNN/ subdirectories), or None")
+  final val checkpointDir = new Param[String](this, "checkpointDir", "directory for checkpoints " +
+    "(epoch-NNNN/ subdirectories) on any Hadoop FileSystem (local, hdfs://, s3a://, ...), or None")
   final val checkpointEvery = ruled(Rule.positive)(new IntParam(this, "checkpointEvery",
     "write a checkpoint every this many epochs (and after the last)", _))
   final val resumeFrom = new Param[String](this, "resumeFrom", "a checkpoint directory (or a checkpointDir: its " +
