@@ -1,6 +1,7 @@
 package bigwrap.io
 
 import java.io.FileNotFoundException
+import java.net.URI
 import java.nio.file.Paths
 import java.util.UUID
 
@@ -78,7 +79,8 @@ object Storage {
       }
     } else {
       val local = Paths.get(plain).toAbsolutePath.normalize()
-      Location(FileSystem.getLocal(hadoopConfiguration).getRawFileSystem, new Path(local.toUri))
+      // not Path(local.toUri): a directory's URI ends in "/", which would show in every message naming it
+      Location(FileSystem.getLocal(hadoopConfiguration).getRawFileSystem, new Path(new URI("file", null, local.toString, null)))
     }
   }
 
