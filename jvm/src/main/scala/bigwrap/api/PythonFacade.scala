@@ -6,7 +6,7 @@ import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.features.{Images, TokenIds}
 import bigwrap.infer.{Activations, Inference, Predictor}
-import bigwrap.ml.{BigwrapEstimator, BigwrapModel}
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedStage, StageFiles}
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
 import bigwrap.train.Losses
@@ -236,14 +236,30 @@ object PythonFacade {
     guard(StageHandoff.modelFromParts(metadataJson, specJson, WeightSet.fromFile(weightIndexJson, weightPath),
       historyJson))
 
-  /** A JVM bigwrap stage's saved parts as JSON, for Python's `_from_java`; the weights: `stageWeightBytes`. */
-  def stageParts(stage: PipelineStage): String = guard(StageHandoff.stageParts(stage))
+  /** Saves a Python stage's parts (texts as its files hold them; null where it has none) with the one stage writer. */
+  def writeStage(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
+      weightBytes: Array[Byte], historyJson: String, stateJson: String): Unit =
+    guard(StageHandoff.writeStage(path, overwrite, metadataJson, specJson, weightIndexJson,
+      Option(weightBytes).map(WeightSet.fromBytes(weightIndexJson, _)), historyJson, stateJson))
 
-  def stageWeightBytes(stage: PipelineStage): Array[Byte] =
-    guard(StageHandoff.savedStage(stage).model.map(_.weights.bytes).orNull)
+  /** `writeStage` with the weights in the raw float32 file `weightPath`. */
+  def writeStageFile(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
+      weightPath: String, historyJson: String, stateJson: String): Unit =
+    guard(StageHandoff.writeStage(path, overwrite, metadataJson, specJson, weightIndexJson,
+      Some(WeightSet.fromFile(weightIndexJson, weightPath)), historyJson, stateJson))
 
-  def writeStageWeights(stage: PipelineStage, path: String): Unit =
-    guard(StageHandoff.savedStage(stage).model.foreach(_.weights.writeFile(path)))
+  /** The stage saved at `path`, which must hold a `className` (read with the one stage reader), for Python's `load`. */
+  def readStage(path: String, className: String): SavedStage = guard(StageFiles.read(path, className))
+
+  /** What a JVM bigwrap stage would save, for Python's `_from_java`. */
+  def savedStage(stage: PipelineStage): SavedStage = guard(StageHandoff.savedStage(stage))
+
+  /** A saved stage's parts as JSON (see StageHandoff.stageParts); the weights: `stageWeightBytes`. */
+  def stageParts(saved: SavedStage): String = guard(StageHandoff.stageParts(saved))
+
+  def stageWeightBytes(saved: SavedStage): Array[Byte] = guard(saved.model.map(_.weights.bytes).orNull)
+
+  def writeStageWeights(saved: SavedStage, path: String): Unit = guard(saved.model.foreach(_.weights.writeFile(path)))
 
   private def predictor(handle: String, spark: SparkSession): Predictor = {
     val built = model(handle)

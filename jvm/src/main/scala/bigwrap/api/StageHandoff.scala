@@ -1,6 +1,6 @@
 package bigwrap.api
 
-import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, SavedModel, SavedStage}
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, SavedModel, SavedStage, StageFiles}
 import bigwrap.spec.WeightSet
 import org.apache.spark.ml.PipelineStage
 import org.apache.spark.ml.param.{ParamMap, Params}
@@ -50,17 +50,25 @@ private[api] object StageHandoff {
     BigwrapModel.fromSaved(stage, s"cannot hand the Python model ${stage.uid} to the JVM")
   }
 
+  /** Writes a Python stage's parts with the one stage writer (StageFiles.writeParts); null where it has none. */
+  def writeStage(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
+                 weights: Option[WeightSet], historyJson: String, stateJson: String): Unit =
+    StageFiles.writeParts(path, overwrite, metadataJson, weights.map(w => (specJson, weightIndexJson, w)),
+      Option(historyJson), Option(stateJson))
+
   /**
-   * What a JVM BigwrapModel or BigwrapEstimator would save, as JSON ("metadata", "spec", "weight_index",
-   * "history"; null where it has none), for Python's `_from_java`. The weights: `savedStage(stage).model`.
+   * What a saved stage holds, as JSON ("metadata", "spec", "spec_file", "weight_index", "history", "state";
+   * null where it has none), for Python's `load` and `_from_java`. The weights: `saved.model`.
    */
-  def stageParts(stage: PipelineStage): String = {
-    val saved = savedStage(stage)
+  def stageParts(saved: SavedStage): String = {
+    def orNull(value: Option[JValue]) = value.getOrElse(JNull)
     JsonMethods.compact(JObject(
       "metadata" -> saved.metadata,
-      "spec" -> saved.model.map(m => JString(m.specJson)).getOrElse(JNull),
-      "weight_index" -> saved.model.map(m => JString(m.weights.indexJson)).getOrElse(JNull),
-      "history" -> saved.history.getOrElse(JNull)))
+      "spec" -> orNull(saved.model.map(m => JString(m.specJson))),
+      "spec_file" -> orNull(saved.model.flatMap(_.specFile).map(JString(_))),
+      "weight_index" -> orNull(saved.model.map(m => JString(m.weights.indexJson))),
+      "history" -> orNull(saved.history),
+      "state" -> orNull(saved.state)))
   }
 
   def savedStage(stage: PipelineStage): SavedStage = stage match {

@@ -1,6 +1,7 @@
 package bigwrap.api
 
 import bigwrap.nn.NativeKernels
+import bigwrap.train.WriteFaults
 
 /**
  * Probes for tests and benchmarks only, kept off the public façade: what a user calls is in PythonFacade.
@@ -20,4 +21,10 @@ object TestHooks {
 
   /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */
   def modulesBuilt(handle: String): Long = guard(PythonFacade.predictorOf(handle).map(_.modulesBuilt).getOrElse(0L))
+
+  /** The next atomic save fails with an IOException (Python: OSError) `message` after writing `files` files. */
+  def failNextSaveAfter(files: Int, message: String): Unit = WriteFaults.failAfter(files, message)
+
+  /** The next atomic save that replaces a directory halts this JVM (exit code 9) between its two renames. */
+  def haltNextSaveBetweenRenames(): Unit = WriteFaults.haltNextBetweenRenames()
 }

@@ -128,6 +128,25 @@ final class TrainingControl(
   }
 }
 
+/**
+ * Faults a test injects into the next atomic write (api.TestHooks): an IOException after some files, or
+ * the JVM halted in the instant between its two renames, so that "nothing saved is lost" is tested on the real path.
+ */
+object WriteFaults {
+  @volatile private var failAfterFiles: Option[(Int, String)] = None
+  @volatile private var haltBetweenRenames = false
+
+  def failAfter(files: Int, message: String): Unit = failAfterFiles = Some((files, message))
+  def haltNextBetweenRenames(): Unit = haltBetweenRenames = true
+
+  private[train] def fileWritten(): Unit = failAfterFiles.foreach { case (left, message) =>
+    failAfterFiles = if (left <= 1) None else Some((left - 1, message))
+    if (left <= 1) throw new java.io.IOException(message)
+  }
+
+  private[train] def betweenRenames(): Unit = if (haltBetweenRenames) Runtime.getRuntime.halt(9)
+}
+
 object Checkpoints {
   /** Writes `files` (paths relative to `target`) into a temporary sibling of `target` and renames it into place. */
   def writeAtomically(target: Path, files: Seq[(String, Array[Byte])]): Unit = {
@@ -139,10 +158,12 @@ object Checkpoints {
         val file = temp.resolve(name)
         Files.createDirectories(file.getParent)
         Files.write(file, bytes)
+        WriteFaults.fileWritten()
       }
       if (Files.exists(target)) {
         val old = target.resolveSibling(s".${target.getFileName}.old-${UUID.randomUUID()}")
         Files.move(target, old, StandardCopyOption.ATOMIC_MOVE)
+        WriteFaults.betweenRenames()
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE)
         FileUtils.deleteQuietly(old.toFile)
       } else Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE)
