@@ -41,12 +41,14 @@ BIGDL = "raw BigDL DistriOptimizer (BigDL kernels)"
 
 
 def bigwrap_systems(epochs: int) -> dict:
-    """bigwrap's rows: each precision in both task layouts (a task per core, or one task with both cores)."""
+    """bigwrap's rows: each precision in both task layouts (a task per core, or one task with both cores), and
+    the layout taskLayout="auto" picks (its choice and calibration times in the breakdown lines)."""
     rows = {}
     for precision in ("fp32", "bf16"):
-        for tasks, layout in ((2, "2 tasks × 1 thread"), (1, "1 task × 2 threads")):
-            rows[f"bigwrap {precision} ({layout})"] = (precision, epochs, dict(
-                trainer="barrier", kernels="native", precision=precision, numTasks=tasks))
+        for layout, label in (("perCore", "2 tasks × 1 thread"), ("perExecutor", "1 task × 2 threads"),
+                              ("auto", "taskLayout auto")):
+            rows[f"bigwrap {precision} ({label})"] = (precision, epochs, dict(
+                trainer="barrier", kernels="native", precision=precision, taskLayout=layout))
     rows[BIGDL] = ("fp32", 2, dict(trainer="bigdl", kernels="bigdl"))
     return rows
 
@@ -111,7 +113,7 @@ def markdown(results) -> str:
                          f"{r['peak_mb']:,.0f} |")
         lines += ["", "bigwrap, mean ms per iteration (per task): "]
         lines += [f"- {system}: " + ", ".join(f"{k[:-3]} {v:.2f}" for k, v in sorted(r["breakdown"].items()))
-                  + f" (non-compute {100 * _non_compute(r['breakdown']):.0f} %)"
+                  + f" (non-compute {100 * _non_compute(r['breakdown']):.0f} %){_layout(r)}"
                   for system, r in rows.items() if system.startswith("bigwrap")]
         lines.append("")
     tta = results["time_to_accuracy"]
@@ -132,6 +134,15 @@ def markdown(results) -> str:
     if "scale" in results:
         lines.append(bigger_than_memory.markdown(results["scale"]))
     return "\n".join(lines) + "\n"
+
+
+def _layout(row: dict) -> str:
+    """What taskLayout="auto" chose, from its own timing of one pass each way (forced layouts time nothing)."""
+    layout = row.get("task_layout") or {}
+    if layout.get("per_core_ms") is None:
+        return ""
+    return (f"; auto chose {layout['layout']} (a pass: {layout['per_core_ms']:.1f} ms per task per core, "
+            f"{layout['per_executor_ms']:.1f} ms multithreaded)")
 
 
 def _non_compute(breakdown: dict) -> float:

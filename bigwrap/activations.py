@@ -1,7 +1,7 @@
 """Activation names shared by `activation=` arguments and the Activation layer (one registry)."""
 from __future__ import annotations
 
-# Each name maps to a BigDL module in the Scala builder (spec/Layers.scala, `Activations`).
+# Each name maps to a BigDL module in the Scala builder (spec/Activations.scala).
 _NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "elu", "selu", "softplus", "softsign",
           "leaky_relu", "gelu", "hard_tanh", "relu6", "silu")
 

@@ -13,7 +13,7 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator as SparkEstimator
 from pyspark.sql import DataFrame
 
-from . import checkpoints, data, losses, optimizers, runtime
+from . import checkpoints, data, live_models, losses, optimizers, runtime
 from . import kernels as kernel_options
 from . import spec as spec_format
 from .fitted import EstimatorModel
@@ -103,14 +103,13 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
             data.check_feature_columns(frame, features, model)
             data.check_label(frame, label, loss)
         bridge = runtime.bridge(dataset.sparkSession)
-        index, weights = spec_format.encode_weights(model._weight_entries())
         kernels = kernel_options.to_json(self.getOrDefault(self.kernels), self.getOrDefault(self.precision))
-        handle = bridge.load_model(model.to_json(), index, weights, kernels)
         request = {"run_id": str(uuid.uuid4()), "resume": None if resume is None else {
             "dir": resume.path, "epoch": resume.epoch, "iteration": resume.iteration, "history": resume.history}}
         epochs, verbose = self.getOrDefault(self.epochs), self.getOrDefault(self.verbose)
-        with ProgressPrinter(bridge, request["run_id"], epochs, verbose,
-                             done_epochs=resume.epoch if resume else 0) as printer:
+        with live_models.released_on_failure(bridge, live_models.load(bridge, model, kernels)) as handle, \
+                ProgressPrinter(bridge, request["run_id"], epochs, verbose,
+                                done_epochs=resume.epoch if resume else 0) as printer:
             try:
                 with _plain_ctrl_c():
                     final = json.loads(bridge.call("fit", train._jdf, None if validation is None else validation._jdf,
@@ -119,11 +118,12 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
                 _stop_fit(bridge, request["run_id"])
                 raise
             printer.finish(final)
-        trained = model._with_weights(spec_format.decode_weights(*bridge.model_weights(handle)))
-        trained._adopt_handle(bridge, handle, kernels)
+            trained = model._with_weights(spec_format.decode_weights(*bridge.model_weights(handle)))
+        live_models.adopt(trained, bridge, handle, kernels)
         fitted = EstimatorModel(model=trained, loss=loss, history=final["history"])
         fitted.stopped_epoch, fitted.best_epoch = final["stopped_early_at"], final["best_epoch"]
         fitted.training_data = final.get("training_data")
+        fitted.task_layout = final.get("task_layout")
         self._copyValues(fitted)
         return fitted
 

@@ -10,7 +10,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasInputCols, HasOutputCol
 from pyspark.sql import DataFrame
 
-from . import data, runtime
+from . import data, live_models, runtime
 from .models import Model
 from .params import JvmParams, OutputParams
 from .persistence import Persistable
@@ -97,5 +97,5 @@ class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, JvmParams
         bridge = runtime.bridge(dataset.sparkSession)
         config = {"features_col": columns, "output_col": self.getOutputCol(),
                   "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        jdf = bridge.call("featurize", dataset._jdf, cut._jvm_handle(bridge), json.dumps(config))
+        jdf = bridge.call("featurize", dataset._jdf, live_models.handle(cut, bridge), json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)

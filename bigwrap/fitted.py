@@ -10,7 +10,7 @@ from pyspark.ml.util import JavaMLWritable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import data, losses, runtime
+from . import data, live_models, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OutputParams
@@ -42,6 +42,8 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         self.best_epoch: int | None = None  # the best epoch early stopping saw, if it watched
         # where the fit stored its training rows (barrier trainer): dataCache, storage level, rows, memory/disk bytes
         self.training_data: dict | None = None
+        self.task_layout: dict | None = None  # the fit's tasks, layout and calibration times (barrier trainer)
+        self.task_layout: dict | None = None  # the fit's tasks, layout and calibration times (barrier trainer)
 
     @property
     def history(self):
@@ -88,7 +90,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         bridge = runtime.bridge(dataset.sparkSession)
         config = self._jvm_config("transform", features_col=self.getFeaturesCol(), prediction_col=self.getPredictionCol(),
                                   probability_col=self.getProbabilityCol())
-        jdf = bridge.call("transform", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()), config)
+        jdf = bridge.call("transform", dataset._jdf, live_models.handle(self.model, bridge, self._kernels()), config)
         return DataFrame(jdf, dataset.sparkSession)
 
     def _jvm_config(self, call: str, **fields: Any) -> str:
@@ -115,7 +117,8 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
                              f"'{self.loss.name}', got {output!r}")
         bridge = runtime.bridge(spark)
         config = self._jvm_config("registerUdf", output=output)
-        bridge.call("registerUdf", spark._jsparkSession, self.model._jvm_handle(bridge, self._kernels()), name, config)
+        bridge.call("registerUdf", spark._jsparkSession, live_models.handle(self.model, bridge, self._kernels()), name,
+                    config)
         return lambda *columns: F.call_function(name, *columns)
 
     def evaluate(self, dataset: DataFrame, metrics: list[str] = (), labelCol: str = "label") -> dict[str, float]:
@@ -125,7 +128,8 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         bridge = runtime.bridge(dataset.sparkSession)
         config = self._jvm_config("evaluate", loss=self.loss.get_config(), metrics=list(metrics),
                                   features_col=self.getFeaturesCol(), label_col=labelCol)
-        return json.loads(bridge.call("evaluate", dataset._jdf, self.model._jvm_handle(bridge, self._kernels()), config))
+        return json.loads(bridge.call("evaluate", dataset._jdf, live_models.handle(self.model, bridge, self._kernels()),
+                                      config))
 
     def to_dl4j(self, path, overwrite: bool = False) -> str:
         """The trained model as a Deeplearning4j zip (`Model.to_dl4j`) whose output layer carries this model's loss;

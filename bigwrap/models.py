@@ -1,13 +1,12 @@
-"""Models: the functional graph, Sequential on top of it, the spec round trip, weights, predict."""
+"""Models: the functional graph, Sequential on top of it, the spec round trip, weights. Pure Python: the methods
+that run on the JVM (predict, to_dl4j, training passes) hand over to bigwrap.live_models."""
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Any, Iterable
 
 import numpy as np
 
-from . import kernels as kernel_options
 from . import spec as spec_format
 from .layers.base import InputLayer, Layer, SymbolicTensor, _auto_name, format_shape
 
@@ -68,7 +67,6 @@ class Model:
         self._inputs, self._outputs = inputs, outputs
         self._graph_layers = order
         self._calls = {layer: sorted(indices) for layer, indices in calls.items()}
-        self._jvm_model: tuple[Any, tuple, str] | None = None
 
     # -- structure ----------------------------------------------------------------------------
     @property
@@ -211,27 +209,7 @@ class Model:
         copy._set_weight_entries(entries)
         return copy
 
-    # -- JVM ----------------------------------------------------------------------------------
-    def _weights_key(self) -> tuple:
-        # trainable is part of the key: the JVM builds frozen layers differently (e.g. BatchNormalization)
-        return tuple((id(layer), layer.weights_version, layer.trainable) for layer in self._graph_layers)
-
-    def _jvm_handle(self, bridge, kernels: str | None = None) -> str:
-        """This model, with its current weights, loaded in the JVM on `kernels` (a bigwrap.kernels.to_json
-        option; default kernels when None), reloaded after set_weights."""
-        kernels = kernels or kernel_options.to_json()
-        key = (self._weights_key(), kernels)
-        if self._jvm_model and self._jvm_model[0] is bridge and self._jvm_model[1] == key:
-            return self._jvm_model[2]
-        index, data = spec_format.encode_weights(self._weight_entries())
-        handle = bridge.load_model(self.to_json(), index, data, kernels)
-        self._adopt_handle(bridge, handle, kernels)
-        return handle
-
-    def _adopt_handle(self, bridge, handle: str, kernels: str) -> None:
-        self._jvm_model = (bridge, (self._weights_key(), kernels), handle)
-        weakref.finalize(self, _release, bridge, handle)
-
+    # -- JVM (through bigwrap.live_models, imported on use: this module stays free of pyspark and py4j) ------
     def _input_arrays(self, x) -> list[np.ndarray]:
         """`x` as one float32 array per model input, each checked against its input's shape."""
         arrays = list(x) if isinstance(x, (list, tuple)) else [x]
@@ -252,30 +230,13 @@ class Model:
                              f"{[len(a) for a in checked]}")
         return checked
 
-    @staticmethod
-    def _pack(arrays: list[np.ndarray]) -> bytes:
-        # The façade's layout for several inputs: each input's whole block, one after the other.
-        return b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays)
-
     def predict(self, x, batch_size: int = 1024, kernels: str | None = None,
                 precision: str | None = None) -> np.ndarray:
         """Forward pass in inference mode on the JVM; `x` is an array (n, *input_shape[1:]), or a list of
         such arrays for a model with several inputs. `kernels` / `precision`: see bigwrap.kernels."""
-        from .runtime import bridge as active_bridge
+        from . import live_models
 
-        arrays = self._input_arrays(x)
-        out_dims = self._outputs[0].dims
-        rows = len(arrays[0])
-        if rows == 0:
-            return np.zeros((0, *out_dims), dtype=np.float32)
-        bridge = active_bridge()
-        handle = self._jvm_handle(bridge, kernel_options.to_json(kernels, precision))
-        chunks = []
-        for start in range(0, rows, batch_size):
-            chunk = [a[start:start + batch_size] for a in arrays]
-            raw = bridge.call("predict", handle, self._pack(chunk), len(chunk[0]))
-            chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
-        return np.concatenate(chunks).astype(np.float32)
+        return live_models.predict(self, x, batch_size, kernels, precision)
 
     def to_dl4j(self, path, overwrite: bool = False, loss=None) -> str:
         """Writes this model with its weights as a Deeplearning4j `ModelSerializer` zip at `path` (docs/dl4j.md):
@@ -284,75 +245,9 @@ class Model:
         name. With `loss` (a bigwrap loss or its name), a last Dense layer becomes DL4J's OutputLayer with that loss,
         so DL4J can go on training. Returns the DL4J class written. Runs on the JVM (the one writer Scala's
         `BigwrapModel.toDL4J` uses)."""
-        from . import losses
-        from .runtime import bridge as active_bridge
+        from . import live_models
 
-        bridge = active_bridge()
-        loss_json = json.dumps(losses.get(loss).get_config()) if loss is not None else ""
-        return bridge.call("toDL4J", self._jvm_handle(bridge), loss_json, str(path), bool(overwrite))
-
-    def _forward_backward(self, x, grad_output, kernels: str | None = None,
-                          precision: str | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """One training-mode forward + backward on the JVM given d(loss)/d(output): the gradients of the
-        inputs and of the trainable weights (Keras layouts, in get_weights order)."""
-        arrays = self._input_arrays(x)
-        rows = len(arrays[0])
-        grads = self._training_call("forwardBackward", arrays, np.ascontiguousarray(grad_output, dtype="<f4").tobytes(),
-                                    kernels=kernel_options.to_json(kernels, precision, "_forward_backward"))
-        shapes = [(rows, *t.dims) for t in self._inputs] + self._trainable_shapes()
-        out = _split(grads, shapes)
-        return out[:len(self._inputs)], out[len(self._inputs):]
-
-    def _loss_gradients(self, x, labels, loss) -> tuple[float, list[np.ndarray]]:
-        """The loss the Estimator trains (a bigwrap loss or its name) on `x` against `labels`, one training-mode pass
-        on the JVM: the mean over the rows and the gradients of the trainable weights (as `_forward_backward`)."""
-        from . import losses
-
-        loss = losses.get(loss)
-        arrays = self._input_arrays(x)
-        labels = np.asarray(labels, dtype=np.float32)
-        out_dims = self._outputs[0].dims
-        if isinstance(loss, losses.SparseCategoricalCrossentropy) and not isinstance(loss, losses.CategoricalCrossentropy):
-            # Class indices as one-hot rows: categorical cross-entropy is then the same function.
-            labels = np.eye(out_dims[-1], dtype=np.float32)[labels.astype(np.int64).reshape(-1)]
-            loss = losses.CategoricalCrossentropy(from_logits=loss.from_logits)
-        if labels.shape != (len(arrays[0]), *out_dims):
-            raise ValueError(f"model '{self.name}': labels of shape {labels.shape} do not match its output "
-                             f"{format_shape(out_dims)} for {len(arrays[0])} rows")
-        raw = self._training_call("lossGradients", arrays, np.ascontiguousarray(labels, dtype="<f4").tobytes(),
-                                  json.dumps(loss.get_config()))
-        out = _split(raw, [(1,)] + self._trainable_shapes())
-        return float(out[0][0]), out[1:]
-
-    def _trainable_shapes(self) -> list[tuple[int, ...]]:
-        return [shape for layer in self._graph_layers for (_, shape, _, trainable) in layer._weight_specs if trainable]
-
-    def _training_call(self, method: str, arrays: list[np.ndarray], *args, kernels: str | None = None) -> np.ndarray:
-        from .runtime import bridge as active_bridge
-
-        bridge = active_bridge()
-        handle = self._jvm_handle(bridge, kernels)
-        raw = bridge.call(method, handle, self._pack(arrays), len(arrays[0]), *args)
-        # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
-        self._jvm_model = None
-        _release(bridge, handle)
-        return np.frombuffer(raw, dtype="<f4")
-
-
-def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    out, offset = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        out.append(flat[offset:offset + size].reshape(shape).copy())
-        offset += size
-    return out
-
-
-def _release(bridge, handle: str) -> None:
-    try:
-        bridge.call("releaseModel", handle)
-    except Exception:  # the JVM may already be gone at interpreter exit
-        pass
+        return live_models.to_dl4j(self, path, overwrite, loss)
 
 
 class Sequential(Model):

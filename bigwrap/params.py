@@ -106,6 +106,7 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
     verbose = _jvm_param("verbose", TypeConverters.toInt)
     trainer = _jvm_param("trainer", TypeConverters.toString)
     numTasks = _jvm_param("numTasks")
+    taskLayout = _jvm_param("taskLayout", TypeConverters.toString)
     validationSplit = _jvm_param("validationSplit", TypeConverters.toFloat)
     metrics = _jvm_param("metrics", TypeConverters.toListString)
     earlyStopping = _jvm_param("earlyStopping", TypeConverters.toBoolean)

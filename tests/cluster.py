@@ -38,9 +38,10 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: flo
 
 
 class StandaloneCluster:
-    def __init__(self, workdir: Path, workers: int = 2):
+    def __init__(self, workdir: Path, workers: int = 2, cores: int = 1):
         self.workdir = workdir
         self.workers = workers
+        self.cores = cores
         self.processes: list[subprocess.Popen] = []
         self.port = _free_port()
         self.url = f"spark://127.0.0.1:{self.port}"
@@ -61,7 +62,7 @@ class StandaloneCluster:
             _wait_for_port(self.port, master, self.workdir / "master.log")
             for i in range(self.workers):
                 self._start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", self.url, "--host", "127.0.0.1",
-                            "--cores", "1", "--memory", "2g", "--webui-port", str(_free_port()))
+                            "--cores", str(self.cores), "--memory", "2g", "--webui-port", str(_free_port()))
         except BaseException:
             self.__exit__()
             raise

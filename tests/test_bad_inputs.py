@@ -69,6 +69,8 @@ def test_probe_sees_jobs(frame, no_spark_job):
     ({"trainer": "horovod"}, ValueError, r"unknown trainer 'horovod'"),
     ({"numTasks": 3}, ValueError, r"numTasks 3 exceeds the 2 cores"),
     ({"numTasks": 2, "trainer": "bigdl"}, ValueError, r"numTasks applies to trainer='barrier'"),
+    ({"taskLayout": "perThread"}, ValueError, r"taskLayout must be one of auto, perCore, perExecutor, got 'perThread'"),
+    ({"taskLayout": "perCore", "numTasks": 2}, ValueError, r"taskLayout='perCore' needs trainer='barrier' and numTasks"),
     ({"dataCache": "ssd"}, ValueError, r"dataCache must be one of auto, memory, disk, none, got 'ssd'"),
     ({"dataCache": "disk", "trainer": "bigdl"}, ValueError, r"dataCache='disk' needs trainer='barrier'"),
     ({"verbose": 3}, ValueError, r"verbose must be 0, 1 or 2"),

@@ -16,7 +16,7 @@ def cluster(tmp_path_factory):
 
 def test_digits_mlp_trains_across_two_executors(cluster):
     result = cluster.run("""
-        from bigwrap import layers
+        from bigwrap import layers, live_models
         from bigwrap.demo import digits_frames
         train, test = digits_frames(spark)
         bigwrap.set_random_seed(0)
@@ -37,7 +37,7 @@ def test_digits_mlp_trains_across_two_executors(cluster):
         print("SQL_ROWS", spark.sql("SELECT avg(CASE WHEN label >= 0 THEN cast(classify(features) = label as double) "
                                     "END) FROM digits_test").first()[0])
         jvm = bigwrap.runtime.bridge(spark)
-        print("MODULES", jvm.hook("modulesBuilt", fitted.model._jvm_handle(jvm)))
+        print("MODULES", jvm.hook("modulesBuilt", live_models.handle(fitted.model, jvm)))
     """)
     output = assert_succeeded(result)
     assert "EXECUTORS 2" in result.stdout, output[-3000:]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import bigwrap
-from bigwrap import layers, optimizers, regularizers
+from bigwrap import layers, live_models, optimizers, regularizers
 
 
 def _cnn():
@@ -85,7 +85,7 @@ def test_frozen_batch_norm_computes_inference_mode_in_training_too(spark):
                             torch.tensor(beta), training=False, eps=0.01).reshape(x.shape)
     (expected * torch.tensor(grad_output)).sum().backward()
     np.testing.assert_allclose(model.predict(x), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
-    (input_grad,), weight_grads = model._forward_backward(x, grad_output)
+    (input_grad,), weight_grads = live_models.forward_backward(model, x, grad_output)
     np.testing.assert_allclose(input_grad, xt.grad.numpy(), rtol=1e-5, atol=1e-5)
     assert all(not g.any() for g in weight_grads)  # frozen: no gradient reaches gamma and beta
     np.testing.assert_array_equal(model.get_weights()[2], mean)

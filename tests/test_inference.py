@@ -7,7 +7,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 
 import bigwrap
-from bigwrap import layers
+from bigwrap import layers, live_models
 from bigwrap import spec as spec_format
 from bigwrap.runtime import bridge
 
@@ -49,7 +49,7 @@ def test_each_executor_builds_the_model_once_per_core_not_once_per_task(spark, d
     fitted.register_udf(spark, "classify_again")
     many.select(F.expr("classify_again(features)")).write.format("noop").mode("overwrite").save()
     jvm = bridge(spark)
-    assert 1 <= jvm.hook("modulesBuilt", fitted.model._jvm_handle(jvm)) <= 2
+    assert 1 <= jvm.hook("modulesBuilt", live_models.handle(fitted.model, jvm)) <= 2
 
 
 def test_transform_keeps_columns_and_reads_vectors_arrays_and_sparse_rows(spark):
@@ -83,7 +83,7 @@ def test_a_model_of_over_300_mb_loads_broadcasts_and_predicts(spark):
     expected = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(got, expected / expected.sum(1, keepdims=True), atol=1e-5)
     jvm = bridge(spark)
-    back = spec_format.decode_weights(*jvm.model_weights(model._jvm_handle(jvm)))
+    back = spec_format.decode_weights(*jvm.model_weights(live_models.handle(model, jvm)))
     assert [(layer, name) for layer, name, _ in back] == [("big", "embeddings"), ("head", "kernel"), ("head", "bias")]
     np.testing.assert_array_equal(back[0][2], table)
     # and as a JVM stage, the way pyspark's Java pipeline writer and reader hand it over

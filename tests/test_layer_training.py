@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import bigwrap
-from bigwrap import layers, spec
+from bigwrap import layers, live_models, spec
 from bigwrap.runtime import bridge
 
 
@@ -112,7 +112,7 @@ def test_shared_layer_gradients_add_up_over_its_calls(spark):
     (y * torch.tensor(dy)).sum().backward()
 
     np.testing.assert_allclose(model.predict([a, b]), y.detach().numpy(), rtol=1e-4, atol=1e-4)
-    (grad_a, grad_b), (grad_kernel, grad_bias) = model._forward_backward([a, b], dy)
+    (grad_a, grad_b), (grad_kernel, grad_bias) = live_models.forward_backward(model, [a, b], dy)
     for got, want in [(grad_a, ta.grad), (grad_b, tb.grad), (grad_kernel, kernel.grad), (grad_bias, bias.grad)]:
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
 
@@ -127,7 +127,7 @@ def test_batch_normalization_moving_statistics_follow_pytorch(spark):
     model.set_weights([np.ones(3, np.float32), np.zeros(3, np.float32), old_mean, old_var])
     x = rng.normal(loc=2.0, scale=3.0, size=(8, 3)).astype(np.float32)
     b = bridge(spark)
-    handle = model._jvm_handle(b)
+    handle = live_models.handle(model, b)
     b.call("forwardBackward", handle, x.tobytes(), 8, np.ones((8, 3), "<f4").tobytes())
     weights = {name: value for _, name, value in
                spec.decode_weights(b.call("weightIndex", handle), bytes(b.call("weightBytes", handle)))}
@@ -146,7 +146,7 @@ def test_convolution_trains_on_batches_of_changing_size(spark):
     rng = np.random.default_rng(6)
     kernel, bias = (torch.tensor(w, requires_grad=True) for w in model.get_weights())
     b = bridge(spark)
-    handle = model._jvm_handle(b)  # one JVM module for both batches
+    handle = live_models.handle(model, b)  # one JVM module for both batches
     for rows in (8, 3):
         inputs = rng.normal(size=(rows, 5, 5, 2)).astype(np.float32)
         dy = rng.normal(size=(rows, 5, 5, 3)).astype(np.float32)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import bigwrap
-from bigwrap import layers
+from bigwrap import layers, live_models
 from bigwrap.runtime import bridge
 
 from .layer_cases import BAD_ARGUMENTS, LAYER_CASES
@@ -114,7 +114,7 @@ def test_jvm_gradients_match_pytorch(spark, run):
     grad_output = np.random.default_rng(11).normal(size=tuple(y.shape)).astype(np.float32)
     (y * torch.tensor(grad_output)).sum().backward()
 
-    input_grads, weight_grads = model._forward_backward(x, grad_output, kernels=kernels, precision=precision)
+    input_grads, weight_grads = live_models.forward_backward(model, x, grad_output, kernels, precision)
     if not case.tokens:
         for got, tensor in zip(input_grads, inputs):
             _assert_close(got, tensor.grad.numpy(), precision, "input gradient", case.bf16_tolerance)

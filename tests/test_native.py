@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import bigwrap
-from bigwrap import _jars, layers
+from bigwrap import _jars, layers, live_models
 from bigwrap.runtime import bridge
 
 
@@ -48,7 +48,7 @@ def _fit(train, model, **kwargs):
 
 
 def _kernels_of(spark, fitted) -> dict:
-    handle = fitted.model._jvm_handle(bridge(spark), fitted._kernels())
+    handle = live_models.handle(fitted.model, bridge(spark), fitted._kernels())
     return json.loads(bridge(spark).call("modelKernels", handle))
 
 
@@ -110,7 +110,7 @@ def test_without_the_library_training_runs_on_bigdl_and_warns_once():
     script = """
         import json, warnings
         import bigwrap
-        from bigwrap import layers
+        from bigwrap import layers, live_models
         from bigwrap.demo import digits_frames
         from bigwrap.runtime import bridge
         spark = bigwrap.session("local[2]", conf={"spark.driver.extraJavaOptions": "-Dbigwrap.native.library=none"})
@@ -124,7 +124,7 @@ def test_without_the_library_training_runs_on_bigdl_and_warns_once():
                                       verbose=0, seed=1).fit(train) for epochs in (5, 1)]
         fitted = fits[0]
         accuracy = fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
-        handle = fitted.model._jvm_handle(bridge(spark), fitted._kernels())
+        handle = live_models.handle(fitted.model, bridge(spark), fitted._kernels())
         print(json.dumps({"warnings": [str(w.message) for w in caught], "accuracy": accuracy,
                           "info": json.loads(bridge(spark).call("nativeKernelsInfo")),
                           "kernels": json.loads(bridge(spark).call("modelKernels", handle))}))

@@ -3,6 +3,8 @@ each bridge config is parsed strictly (a missing or unknown key is named)."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +52,35 @@ def test_bridge_configs_name_a_missing_unknown_or_mistyped_key(spark, no_spark_j
     frame = spark.createDataFrame([(b"",)], "image binary")
     with no_spark_job, pytest.raises(ValueError, match=pattern):
         bridge(spark).call("imagesToArrays", frame._jdf, json.dumps(config))
+
+
+def _guide_defaults() -> dict[str, str]:
+    """Each Param of the Params table in docs/training.md with the default the guide gives it."""
+    path = Path(__file__).resolve().parent.parent / "docs" / "training.md"
+    rows = [line.split(" | ") for line in path.read_text().splitlines() if line.startswith("| `")]
+    table = {}
+    for names, defaults, _ in (row[:3] for row in rows if len(row) >= 3):
+        names = re.findall(r"`(\w+)`", names)
+        values = [v.strip(" `") for v in re.split(r" / |, ", defaults)] if len(names) > 1 else [defaults.strip(" `")]
+        assert len(values) == len(names), f"docs/training.md row {names}: one default per Param"
+        table.update(zip(names, values))
+    return table
+
+
+def _as_written(value) -> set[str]:
+    """How the guide writes a JVM default: an unset (off) Param has no value."""
+    if value is None:
+        return {"None", "one per core", "Spark's default", "—"}
+    if isinstance(value, (bool, list)):
+        return {str(value)}
+    return {str(value), json.dumps(value)}
+
+
+def test_the_guides_params_table_gives_the_jvms_defaults(spark):
+    """The guide's table is a checked copy: every estimator Param is in it, with the JVM's default."""
+    defaults = json.loads(bridge(spark).call("stageParams", "bigwrap.ml.BigwrapEstimator"))["defaults"]
+    guide = _guide_defaults()
+    for param in bigwrap.Estimator().params:
+        assert param.name in guide, f"docs/training.md's Params table lacks {param.name}"
+        if param.name not in {"model", "validationData", "loss"}:  # Python-only, or required (no default)
+            assert guide[param.name] in _as_written(defaults.get(param.name)), param.name

@@ -82,7 +82,7 @@ def test_a_model_fits_in_the_fresh_venv_on_the_installed_native_kernels(node):
         import numpy as np
         from pyspark.ml.linalg import Vectors
         import bigwrap
-        from bigwrap import layers
+        from bigwrap import layers, live_models
         from bigwrap.runtime import bridge
 
         spark = bigwrap.session("local[2]")
@@ -97,7 +97,7 @@ def test_a_model_fits_in_the_fresh_venv_on_the_installed_native_kernels(node):
                                    optimizer=bigwrap.optimizers.Adam(0.02), batchSize=64, epochs=8, verbose=0,
                                    seed=1).fit(frame)
         accuracy = fitted.transform(frame).selectExpr("avg(cast(prediction = label as double))").first()[0]
-        handle = fitted.model._jvm_handle(bridge(spark), fitted._kernels())
+        handle = live_models.handle(fitted.model, bridge(spark), fitted._kernels())
         print(json.dumps({"package": bigwrap.__file__, "accuracy": accuracy,
                           "native": json.loads(bridge(spark).call("nativeKernelsInfo")),
                           "kernels": json.loads(bridge(spark).call("modelKernels", handle))}))

@@ -1,35 +1,29 @@
-"""bigwrap layers, by family (one file each)."""
-from .activation import ELU, LeakyReLU, ReLU, Softmax
-from .attention import MultiHeadAttention, TransformerEncoder
-from .base import Input, InputLayer, Layer
-from .convolutional import (Conv1D, Conv2D, Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling2D,
-                            ZeroPadding2D)
-from .core import Activation, Dense, Dropout, Flatten, Masking, Permute, RepeatVector, Reshape
-from .embedding import Embedding, PositionEmbedding
-from .merging import Add, Average, Concatenate, Maximum, Multiply, Subtract
-from .normalization import BatchNormalization, LayerNormalization
-from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-                      GlobalMaxPooling1D, GlobalMaxPooling2D, LPPooling2D, MaxPooling1D, MaxPooling2D)
-from .recurrent import GRU, LSTM, Bidirectional, PeepholeLSTM, SimpleRNN, TimeDistributed
+"""bigwrap layers, by family: one file each, mirrored on the JVM by `spec/<Family>Layers.scala`
+(tests/test_layer_registry.py checks it). The public names are the layer classes the family files define."""
+from importlib import import_module
 
-__all__ = ["Input", "InputLayer", "Layer",
-           "Dense", "Activation", "Dropout", "Masking", "Flatten", "Reshape", "Permute", "RepeatVector",
-           "ReLU", "LeakyReLU", "ELU", "Softmax",
-           "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
-           "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "LPPooling2D",
-           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-           "BatchNormalization", "LayerNormalization", "Embedding", "PositionEmbedding",
-           "SimpleRNN", "LSTM", "PeepholeLSTM", "GRU", "Bidirectional", "TimeDistributed",
-           "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum",
-           "MultiHeadAttention", "TransformerEncoder"]
+from .base import Input, InputLayer, Layer
+
+# The families in the order the catalogue (README's layer table) lists them.
+FAMILIES = ("core", "activation", "convolutional", "pooling", "normalization", "embedding", "recurrent", "merging",
+            "attention")
+
+
+def _family_layers(family: str) -> dict[str, type[Layer]]:
+    """The public layer classes `layers/<family>.py` defines, in definition order."""
+    module = import_module(f".{family}", __name__)
+    return {name: value for name, value in vars(module).items()
+            if isinstance(value, type) and issubclass(value, Layer) and value.__module__ == module.__name__
+            and not name.startswith("_")}
+
+
+_BY_FAMILY = {family: _family_layers(family) for family in FAMILIES}
+globals().update({name: cls for layers in _BY_FAMILY.values() for name, cls in layers.items()})
+
+__all__ = ["Input", "InputLayer", "Layer", *(name for layers in _BY_FAMILY.values() for name in layers)]
 
 
 def catalogue() -> str:
-    """The README's table of supported layers, one row per family (file), generated from the public layers."""
-    families: dict[str, list[str]] = {}
-    for name in __all__:
-        cls = globals()[name]
-        if name not in ("Input", "InputLayer", "Layer"):
-            families.setdefault(cls.__module__.rsplit(".", 1)[-1], []).append(f"`{name}`")
-    rows = [f"| {family} | {', '.join(names)} |" for family, names in families.items()]
+    """The README's table of supported layers, one row per family (file), generated from the family files."""
+    rows = [f"| {family} | {', '.join(f'`{name}`' for name in layers)} |" for family, layers in _BY_FAMILY.items()]
     return "\n".join(["| family | layers |", "|---|---|", *rows])

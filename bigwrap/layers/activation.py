@@ -6,8 +6,7 @@ from .base import Layer
 
 
 class ReLU(Layer):
-    def get_config(self):
-        return {"name": self.name}
+    """max(x, 0)."""
 
 
 class LeakyReLU(Layer):
@@ -17,9 +16,6 @@ class LeakyReLU(Layer):
         super().__init__(name=name)
         self.negative_slope = number(negative_slope, "negative_slope", self.where(), low=0)
 
-    def get_config(self):
-        return {"name": self.name, "negative_slope": self.negative_slope}
-
 
 class ELU(Layer):
     """`x` for x > 0, `alpha * (exp(x) - 1)` below."""
@@ -27,9 +23,6 @@ class ELU(Layer):
     def __init__(self, alpha: float = 1.0, name: str | None = None):
         super().__init__(name=name)
         self.alpha = number(alpha, "alpha", self.where())
-
-    def get_config(self):
-        return {"name": self.name, "alpha": self.alpha}
 
 
 class Softmax(Layer):
@@ -40,6 +33,3 @@ class Softmax(Layer):
         if axis != -1:
             raise ValueError(f"{self.where()}: only `axis=-1` is supported, got {axis!r}")
         self.axis = axis
-
-    def get_config(self):
-        return {"name": self.name, "axis": self.axis}

@@ -133,9 +133,3 @@ class TransformerEncoder(Layer):
             layer.build(shapes.get(prefix, input_shape))
             for name, shape, initializer, trainable in layer._weight_specs:
                 self.add_weight(f"{prefix}_{name}", shape, initializer, trainable)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "intermediate_dim": self.intermediate_dim, "num_heads": self.num_heads,
-                "dropout": self.dropout, "activation": self.activation, "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                "normalize_first": self.normalize_first}

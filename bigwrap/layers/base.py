@@ -1,6 +1,8 @@
 """Layer, the symbolic tensors layers are called on, and Input (Keras 3's shapes and conventions)."""
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections import Counter
 from typing import Any
@@ -219,7 +221,10 @@ class Layer:
 
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, **({} if self.trainable else {"trainable": False})}
+        """The constructor arguments (Keras' get_config) as JSON values, each read from the attribute `__init__`
+        stored it in; a layer that stores an argument otherwise overrides this."""
+        config = {"name": self.name, **{key: _json_value(getattr(self, key)) for key in _arguments(type(self))}}
+        return config if self.trainable else {**config, "trainable": False}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Layer":
@@ -232,6 +237,27 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}(name={self.name!r}{', ' if args else ''}{args})"
+
+
+@functools.cache
+def _arguments(cls: type) -> list[str]:
+    """The named constructor arguments of `cls`: its `__init__`'s, after those its `**kwargs` pass to its base's."""
+    owner = next(k for k in cls.__mro__ if "__init__" in vars(k))
+    parameters = inspect.signature(owner.__init__).parameters.values()
+    names = [p.name for p in parameters if p.name not in ("self", "name") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters) and owner is not Layer:
+        inherited = _arguments(owner.__mro__[1])
+        names = [*inherited, *(n for n in names if n not in inherited)]
+    return names
+
+
+def _json_value(value: Any) -> Any:
+    """A config value as the spec writes it: lists for tuples, a wrapped layer as its {"class_name", "config"}."""
+    if isinstance(value, Layer):
+        config = value.get_config()
+        config.pop("name")
+        return {"class_name": type(value).__name__, "config": config}
+    return [_json_value(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def _with_trainable(get_config):
@@ -269,9 +295,6 @@ class InputLayer(Layer):
 
     def __call__(self, inputs):
         raise TypeError(f"{self.where()} is a model input and cannot be called; use layers.Input(shape=...)")
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
 def Input(shape, dtype: str = "float32", name: str | None = None) -> SymbolicTensor:

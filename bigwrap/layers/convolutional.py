@@ -1,5 +1,5 @@
-"""Convolution layers on channels-last inputs: Conv1D (steps, channels), Conv2D (H, W, C), DepthwiseConv2D,
-SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D."""
+"""Convolution layers on channels-last inputs, (steps, channels) for 1D and (H, W, C) for 2D, and the padding,
+cropping and upsampling that go with them."""
 from __future__ import annotations
 
 import math
@@ -158,12 +158,6 @@ class DepthwiseConv2D(Layer):
         if self.use_bias:
             self.add_weight("bias", (input_shape[-1] * self.depth_multiplier,), self.bias_initializer)
 
-    def get_config(self):
-        return {"name": self.name, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": padding_config(self.padding), "depth_multiplier": self.depth_multiplier, "activation": self.activation,
-                "use_bias": self.use_bias, "depthwise_initializer": self.depthwise_initializer,
-                "bias_initializer": self.bias_initializer}
-
 
 class SeparableConv2D(DepthwiseConv2D):
     """A depthwise convolution, then a 1x1 convolution to `filters` channels: weights depthwise_kernel
@@ -190,9 +184,6 @@ class SeparableConv2D(DepthwiseConv2D):
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "pointwise_initializer": self.pointwise_initializer}
-
 
 class ZeroPadding2D(Layer):
     """Zero rows/columns around (H, W, C): `padding` is an int, (h, w), or ((top, bottom), (left, right))."""
@@ -205,9 +196,6 @@ class ZeroPadding2D(Layer):
         self.expect_rank(input_shape, 3, "(None, height, width, channels)")
         (t, b), (l, r) = self.padding
         return (input_shape[0] + t + b, input_shape[1] + l + r, input_shape[2])
-
-    def get_config(self):
-        return {"name": self.name, "padding": [list(p) for p in self.padding]}
 
 
 class Cropping2D(Layer):
@@ -226,9 +214,6 @@ class Cropping2D(Layer):
                              f"{format_shape(input_shape)}")
         return out
 
-    def get_config(self):
-        return {"name": self.name, "cropping": [list(p) for p in self.cropping]}
-
 
 class UpSampling2D(Layer):
     """Repeats rows and columns of (H, W, C) `size` times (nearest neighbour)."""
@@ -241,6 +226,3 @@ class UpSampling2D(Layer):
     def compute_output_shape(self, input_shape):
         self.expect_rank(input_shape, 3, "(None, height, width, channels)")
         return (input_shape[0] * self.size[0], input_shape[1] * self.size[1], input_shape[2])
-
-    def get_config(self):
-        return {"name": self.name, "size": list(self.size), "interpolation": self.interpolation}

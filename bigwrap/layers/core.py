@@ -1,8 +1,7 @@
-"""Core layers: Dense, Activation, Dropout, Masking, Flatten, Reshape, Permute, RepeatVector."""
+"""Core layers: dense maps, activations, dropout, masking and the shape changes (flatten, reshape, permute, repeat)."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from .. import activations, initializers, regularizers
 from ._checks import boolean, number, positive_int
@@ -44,9 +43,6 @@ class Activation(Layer):
         super().__init__(name=name)
         self.activation = activations.get(activation, self.where())
 
-    def get_config(self):
-        return {"name": self.name, "activation": self.activation}
-
 
 class Dropout(Layer):
     """Zeroes a `rate` fraction of inputs while training and scales the rest by 1/(1-rate)."""
@@ -56,9 +52,6 @@ class Dropout(Layer):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"{self.where()}: expected `rate` in [0, 1), got {rate!r}")
         self.rate = float(rate)
-
-    def get_config(self):
-        return {"name": self.name, "rate": self.rate}
 
 
 class Masking(Layer):
@@ -74,9 +67,6 @@ class Masking(Layer):
             raise ValueError(f"{self.where()} expects input of shape (None, steps, features), got "
                              f"{format_shape(input_shape)}")
         return input_shape
-
-    def get_config(self):
-        return {"name": self.name, "mask_value": self.mask_value}
 
 
 class Flatten(Layer):
@@ -107,9 +97,6 @@ class Reshape(Layer):
                              f"({size} values) to {format_shape(self.target_shape)}")
         return tuple(size // known if d == -1 else d for d in self.target_shape)
 
-    def get_config(self):
-        return {"name": self.name, "target_shape": list(self.target_shape)}
-
 
 class Permute(Layer):
     """Permutes the non-batch axes: `dims` is a permutation of 1..rank, as in Keras."""
@@ -126,9 +113,6 @@ class Permute(Layer):
                              f"shape {format_shape(input_shape)}")
         return tuple(input_shape[d - 1] for d in self.dims)
 
-    def get_config(self):
-        return {"name": self.name, "dims": list(self.dims)}
-
 
 class RepeatVector(Layer):
     """(features,) → (n, features)."""
@@ -140,6 +124,3 @@ class RepeatVector(Layer):
     def compute_output_shape(self, input_shape):
         self.expect_rank(input_shape, 1, "(None, features)")
         return (self.n, input_shape[0])
-
-    def get_config(self):
-        return {"name": self.name, "n": self.n}

@@ -26,10 +26,6 @@ class Embedding(Layer):
     def build(self, input_shape):
         self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
 
-    def get_config(self):
-        return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": self.embeddings_initializer, "mask_zero": self.mask_zero}
-
 
 class PositionEmbedding(Layer):
     """keras_hub's learned position embedding: for a (steps, features) input, the first `steps` rows of an
@@ -51,6 +47,3 @@ class PositionEmbedding(Layer):
 
     def build(self, input_shape):
         self.add_weight("embeddings", (self.sequence_length, input_shape[-1]), self.initializer)
-
-    def get_config(self):
-        return {"name": self.name, "sequence_length": self.sequence_length, "initializer": self.initializer}

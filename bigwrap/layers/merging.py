@@ -1,4 +1,4 @@
-"""Layers that merge a list of tensors: Concatenate, Add, Subtract, Multiply, Average, Maximum."""
+"""Layers that merge a list of tensors."""
 from __future__ import annotations
 
 from .base import Layer, _format_any
@@ -12,8 +12,25 @@ class _Merge(Layer):
             raise ValueError(f"{self.where()} needs inputs of one shape, got {_format_any(input_shape)}")
         return input_shape[0]
 
-    def get_config(self):
-        return {"name": self.name}
+
+class Concatenate(_Merge):
+    """Joins along `axis` (counted without the batch dimension when positive, as Keras counts with it: 1 = first)."""
+
+    def __init__(self, axis: int = -1, name: str | None = None):
+        super().__init__(name=name)
+        if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
+            raise ValueError(f"{self.where()}: `axis` must be a non-zero integer (the batch axis 0 cannot be "
+                             f"joined), got {axis!r}")
+        self.axis = axis
+
+    def compute_output_shape(self, input_shape):
+        rank = len(input_shape[0])
+        axis = self.axis - 1 if self.axis > 0 else rank + self.axis
+        if not 0 <= axis < rank or any(len(d) != rank for d in input_shape) or any(
+                d[:axis] + d[axis + 1:] != input_shape[0][:axis] + input_shape[0][axis + 1:] for d in input_shape):
+            raise ValueError(f"{self.where()} cannot join {_format_any(input_shape)} along axis {self.axis}: "
+                             "all other axes must match")
+        return (*input_shape[0][:axis], sum(d[axis] for d in input_shape), *input_shape[0][axis + 1:])
 
 
 class Add(_Merge):
@@ -37,26 +54,3 @@ class Average(_Merge):
 
 class Maximum(_Merge):
     pass
-
-
-class Concatenate(_Merge):
-    """Joins along `axis` (counted without the batch dimension when positive, as Keras counts with it: 1 = first)."""
-
-    def __init__(self, axis: int = -1, name: str | None = None):
-        super().__init__(name=name)
-        if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
-            raise ValueError(f"{self.where()}: `axis` must be a non-zero integer (the batch axis 0 cannot be "
-                             f"joined), got {axis!r}")
-        self.axis = axis
-
-    def compute_output_shape(self, input_shape):
-        rank = len(input_shape[0])
-        axis = self.axis - 1 if self.axis > 0 else rank + self.axis
-        if not 0 <= axis < rank or any(len(d) != rank for d in input_shape) or any(
-                d[:axis] + d[axis + 1:] != input_shape[0][:axis] + input_shape[0][axis + 1:] for d in input_shape):
-            raise ValueError(f"{self.where()} cannot join {_format_any(input_shape)} along axis {self.axis}: "
-                             "all other axes must match")
-        return (*input_shape[0][:axis], sum(d[axis] for d in input_shape), *input_shape[0][axis + 1:])
-
-    def get_config(self):
-        return {"name": self.name, "axis": self.axis}

@@ -35,10 +35,6 @@ class BatchNormalization(Layer):
         self.add_weight("moving_mean", channels, "zeros", trainable=False)
         self.add_weight("moving_variance", channels, "ones", trainable=False)
 
-    def get_config(self):
-        return {"name": self.name, "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
-
 
 class LayerNormalization(Layer):
     """Normalizes each sample over its last axis, then scales by gamma and shifts by beta."""
@@ -59,7 +55,3 @@ class LayerNormalization(Layer):
             self.add_weight("gamma", (input_shape[-1],), "ones")
         if self.center:
             self.add_weight("beta", (input_shape[-1],), "zeros")
-
-    def get_config(self):
-        return {"name": self.name, "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
-                "scale": self.scale}

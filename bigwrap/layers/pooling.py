@@ -22,10 +22,6 @@ class _Pooling(Layer):
         out = spatial_output_shape(self, input_shape, self.pool_size, self.strides, self.padding)
         return (*out, input_shape[-1])
 
-    def get_config(self):
-        return {"name": self.name, "pool_size": list(self.pool_size), "strides": list(self.strides),
-                "padding": padding_config(self.padding)}
-
 
 class MaxPooling1D(_Pooling):
     rank = 1
@@ -48,9 +44,6 @@ class _AveragePooling(_Pooling):
             raise ValueError(f"{where}: uneven explicit padding {padding_config(self.padding)} needs "
                              "count_include_pad=True (BigDL leaves out padded cells of symmetric padding only)")
 
-    def get_config(self):
-        return {**super().get_config(), "count_include_pad": self.count_include_pad}
-
 
 class AveragePooling1D(_AveragePooling):
     rank = 1
@@ -70,9 +63,6 @@ class LPPooling2D(_Pooling):
         self.p = number(p, "p", self.where(), low=1)
         choice(padding, ("valid", "same"), "padding", self.where())
 
-    def get_config(self):
-        return {**super().get_config(), "p": self.p}
-
 
 class _GlobalPooling(Layer):
     rank = 2
@@ -81,9 +71,6 @@ class _GlobalPooling(Layer):
         example = "(None, steps, channels)" if self.rank == 1 else "(None, height, width, channels)"
         self.expect_rank(input_shape, self.rank + 1, example)
         return (input_shape[-1],)
-
-    def get_config(self):
-        return {"name": self.name}
 
 
 class GlobalAveragePooling1D(_GlobalPooling):

@@ -1,5 +1,4 @@
-"""Recurrent layers over (steps, features): SimpleRNN, LSTM, PeepholeLSTM, GRU, and the Bidirectional and
-TimeDistributed wrappers.
+"""Recurrent layers over (steps, features), and the wrappers that run a layer both ways or at every step.
 
 Weights are Keras': kernel (features, gates * units), recurrent_kernel (units, gates * units), bias; LSTM gates
 in the order i, f, c, o; GRU gates z, r, h with `reset_after=True` (Keras' default), whose bias is
@@ -51,13 +50,6 @@ class _RNN(Layer):
         if self.use_bias:
             self.add_weight("bias", self.bias_shape(), self.bias_initializer)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "units": self.units, "activation": self.activation,
-                "recurrent_activation": self.recurrent_activation, "use_bias": self.use_bias,
-                "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
-                "kernel_initializer": self.kernel_initializer, "recurrent_initializer": self.recurrent_initializer,
-                "bias_initializer": self.bias_initializer}
-
 
 class SimpleRNN(_RNN):
     """h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)."""
@@ -77,9 +69,6 @@ class LSTM(_RNN):
         if self.use_bias and self.unit_forget_bias:
             bias = self._weights[-1]
             bias[self.units:2 * self.units] = 1.0
-
-    def get_config(self):
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 class PeepholeLSTM(LSTM):
@@ -108,9 +97,6 @@ class GRU(_RNN):
     def bias_shape(self):
         return (2, 3 * self.units)
 
-    def get_config(self):
-        return {**super().get_config(), "reset_after": self.reset_after}
-
 
 def _layer_from_config(value: Any, where: str) -> Layer:
     if isinstance(value, Layer):
@@ -118,12 +104,6 @@ def _layer_from_config(value: Any, where: str) -> Layer:
     if isinstance(value, dict) and value.get("class_name") in Layer.registry:
         return Layer.registry[value["class_name"]].from_config(value.get("config", {}))
     raise ValueError(f"{where}: `layer` must be a layer or its {{'class_name', 'config'}}, got {value!r}")
-
-
-def _layer_config(layer: Layer) -> dict[str, Any]:
-    config = layer.get_config()
-    config.pop("name")
-    return {"class_name": type(layer).__name__, "config": config}
 
 
 class Bidirectional(Layer):
@@ -152,9 +132,6 @@ class Bidirectional(Layer):
                 self._weights.append(value)
         self.weights_version += 1
 
-    def get_config(self):
-        return {"name": self.name, "layer": _layer_config(self.layer), "merge_mode": self.merge_mode}
-
 
 class TimeDistributed(Layer):
     """Applies `layer` to every step of a (steps, ...) input with one set of weights."""
@@ -174,6 +151,3 @@ class TimeDistributed(Layer):
         self._weight_specs = list(self.layer._weight_specs)
         self._weights = [np.array(w) for w in self.layer._weights]
         self.weights_version += 1
-
-    def get_config(self):
-        return {"name": self.name, "layer": _layer_config(self.layer)}

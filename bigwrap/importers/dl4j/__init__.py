@@ -65,7 +65,9 @@ class Dl4jNetwork:
         if len(dims) != 1:
             raise ValueError(f"{self.source}: flat_gradient needs a flat [N, outputs] output, this model outputs "
                              f"{(None, *dims)}")
-        _, grads = self.model._loss_gradients(features, labels, loss)
+        from ...live_models import loss_gradients  # the JVM: imported on use, as the DSL imports no Spark
+
+        _, grads = loss_gradients(self.model, features, labels, loss)
         rows = len(np.asarray(labels))
         scale = rows * (dims[0] if _LOSSES[self.dl4j_loss][1] else 1)
         trainable = [(layer.name, name) for layer in self.model.layers for name in layer.trainable_weight_names]

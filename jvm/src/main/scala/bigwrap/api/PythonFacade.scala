@@ -1,19 +1,11 @@
 package bigwrap.api
 
-import java.nio.{ByteBuffer, ByteOrder}
-import java.util.UUID
-import java.util.concurrent.ConcurrentHashMap
-
 import bigwrap.features.{Images, TokenIds}
-import bigwrap.infer.{Activations, Inference, Predictor}
+import bigwrap.infer.{Activations, Predictor}
 import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedStage, StageFiles}
 import bigwrap.nn.NativeKernels
-import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
-import bigwrap.train.Losses
+import bigwrap.spec.{BuiltModel, WeightSet}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
-import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
-import com.intel.analytics.bigdl.dllib.tensor.Tensor
-import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.ml.PipelineStage
 import org.apache.spark.sql.{DataFrame, SparkSession}
@@ -28,9 +20,6 @@ import org.json4s.jackson.JsonMethods
  */
 object PythonFacade {
   private implicit val formats: Formats = DefaultFormats
-  private val models = new ConcurrentHashMap[String, BuiltModel]()
-  // One predictor (one broadcast of the weights) per loaded model, shared by its transforms, streams and UDFs.
-  private val predictors = new ConcurrentHashMap[String, Predictor]()
 
   private def guard[A](body: => A): A = try body catch {
     case t: Throwable => throw BigwrapException.userFacing(t)
@@ -38,8 +27,7 @@ object PythonFacade {
 
   private def json(value: JValue): String = JsonMethods.compact(value)
 
-  private def model(handle: String): BuiltModel = Option(models.get(handle)).getOrElse(
-    throw BigwrapException.valueError(s"model handle '$handle' is not loaded in this JVM (was the SparkSession restarted?)"))
+  private def model(handle: String): BuiltModel = LiveModels(handle)
 
   /** Initialises BigDL's Engine for the running SparkContext; returns the engine facts as JSON. */
   def init(): String = guard {
@@ -55,135 +43,35 @@ object PythonFacade {
       "engine_type" -> JString(BigDLAccess.engineType)))
   }
 
-  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */
-  def shapes(specJson: String): String = guard {
-    val built = ModelBuilder.build(specJson)
-    def toJson(shapes: Seq[Seq[Int]]) = JArray(shapes.map(s => JArray(s.map(d => JInt(d)).toList)).toList)
-    json(JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes)))
-  }
+  // The calls on one loaded model: LiveModels does the work.
+  def shapes(specJson: String): String = guard(json(LiveModels.shapes(specJson)))
 
-  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte]): String =
-    loadModel(specJson, weightIndexJson, weightBytes, KernelChoice.Default.toJson)
+  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte], kernelsJson: String): String =
+    guard(LiveModels.load(specJson, WeightSet.fromBytes(weightIndexJson, weightBytes), kernelsJson))
 
-  /** As above, with Dense and Conv2D on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}). */
-  def loadModel(specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
-      kernelsJson: String): String = guard {
-    val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
-    built.setWeights(WeightSet.fromBytes(weightIndexJson, weightBytes))
-    val handle = UUID.randomUUID().toString
-    models.put(handle, built)
-    handle
-  }
+  def loadModelFile(specJson: String, weightIndexJson: String, weightPath: String, kernelsJson: String): String =
+    guard(LiveModels.load(specJson, WeightSet.fromFile(weightIndexJson, weightPath), kernelsJson))
 
-  /** As `loadModel`, with the weights read from a file: large models would overflow Py4J's byte transfer. */
-  def loadModelFile(specJson: String, weightIndexJson: String, weightPath: String, kernelsJson: String): String = guard {
-    val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
-    built.setWeights(WeightSet.fromFile(weightIndexJson, weightPath))
-    val handle = UUID.randomUUID().toString
-    models.put(handle, built)
-    handle
-  }
+  def toDL4J(handle: String, lossJson: String, path: String, overwrite: Boolean): String =
+    guard(LiveModels.toDL4J(handle, lossJson, path, overwrite))
 
-  /** The loaded model as a DL4J zip (bigwrap.dl4j.Dl4jExport); `lossJson` "" for none. Returns the DL4J class. */
-  def toDL4J(handle: String, lossJson: String, path: String, overwrite: Boolean): String = guard {
-    val built = model(handle)
-    val loss = if (lossJson.isEmpty) None else Some(JsonMethods.parse(lossJson).asInstanceOf[JObject])
-    bigwrap.dl4j.Dl4jExport.write(built.specJson, built.weights, loss, path, overwrite)
-  }
+  def releaseModel(handle: String): Unit = LiveModels.release(handle)
 
-  def releaseModel(handle: String): Unit = {
-    models.remove(handle)
-    predictors.remove(handle)
-  }
-
-  /** The kernels the model behind `handle` runs on (native only where this JVM loaded the library). */
   def modelKernels(handle: String): String = guard(model(handle).kernels.toJson)
 
   def weightIndex(handle: String): String = guard(model(handle).weights.indexJson)
 
   def weightBytes(handle: String): Array[Byte] = guard(model(handle).weights.bytes)
 
-  /** The model's weights as the raw float32 file `path`: Py4J cannot return 256 MiB or more as bytes. */
   def writeWeights(handle: String, path: String): Unit = guard(model(handle).weights.writeFile(path))
 
-  /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
-  def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] = guard {
-    toBytes(Inference.forward(model(handle), floats(input), batch))
-  }
+  def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] = guard(LiveModels.predict(handle, input, batch))
 
-  private def floats(bytes: Array[Byte]): Array[Float] = {
-    val values = new Array[Float](bytes.length / 4)
-    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
-    values
-  }
+  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] =
+    guard(LiveModels.forwardBackward(handle, input, batch, gradOutput))
 
-  private def toBytes(values: Array[Float]): Array[Byte] = {
-    val buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN)
-    buffer.asFloatBuffer().put(values)
-    buffer.array()
-  }
-
-  /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
-  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
-      gradOutput: Tensor[Float] => Tensor[Float]): Activity = {
-    val activity = Inference.inputActivity(built, floats(input), batch)
-    val module = built.module
-    module.training()
-    module.zeroGradParameters()
-    val gradIn = module.backward(activity, gradOutput(module.forward(activity).toTensor[Float]))
-    module.evaluate()
-    gradIn
-  }
-
-  /**
-   * One training-mode forward and backward pass of `batch` rows (laid out as for `predict`) with the given
-   * gradient of the output: returns the gradient of each input (same layout as the input), followed by
-   * the gradient of each trainable weight in Keras layout, in `weightIndex` order without the
-   * non-trainable weights. Gradients start from zero, so they are this batch's alone.
-   */
-  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = guard {
-    val built = model(handle)
-    predictors.remove(handle) // the pass moves BatchNormalization's statistics: a later predictor must see them
-    built.synchronized {
-      val gradIn = trainingPass(built, input, batch) { out =>
-        val gradient = floats(gradOutput)
-        BigwrapException.require(gradient.length == out.nElement(),
-          s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
-        Tensor[Float](gradient, out.size())
-      }
-      val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
-      else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
-      val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
-        // An input no gradient reaches (e.g. token ids into an Embedding) gets zeros.
-        if (g == null || g.nElement() == 0) new Array[Float](batch * shape.product) else Tensors.toArray(g)
-      }
-      toBytes((inputParts :+ built.gradients.data).flatten.toArray)
-    }
-  }
-
-  /**
-   * The loss the Estimator trains (`lossJson`, e.g. {"name": "categorical_crossentropy"}) on `batch` rows against
-   * `labels` shaped like the output, with its gradient: one training-mode forward and backward. Returns the
-   * mean loss over the rows, then the gradients of the trainable weights as `forwardBackward` orders them.
-   */
   def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): Array[Byte] =
-    guard {
-      val built = model(handle)
-      predictors.remove(handle) // a training pass moves BatchNormalization's statistics
-      val criterion = Losses.criterion(JsonMethods.parse(lossJson))
-      built.synchronized {
-        var loss = 0f
-        trainingPass(built, input, batch) { out =>
-          val values = floats(labels)
-          BigwrapException.require(values.length == out.nElement(),
-            s"lossGradients got ${values.length} label values for an output of ${out.nElement()}")
-          val target = Tensor[Float](values, out.size())
-          loss = criterion.forward(out, target)
-          criterion.backward(out, target).toTensor[Float]
-        }
-        toBytes(loss +: built.gradients.data)
-      }
-    }
+    guard(LiveModels.lossGradients(handle, input, batch, labels, lossJson))
 
   /**
    * Trains the model behind `handle` in place on `df` (validating on `validationDf` when not null) with
@@ -192,8 +80,7 @@ object PythonFacade {
   def fit(df: DataFrame, validationDf: DataFrame, handle: String, estimator: BigwrapEstimator,
       requestJson: String): String = guard {
     val request = BridgeConfigs.fit(requestJson)
-    val built = model(handle)
-    predictors.remove(handle) // trained in place: a later predictor must broadcast the new weights
+    val built = LiveModels.changed(handle) // trained in place
     FitRuns.fit(df, validationDf, built, estimator, request)
   }
 
@@ -261,12 +148,7 @@ object PythonFacade {
 
   def writeStageWeights(saved: SavedStage, path: String): Unit = guard(saved.model.foreach(_.weights.writeFile(path)))
 
-  private def predictor(handle: String, spark: SparkSession): Predictor = {
-    val built = model(handle)
-    predictors.computeIfAbsent(handle, _ => Predictor(spark, built))
-  }
-
-  private[api] def predictorOf(handle: String): Option[Predictor] = Option(predictors.get(handle))
+  private def predictor(handle: String, spark: SparkSession): Predictor = LiveModels.predictor(handle, spark)
 
   /** `df` (batch or streaming) with prediction (and probability) columns, computed in batches on the executors. */
   def transform(df: DataFrame, handle: String, configJson: String): DataFrame = guard {

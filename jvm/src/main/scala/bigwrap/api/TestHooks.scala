@@ -20,7 +20,10 @@ object TestHooks {
   }
 
   /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */
-  def modulesBuilt(handle: String): Long = guard(PythonFacade.predictorOf(handle).map(_.modulesBuilt).getOrElse(0L))
+  def modulesBuilt(handle: String): Long = guard(LiveModels.modulesBuilt(handle))
+
+  /** Models loaded in this JVM (LiveModels): a test counts them over many fits to catch leaked handles. */
+  def liveModels(): Int = LiveModels.count
 
   /** The next atomic save fails with an IOException (Python: OSError) `message` after writing `files` files. */
   def failNextSaveAfter(files: Int, message: String): Unit = WriteFaults.failAfter(files, message)

@@ -5,7 +5,7 @@ import scala.util.control.NonFatal
 import bigwrap.api.BigwrapException
 import bigwrap.data.Columns
 import bigwrap.spec.{KernelChoice, ModelBuilder, WeightSet}
-import bigwrap.train.{EarlyStopping, FitConfig, Fitting, Progress, ResumeConfig}
+import bigwrap.train.{EarlyStopping, FitConfig, Fitting, Progress, ResumeConfig, TaskLayout}
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import org.apache.spark.ml.Estimator
@@ -55,6 +55,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
   def setSeed(value: Long): this.type = set(seed, value)
   def setTrainer(name: String): this.type = set(trainer, name)
   def setNumTasks(count: Int): this.type = set(numTasks, count)
+  def setTaskLayout(mode: String): this.type = set(taskLayout, mode)
   def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
   def setKernels(value: String): this.type = set(kernels, value)
   def setPrecision(value: String): this.type = set(precision, value)
@@ -92,6 +93,8 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
     val trainsOnBarrier = $(trainer) == "barrier"
     require(get(numTasks).isEmpty || trainsOnBarrier,
       "numTasks applies to trainer='barrier'; 'bigdl' always trains on all cores")
+    require($(taskLayout) == TaskLayout.Auto || (trainsOnBarrier && get(numTasks).isEmpty),
+      s"taskLayout='${$(taskLayout)}' needs trainer='barrier' and numTasks=None (numTasks sets the tasks itself)")
     kernelChoice
     require(trainsOnBarrier || !Seq("disk", "none").contains($(dataCache)), s"trainer='bigdl' holds every training " +
       s"row in memory; dataCache='${$(dataCache)}' needs trainer='barrier'")
@@ -107,7 +110,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
       require(!$(restoreBestWeights), "restoreBestWeights needs earlyStopping=True")
     }
     val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
-    val tasks = get(numTasks).getOrElse(slots)
+    val tasks = get(numTasks).getOrElse(if ($(taskLayout) == TaskLayout.PerExecutor) BigDLAccess.nodeNumber else slots)
     require(tasks <= slots, s"numTasks $tasks exceeds the $slots cores training; all tasks of a synchronous step " +
       "must run at once")
     require($(batchSize) % tasks == 0, s"batchSize ${$(batchSize)} must be a multiple of the $tasks tasks training " +
@@ -125,7 +128,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
   private[bigwrap] def fitConfig(resume: Option[ResumeConfig]): FitConfig = FitConfig(
     loss = loss.config($(loss)), optimizer = optimizer.config($(optimizer)), batchSize = $(batchSize),
     epochs = $(epochs), trainer = $(trainer),
-    tasks = get(numTasks).getOrElse(BigDLAccess.nodeNumber * BigDLAccess.coreNumber),
+    tasks = get(numTasks), taskLayout = $(taskLayout),
     featuresCols = getFeaturesCols, labelCol = $(labelCol), metrics = $(metrics).toSeq,
     seed = get(seed).map(_ & Long.MaxValue),
     earlyStopping = if ($(earlyStopping)) Some(EarlyStopping($(monitor), $(patience), $(minDelta), $(restoreBestWeights)))

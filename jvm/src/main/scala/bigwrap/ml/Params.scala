@@ -3,7 +3,7 @@ package bigwrap.ml
 import bigwrap.api.BigwrapException
 import bigwrap.infer.Predictor
 import bigwrap.spec.KernelChoice
-import bigwrap.train.{DataCache, Metrics, Trainers}
+import bigwrap.train.{DataCache, Metrics, TaskLayout, Trainers}
 import org.apache.spark.ml.param._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -126,6 +126,9 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
     "'barrier' (bigwrap's trainer) or 'bigdl' (BigDL's DistriOptimizer)", _))
   final val numTasks = ruled(Rule[Int](_ > 0, "must be a positive integer or None"))(new IntParam(this, "numTasks",
     "tasks training in parallel (barrier trainer); None: one per core", _))
+  final val taskLayout = ruled(Rule.oneOf(TaskLayout.Modes))(new Param[String](this, "taskLayout",
+    "barrier trainer without numTasks: 'auto' (time the model both ways, take the faster), 'perCore' (a task " +
+    "per core) or 'perExecutor' (one task per executor, multithreaded kernels)", _))
   final val validationSplit = ruled(Rule.fraction)(new DoubleParam(this, "validationSplit",
     "fraction of the training rows held out for validation when validationData is None; 0 for none", _))
   final val metrics = ruled(Rule[Array[String]](_.forall(Metrics.isKnown), "known: accuracy, top_k_accuracy " +
@@ -156,7 +159,7 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
   setDefault(labelCol -> "label", optimizer -> "\"adam\"", batchSize -> 32, epochs -> 1, verbose -> 1,
     trainer -> Trainers.Names.head, validationSplit -> 0.0, metrics -> Array.empty[String], earlyStopping -> false,
     monitor -> "val_loss", patience -> 0, minDelta -> 0.0, restoreBestWeights -> false, checkpointEvery -> 1,
-    dataCache -> DataCache.Default)
+    dataCache -> DataCache.Default, taskLayout -> TaskLayout.Auto)
 }
 
 /** Params ↔ the `paramMap` / `defaultParamMap` objects of a stage's metadata (Spark's layout). */

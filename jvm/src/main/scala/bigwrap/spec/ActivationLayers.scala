@@ -3,31 +3,13 @@ package bigwrap.spec
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Activation layers with arguments: ReLU, LeakyReLU, ELU, Softmax. */
+/** Activation layers with arguments (layers/activation.py). */
 object ActivationLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "ReLU" -> ReLUBuilder, "LeakyReLU" -> LeakyReLUBuilder, "ELU" -> ELUBuilder, "Softmax" -> SoftmaxBuilder)
-}
-
-case object ReLUBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    plain(in.shape, new bigwrap.nn.Relu().setName(layer.name).inputs(in.node))
-  }
-}
-
-case object LeakyReLUBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    plain(in.shape, LeakyReLU[Float](layer.double("negative_slope")).setName(layer.name).inputs(in.node))
-  }
-}
-
-case object ELUBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    plain(in.shape, ELU[Float](layer.double("alpha")).setName(layer.name).inputs(in.node))
-  }
+    "ReLU" -> OneModule(_ => new bigwrap.nn.Relu()),
+    "LeakyReLU" -> OneModule(layer => LeakyReLU[Float](layer.double("negative_slope"))),
+    "ELU" -> OneModule(layer => ELU[Float](layer.double("alpha"))),
+    "Softmax" -> SoftmaxBuilder)
 }
 
 case object SoftmaxBuilder extends LayerBuilder {

@@ -1,38 +1,26 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
-import bigwrap.nn.{Attention, PositionTable}
+import bigwrap.nn.Attention
 import com.intel.analytics.bigdl.dllib.nn.{CAddTable, Dropout}
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.json4s._
 
-/** PositionEmbedding, MultiHeadAttention and TransformerEncoder (layers/attention.py, layers/embedding.py). */
+/** Attention and the keras_hub Transformer blocks built on it (layers/attention.py). */
 object AttentionLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "PositionEmbedding" -> PositionEmbeddingBuilder, "MultiHeadAttention" -> MultiHeadAttentionBuilder,
-    "TransformerEncoder" -> TransformerEncoderBuilder)
+    "MultiHeadAttention" -> MultiHeadAttentionBuilder, "TransformerEncoder" -> TransformerEncoderBuilder)
 
   /** A layer spec made from `fields`, named `name`: how composite layers build their sub-layers. */
   def spec(className: String, name: String, fields: (String, JValue)*): LayerSpec =
     LayerSpec(className, name, JObject(fields.toList), Nil)
 }
 
-case object PositionEmbeddingBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    requireRank(layer, in, 2, "(steps, features)")
-    val length = layer.int("sequence_length")
-    BigwrapException.require(in.shape.head <= length, s"layer '${layer.name}' (PositionEmbedding) has positions for " +
-      s"$length steps but got input of shape ${Tensors.shapeString(in.shape)}")
-    val table = new PositionTable(length, in.shape.last)
-    table.setName(layer.name)
-    BuiltLayer(GraphTensor(table.inputs(in.node), in.shape),
-      Seq(new WeightSlot("embeddings", Seq(length, in.shape.last), () => table.embeddings, () => table.gradEmbeddings)))
-  }
-}
-
 case object MultiHeadAttentionBuilder extends LayerBuilder {
+  override def consumesMask: Boolean = true
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] = call.named("query").getOrElse(call.inputs.head).mask
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer =
     build(layer, LayerCall(inputs, Seq("query", "value", "key", "attention_mask").take(inputs.size)))
 
@@ -67,7 +55,9 @@ case object MultiHeadAttentionBuilder extends LayerBuilder {
 }
 
 /** keras_hub's TransformerEncoder from the MultiHeadAttention, LayerNormalization and Dense builders. */
-case object TransformerEncoderBuilder extends LayerBuilder {
+case object TransformerEncoderBuilder extends PassesMask {
+  override def consumesMask: Boolean = true
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     requireRank(layer, in, 2, "(steps, features)")

@@ -6,15 +6,21 @@ import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.optim.Regularizer
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Dense, Activation, Dropout, Masking, Flatten, Reshape, Permute, RepeatVector. Shapes stay channels-last throughout. */
+/** Core layers (layers/core.py). Shapes stay channels-last throughout. */
 object CoreLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> DropoutBuilder, "Masking" -> MaskingBuilder,
+    "Dense" -> DenseBuilder, "Activation" -> ActivationBuilder, "Dropout" -> OneModule(dropout), "Masking" -> MaskingBuilder,
     "Flatten" -> FlattenBuilder, "Reshape" -> ReshapeBuilder, "Permute" -> PermuteBuilder,
     "RepeatVector" -> RepeatVectorBuilder)
+
+  private def dropout(layer: LayerSpec) = {
+    val rate = layer.double("rate")
+    BigwrapException.require(rate >= 0 && rate < 1, s"layer '${layer.name}' (Dropout): rate must be in [0, 1), got $rate")
+    Dropout[Float](initP = rate)
+  }
 }
 
-case object DenseBuilder extends LayerBuilder {
+case object DenseBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val units = layer.int("units")
@@ -51,28 +57,22 @@ case object DenseBuilder extends LayerBuilder {
 }
 
 case object MaskingBuilder extends LayerBuilder {
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
+    Some(Masks.of(layer, call.inputs.head, layer.double("mask_value").toFloat))
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     plain(in.shape, new MaskSteps(layer.double("mask_value").toFloat).setName(layer.name).inputs(in.node))
   }
 }
 
-case object ActivationBuilder extends LayerBuilder {
+case object ActivationBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val name = layer.string("activation")
     val node = if (name == "linear") Identity[Float]().setName(layer.name).inputs(in.node)
     else Activations(name, layer.name, in.node, in.shape)
     plain(in.shape, node)
-  }
-}
-
-case object DropoutBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    val rate = layer.double("rate")
-    BigwrapException.require(rate >= 0 && rate < 1, s"layer '${layer.name}' (Dropout): rate must be in [0, 1), got $rate")
-    plain(in.shape, Dropout[Float](initP = rate).setName(layer.name).inputs(in.node))
   }
 }
 

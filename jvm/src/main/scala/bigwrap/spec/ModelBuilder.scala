@@ -70,7 +70,7 @@ object ModelBuilder {
    * the call's tensors, then the masks of those the layer consumes.
    */
   private def subGraph(layer: LayerSpec, call: LayerCall, name: String): (Graph[Float], BuiltLayer, Seq[ModuleNode[Float]]) = {
-    val masked = if (Masks.consumers(layer.className)) call.inputs.map(_.mask) else call.inputs.map(_ => None)
+    val masked = if (Masks.consumes(layer)) call.inputs.map(_.mask) else call.inputs.map(_ => None)
     val inputs = call.inputs.indices.map(i => Input[Float](s"$name/input$i"))
     val maskInputs = masked.zipWithIndex.collect { case (Some(_), i) => i -> Input[Float](s"$name/mask$i") }.toMap
     val fresh = call.inputs.indices.map { i =>

@@ -6,13 +6,14 @@ import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** BatchNormalization (BigDL's, over the channels-last axis) and LayerNormalization (ours: BigDL's has a fixed epsilon). */
+/** Normalization layers (layers/normalization.py): BatchNormalization is BigDL's, over the channels-last axis;
+ * LayerNormalization is ours (BigDL's has a fixed epsilon). */
 object NormalizationLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "BatchNormalization" -> BatchNormalizationBuilder, "LayerNormalization" -> LayerNormalizationBuilder)
 }
 
-case object BatchNormalizationBuilder extends LayerBuilder {
+case object BatchNormalizationBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val channels = in.shape.last
@@ -56,7 +57,7 @@ case object BatchNormalizationBuilder extends LayerBuilder {
   }
 }
 
-case object LayerNormalizationBuilder extends LayerBuilder {
+case object LayerNormalizationBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val size = in.shape.last

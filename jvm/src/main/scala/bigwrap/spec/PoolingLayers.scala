@@ -31,16 +31,16 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
     def as2d(v: Seq[Int]): Seq[Int] = if (rank == 1) 1 +: v else v
     val pool = as2d(layer.ints("pool_size"))
     val strides = as2d(layer.ints("strides"))
-    val explicit = ConvolutionLayers.explicitPadding(layer, rank)
-    val padding = ConvolutionLayers.windowMode(layer, explicit)
+    val explicit = ConvolutionalLayers.explicitPadding(layer, rank)
+    val padding = ConvolutionalLayers.windowMode(layer, explicit)
     val countPad = layer.has("count_include_pad") && layer.bool("count_include_pad")
-    val image = ConvolutionLayers.padded(as2d(in.shape.init), explicit)
-    val out = ConvolutionLayers.windowOutput(layer, in, image, "pool", pool, strides, padding)
+    val image = ConvolutionalLayers.padded(as2d(in.shape.init), explicit)
+    val out = ConvolutionalLayers.windowOutput(layer, in, image, "pool", pool, strides, padding)
     val asImage = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
     // an average that leaves explicit (symmetric) padding out: BigDL pads; everything else pads here
     val bigdlPads = explicit.filter(_ => !max && !countPad)
     val source = if (bigdlPads.isDefined) asImage
-    else ConvolutionLayers.applyPadding(layer.name, asImage, explicit, if (max) -Float.MaxValue else 0.0)
+    else ConvolutionalLayers.applyPadding(layer.name, asImage, explicit, if (max) -Float.MaxValue else 0.0)
     val Seq(padH, padW) = bigdlPads.map(_.map(_._1)).getOrElse(Seq.fill(2)(if (padding == "same") -1 else 0))
     val module = if (max) SpatialMaxPooling[Float](pool(1), pool(0), strides(1), strides(0), padW, padH,
       DataFormat.NHWC)
@@ -60,7 +60,7 @@ case object LPPoolBuilder extends LayerBuilder {
     val Seq(sh, sw) = layer.ints("strides")
     val padding = layer.string("padding")
     val p = layer.double("p")
-    val out = ConvolutionLayers.windowOutput(layer, in, in.shape.take(2), "pool", Seq(ph, pw), Seq(sh, sw), padding)
+    val out = ConvolutionalLayers.windowOutput(layer, in, in.shape.take(2), "pool", Seq(ph, pw), Seq(sh, sw), padding)
     val pad = if (padding == "same") -1 else 0
     val magnitude = Abs[Float]().setName(s"${layer.name}/abs").inputs(in.node)
     val powered = Power[Float](p).setName(s"${layer.name}/pow").inputs(magnitude)
@@ -71,6 +71,8 @@ case object LPPoolBuilder extends LayerBuilder {
 }
 
 final case class GlobalPoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
+  override def consumesMask: Boolean = rank == 1 && !max  // Keras' GlobalAveragePooling1D averages unmasked steps
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")

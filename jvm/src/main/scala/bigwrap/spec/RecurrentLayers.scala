@@ -6,10 +6,9 @@ import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Embedding, SimpleRNN, LSTM, PeepholeLSTM, GRU (our KerasRecurrent module), Bidirectional, TimeDistributed. */
+/** Recurrent layers and wrappers (layers/recurrent.py): the RNNs run on our KerasRecurrent module. */
 object RecurrentLayers {
   val builders: Map[String, LayerBuilder] = Map(
-    "Embedding" -> EmbeddingBuilder,
     "SimpleRNN" -> RecurrentBuilder, "LSTM" -> RecurrentBuilder, "PeepholeLSTM" -> RecurrentBuilder,
     "GRU" -> RecurrentBuilder,
     "Bidirectional" -> BidirectionalBuilder, "TimeDistributed" -> TimeDistributedBuilder)
@@ -42,20 +41,11 @@ object RecurrentLayers {
   def sources(in: GraphTensor): Seq[ModuleNode[Float]] = in.node +: in.mask.map(_.node).toSeq
 }
 
-case object EmbeddingBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    requireRank(layer, in, 1, "(steps,) of token ids")
-    val (vocabulary, dim) = (layer.int("input_dim"), layer.int("output_dim"))
-    // Users give 0-based ids; BigDL's LookupTable counts from 1.
-    val shifted = AddConstant[Float](1.0).setName(s"${layer.name}/one_based").inputs(in.node)
-    val table = LookupTable[Float](vocabulary, dim).setName(layer.name)
-    BuiltLayer(GraphTensor(table.inputs(shifted), Seq(in.shape.head, dim)),
-      Seq(new WeightSlot("embeddings", Seq(vocabulary, dim), () => table.weight, () => table.gradWeight)))
-  }
-}
-
 case object RecurrentBuilder extends LayerBuilder {
+  override def consumesMask: Boolean = true
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
+    if (layer.bool("return_sequences")) Masks.first(call) else None
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val (rnn, shape, slots) = RecurrentLayers.recurrent(layer, in, layer.name, reverse = false, prefix = "")
@@ -64,6 +54,10 @@ case object RecurrentBuilder extends LayerBuilder {
 }
 
 case object BidirectionalBuilder extends LayerBuilder {
+  override def consumesMask: Boolean = true
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
+    if (LayerBuilders.nested(layer, "layer").bool("return_sequences")) Masks.first(call) else None
+
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     val inner = LayerBuilders.nested(layer, "layer")
@@ -89,7 +83,7 @@ case object BidirectionalBuilder extends LayerBuilder {
   }
 }
 
-case object TimeDistributedBuilder extends LayerBuilder {
+case object TimeDistributedBuilder extends PassesMask {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
     BigwrapException.require(in.shape.size >= 2,

@@ -27,11 +27,7 @@ final case class WeightSet(entries: Seq[WeightEntry], data: Array[Float]) {
       "weights" -> JArray(items.toList)))
   }
 
-  def bytes: Array[Byte] = {
-    val buffer = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN)
-    buffer.asFloatBuffer().put(data)
-    buffer.array()
-  }
+  def bytes: Array[Byte] = WeightSet.toBytes(data)
 
   /** The data as a raw little-endian float32 file at `path` (`fromFile` reads it), written in 4 MB chunks. */
   def writeFile(path: String): Unit = {
@@ -53,6 +49,18 @@ final case class WeightSet(entries: Seq[WeightEntry], data: Array[Float]) {
 }
 
 object WeightSet {
+  /** Little-endian float32 bytes, the layout of every tensor crossing the bridge (design §2), and back. */
+  def toBytes(values: Array[Float]): Array[Byte] = {
+    val buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN)
+    buffer.asFloatBuffer().put(values)
+    buffer.array()
+  }
+
+  def floats(bytes: Array[Byte]): Array[Float] = {
+    val values = new Array[Float](bytes.length / 4)
+    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
+    values
+  }
   private implicit val formats: Formats = DefaultFormats
 
   def fromArrays(entries: Seq[(String, String, Seq[Int], Array[Float])]): WeightSet = {
@@ -67,9 +75,7 @@ object WeightSet {
 
   def fromBytes(indexJson: String, bytes: Array[Byte]): WeightSet = {
     BigwrapException.require(bytes.length % 4 == 0, s"weight data has ${bytes.length} bytes, not a whole number of float32")
-    val data = new Array[Float](bytes.length / 4)
-    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(data)
-    indexed(indexJson, data)
+    indexed(indexJson, floats(bytes))
   }
 
   /** The raw little-endian float32 file at `path` (as persistence writes weights.bin), read in 4 MB chunks. */

@@ -156,7 +156,7 @@ object BarrierTrainer extends Trainer {
 
     def roundComplete(key: RoundKey, lossSum: Double, count: Long): Unit = {
       if (key.round == 0) last = System.nanoTime() // the hello round: the epoch's compute starts now
-      if (key.round > 0 && key.round % 2 == 1 && count > 0) { // gradient rounds carry the iteration's loss
+      if (key.round > 0 && count > 0) { // gradient rounds carry the iteration's loss (the final round none)
         val now = System.nanoTime()
         listener.iterationEnd(lossSum / count, (now - last) / 1e9)
         last = now
@@ -176,7 +176,7 @@ object BarrierTrainer extends Trainer {
     RandomGenerator.RNG.setSeed(start.seed + 7919L * start.epoch + task)
     if (MKL.isMKLLoaded) MKL.setNumThreads(start.mklThreads)
     NativeKernels.setThreads(start.mklThreads)
-    val model = start.model.cloneModule().training()
+    val model = InputGradients.skip(start.model.cloneModule()).training()
     val criterion = start.criterion.cloneCriterion()
     // A copy: in local mode the broadcast value is the driver's own object, and a retried epoch must start
     // from the state the last whole epoch left.
@@ -225,7 +225,7 @@ object BarrierTrainer extends Trainer {
         exchange.allGather(iteration, clock)
       }
       batch.checkAllFed(start.feeding.taskRows(task), task)
-      round(2L * start.iterations + 1) // nobody still reads this task's last weight slice
+      round(SliceExchange.finalRound(start.iterations)) // nobody still reads this task's last weight slice
       exchange.finish(start.iterations)
     } finally exchange.close()
     EpochEnd(task, optim, if (task == 0) Tensors.toArray(weights) else null,

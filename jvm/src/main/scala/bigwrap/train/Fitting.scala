@@ -3,6 +3,7 @@ package bigwrap.train
 import bigwrap.api.BigwrapException
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.{BuiltModel, KernelChoice}
+import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import org.apache.spark.sql.DataFrame
 import org.apache.spark.storage.StorageLevel
 import org.json4s._
@@ -16,7 +17,7 @@ final case class ResumeConfig(dir: String, epoch: Int, iteration: Int, history: 
  * Params, whether Python's Estimator or Scala asked for the fit.
  */
 final case class FitConfig(loss: JObject, optimizer: JObject, batchSize: Int, epochs: Int, trainer: String,
-    tasks: Int, featuresCols: Seq[String], labelCol: String, metrics: Seq[String], seed: Option[Long],
+    tasks: Option[Int], taskLayout: String, featuresCols: Seq[String], labelCol: String, metrics: Seq[String], seed: Option[Long],
     earlyStopping: Option[EarlyStopping], checkpoint: Option[(String, Int)], logDir: Option[String],
     kernels: KernelChoice, dataCache: String, resume: Option[ResumeConfig]) {
   private implicit val formats: Formats = DefaultFormats
@@ -26,6 +27,8 @@ final case class FitConfig(loss: JObject, optimizer: JObject, batchSize: Int, ep
 
 /** One fit, as Python's Estimator and Scala's bigwrap.ml.BigwrapEstimator both ask for it: the model is trained in place. */
 object Fitting {
+  private def calibrationMs(ms: Double): JValue = if (ms.isNaN) JNull else JDouble(ms)
+
   /** The rows of `df` a fit or an evaluation reads, stored as `dataCache` says. */
   def data(df: DataFrame, built: BuiltModel, featuresCols: Seq[String], labelCol: String, lossName: String,
       dataCache: String, level: Option[StorageLevel] = None): TrainingData =
@@ -43,6 +46,12 @@ object Fitting {
     val startEpoch = resume.map(_.epoch).getOrElse(0)
     BigwrapException.require(startEpoch < epochs,
       s"the checkpoint already has $startEpoch epochs; set epochs above $startEpoch to train more")
+    val slots = BigDLAccess.nodeNumber * BigDLAccess.coreNumber
+    val layout = tasks match {
+      case Some(count) => TaskLayout.Choice(count, "numTasks")
+      case None if trainer != BarrierTrainer.name => TaskLayout.Choice(slots, TaskLayout.PerCore)
+      case None => TaskLayout.choose(taskLayout, built, batchSize, BigDLAccess.nodeNumber, BigDLAccess.coreNumber)
+    }
     val trainData = data(df, built, featuresCols, labelCol, lossName, dataCache)
     val count = trainData.count
     BigwrapException.require(count > 0, "the training DataFrame is empty")
@@ -71,7 +80,7 @@ object Fitting {
         epochs = epochs,
         seed = seed,
         listener = control,
-        tasks = tasks,
+        tasks = layout.tasks,
         clipNorm = (optimizer \ "clipnorm").toOption.collect { case JDouble(v) => v; case JInt(v) => v.toDouble },
         clipValue = (optimizer \ "clipvalue").toOption.collect { case JDouble(v) => v; case JInt(v) => v.toDouble },
         startEpoch = startEpoch,
@@ -84,7 +93,9 @@ object Fitting {
         "stopped_early_at" -> control.stoppedEarlyAt.map(e => JInt(e)).getOrElse(JNull),
         "best_epoch" -> control.bestEpoch.map(e => JInt(e)).getOrElse(JNull),
         "restored_epoch" -> restored.map(e => JInt(e)).getOrElse(JNull),
-        "training_data" -> trainData.report.getOrElse(JNull)))
+        "training_data" -> trainData.report.getOrElse(JNull),
+        "task_layout" -> JObject("tasks" -> JInt(layout.tasks), "layout" -> JString(layout.layout),
+          "per_core_ms" -> calibrationMs(layout.perCoreMs), "per_executor_ms" -> calibrationMs(layout.perExecutorMs))))
     } finally {
       validationRows.foreach { case (_, release) => release() }
     }

@@ -10,11 +10,16 @@ import org.apache.spark.storage.BlockManagerId
 /**
  * One task's part in each iteration's gradient reduce-scatter and weight all-gather over the flat parameter
  * vector, where task t owns slice [bounds(t), bounds(t + 1)). Tasks in the same executor JVM read each
- * other's gradient and weight arrays in place (no copies, no blocks); only tasks of other executors go
- * through block-manager blocks. When every task of the run shares one JVM (local mode, or one executor),
- * the two waits per iteration are an in-JVM barrier of microseconds and the driver only hears each
- * iteration's loss, one way; otherwise they are the driver's RPC rounds (SyncService), as cross-executor
- * reads need the blocks to exist.
+ * other's gradient and weight arrays in place (no copies, no blocks). Between executors it is hierarchical,
+ * as Horovod and NCCL are within a node: an executor sums its tasks' gradients for another executor's slices
+ * before one block per slice crosses, and fetches each other executor's updated slice once for all its
+ * tasks, the work spread over its tasks ("carriers"). One synchronisation round per iteration: all gradients
+ * ready (an in-JVM barrier of microseconds when every task shares one JVM, which then only tells the driver
+ * the iteration's loss, one way; else the driver's RPC round, as cross-executor reads need the blocks to
+ * exist). Updated weight slices need no round within a JVM: each task publishes its slices' version and
+ * readers wait for that task alone. Between executors a second driver round still orders the weight blocks
+ * (an executor's RpcEnv is client-only, so the block manager is the one executor-to-executor channel, and its
+ * reads cannot wait for a block to appear).
  */
 private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: IndexedSeq[Int],
     managers: Array[BlockManagerId], gradients: Array[Float], gradientOffset: Int, weights: Array[Float],
@@ -23,18 +28,25 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private val here = managers(task)
   private val local = (0 until tasks).filter(t => managers(t) == here)
   private val remote = (0 until tasks).filter(t => managers(t) != here)
+  /** The task naming each executor's blocks: its first. */
+  private val leader = local.head
+  private val otherLeaders = remote.groupBy(managers(_)).values.map(_.min).toIndexedSeq.sorted
+  /** The local task that carries remote slice t across: sums its gradient out, fetches its weights in. */
+  private def carrier(t: Int): Int = local(remote.indexOf(t) % local.length)
+  private val carried = remote.filter(carrier(_) == task)
+  private val outgoing = new Array[Float]((0 +: carried.map(length)).max)
   private val group = LocalGroups.join(key, local.length)
   group.register(task, gradients, gradientOffset, weights, weightOffset)
   private val prefix = s"${key.run}_${key.epoch}_${key.attempt}"
   private def start(t: Int) = bounds(t)
   private def length(t: Int) = bounds(t + 1) - bounds(t)
 
-  /** The wait of iteration `iteration`'s `phase` (0: gradients ready, 1: weights ready); returns the sums. */
-  private def waitFor(iteration: Int, phase: Int, lossSum: Double, count: Long): (Double, Long) = {
-    val round = 2L * iteration + 1 + phase
+  /** Iteration `iteration`'s round: every task's gradients are ready. Returns the loss sum and row count. */
+  private def gradientsReady(iteration: Int, lossSum: Double, count: Long): (Double, Long) = {
+    val round = SliceExchange.gradientRound(iteration)
     if (remote.isEmpty) {
       val sums = group.await(task, lossSum, count, context)
-      if (phase == 0 && task == local.head) SyncService.report(key.copy(round = round), sums._1, sums._2)
+      if (task == leader) SyncService.report(key.copy(round = round), sums._1, sums._2)
       sums
     } else {
       val proceed = SyncService.arrive(key.copy(round = round), task, lossSum, count)
@@ -48,20 +60,23 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
    */
   def reduceScatter(iteration: Int, lossSum: Double, count: Long, reduced: Array[Float],
       clock: PhaseClock): (Double, Long) = {
-    clock("exchange") {
-      for (t <- remote) {
-        SliceBlocks.put(s"${prefix}_g_${iteration}_${task}_$t", gradients, gradientOffset + start(t), length(t))
+    if (remote.nonEmpty) {
+      clock("sync")(group.await(task, 0, 0, context)) // this executor's gradients are all ready
+      clock("exchange") {
+        for (t <- carried) {
+          java.util.Arrays.fill(outgoing, 0, length(t), 0f)
+          for (s <- local) group.addGradient(s, start(t), outgoing, length(t))
+          SliceBlocks.put(s"${prefix}_g_${iteration}_${leader}_$t", outgoing, 0, length(t))
+        }
       }
     }
-    val sums = clock("sync")(waitFor(iteration, 0, lossSum, count))
+    val sums = clock("sync")(gradientsReady(iteration, lossSum, count))
     clock("exchange") {
       if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
       System.arraycopy(gradients, gradientOffset + start(task), reduced, 0, length(task))
-      for (t <- 0 until tasks if t != task) {
-        if (managers(t) == here) group.addGradient(t, start(task), reduced)
-        else {
-          SliceBlocks.read(s"${prefix}_g_${iteration}_${t}_$task", managers(t), reduced, 0, length(task), add = true)
-        }
+      for (t <- local if t != task) group.addGradient(t, start(task), reduced, length(task))
+      for (e <- otherLeaders) {
+        SliceBlocks.read(s"${prefix}_g_${iteration}_${e}_$task", managers(e), reduced, 0, length(task), add = true)
       }
     }
     sums
@@ -69,20 +84,23 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
 
   /** After this task updated its weight slice: every other task's updated slice, into this task's weights. */
   def allGather(iteration: Int, clock: PhaseClock): Unit = {
-    clock("exchange") {
-      if (remote.nonEmpty) {
-        SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task), length(task))
-      }
-    }
-    clock("sync")(waitFor(iteration, 1, 0, 0))
-    clock("exchange") {
-      for (t <- 0 until tasks if t != task) {
-        if (managers(t) == here) group.copyWeights(t, start(t), length(t), weights, weightOffset)
-        else {
-          SliceBlocks.remove(s"${prefix}_g_${iteration}_${task}_$t")
+    if (remote.nonEmpty) {
+      clock("exchange")(SliceBlocks.put(s"${prefix}_w_${iteration}_$task", weights, weightOffset + start(task),
+        length(task)))
+      clock("sync")(SyncService.arrive(key.copy(round = SliceExchange.weightRound(iteration)), task, 0, 0))
+      clock("exchange") {
+        for (t <- carried) {
+          SliceBlocks.remove(s"${prefix}_g_${iteration}_${leader}_$t")
           SliceBlocks.read(s"${prefix}_w_${iteration}_$t", managers(t), weights, weightOffset + start(t), length(t),
             add = false)
         }
+      }
+    }
+    group.publishWeights(task, iteration) // its own slice and the remote ones it carried
+    for (t <- local if t != task) {
+      clock("sync")(group.awaitWeights(t, iteration, context))
+      clock("exchange") {
+        for (s <- t +: remote.filter(carrier(_) == t)) group.copyWeights(t, start(s), length(s), weights, weightOffset)
       }
     }
   }
@@ -120,6 +138,8 @@ private final class LocalGroup(val size: Int) {
   private var generation = 0L
   private var lossSum, lastLossSum = 0.0
   private var count, lastCount = 0L
+  /** Per task: 1 + the last iteration whose updated weight slice it published (0: none yet). */
+  private val published = new ConcurrentHashMap[Int, Long]()
   /** Tasks that ended: the last one to leave removes the group. */
   val left = new java.util.concurrent.atomic.AtomicInteger()
 
@@ -128,17 +148,33 @@ private final class LocalGroup(val size: Int) {
     weights.put(task, (w, wOffset))
   }
 
-  /** Adds task `t`'s gradient values [from, from + into.length) to `into`. */
-  def addGradient(t: Int, from: Int, into: Array[Float]): Unit = {
+  /** Adds task `t`'s gradient values [from, from + length) to `into`'s first `length`. */
+  def addGradient(t: Int, from: Int, into: Array[Float], length: Int): Unit = {
     val (g, offset) = gradients.get(t)
     val base = offset + from
     var k = 0
-    while (k < into.length) { into(k) += g(base + k); k += 1 }
+    while (k < length) { into(k) += g(base + k); k += 1 }
   }
 
   def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
     val (w, offset) = weights.get(t)
     System.arraycopy(w, offset + from, into, intoOffset + from, length)
+  }
+
+  def publishWeights(task: Int, iteration: Int): Unit = {
+    lock.lock()
+    try { published.put(task, iteration + 1L); passed.signalAll() } finally lock.unlock()
+  }
+
+  /** Waits until task `t` published its weight slice of `iteration` (or the stage was cancelled). */
+  def awaitWeights(t: Int, iteration: Int, context: BarrierTaskContext): Unit = {
+    lock.lock()
+    try {
+      while (published.getOrDefault(t, 0L) <= iteration) {
+        if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+        passed.awaitNanos(50000000L)
+      }
+    } finally lock.unlock()
   }
 
   /**
@@ -169,6 +205,14 @@ private final class LocalGroup(val size: Int) {
       (lastLossSum, lastCount)
     } finally lock.unlock()
   }
+}
+
+private[train] object SliceExchange {
+  /** Round 0 says hello; round i + 1 is iteration i's gradient round; the last ends the epoch. */
+  def gradientRound(iteration: Int): Long = iteration + 1L
+  /** Between executors only: iteration i's weight blocks exist (negative: never an iteration's loss). */
+  def weightRound(iteration: Int): Long = -1L - iteration
+  def finalRound(iterations: Int): Long = iterations + 1L
 }
 
 private object LocalGroups {

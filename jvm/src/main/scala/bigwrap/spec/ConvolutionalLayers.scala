@@ -10,12 +10,11 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 import org.json4s.JString
 
 /**
- * Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Cropping2D, UpSampling2D on channels-last
- * tensors. BigDL's NHWC convolution keeps the kernel as (1, kh, kw, in, out), Keras' layout behind a group
+ * Convolution layers (layers/convolutional.py) on channels-last tensors. BigDL's NHWC convolution keeps the kernel as (1, kh, kw, in, out), Keras' layout behind a group
  * axis; its "SAME" padding (pad = -1) is TensorFlow's, which Keras uses. Dilated and grouped (depthwise)
  * convolutions exist in BigDL only as NCHW, so those paths transpose in and out.
  */
-object ConvolutionLayers {
+object ConvolutionalLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "Conv1D" -> ConvBuilder(1), "Conv2D" -> ConvBuilder(2),
     "DepthwiseConv2D" -> DepthwiseBuilder(separable = false), "SeparableConv2D" -> DepthwiseBuilder(separable = true),
@@ -106,7 +105,7 @@ object ConvolutionLayers {
 }
 
 final case class ConvBuilder(rank: Int) extends LayerBuilder {
-  import ConvolutionLayers._
+  import ConvolutionalLayers._
 
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
@@ -187,7 +186,7 @@ case object ZeroPadding2DBuilder extends LayerBuilder {
     val in = single(layer, inputs)
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("padding")
-    val node = ConvolutionLayers.padHW(layer.name, in.node, top, bottom, left, right)
+    val node = ConvolutionalLayers.padHW(layer.name, in.node, top, bottom, left, right)
     val named = Identity[Float]().setName(layer.name).inputs(node)
     plain(Seq(in.shape(0) + top + bottom, in.shape(1) + left + right, in.shape(2)), named)
   }
@@ -209,7 +208,7 @@ case object UpSampling2DBuilder extends LayerBuilder {
  * Keras' order. BigDL keeps its kernel as (groups, depth_multiplier, 1, kh, kw).
  */
 final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
-  import ConvolutionLayers._
+  import ConvolutionalLayers._
 
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)

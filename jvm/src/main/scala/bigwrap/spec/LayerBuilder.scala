@@ -60,9 +60,28 @@ final case class LayerCall(inputs: Seq[GraphTensor], names: Seq[String] = Nil, a
 
 final case class BuiltLayer(output: GraphTensor, weights: Seq[WeightSlot])
 
+/** Keras' supports_masking layers that keep the steps axis: their output has their (first) input's mask. */
+trait PassesMask extends LayerBuilder {
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] = Masks.first(call)
+}
+
+/** A layer that is one BigDL module (made from its spec) on its one input, keeping the shape and the mask. */
+final case class OneModule(module: LayerSpec => AbstractModule[_ <: Activity, _ <: Activity, Float]) extends PassesMask {
+  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
+    val in = single(layer, inputs)
+    plain(in.shape, module(layer).setName(layer.name).inputs(in.node))
+  }
+}
+
 /** Builds one spec layer type into BigDL modules. One case object per layer type. */
 trait LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer
+
+  /** Whether the layer skips masked steps (Keras' mask propagation, see Masks): its build reads its inputs' masks. */
+  def consumesMask: Boolean = false
+
+  /** The mask of the output of `layer`'s call: none, unless the layer makes one or passes one on. */
+  def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] = None
 
   /** A call as the spec records it; layers called with named tensors override this. */
   def build(layer: LayerSpec, call: LayerCall): BuiltLayer = {
@@ -99,54 +118,11 @@ object Tensors {
   def shapeString(shape: Seq[Int]): String = shape.mkString("(", ", ", if (shape.size == 1) ",)" else ")")
 }
 
-object Activations {
-  private type Factory = () => AbstractModule[Activity, Activity, Float]
-  private val factories: Map[String, Factory] = Map(
-    "relu" -> (() => new bigwrap.nn.Relu()),
-    "sigmoid" -> (() => Sigmoid[Float]()),
-    "tanh" -> (() => Tanh[Float]()),
-    "elu" -> (() => ELU[Float](1.0)),
-    "softplus" -> (() => SoftPlus[Float]()),
-    "softsign" -> (() => SoftSign[Float]()),
-    // Keras 3's leaky_relu activation string uses negative_slope=0.2.
-    "leaky_relu" -> (() => LeakyReLU[Float](0.2)),
-    "gelu" -> (() => new bigwrap.nn.Gelu()),
-    "hard_tanh" -> (() => HardTanh[Float]()),
-    "relu6" -> (() => ReLU6[Float]()),
-    // SELU is exactly scale * ELU(alpha) with Keras' constants.
-    "selu" -> (() => Sequential[Float]().add(ELU[Float](1.6732632423543772848170429916717))
-      .add(MulConstant[Float](1.0507009873554804934193349852946))))
-
-  private val overLastAxis: Map[String, Factory] = Map(
-    "softmax" -> (() => SoftMax[Float]()),
-    "log_softmax" -> (() => LogSoftMax[Float]()))
-
-  val names: Seq[String] = "linear" +: (factories.keys ++ overLastAxis.keys ++ Seq("silu")).toSeq.sorted
-
-  /** `node` (of `shape`, without batch) followed by the named activation (none for "linear"). */
-  def apply(name: String, layerName: String, node: ModuleNode[Float], shape: Seq[Int]): ModuleNode[Float] =
-    name match {
-      case "linear" => node
-      case "silu" =>
-        // x · sigmoid(x): the input feeds both the gate and the product.
-        val gate = Sigmoid[Float]().setName(s"$layerName/silu_gate").inputs(node)
-        CMulTable[Float]().setName(s"$layerName/silu").inputs(node, gate)
-      case other if overLastAxis.contains(other) && shape.size > 1 =>
-        // BigDL's SoftMax on >2-D input normalises over the feature planes; Keras over the last axis.
-        val rows = InferReshape[Float](Array(-1, shape.last)).setName(s"$layerName/$other/rows").inputs(node)
-        val act = overLastAxis(other)().setName(s"$layerName/$other").inputs(rows)
-        InferReshape[Float]((-1 +: shape).toArray).setName(s"$layerName/$other/back").inputs(act)
-      case other =>
-        val factory = factories.orElse(overLastAxis).applyOrElse(other, (_: String) => throw BigwrapException.valueError(
-          s"layer '$layerName': unknown activation '$other' (known: ${names.mkString(", ")})"))
-        factory().setName(s"$layerName/$other").inputs(node)
-    }
-}
-
 object LayerBuilders {
   private val builders: Map[String, LayerBuilder] =
-    CoreLayers.builders ++ ActivationLayers.builders ++ ConvolutionLayers.builders ++ PoolingLayers.builders ++
-      NormalizationLayers.builders ++ RecurrentLayers.builders ++ MergeLayers.builders ++ AttentionLayers.builders
+    CoreLayers.builders ++ ActivationLayers.builders ++ ConvolutionalLayers.builders ++ PoolingLayers.builders ++
+      NormalizationLayers.builders ++ EmbeddingLayers.builders ++ RecurrentLayers.builders ++ MergingLayers.builders ++
+      AttentionLayers.builders
 
   def supported: Seq[String] = builders.keys.toSeq.sorted
 

@@ -5,8 +5,8 @@ import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
-/** Concatenate, Add, Subtract, Multiply, Average, Maximum: BigDL's table modules over the inputs in call order. */
-object MergeLayers {
+/** Merge layers (layers/merging.py): BigDL's table modules over the inputs in call order. */
+object MergingLayers {
   val builders: Map[String, LayerBuilder] = Map(
     "Add" -> ElementwiseMerge(() => CAddTable[Float]()),
     "Subtract" -> ElementwiseMerge(() => CSubTable[Float]()),
@@ -16,7 +16,12 @@ object MergeLayers {
     "Concatenate" -> ConcatenateBuilder)
 }
 
-final case class ElementwiseMerge(module: () => AbstractModule[Activity, Activity, Float]) extends LayerBuilder {
+/** Keras' merge layers: the output's mask is the AND of the inputs' masks. */
+trait MergesMasks extends LayerBuilder {
+  override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] = Masks.all(layer.name, call.inputs.flatMap(_.mask))
+}
+
+final case class ElementwiseMerge(module: () => AbstractModule[Activity, Activity, Float]) extends MergesMasks {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     BigwrapException.require(inputs.size >= 2 && inputs.forall(_.shape == inputs.head.shape),
       s"layer '${layer.name}' (${layer.className}) needs at least 2 inputs of one shape, got " +
@@ -27,7 +32,7 @@ final case class ElementwiseMerge(module: () => AbstractModule[Activity, Activit
   }
 }
 
-case object ConcatenateBuilder extends LayerBuilder {
+case object ConcatenateBuilder extends MergesMasks {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val rank = inputs.head.shape.size
     val given = layer.int("axis")

@@ -1,0 +1,139 @@
+package bigwrap.api
+
+import java.util.UUID
+import java.util.concurrent.ConcurrentHashMap
+
+import bigwrap.dl4j.Dl4jExport
+import bigwrap.infer.{Inference, Predictor}
+import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
+import bigwrap.spec.WeightSet.{floats, toBytes}
+import bigwrap.train.Losses
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import org.apache.spark.sql.SparkSession
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+/**
+ * The models Python has loaded into this JVM, by handle, and what runs on one model: predict, training passes,
+ * weights, export. Python's bigwrap/live_models.py owns their lifetimes: it releases a handle when the model's
+ * weights change, when a fit that took one fails, and when the Python model is collected.
+ */
+object LiveModels {
+  private val models = new ConcurrentHashMap[String, BuiltModel]()
+  // One predictor (one broadcast of the weights) per loaded model, shared by its transforms, streams and UDFs.
+  private val predictors = new ConcurrentHashMap[String, Predictor]()
+
+  /** How many models are loaded: the test hook that shows handles do not pile up (tests/test_live_models.py). */
+  def count: Int = models.size
+
+  def apply(handle: String): BuiltModel = Option(models.get(handle)).getOrElse(
+    throw BigwrapException.valueError(s"model handle '$handle' is not loaded in this JVM (was the SparkSession restarted?)"))
+
+  /** Builds `specJson` on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}) with `weights`. */
+  def load(specJson: String, weights: => WeightSet, kernelsJson: String): String = {
+    val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
+    built.setWeights(weights)
+    val handle = UUID.randomUUID().toString
+    models.put(handle, built)
+    handle
+  }
+
+  def release(handle: String): Unit = {
+    models.remove(handle)
+    predictors.remove(handle)
+  }
+
+  /** The model behind `handle` changed in place (trained): a later predictor must broadcast its new weights. */
+  def changed(handle: String): BuiltModel = {
+    val built = apply(handle)
+    predictors.remove(handle)
+    built
+  }
+
+  def predictor(handle: String, spark: SparkSession): Predictor = {
+    val built = apply(handle)
+    predictors.computeIfAbsent(handle, _ => Predictor(spark, built))
+  }
+
+  /** Modules the executors have built for this model's inference so far (Predictor.modulesBuilt): a test hook. */
+  def modulesBuilt(handle: String): Long = Option(predictors.get(handle)).map(_.modulesBuilt).getOrElse(0L)
+
+  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */
+  def shapes(specJson: String): JValue = {
+    val built = ModelBuilder.build(specJson)
+    def toJson(shapes: Seq[Seq[Int]]) = JArray(shapes.map(s => JArray(s.map(d => JInt(d)).toList)).toList)
+    JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes))
+  }
+
+  /** The loaded model as a DL4J zip (bigwrap.dl4j.Dl4jExport); `lossJson` "" for none. Returns the DL4J class. */
+  def toDL4J(handle: String, lossJson: String, path: String, overwrite: Boolean): String = {
+    val built = apply(handle)
+    val loss = if (lossJson.isEmpty) None else Some(JsonMethods.parse(lossJson).asInstanceOf[JObject])
+    Dl4jExport.write(built.specJson, built.weights, loss, path, overwrite)
+  }
+
+  /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
+  def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] =
+    toBytes(Inference.forward(apply(handle), floats(input), batch))
+
+  /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
+  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
+      gradOutput: Tensor[Float] => Tensor[Float]): Activity = {
+    val activity = Inference.inputActivity(built, floats(input), batch)
+    val module = built.module
+    module.training()
+    module.zeroGradParameters()
+    val gradIn = module.backward(activity, gradOutput(module.forward(activity).toTensor[Float]))
+    module.evaluate()
+    gradIn
+  }
+
+  /**
+   * One training-mode forward and backward pass of `batch` rows (laid out as for `predict`) with the given
+   * gradient of the output: returns the gradient of each input (same layout as the input), followed by
+   * the gradient of each trainable weight in Keras layout, in `weightIndex` order without the
+   * non-trainable weights. Gradients start from zero, so they are this batch's alone.
+   */
+  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = {
+    val built = changed(handle) // the pass moves BatchNormalization's statistics
+    built.synchronized {
+      val gradIn = trainingPass(built, input, batch) { out =>
+        val gradient = floats(gradOutput)
+        BigwrapException.require(gradient.length == out.nElement(),
+          s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
+        Tensor[Float](gradient, out.size())
+      }
+      val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
+      else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
+      val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
+        // An input no gradient reaches (e.g. token ids into an Embedding) gets zeros.
+        if (g == null || g.nElement() == 0) new Array[Float](batch * shape.product) else Tensors.toArray(g)
+      }
+      toBytes((inputParts :+ built.gradients.data).flatten.toArray)
+    }
+  }
+
+  /**
+   * The loss the Estimator trains (`lossJson`, e.g. {"name": "categorical_crossentropy"}) on `batch` rows against
+   * `labels` shaped like the output, with its gradient: one training-mode forward and backward. Returns the
+   * mean loss over the rows, then the gradients of the trainable weights as `forwardBackward` orders them.
+   */
+  def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): Array[Byte] = {
+    val built = changed(handle) // a training pass moves BatchNormalization's statistics
+    val criterion = Losses.criterion(JsonMethods.parse(lossJson))
+    built.synchronized {
+      var loss = 0f
+      trainingPass(built, input, batch) { out =>
+        val values = floats(labels)
+        BigwrapException.require(values.length == out.nElement(),
+          s"lossGradients got ${values.length} label values for an output of ${out.nElement()}")
+        val target = Tensor[Float](values, out.size())
+        loss = criterion.forward(out, target)
+        criterion.backward(out, target).toTensor[Float]
+      }
+      toBytes(loss +: built.gradients.data)
+    }
+  }
+}
