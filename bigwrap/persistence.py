@@ -26,15 +26,9 @@ _FROM_CONFIG = {"loss": losses.get, "optimizer": optimizers.get}
 _NOT_SAVED = {"validationData"}  # a DataFrame is data, not configuration
 
 
-def _json_value(name: str, value: Any) -> Any:
-    if name in _FROM_CONFIG and hasattr(value, "get_config"):
-        return value.get_config()
-    return value
-
-
-def _params_json(instance, params: dict) -> dict[str, Any]:
-    return {p.name: _json_value(p.name, v) for p, v in params.items()
-            if p.name not in _NOT_SAVED and p.name != "model"}
+def _params_json(params: dict) -> dict[str, Any]:
+    return {p.name: v.get_config() if p.name in _FROM_CONFIG and hasattr(v, "get_config") else v
+            for p, v in params.items() if p.name not in _NOT_SAVED and p.name != "model"}
 
 
 def stage_class(cls) -> str:
@@ -66,8 +60,8 @@ def stage_parts(instance) -> tuple[dict[str, Any], Model | None, dict[str, Any] 
         "timestamp": int(round(time.time() * 1000)),
         "sparkVersion": pyspark.__version__,
         "uid": instance.uid,
-        "paramMap": _params_json(instance, instance._paramMap),
-        "defaultParamMap": _params_json(instance, instance._defaultParamMap),
+        "paramMap": _params_json(instance._paramMap),
+        "defaultParamMap": _params_json(instance._defaultParamMap),
         "bigwrap": info,
     }
     return metadata, model, history, state
@@ -115,16 +109,17 @@ class Writer(MLWriter):
         metadata, model, history, state = stage_parts(self.instance)
         bridge = runtime.bridge()
 
-        def write(method: str, weights, spec: str | None = None, index: str | None = None) -> None:
-            bridge.call(method, local_path(path), self.shouldOverwrite, json.dumps(metadata, separators=(",", ":")),
-                        spec, index, weights, *(None if part is None else json.dumps(part) for part in (history, state)))
+        def write(spec: str | None = None, index: str | None = None, inline: bytes | None = None,
+                  file: str | None = None) -> None:
+            bridge.call("writeStage", local_path(path), self.shouldOverwrite, json.dumps(metadata, separators=(",", ":")),
+                        spec, index, inline, file, *(None if part is None else json.dumps(part) for part in (history, state)))
 
         if model is None:
-            return write("writeStage", None)
+            return write()
         index, data = spec_format.encode_weights(model._weight_entries())
         spec = model.to_json(indent=1)
-        bridge.send_weights(data, lambda inline: write("writeStage", inline, spec, index),
-                            lambda file: write("writeStageFile", file, spec, index))
+        bridge.send_weights(data, lambda inline: write(spec, index, inline=inline),
+                            lambda file: write(spec, index, file=file))
 
 
 class Reader(MLReader):

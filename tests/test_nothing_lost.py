@@ -55,7 +55,7 @@ _KILLED_SAVE = """
     while True:
         try:
             models[n % 2].write().overwrite().save(path)
-        except bigwrap.errors.JvmError:  # the JVM halted between the renames: this process dies with it
+        except (bigwrap.errors.JvmError, ConnectionError):  # the JVM halted between the renames: die with it
             os._exit(9)
         n += 1
         print("SAVED", n, flush=True)

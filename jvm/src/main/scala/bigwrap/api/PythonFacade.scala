@@ -123,17 +123,17 @@ object PythonFacade {
     guard(StageHandoff.modelFromParts(metadataJson, specJson, WeightSet.fromFile(weightIndexJson, weightPath),
       historyJson))
 
-  /** Saves a Python stage's parts (texts as its files hold them; null where it has none) with the one stage writer. */
+  /**
+   * Saves a Python stage's parts with the one stage writer (StageFiles.writeParts): texts as its files hold
+   * them, null where it has none; the weights inline or (Py4J cannot carry 256 MiB) in the raw float32 file `weightPath`.
+   */
   def writeStage(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
-      weightBytes: Array[Byte], historyJson: String, stateJson: String): Unit =
-    guard(StageHandoff.writeStage(path, overwrite, metadataJson, specJson, weightIndexJson,
-      Option(weightBytes).map(WeightSet.fromBytes(weightIndexJson, _)), historyJson, stateJson))
-
-  /** `writeStage` with the weights in the raw float32 file `weightPath`. */
-  def writeStageFile(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
-      weightPath: String, historyJson: String, stateJson: String): Unit =
-    guard(StageHandoff.writeStage(path, overwrite, metadataJson, specJson, weightIndexJson,
-      Some(WeightSet.fromFile(weightIndexJson, weightPath)), historyJson, stateJson))
+      weightBytes: Array[Byte], weightPath: String, historyJson: String, stateJson: String): Unit = guard {
+    val weights = Option(weightBytes).map(WeightSet.fromBytes(weightIndexJson, _))
+      .orElse(Option(weightPath).map(WeightSet.fromFile(weightIndexJson, _)))
+    StageFiles.writeParts(path, overwrite, metadataJson, weights.map((specJson, weightIndexJson, _)), Option(historyJson),
+      Option(stateJson))
+  }
 
   /** The stage saved at `path`, which must hold a `className` (read with the one stage reader), for Python's `load`. */
   def readStage(path: String, className: String): SavedStage = guard(StageFiles.read(path, className))

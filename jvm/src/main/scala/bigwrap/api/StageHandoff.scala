@@ -1,6 +1,6 @@
 package bigwrap.api
 
-import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, SavedModel, SavedStage, StageFiles}
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, SavedModel, SavedStage}
 import bigwrap.spec.WeightSet
 import org.apache.spark.ml.PipelineStage
 import org.apache.spark.ml.param.{ParamMap, Params}
@@ -49,12 +49,6 @@ private[api] object StageHandoff {
       Some(JsonMethods.parse(historyJson)))
     BigwrapModel.fromSaved(stage, s"cannot hand the Python model ${stage.uid} to the JVM")
   }
-
-  /** Writes a Python stage's parts with the one stage writer (StageFiles.writeParts); null where it has none. */
-  def writeStage(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
-                 weights: Option[WeightSet], historyJson: String, stateJson: String): Unit =
-    StageFiles.writeParts(path, overwrite, metadataJson, weights.map(w => (specJson, weightIndexJson, w)),
-      Option(historyJson), Option(stateJson))
 
   /**
    * What a saved stage holds, as JSON ("metadata", "spec", "spec_file", "weight_index", "history", "state";

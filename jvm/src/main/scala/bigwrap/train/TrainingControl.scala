@@ -128,22 +128,16 @@ final class TrainingControl(
   }
 }
 
-/**
- * Faults a test injects into the next atomic write (api.TestHooks): an IOException after some files, or
- * the JVM halted in the instant between its two renames, so that "nothing saved is lost" is tested on the real path.
- */
+/** Faults a test injects into the next atomic write (api.TestHooks), so that "nothing saved is lost" is tested on the real path. */
 object WriteFaults {
   @volatile private var failAfterFiles: Option[(Int, String)] = None
   @volatile private var haltBetweenRenames = false
-
   def failAfter(files: Int, message: String): Unit = failAfterFiles = Some((files, message))
   def haltNextBetweenRenames(): Unit = haltBetweenRenames = true
-
   private[train] def fileWritten(): Unit = failAfterFiles.foreach { case (left, message) =>
-    failAfterFiles = if (left <= 1) None else Some((left - 1, message))
+    failAfterFiles = if (left > 1) Some((left - 1, message)) else None
     if (left <= 1) throw new java.io.IOException(message)
   }
-
   private[train] def betweenRenames(): Unit = if (haltBetweenRenames) Runtime.getRuntime.halt(9)
 }
 
