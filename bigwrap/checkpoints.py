@@ -2,25 +2,12 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import storage, stored
-
-
-def local_path(path: str) -> str:
-    """Python's own stage writer (bigwrap.persistence) uses local file I/O on the driver; everything else goes
-    through the JVM's Hadoop FileSystem layer (bigwrap.io.Storage)."""
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    elif path.startswith("file:"):
-        path = path[len("file:"):]
-    elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", path):
-        raise ValueError(f"{path!r}: bigwrap reads and writes local (driver) paths only in this version")
-    return os.path.abspath(path)
 
 
 @dataclass

@@ -1,79 +1,33 @@
-"""Saving and loading bigwrap's stages (docs/persistence.md): Spark ML metadata JSON, the
-model spec JSON, and the weights as a JSON index + one raw little-endian float32 file. Nothing is
-pickled or Java-serialized. A save writes a temporary sibling directory and renames it into place.
+"""Saving and loading bigwrap's stages (docs/persistence.md). The files are written and read once, on
+the JVM (bigwrap.ml.StageFiles: layout, atomic save, restoring an interrupted save, errors naming the
+file); Python turns a stage into its parts (Spark ML metadata, the model as spec + weights, history,
+learned state) and back, as pyspark's wrappers transfer params.
 
-The same parts (metadata, model, history) cross to the JVM's bigwrap.ml classes and back, so that
-pyspark's Java pipeline writer and reader handle pipelines holding bigwrap stages (`to_java`,
-`from_java`); Scala's PipelineModel.load then reads what Python saved.
+The same parts cross to the JVM's bigwrap.ml classes and back, so that pyspark's Java pipeline writer
+and reader handle pipelines holding bigwrap stages (`to_java`, `from_java`).
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-import uuid
 from typing import Any
 
 import pyspark
 from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 
-from . import losses, optimizers, runtime, stored
+from . import losses, optimizers, runtime, storage
 from . import spec as spec_format
-from .checkpoints import local_path
 from .models import Model, model_from_json
 
 FORMAT, VERSION = "bigwrap.stage", 1
 # Params whose values are objects: stored as their configs (the model as files), read back by these.
 _FROM_CONFIG = {"loss": losses.get, "optimizer": optimizers.get}
 _NOT_SAVED = {"validationData"}  # a DataFrame is data, not configuration
-# bigwrap 0.1 saved stages under their Python module paths; they name the same stages as the shared names.
-_LEGACY_CLASSES = {"bigwrap.fitted.EstimatorModel": "bigwrap.ml.BigwrapModel",
-                   "bigwrap.estimator.Estimator": "bigwrap.ml.BigwrapEstimator"}
 
 
-def _json_value(name: str, value: Any) -> Any:
-    if name in _FROM_CONFIG and hasattr(value, "get_config"):
-        return value.get_config()
-    return value
-
-
-def _params_json(instance, params: dict) -> dict[str, Any]:
-    return {p.name: _json_value(p.name, v) for p, v in params.items()
-            if p.name not in _NOT_SAVED and p.name != "model"}
-
-
-def write_model(model: Model, directory: str) -> None:
-    os.makedirs(directory)
-    index, data = spec_format.encode_weights(model._weight_entries())
-    with open(os.path.join(directory, "spec.json"), "w") as f:
-        f.write(model.to_json(indent=1))
-    with open(os.path.join(directory, "weights.json"), "w") as f:
-        f.write(index)
-    with open(os.path.join(directory, "weights.bin"), "wb") as f:
-        f.write(data)
-
-
-def read_model(directory: str) -> Model:
-    spec_path = os.path.join(directory, "spec.json")
-    spec = stored.read_json(spec_path)
-    try:
-        model = model_from_json(spec)
-    except ValueError as e:
-        raise ValueError(f"{spec_path}: {e}") from None
-    model._set_weight_entries(stored.read_weights(directory))
-    return model
-
-
-def restore_interrupted_save(path: str) -> None:
-    """A save killed between its two renames left the previous stage, whole, at `.<name>.old-<hex>`:
-    put it back at `path`, so that nothing the user saved goes missing."""
-    parent, name = os.path.split(path)
-    if os.path.exists(path) or not os.path.isdir(parent):
-        return
-    aside = [os.path.join(parent, entry) for entry in os.listdir(parent) if entry.startswith(f".{name}.old-")]
-    if aside:
-        os.rename(max(aside, key=os.path.getmtime), path)
+def _params_json(params: dict) -> dict[str, Any]:
+    return {p.name: v.get_config() if p.name in _FROM_CONFIG and hasattr(v, "get_config") else v
+            for p, v in params.items() if p.name not in _NOT_SAVED and p.name != "model"}
 
 
 def stage_class(cls) -> str:
@@ -105,29 +59,17 @@ def stage_parts(instance) -> tuple[dict[str, Any], Model | None, dict[str, Any] 
         "timestamp": int(round(time.time() * 1000)),
         "sparkVersion": pyspark.__version__,
         "uid": instance.uid,
-        "paramMap": _params_json(instance, instance._paramMap),
-        "defaultParamMap": _params_json(instance, instance._defaultParamMap),
+        "paramMap": _params_json(instance._paramMap),
+        "defaultParamMap": _params_json(instance._defaultParamMap),
         "bigwrap": info,
     }
     return metadata, model, history, state
 
 
-def _checked_info(cls, metadata: dict[str, Any], where: str) -> dict[str, Any]:
-    """The metadata's "bigwrap" entry, once it is known to describe a `cls` stage this version reads."""
-    info = metadata.get("bigwrap", {}) if isinstance(metadata, dict) else {}
-    if info.get("format") != FORMAT or info.get("version") != VERSION:
-        raise ValueError(f"{where} is not a saved bigwrap stage this version reads "
-                         f"(format {info.get('format')!r}, version {info.get('version')!r})")
-    saved, expected = metadata.get("class"), stage_class(cls)
-    if _LEGACY_CLASSES.get(saved, saved) != expected:
-        raise ValueError(f"{where} holds a {saved}, not a {expected}")
-    return info
-
-
 def stage_from_parts(cls, metadata: dict[str, Any], model: Model | None, history: dict[str, Any] | None,
-                     state: Any, where: str):
-    """The `cls` instance the parts describe; `where` (a path, or the JVM) starts every error message."""
-    info = _checked_info(cls, metadata, where)
+                     state: Any):
+    """The `cls` instance the parts describe (the JVM checked that they describe a `cls`)."""
+    info = metadata["bigwrap"]
     params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
     if "state" in info:
         instance = cls._from_learned_state(state)
@@ -161,44 +103,22 @@ class Writer(MLWriter):
         self.instance = instance
 
     def save(self, path: str) -> None:
-        """Writes everything into a temporary sibling of `path`, then renames it into place; an
-        existing directory is replaced only with overwrite(), and only once the new one is complete."""
-        path = local_path(path)
-        restore_interrupted_save(path)
-        if os.path.exists(path) and not self.shouldOverwrite:
-            raise FileExistsError(f"{path} already exists; use write().overwrite().save(path) to replace it")
-        parent, name = os.path.split(path)
-        os.makedirs(parent, exist_ok=True)
-        temp = os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex}")
-        try:
-            self.saveImpl(temp)
-            if os.path.exists(path):
-                # POSIX cannot rename over a non-empty directory: move the old one aside first; for
-                # the instant between the two renames the old model is whole at the ".old" name.
-                old = os.path.join(parent, f".{name}.old-{uuid.uuid4().hex}")
-                os.rename(path, old)
-                os.rename(temp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(temp, path)
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
-
-    def saveImpl(self, path: str) -> None:
+        """Writes the stage's parts at `path` (any store) with the JVM's stage writer, whole or not at all
+        (docs/persistence.md); an existing directory is replaced only with overwrite(), once the new one is complete."""
         metadata, model, history, state = stage_parts(self.instance)
-        os.makedirs(os.path.join(path, "metadata"))
-        if model is not None:
-            write_model(model, os.path.join(path, metadata["bigwrap"]["model"]))
-        if state is not None:
-            with open(os.path.join(path, metadata["bigwrap"]["state"]), "w") as f:
-                json.dump(state, f)
-        if history is not None:
-            with open(os.path.join(path, "history.json"), "w") as f:
-                json.dump(history, f)
-        # Spark's layout (DefaultParamsWriter): one JSON line in metadata/part-00000.
-        with open(os.path.join(path, "metadata", "part-00000"), "w") as f:
-            f.write(json.dumps(metadata, separators=(",", ":")) + "\n")
-        open(os.path.join(path, "metadata", "_SUCCESS"), "w").close()
+        bridge = runtime.bridge()
+
+        def write(spec: str | None = None, index: str | None = None, inline: bytes | None = None,
+                  file: str | None = None) -> None:
+            bridge.call("writeStage", storage.absolute(path), self.shouldOverwrite, json.dumps(metadata, separators=(",", ":")),
+                        spec, index, inline, file, *(None if part is None else json.dumps(part) for part in (history, state)))
+
+        if model is None:
+            return write()
+        index, data = spec_format.encode_weights(model._weight_entries())
+        spec = model.to_json(indent=1)
+        bridge.send_weights(data, lambda inline: write(spec, index, inline=inline),
+                            lambda file: write(spec, index, file=file))
 
 
 class Reader(MLReader):
@@ -207,15 +127,8 @@ class Reader(MLReader):
         self.cls = cls
 
     def load(self, path: str):
-        path = local_path(path)
-        restore_interrupted_save(path)
-        stored.directory(path, "saved bigwrap stage", os.path.join("metadata", "part-00000"))
-        metadata = stored.read_json(os.path.join(path, "metadata", "part-00000"))
-        info = _checked_info(self.cls, metadata, path)
-        model = read_model(os.path.join(path, info["model"])) if "model" in info else None
-        history = stored.read_json(os.path.join(path, "history.json")) if "loss" in info else None
-        state = stored.read_json(os.path.join(path, info["state"])) if "state" in info else None
-        return stage_from_parts(self.cls, metadata, model, history, state, where=path)
+        bridge = runtime.bridge()
+        return _from_saved(self.cls, bridge, bridge.call("readStage", storage.absolute(path), stage_class(self.cls)))
 
 
 def to_java(instance):
@@ -231,13 +144,20 @@ def to_java(instance):
 def from_java(cls, java_stage):
     """The `cls` instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
     bridge = runtime.bridge()
-    parts = json.loads(bridge.call("stageParts", java_stage))
+    return _from_saved(cls, bridge, bridge.call("savedStage", java_stage))
+
+
+def _from_saved(cls, bridge, saved):
+    """The `cls` instance of a JVM SavedStage (read from files, or of a JVM stage)."""
+    parts = json.loads(bridge.call("stageParts", saved))
     model = None
     if parts["spec"] is not None:
-        model = model_from_json(parts["spec"])
+        try:
+            model = model_from_json(parts["spec"])
+        except ValueError as e:
+            raise ValueError(f"{parts['spec_file'] or 'the JVM stage ' + parts['metadata']['uid']}: {e}") from None
         index = parts["weight_index"]
         model._set_weight_entries(spec_format.decode_weights(index, bridge.receive_weights(
-            index, lambda: bridge.call("stageWeightBytes", java_stage),
-            lambda path: bridge.call("writeStageWeights", java_stage, path))))
-    return stage_from_parts(cls, parts["metadata"], model, parts["history"], None,
-                            where=f"the JVM stage {parts['metadata']['uid']}")
+            index, lambda: bridge.call("stageWeightBytes", saved),
+            lambda path: bridge.call("writeStageWeights", saved, path))))
+    return stage_from_parts(cls, parts["metadata"], model, parts["history"], parts["state"])

@@ -131,8 +131,10 @@ def bridge(spark: SparkSession | None = None) -> "Bridge":
 class Bridge:
     """Coarse calls into `bigwrap.api.PythonFacade`; Java failures come out as Python exceptions."""
 
+    # BigwrapException's kinds (bigwrap.api.BigwrapException) and the Python exception each arrives as.
     _KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError,
-              "KeyboardInterrupt": KeyboardInterrupt}
+              "KeyboardInterrupt": KeyboardInterrupt, "OSError": OSError, "FileExistsError": FileExistsError,
+              "FileNotFoundError": FileNotFoundError}
 
     def __init__(self, spark: SparkSession):
         self.spark = spark

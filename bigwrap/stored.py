@@ -1,5 +1,5 @@
-"""Reading what bigwrap wrote to disk (saved stages, models, checkpoints) with errors that name the
-path and the problem. Nothing here unpickles or Java-deserializes: a file holding such an object is
+"""Reading the checkpoints bigwrap wrote (saved stages are read on the JVM, bigwrap.ml.StageFiles) with
+errors that name the path and the problem. Nothing here unpickles or Java-deserializes: a file holding such an object is
 refused, because loading one can run arbitrary code."""
 from __future__ import annotations
 
@@ -27,25 +27,6 @@ def _refuse(path: str, kind: str) -> ValueError:
     return ValueError(f"{path} holds {kind}; bigwrap never loads pickled or Java-serialized objects (loading "
                       "one can run arbitrary code). Save models with bigwrap (fitted.save(path)) or import "
                       "them (bigwrap.from_onnx / from_torch / from_dl4j)")
-
-
-def directory(path: str, what: str, marker: str) -> str:
-    """`path` if it is a directory holding `marker`, else an error saying what is there instead."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no {what} at {path}: the path does not exist")
-    if not os.path.isdir(path):
-        raise ValueError(f"{path} is a file, not a {what} (a directory)")
-    if not os.path.exists(os.path.join(path, marker)):
-        present = sorted(os.listdir(path))
-        for name in present:
-            full = os.path.join(path, name)
-            if os.path.isfile(full):
-                with open(full, "rb") as f:
-                    kind = _foreign_object(f.read(4))
-                if kind:
-                    raise _refuse(full, kind)
-        raise ValueError(f"{path} is not a {what}: it has no {marker} (it holds {present or 'nothing'})")
-    return path
 
 
 def read_bytes(path: str) -> bytes:

@@ -229,8 +229,9 @@ _CORRUPTIONS = {
     "foreign": (lambda p: shutil.rmtree(os.path.join(p, "metadata")), ValueError,
                 r"/stage is not a saved bigwrap stage: it has no metadata/part-00000 \(it holds \['history.json', 'model'\]\)"),
     "truncated weights": (lambda p: _write(os.path.join(p, _WEIGHTS), open(os.path.join(p, _WEIGHTS), "rb").read()[:-8]),
-                          ValueError, r"model/weights.bin does not match .*weights.json: \w+/bias needs values 12..15, "
-                                      r"the data holds 13; the weights are truncated or corrupted"),
+                          ValueError, r"model/weights.bin does not match .*weights.json: weight \w+/bias runs past the end "
+                                      r"of the weight data: it needs values 12..15, the data holds 13; the weights are "
+                                      r"truncated or corrupted"),
     "truncated metadata": (lambda p: _write(os.path.join(p, "metadata", "part-00000"), '{"class": "bigw'), ValueError,
                            r"metadata/part-00000 is corrupted: it is not valid JSON"),
     "corrupted spec": (lambda p: _write(os.path.join(p, "model", "spec.json"), os.urandom(32) + b"\xff"), ValueError,

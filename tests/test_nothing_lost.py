@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bigwrap
-from bigwrap import layers, persistence
+from bigwrap import layers, runtime
 
 
 def _fitted(seed: int, width: int = 8):
@@ -28,17 +28,13 @@ def _same_weights(a, b) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a.model.get_weights(), b.model.get_weights()))
 
 
-def test_a_failing_save_leaves_the_previous_model(spark, tmp_path, monkeypatch):
+def test_a_failing_save_leaves_the_previous_model(spark, tmp_path):
     path = str(tmp_path / "model")
     previous = _fitted(1)
     previous.save(path)
 
-    def write_half_then_fail(model, directory):
-        os.makedirs(directory)
-        open(os.path.join(directory, "spec.json"), "w").write('{"format": "bigwrap.mo')
-        raise OSError("disk full")
-
-    monkeypatch.setattr(persistence, "write_model", write_half_then_fail)
+    # the JVM's stage writer fails after metadata/part-00000, metadata/_SUCCESS and model/spec.json
+    runtime.bridge(spark).hook("failNextSaveAfter", 3, "disk full")
     with pytest.raises(OSError, match="disk full"):
         _fitted(2).write().overwrite().save(path)
     assert _same_weights(bigwrap.EstimatorModel.load(path), previous)
@@ -53,16 +49,14 @@ _KILLED_SAVE = """
     from test_nothing_lost import _fitted
     path, mode = sys.argv[1], sys.argv[2]
     if mode == "between-renames":  # the worst instant: the old stage moved aside, the new one not yet in
-        real_rename = os.rename
-        def rename_then_die(source, target):
-            real_rename(source, target)
-            if ".old-" in target:
-                os._exit(9)
-        os.rename = rename_then_die
+        bigwrap.runtime.bridge().hook("haltNextSaveBetweenRenames")  # the JVM's writer halts there (exit 9)
     models = [_fitted(1, 256), _fitted(2, 256)]
     n = 0
     while True:
-        models[n % 2].write().overwrite().save(path)
+        try:
+            models[n % 2].write().overwrite().save(path)
+        except (bigwrap.errors.JvmError, ConnectionError):  # the JVM halted between the renames: die with it
+            os._exit(9)
         n += 1
         print("SAVED", n, flush=True)
 """

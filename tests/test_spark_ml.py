@@ -101,26 +101,21 @@ def test_saved_model_layout_is_metadata_spec_and_raw_float32_weights(tabular, tm
         fitted.save(str(path))
 
 
-def test_a_failure_during_save_leaves_the_earlier_model_loadable(tabular, tmp_path, monkeypatch):
+def test_a_failure_during_save_leaves_the_earlier_model_loadable(tabular, tmp_path):
     fitted = _pipeline().fit(tabular).stages[-1]
     path = tmp_path / "model"
     fitted.save(str(path))
     retrained = bigwrap.EstimatorModel(model=bigwrap.model_from_json(fitted.model.to_json()),
                                        loss=fitted.loss)  # other (fresh) weights
 
-    def crash_after_the_spec(model, directory):
-        os.makedirs(directory)
-        (open(os.path.join(directory, "spec.json"), "w")).write(model.to_json())
-        raise OSError("disk full (simulated)")
-
-    monkeypatch.setattr("bigwrap.persistence.write_model", crash_after_the_spec)
+    # the JVM's stage writer crashes after metadata/part-00000, metadata/_SUCCESS and model/spec.json
+    bigwrap.runtime.bridge(tabular.sparkSession).hook("failNextSaveAfter", 3, "disk full (simulated)")
     with pytest.raises(OSError, match="simulated"):
         retrained.write().overwrite().save(str(path))
     assert os.listdir(tmp_path) == ["model"]  # no temporary directory left behind
     loaded = bigwrap.EstimatorModel.load(str(path))
     for a, b in zip(loaded.model.get_weights(), fitted.model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    monkeypatch.undo()
     retrained.write().overwrite().save(str(path))
     replaced = bigwrap.EstimatorModel.load(str(path))
     np.testing.assert_array_equal(replaced.model.get_weights()[0], retrained.model.get_weights()[0])

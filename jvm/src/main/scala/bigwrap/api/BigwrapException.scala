@@ -14,6 +14,9 @@ class BigwrapException(val kind: String, message: String, cause: Throwable = nul
 object BigwrapException {
   def valueError(message: String): BigwrapException = new BigwrapException("ValueError", message)
   def typeError(message: String): BigwrapException = new BigwrapException("TypeError", message)
+  def fileNotFound(message: String): BigwrapException = new BigwrapException("FileNotFoundError", message)
+  def fileExists(message: String): BigwrapException = new BigwrapException("FileExistsError", message)
+  def osError(message: String, cause: Throwable): BigwrapException = new BigwrapException("OSError", message, cause)
   def keyboardInterrupt(message: String): BigwrapException = new BigwrapException("KeyboardInterrupt", message)
 
   def require(condition: Boolean, message: => String): Unit =

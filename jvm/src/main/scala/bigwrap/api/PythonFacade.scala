@@ -3,7 +3,7 @@ package bigwrap.api
 import bigwrap.features.{Images, TokenIds}
 import bigwrap.infer.{Activations, Predictor}
 import bigwrap.io.Storage
-import bigwrap.ml.{BigwrapEstimator, BigwrapModel}
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, SavedStage, StageFiles}
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.{BuiltModel, WeightSet}
 import bigwrap.train.Checkpoints
@@ -134,14 +134,30 @@ object PythonFacade {
     guard(StageHandoff.modelFromParts(metadataJson, specJson, WeightSet.fromFile(weightIndexJson, weightPath),
       historyJson))
 
-  /** A JVM bigwrap stage's saved parts as JSON, for Python's `_from_java`; the weights: `stageWeightBytes`. */
-  def stageParts(stage: PipelineStage): String = guard(StageHandoff.stageParts(stage))
+  /**
+   * Saves a Python stage's parts with the one stage writer (StageFiles.writeParts): texts as its files hold
+   * them, null where it has none; the weights inline or (Py4J cannot carry 256 MiB) in the raw float32 file `weightPath`.
+   */
+  def writeStage(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
+      weightBytes: Array[Byte], weightPath: String, historyJson: String, stateJson: String): Unit = guard {
+    val weights = Option(weightBytes).map(WeightSet.fromBytes(weightIndexJson, _))
+      .orElse(Option(weightPath).map(WeightSet.fromFile(weightIndexJson, _)))
+    StageFiles.writeParts(path, overwrite, metadataJson, weights.map((specJson, weightIndexJson, _)), Option(historyJson),
+      Option(stateJson))
+  }
 
-  def stageWeightBytes(stage: PipelineStage): Array[Byte] =
-    guard(StageHandoff.savedStage(stage).model.map(_.weights.bytes).orNull)
+  /** The stage saved at `path`, which must hold a `className` (read with the one stage reader), for Python's `load`. */
+  def readStage(path: String, className: String): SavedStage = guard(StageFiles.read(path, className))
 
-  def writeStageWeights(stage: PipelineStage, path: String): Unit =
-    guard(StageHandoff.savedStage(stage).model.foreach(_.weights.writeFile(path)))
+  /** What a JVM bigwrap stage would save, for Python's `_from_java`. */
+  def savedStage(stage: PipelineStage): SavedStage = guard(StageHandoff.savedStage(stage))
+
+  /** A saved stage's parts as JSON (see StageHandoff.stageParts); the weights: `stageWeightBytes`. */
+  def stageParts(saved: SavedStage): String = guard(StageHandoff.stageParts(saved))
+
+  def stageWeightBytes(saved: SavedStage): Array[Byte] = guard(saved.model.map(_.weights.bytes).orNull)
+
+  def writeStageWeights(saved: SavedStage, path: String): Unit = guard(saved.model.foreach(_.weights.writeFile(path)))
 
   private def predictor(handle: String, spark: SparkSession): Predictor = LiveModels.predictor(handle, spark)
 

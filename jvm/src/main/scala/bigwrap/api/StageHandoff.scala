@@ -51,16 +51,18 @@ private[api] object StageHandoff {
   }
 
   /**
-   * What a JVM BigwrapModel or BigwrapEstimator would save, as JSON ("metadata", "spec", "weight_index",
-   * "history"; null where it has none), for Python's `_from_java`. The weights: `savedStage(stage).model`.
+   * What a saved stage holds, as JSON ("metadata", "spec", "spec_file", "weight_index", "history", "state";
+   * null where it has none), for Python's `load` and `_from_java`. The weights: `saved.model`.
    */
-  def stageParts(stage: PipelineStage): String = {
-    val saved = savedStage(stage)
+  def stageParts(saved: SavedStage): String = {
+    def orNull(value: Option[JValue]) = value.getOrElse(JNull)
     JsonMethods.compact(JObject(
       "metadata" -> saved.metadata,
-      "spec" -> saved.model.map(m => JString(m.specJson)).getOrElse(JNull),
-      "weight_index" -> saved.model.map(m => JString(m.weights.indexJson)).getOrElse(JNull),
-      "history" -> saved.history.getOrElse(JNull)))
+      "spec" -> orNull(saved.model.map(m => JString(m.specJson))),
+      "spec_file" -> orNull(saved.model.flatMap(_.specFile).map(JString(_))),
+      "weight_index" -> orNull(saved.model.map(m => JString(m.weights.indexJson))),
+      "history" -> orNull(saved.history),
+      "state" -> orNull(saved.state)))
   }
 
   def savedStage(stage: PipelineStage): SavedStage = stage match {

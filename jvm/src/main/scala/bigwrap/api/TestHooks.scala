@@ -1,6 +1,7 @@
 package bigwrap.api
 
 import bigwrap.nn.NativeKernels
+import bigwrap.io.WriteFaults
 
 /**
  * Probes for tests and benchmarks only, kept off the public façade: what a user calls is in PythonFacade.
@@ -23,4 +24,10 @@ object TestHooks {
 
   /** Models loaded in this JVM (LiveModels): a test counts them over many fits to catch leaked handles. */
   def liveModels(): Int = LiveModels.count
+
+  /** The next atomic save fails with an IOException (Python: OSError) `message` after writing `files` files. */
+  def failNextSaveAfter(files: Int, message: String): Unit = WriteFaults.failAfter(files, message)
+
+  /** The next atomic save that replaces a directory halts this JVM (exit code 9) between its two renames. */
+  def haltNextSaveBetweenRenames(): Unit = WriteFaults.haltNextBetweenRenames()
 }

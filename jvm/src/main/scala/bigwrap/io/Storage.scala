@@ -96,7 +96,7 @@ object Storage {
     restoreInterrupted(target)
     val staged = target.sibling(s".${target.name}.tmp-${UUID.randomUUID()}")
     try {
-      files.foreach { case (name, bytes) => staged.child(name).write(bytes) }
+      files.foreach { case (name, bytes) => staged.child(name).write(bytes); WriteFaults.fileWritten() }
       staged.child(ManifestName).write(manifest(files.map { case (name, bytes) => name -> bytes.length.toLong }))
     } catch { case NonFatal(e) => staged.delete(); throw e }
     if (target.renamesAtomically) {
@@ -169,6 +169,7 @@ object Storage {
     if (target.exists) {
       val old = target.sibling(s".${target.name}.old-${UUID.randomUUID()}")
       BigwrapException.require(target.fs.rename(target.path, old.path), s"could not rename $target to $old")
+      WriteFaults.betweenRenames()
       BigwrapException.require(target.fs.rename(staged.path, target.path), s"could not rename $staged to $target")
       old.delete()
     } else {
@@ -220,4 +221,17 @@ object Storage {
       "(Scala: overwrite = true) to replace it")
     writeFile(target, (to: Location) => to.fs.copyFromLocalFile(false, true, new Path(Paths.get(localFile).toUri), to.path))
   }
+}
+
+/** Faults a test injects into the next atomic write (api.TestHooks), so that "nothing saved is lost" is tested on the real path. */
+object WriteFaults {
+  @volatile private var failAfterFiles: Option[(Int, String)] = None
+  @volatile private var haltBetweenRenames = false
+  def failAfter(files: Int, message: String): Unit = failAfterFiles = Some((files, message))
+  def haltNextBetweenRenames(): Unit = haltBetweenRenames = true
+  private[io] def fileWritten(): Unit = failAfterFiles.foreach { case (left, message) =>
+    failAfterFiles = if (left > 1) Some((left - 1, message)) else None
+    if (left <= 1) throw new java.io.IOException(message)
+  }
+  private[io] def betweenRenames(): Unit = if (haltBetweenRenames) Runtime.getRuntime.halt(9)
 }

@@ -5,19 +5,20 @@ import java.nio.charset.StandardCharsets
 import scala.util.control.NonFatal
 
 import bigwrap.api.BigwrapException
-import bigwrap.io.Storage
+import bigwrap.io.{Location, Storage}
 import bigwrap.spec.WeightSet
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
 /** A model as it is saved: the spec JSON and the weights (docs/spec.md). */
-final case class SavedModel(specJson: String, weights: WeightSet)
+final case class SavedModel(specJson: String, weights: WeightSet, specFile: Option[String] = None)
 
 /**
  * A saved bigwrap stage (docs/persistence.md): Spark ML metadata JSON, the model, and for a fitted
- * model its training history (history.json, kept as it was written).
+ * model its training history (history.json, kept as it was written), for a Python stage its learned state.
  */
-final case class SavedStage(metadata: JObject, model: Option[SavedModel], history: Option[JValue]) {
+final case class SavedStage(metadata: JObject, model: Option[SavedModel], history: Option[JValue],
+                            state: Option[JValue] = None) {
   private implicit val formats: Formats = DefaultFormats
 
   def className: String = StageFiles.canonicalClass((metadata \ "class").extractOpt[String].getOrElse(""))
@@ -27,7 +28,7 @@ final case class SavedStage(metadata: JObject, model: Option[SavedModel], histor
   def loss: JValue = metadata \ "bigwrap" \ "loss"
 }
 
-/** Reads and writes the directory layout Python's bigwrap.persistence reads and writes, on any store (bigwrap.io). */
+/** The one reader and writer of saved stages' directories, Scala's and Python's (through the bridge), on any store (bigwrap.io). */
 object StageFiles {
   private implicit val formats: Formats = DefaultFormats
   val Format = "bigwrap.stage"
@@ -54,30 +55,48 @@ object StageFiles {
   private def describe(e: Throwable): String =
     Option(e.getMessage).flatMap(_.linesIterator.toStream.headOption).getOrElse(e.getClass.getSimpleName)
 
+  private val MetadataFile = "metadata/part-00000"
+
   /** The stage saved at `path`, which must hold a `expectedClass`; any problem names the path and the file. */
   def read(path: String, expectedClass: String): SavedStage = {
     val target = Storage.resolve(path)
-    def fail(problem: String): Nothing = throw BigwrapException.valueError(s"${loading(expectedClass, path)}: $problem")
-    val root = Storage.complete(target).getOrElse(fail(Storage.incomplete(target)))
+    def fail(problem: String, error: String => BigwrapException = BigwrapException.valueError): Nothing =
+      throw error(s"${loading(expectedClass, path)}: $problem")
+    def refuse(name: String, kind: String): Nothing = fail(s"${root.child(name)} holds $kind; bigwrap never loads " +
+      "pickled or Java-serialized objects (loading one can run arbitrary code). Save models with bigwrap " +
+      "(fitted.save(path)) or import them (bigwrap.from_onnx / from_torch / from_dl4j)")
     def file(name: String): Array[Byte] = {
       val f = root.child(name)
-      if (!f.isFile) fail(s"$name is missing (the directory is not a complete saved bigwrap stage)")
+      if (!f.isFile) fail(s"$f is missing: the saved directory is incomplete or was altered")
       f.readBytes()
     }
     def text(name: String): String = {
       val bytes = file(name)
-      foreignObject(bytes).foreach(kind => fail(s"$name holds $kind; bigwrap never loads pickled or " +
-        "Java-serialized objects (loading one can run arbitrary code)"))
+      foreignObject(bytes).foreach(refuse(name, _))
       utf8(bytes)
     }
-    def json(name: String): JValue = try JsonMethods.parse(text(name)) catch {
-      case e: BigwrapException => throw e
-      case NonFatal(e) => fail(s"$name is not valid JSON (${describe(e)})")
+    def parsed(name: String, content: String): JValue = try JsonMethods.parse(content) catch {
+      case NonFatal(e) => fail(s"${root.child(name)} is corrupted: it is not valid JSON (${describe(e)})" +
+        (if (name == MetadataFile) s"; $name does not hold Spark ML metadata JSON" else ""))
     }
-    val metadata = text("metadata/part-00000").linesIterator.find(_.trim.nonEmpty)
-      .map(line => try JsonMethods.parse(line) catch { case NonFatal(_) => JNothing }) match {
+    def json(name: String): JValue = parsed(name, text(name))
+    lazy val root: Location = Storage.complete(target).getOrElse {
+      if (!target.exists) {
+        fail(s"no saved bigwrap stage at $target: the path does not exist (no such directory)", BigwrapException.fileNotFound)
+      }
+      if (target.isFile) fail(s"$target is a file, not a saved bigwrap stage (a directory)")
+      fail(Storage.incomplete(target))
+    }
+    if (!root.child(MetadataFile).isFile) {
+      val files = root.children.filter(_.isFile)
+      files.foreach(f => foreignObject(f.readBytes()).foreach(refuse(f.name, _)))
+      val present = root.children.map(_.name).filter(_ != Storage.ManifestName).sorted
+      val holds = if (present.isEmpty) "nothing" else present.map(n => s"'$n'").mkString("[", ", ", "]")
+      fail(s"$root is not a saved bigwrap stage: it has no $MetadataFile (it holds $holds)")
+    }
+    val metadata = text(MetadataFile).linesIterator.find(_.trim.nonEmpty).map(parsed(MetadataFile, _)) match {
       case Some(obj: JObject) => obj
-      case _ => fail("metadata/part-00000 does not hold Spark ML metadata JSON")
+      case _ => fail(s"$MetadataFile does not hold Spark ML metadata JSON")
     }
     val stageClass = (metadata \ "class").extractOpt[String].getOrElse(fail("the metadata has no \"class\""))
     if ((metadata \ "uid").extractOpt[String].isEmpty) fail("the metadata has no \"uid\"")
@@ -86,40 +105,57 @@ object StageFiles {
     val format = (info \ "format").extractOpt[String]
     val version = (info \ "version").extractOpt[Int]
     if (!format.contains(Format) || !version.contains(Version)) {
-      fail(s"it is not a saved bigwrap stage this version reads (format ${format.getOrElse("none")}, " +
-        s"version ${version.getOrElse("none")}; this bigwrap reads $Format version $Version)")
+      fail(s"$root is not a saved bigwrap stage this version reads (format ${format.map(f => s"'$f'").getOrElse("None")}, " +
+        s"version ${version.getOrElse("None")}); this bigwrap reads $Format version $Version")
     }
     if (canonicalClass(stageClass) != expectedClass) fail(s"it holds a $stageClass, not a $expectedClass")
     val model = (info \ "model").extractOpt[String].map { dir =>
-      val (index, data) = (text(s"$dir/weights.json"), file(s"$dir/weights.bin"))
-      val weights = try WeightSet.fromBytes(index, data) catch {
-        case e: BigwrapException => fail(foreignObject(data).map(kind => s"$dir/weights.bin holds $kind")
-          .getOrElse(s"$dir/weights.bin does not match $dir/weights.json: ${e.getMessage}"))
-        case NonFatal(e) => fail(s"$dir/weights.json is not a weight index (${describe(e)})")
+      val spec = text(s"$dir/spec.json")
+      parsed(s"$dir/spec.json", spec)
+      val (indexName, dataName) = (s"$dir/weights.json", s"$dir/weights.bin")
+      val index = JsonMethods.compact(json(indexName))
+      val data = file(dataName)
+      def mismatch(problem: String): Nothing = {
+        foreignObject(data).foreach(refuse(dataName, _))
+        fail(s"${root.child(dataName)} does not match $indexName: $problem; the weights are truncated or corrupted")
       }
-      SavedModel(text(s"$dir/spec.json"), weights)
+      val weights = try WeightSet.fromBytes(index, data) catch { case NonFatal(e) => mismatch(describe(e)) }
+      val described = weights.entries.map(_.size.toLong).sum
+      if (described != weights.data.length) mismatch(s"the data holds ${weights.data.length} values, the index describes $described")
+      SavedModel(spec, weights, Some(root.child(s"$dir/spec.json").toString))
     }
+    val state = (info \ "state").extractOpt[String].map(json)
     val history = if (expectedClass == ModelClass) Some(json("history.json")) else None
-    SavedStage(metadata, model, history)
+    SavedStage(metadata, model, history, state)
   }
 
-  /** Writes `stage` at `path` whole or not at all (Storage.writeDirectory); an existing stage only with `overwrite`. */
-  def write(stage: SavedStage, path: String, overwrite: Boolean): Unit = {
+  /** Writes `stage` at `path` (see `writeParts`). */
+  def write(stage: SavedStage, path: String, overwrite: Boolean): Unit =
+    writeParts(path, overwrite, JsonMethods.compact(stage.metadata), stage.model.map(m => (m.specJson, m.weights.indexJson, m.weights)),
+      stage.history.map(JsonMethods.compact(_)), stage.state.map(JsonMethods.compact(_)))
+
+  /**
+   * Writes a stage's files at `path` whole or not at all (Storage.writeDirectory; an existing stage only
+   * with `overwrite`): `metadataJson` as metadata/part-00000, the model as (spec, weight index, weights), and
+   * the history and learned state, each text as given, where the metadata's "bigwrap" entry says.
+   */
+  def writeParts(path: String, overwrite: Boolean, metadataJson: String, model: Option[(String, String, WeightSet)],
+                 historyJson: Option[String], stateJson: Option[String]): Unit = {
     val root = Storage.resolve(path)
     Storage.restoreInterrupted(root)
-    BigwrapException.require(overwrite || !root.exists,
-      s"$root already exists; use write.overwrite().save(path) to replace it")
-    def bytes(text: String) = text.getBytes(StandardCharsets.UTF_8)
-    val info = stage.metadata \ "bigwrap"
-    val modelFiles = stage.model.toSeq.flatMap { m =>
-      val dir = (info \ "model").extractOpt[String].getOrElse("model")
-      Seq(s"$dir/spec.json" -> bytes(m.specJson), s"$dir/weights.json" -> bytes(m.weights.indexJson),
-        s"$dir/weights.bin" -> m.weights.bytes)
+    if (!overwrite && root.exists) {
+      throw BigwrapException.fileExists(s"$root already exists; use write().overwrite().save(path) to replace it")
     }
-    Storage.writeDirectory(root, Seq(
-      "metadata/part-00000" -> bytes(JsonMethods.compact(stage.metadata) + "\n"),
-      "metadata/_SUCCESS" -> Array.emptyByteArray) ++
-      modelFiles ++ stage.history.map(h => "history.json" -> bytes(JsonMethods.compact(h))))
+    def bytes(text: String) = text.getBytes(StandardCharsets.UTF_8)
+    val info = JsonMethods.parse(metadataJson) \ "bigwrap"
+    val modelFiles = model.toSeq.flatMap { case (spec, index, weights) =>
+      val dir = (info \ "model").extractOpt[String].getOrElse("model")
+      Seq(s"$dir/spec.json" -> bytes(spec), s"$dir/weights.json" -> bytes(index), s"$dir/weights.bin" -> weights.bytes)
+    }
+    val stateFile = stateJson.map(s => (info \ "state").extractOpt[String].getOrElse("state.json") -> bytes(s))
+    try Storage.writeDirectory(root, Seq(s"$MetadataFile" -> bytes(metadataJson + "\n"), "metadata/_SUCCESS" -> Array.emptyByteArray) ++
+      modelFiles ++ historyJson.map(h => "history.json" -> bytes(h)) ++ stateFile)
+    catch { case e: java.io.IOException => throw BigwrapException.osError(s"cannot save at $root: ${describe(e)}", e) }
   }
 
   /** Spark ML's metadata object for a bigwrap stage; `extra` goes into its "bigwrap" entry. */

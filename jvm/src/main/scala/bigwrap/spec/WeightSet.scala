@@ -111,7 +111,8 @@ object WeightSet {
     }
     entries.foreach { e =>
       BigwrapException.require(e.offset + e.size <= data.length,
-        s"weight ${e.layer}/${e.name} runs past the end of the weight data")
+        s"weight ${e.layer}/${e.name} runs past the end of the weight data: it needs values ${e.offset}..${e.offset + e.size}, " +
+        s"the data holds ${data.length}")
     }
     WeightSet(entries, data)
   }
