@@ -106,19 +106,9 @@ class Writer(MLWriter):
         """Writes the stage's parts at `path` (any store) with the JVM's stage writer, whole or not at all
         (docs/persistence.md); an existing directory is replaced only with overwrite(), once the new one is complete."""
         metadata, model, history, state = stage_parts(self.instance)
-        bridge = runtime.bridge()
-
-        def write(spec: str | None = None, index: str | None = None, inline: bytes | None = None,
-                  file: str | None = None) -> None:
-            bridge.call("writeStage", storage.absolute(path), self.shouldOverwrite, json.dumps(metadata, separators=(",", ":")),
-                        spec, index, inline, file, *(None if part is None else json.dumps(part) for part in (history, state)))
-
-        if model is None:
-            return write()
-        index, data = spec_format.encode_weights(model._weight_entries())
-        spec = model.to_json(indent=1)
-        bridge.send_weights(data, lambda inline: write(spec, index, inline=inline),
-                            lambda file: write(spec, index, file=file))
+        texts = tuple(None if part is None else json.dumps(part) for part in (history, state))
+        metadata_json = json.dumps(metadata, separators=(",", ":"))
+        _call_with_model("writeStage", (storage.absolute(path), self.shouldOverwrite, metadata_json), model, texts, spec_indent=1)
 
 
 class Reader(MLReader):
@@ -131,14 +121,22 @@ class Reader(MLReader):
         return _from_saved(self.cls, bridge, bridge.call("readStage", storage.absolute(path), stage_class(self.cls)))
 
 
+def _call_with_model(method: str, before: tuple, model: Model | None, after: tuple, spec_indent: int | None = None):
+    """Façade `method(*before, spec, weight index, weight bytes, weight file, *after)`: the weights inline or,
+    when large, in a temporary file (Bridge.send_weights); all four null without a model."""
+    bridge = runtime.bridge()
+    if model is None:
+        return bridge.call(method, *before, None, None, None, None, *after)
+    index, data = spec_format.encode_weights(model._weight_entries())
+    parts = (*before, model.to_json(indent=spec_indent), index)
+    return bridge.send_weights(data, lambda inline: bridge.call(method, *parts, inline, None, *after),
+                               lambda file: bridge.call(method, *parts, None, file, *after))
+
+
 def to_java(instance):
     """The JVM bigwrap.ml stage equal to `instance` (what pyspark's Java pipeline writer saves)."""
     metadata, model, history, _ = stage_parts(instance)
-    index, data = spec_format.encode_weights(model._weight_entries())
-    bridge = runtime.bridge()
-    parts = (json.dumps(metadata), model.to_json(), index)
-    return bridge.send_weights(data, lambda inline: bridge.call("modelFromParts", *parts, inline, json.dumps(history)),
-                               lambda path: bridge.call("modelFromPartsFile", *parts, path, json.dumps(history)))
+    return _call_with_model("modelFromParts", (json.dumps(metadata),), model, (json.dumps(history),))
 
 
 def from_java(cls, java_stage):

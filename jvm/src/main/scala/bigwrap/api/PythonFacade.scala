@@ -122,29 +122,25 @@ object PythonFacade {
   def setEstimatorParams(estimator: BigwrapEstimator, paramMapJson: String, owner: String, validates: Boolean): Unit =
     guard { StageHandoff.setParams(estimator, paramMapJson, owner); estimator.checkSettings(owner, validates) }
 
-  /** The JVM BigwrapModel of a Python EstimatorModel (see StageHandoff.modelFromParts). */
-  def modelFromParts(metadataJson: String, specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
-      historyJson: String): BigwrapModel =
-    guard(StageHandoff.modelFromParts(metadataJson, specJson, WeightSet.fromBytes(weightIndexJson, weightBytes),
-      historyJson))
+  /** Weights sent inline, or (Py4J cannot carry 256 MiB) in the raw float32 file `weightPath`; None for neither. */
+  private def weights(indexJson: String, bytes: Array[Byte], weightPath: String): Option[WeightSet] =
+    Option(bytes).map(WeightSet.fromBytes(indexJson, _)).orElse(Option(weightPath).map(WeightSet.fromFile(indexJson, _)))
 
-  /** `modelFromParts` with the weights in the raw float32 file `weightPath` (Py4J cannot carry 256 MiB). */
-  def modelFromPartsFile(metadataJson: String, specJson: String, weightIndexJson: String, weightPath: String,
-      historyJson: String): BigwrapModel =
-    guard(StageHandoff.modelFromParts(metadataJson, specJson, WeightSet.fromFile(weightIndexJson, weightPath),
+  /** The JVM BigwrapModel of a Python EstimatorModel (see StageHandoff.modelFromParts); weights as in `weights`. */
+  def modelFromParts(metadataJson: String, specJson: String, weightIndexJson: String, weightBytes: Array[Byte],
+      weightPath: String, historyJson: String): BigwrapModel =
+    guard(StageHandoff.modelFromParts(metadataJson, specJson, weights(weightIndexJson, weightBytes, weightPath).get,
       historyJson))
 
   /**
    * Saves a Python stage's parts with the one stage writer (StageFiles.writeParts): texts as its files hold
-   * them, null where it has none; the weights inline or (Py4J cannot carry 256 MiB) in the raw float32 file `weightPath`.
+   * them, null where it has none; weights as in `weights`.
    */
   def writeStage(path: String, overwrite: Boolean, metadataJson: String, specJson: String, weightIndexJson: String,
-      weightBytes: Array[Byte], weightPath: String, historyJson: String, stateJson: String): Unit = guard {
-    val weights = Option(weightBytes).map(WeightSet.fromBytes(weightIndexJson, _))
-      .orElse(Option(weightPath).map(WeightSet.fromFile(weightIndexJson, _)))
-    StageFiles.writeParts(path, overwrite, metadataJson, weights.map((specJson, weightIndexJson, _)), Option(historyJson),
-      Option(stateJson))
-  }
+      weightBytes: Array[Byte], weightPath: String, historyJson: String, stateJson: String): Unit =
+    guard(StageFiles.writeParts(path, overwrite, metadataJson,
+      weights(weightIndexJson, weightBytes, weightPath).map((specJson, weightIndexJson, _)), Option(historyJson),
+      Option(stateJson)))
 
   /** The stage saved at `path`, which must hold a `className` (read with the one stage reader), for Python's `load`. */
   def readStage(path: String, className: String): SavedStage = guard(StageFiles.read(path, className))
