@@ -93,7 +93,7 @@ def test_saved_model_layout_is_metadata_spec_and_raw_float32_weights(tabular, tm
     fitted = _pipeline().fit(tabular).stages[-1]
     path = tmp_path / "model"
     fitted.save(str(path))
-    assert sorted(os.listdir(path)) == ["history.json", "metadata", "model"]
+    assert sorted(os.listdir(path)) == ["_bigwrap_manifest.json", "history.json", "metadata", "model"]  # the manifest: written last (docs/persistence.md)
     assert sorted(os.listdir(path / "model")) == ["spec.json", "weights.bin", "weights.json"]
     kernel = np.frombuffer((path / "model" / "weights.bin").read_bytes(), dtype="<f4")[:3 * 8].reshape(3, 8)
     np.testing.assert_array_equal(kernel, fitted.model.get_weights()[0])

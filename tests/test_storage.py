@@ -75,17 +75,18 @@ def test_fitted_model_and_estimator_save_and_load_with_identical_predictions(spa
     assert _exists(spark, f"{path}/{MANIFEST}") and _exists(spark, f"{path}/model/weights.bin")
     loaded = bigwrap.EstimatorModel.load(path)
     assert np.array_equal(_probabilities(loaded, digit_rows), _probabilities(fitted, digit_rows))
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(FileExistsError, match="already exists"):
         fitted.save(path)
     fitted.write().overwrite().save(path)
     assert np.array_equal(_probabilities(bigwrap.EstimatorModel.load(path), digit_rows),
                           _probabilities(fitted, digit_rows))
 
     estimator_path = unique(store, "estimator")
-    _estimator(batchSize=64).save(estimator_path)
+    saved = _estimator(batchSize=64)
+    saved.save(estimator_path)
     estimator = bigwrap.Estimator.load(estimator_path)
     assert estimator.getOrDefault("batchSize") == 64
-    assert json.loads(estimator.getOrDefault("model").to_json()) == json.loads(_mlp().to_json())
+    assert json.loads(estimator.getOrDefault("model").to_json()) == json.loads(saved.getOrDefault("model").to_json())
 
 
 def test_pipeline_save_and_load_with_identical_predictions(spark, store, digits, digit_rows):
