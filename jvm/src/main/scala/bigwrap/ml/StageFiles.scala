@@ -88,9 +88,9 @@ object StageFiles {
       fail(Storage.incomplete(target))
     }
     if (!root.child(MetadataFile).isFile) {
-      val files = root.children.filter(_.isFile)
-      files.foreach(f => foreignObject(f.readBytes()).foreach(refuse(f.name, _)))
-      val present = root.children.map(_.name).filter(_ != Storage.ManifestName).sorted
+      val children = root.children  // one listing: on an object store each is a request
+      children.filter(_.isFile).foreach(f => foreignObject(f.readBytes()).foreach(refuse(f.name, _)))
+      val present = children.map(_.name).filter(_ != Storage.ManifestName).sorted
       val holds = if (present.isEmpty) "nothing" else present.map(n => s"'$n'").mkString("[", ", ", "]")
       fail(s"$root is not a saved bigwrap stage: it has no $MetadataFile (it holds $holds)")
     }
