@@ -104,14 +104,23 @@ object ConvolutionalLayers {
   }
 }
 
-final case class ConvBuilder(rank: Int) extends LayerBuilder {
+/** A convolution or pooling window of rank 1 or 2; a 1-D window runs as a 2-D one over a (1, steps, channels) image. */
+trait WindowBuilder extends LayerBuilder {
+  def rank: Int
+
+  /** The layer's one input, of rank `rank` + 1, and `as2d`, which makes a per-axis setting 2-D. */
+  protected def windowInput(layer: LayerSpec, inputs: Seq[GraphTensor]): (GraphTensor, Seq[Int] => Seq[Int]) = {
+    val in = single(layer, inputs)
+    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
+    (in, v => if (rank == 1) 1 +: v else v)
+  }
+}
+
+final case class ConvBuilder(rank: Int) extends WindowBuilder {
   import ConvolutionalLayers._
 
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
-    // A 1-D convolution is a 2-D one over a (1, steps, channels) image.
-    def as2d(v: Seq[Int]): Seq[Int] = if (rank == 1) 1 +: v else v
+    val (in, as2d) = windowInput(layer, inputs)
     val kernel = as2d(layer.ints("kernel_size"))
     val strides = as2d(layer.ints("strides"))
     val dilation = as2d(layer.ints("dilation_rate"))

@@ -24,11 +24,9 @@ object PoolingLayers {
     "GlobalMaxPooling2D" -> GlobalPoolBuilder(2, max = true))
 }
 
-final case class PoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
+final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
-    def as2d(v: Seq[Int]): Seq[Int] = if (rank == 1) 1 +: v else v
+    val (in, as2d) = windowInput(layer, inputs)
     val pool = as2d(layer.ints("pool_size"))
     val strides = as2d(layer.ints("strides"))
     val explicit = ConvolutionalLayers.explicitPadding(layer, rank)
@@ -70,12 +68,11 @@ case object LPPoolBuilder extends LayerBuilder {
   }
 }
 
-final case class GlobalPoolBuilder(rank: Int, max: Boolean) extends LayerBuilder {
+final case class GlobalPoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
   override def consumesMask: Boolean = rank == 1 && !max  // Keras' GlobalAveragePooling1D averages unmasked steps
 
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
-    requireRank(layer, in, rank + 1, if (rank == 1) "(steps, channels)" else "(height, width, channels)")
+    val (in, _) = windowInput(layer, inputs)
     val channels = in.shape.last
     // Keras averages a masked sequence over its unmasked steps only (and GlobalMaxPooling1D ignores masks).
     if (rank == 1 && !max && in.mask.isDefined) {
