@@ -1,6 +1,7 @@
 """Where a layer lives: its Python class in `bigwrap/layers/<family>.py`, its builder in the twin
-`spec/<Family>Layers.scala`, its row in tests/layer_cases.py and its line in the catalogue (README's generated table,
-docs/spec.md's configs). These tests fail when a layer type is registered anywhere else, or a family loses its twin."""
+`spec/<Family>Layers.scala`, its row in tests/layer_cases.py and its lines in the catalogue, docs/models.md (the
+generated family table and the configs table). These tests fail when a layer type is registered anywhere else, or a
+family loses its twin."""
 from __future__ import annotations
 
 import re
@@ -62,7 +63,7 @@ def test_python_and_jvm_know_the_same_layer_types():
 
 
 def test_the_spec_docs_describe_every_layer_type():
-    text = (ROOT / "docs/spec.md").read_text().split("## Layer configs", 1)[1].split("\n## ", 1)[0]
+    text = (ROOT / "docs/models.md").read_text().split("## Layer configs", 1)[1].split("\n## ", 1)[0]
     documented = set()
     for row in re.findall(r"^\| ([^|]+) \|", text, re.M):
         for cell in re.findall(r"`(\w+(?:/\w+)?)`", row):
