@@ -55,7 +55,8 @@ def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, opti
     history = fitted.history.to_dict("records")
     steady = history[1:] or history
     best = max(steady, key=lambda row: row["samples_per_second"])
-    return fitted, {"samples_per_s": best["samples_per_second"], "wall_s": wall, "peak_mb": jvm_peak_mb(spark),
+    return fitted, {"samples_per_s": best["samples_per_second"], "batch": batch, "wall_s": wall,
+                    "peak_mb": jvm_peak_mb(spark),
                     "breakdown": {k: v for k, v in best.items() if k.endswith("_ms")},
                     "task_layout": fitted.task_layout}
 

@@ -78,7 +78,7 @@ def test_history_reports_where_iteration_time_goes(digits):
     fitted = _fit(train, bigwrap.Sequential([layers.Input((64,)), layers.Dense(10, activation="softmax")]),
                   tasks=2, epochs=2, optimizer=bigwrap.optimizers.Adam(0.01))
     for row in fitted.history.to_dict("records"):
-        phases = [row[f"{p}_ms"] for p in ("compute", "exchange", "update", "sync")]
+        phases = [row[f"{p}_ms"] for p in ("compute", "feed", "exchange", "update", "sync")]
         assert all(v >= 0 for v in phases) and row["compute_ms"] > 0
         assert sum(phases) <= row["seconds"] * 1000 / 45 * 1.5  # 45 iterations; phases fit inside them
 

@@ -199,7 +199,7 @@ object BarrierTrainer extends Trainer {
     try {
       for (iteration <- 0 until start.iterations) {
         if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-        val taken = batch.fill(perTask)
+        val taken = clock("feed")(batch.fill(perTask))
         val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
           model.zeroGradParameters()
           val output = model.forward(batch.input)

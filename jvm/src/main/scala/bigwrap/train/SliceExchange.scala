@@ -122,7 +122,7 @@ private[train] final class PhaseClock {
     try body finally nanos(phase) += System.nanoTime() - start
   }
 
-  def totals: Map[String, Long] = Seq("compute", "exchange", "update", "sync").map(p => p -> nanos(p)).toMap
+  def totals: Map[String, Long] = Seq("compute", "feed", "exchange", "update", "sync").map(p => p -> nanos(p)).toMap
 }
 
 /**
