@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import layers as L
+from .._graph import keras_same_pads
 from .config import Activation, Dl4jLayer, class_and_fields
 
 _FUSED = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "softsign": "softsign",
@@ -43,9 +44,9 @@ def _activated(layer: Dl4jLayer, flow, make, net):
     return net.apply(make(net.name(layer, "activation")), flow) if make else flow
 
 
-def _activation_only(layer: Dl4jLayer, flow, net):
+def _activation_only(layer: Dl4jLayer, flow, net, suffix: str | None = None):
     fused, make = keras_activation(layer.activation, layer)
-    name = net.name(layer)
+    name = net.name(layer, suffix)
     return net.apply(make(name) if make else L.Activation(fused, name=name), flow)
 
 
@@ -67,13 +68,6 @@ def _pair(value, default: tuple[int, int]) -> tuple[int, int]:
         return default
     values = [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
     return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
-
-
-def _same_pads(length: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """DL4J's (and Keras') "Same": out = ceil(in / s), the smaller half of the padding before."""
-    out = -(-length // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
-    return total // 2, total - total // 2
 
 
 class Window:
@@ -101,10 +95,6 @@ class Window:
         if self.mode == "Same" or self.pads == (0, 0):
             return None
         return (self.pads[0], self.pads[0]), (self.pads[1], self.pads[1])
-
-    @property
-    def same(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        return tuple(_same_pads(n, k, s, d) for n, k, s, d in zip(self.image, self.kernel, self.strides, self.dilation))
 
     @property
     def padding(self) -> str:
@@ -230,7 +220,9 @@ def subsampling(layer: Dl4jLayer, flow, net):
     include_pads = bool(layer.get("avgPoolIncludePadInDivisor", True))
     pads, padding = window.explicit, window.padding
     if kind == "AVG" and window.mode == "Same" and include_pads:
-        pads, padding = window.same, "valid"     # zeros counted in the divisor, as DL4J ≤ 1.0.0-beta4 did
+        # DL4J's "Same" pads as Keras' does; zeros counted in the divisor, as DL4J ≤ 1.0.0-beta4 did
+        pads = tuple(keras_same_pads(*args) for args in zip(window.image, window.kernel, window.strides, window.dilation))
+        padding = "valid"
     if pads and (kind == "MAX" or (kind == "AVG" and not include_pads)):
         raise layer.fail(f"{kind} pooling with explicit padding {window.pads} in mode {window.mode} is not supported "
                          "(use ConvolutionMode.Same, or pad with a ZeroPaddingLayer)")
@@ -327,11 +319,7 @@ def embedding(layer: Dl4jLayer, flow, net):
         out = net.with_kind(out, "rnn")
     else:
         out = net.apply(L.Reshape((n_out,), name=net.name(layer, "rows")), out)
-    fused, make = keras_activation(layer.activation, layer)
-    if fused == "linear" and make is None:
-        return out
-    return net.apply(make(net.name(layer, "activation")) if make else
-                     L.Activation(fused, name=net.name(layer, "activation")), out)
+    return out if layer.activation.name == "identity" else _activation_only(layer, out, net, "activation")
 
 
 def passthrough(layer: Dl4jLayer, flow, net):
