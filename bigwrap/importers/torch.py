@@ -44,6 +44,7 @@ class _TorchImporter:
     def __init__(self, traced, torch):
         self.traced, self.torch, self.nn, self.F = traced, torch, torch.nn, torch.nn.functional
         self.builder = GraphBuilder("PyTorch")
+        self.fail = self.builder.fail  # its errors name the node being imported
         nn, F = torch.nn, torch.nn.functional
         self.modules = {
             nn.Linear: self._linear, nn.Conv1d: self._conv, nn.Conv2d: self._conv,
@@ -148,15 +149,14 @@ class _TorchImporter:
                     env[node] = self.multi_input_modules[type(module)](module, args, kwargs, node.name)
                     continue
                 if len(args) != 1 or kwargs:
-                    raise self.builder.fail(f"module '{node.target}'", "modules called with more than their input "
-                                                                      "(e.g. initial states) are not supported")
+                    raise self.fail("modules called with more than their input (e.g. initial states) are not supported")
                 env[node] = self.modules[type(module)](module, args[0], node.name)
             elif node.op in ("call_function", "call_method"):
                 handler = (self.functions if node.op == "call_function" else self.methods)[node.target]
                 try:
                     env[node] = handler(*args, **kwargs)
                 except TypeError as e:  # arguments the handler does not take: refuse, naming the call
-                    raise self.builder.fail(node.name, f"arguments it does not support ({e})") from None
+                    raise self.fail(f"arguments it does not support ({e})") from None
             elif node.op == "output":
                 results = args[0] if isinstance(args[0], (tuple, list)) else [args[0]]
                 outputs = [(self.value(r), f"output{k}") for k, r in enumerate(results)]
@@ -167,8 +167,7 @@ class _TorchImporter:
         if isinstance(item, _Recurrent.Lazy):
             return item.value()
         if not isinstance(item, Value):
-            raise self.builder.fail(f"node '{self.where}'", f"expected a tensor computed from the inputs, got "
-                                                            f"{type(item).__name__}")
+            raise self.fail(f"expected a tensor computed from the inputs, got {type(item).__name__}")
         return item
 
     @staticmethod
@@ -182,18 +181,18 @@ class _TorchImporter:
 
     def _softplus(self, module, x, where):
         if module.beta != 1:
-            raise self.builder.fail(f"module '{where}'", "only Softplus(beta=1) is supported")
+            raise self.fail("only Softplus(beta=1) is supported")
         return self.builder.activation(self.value(x), "softplus", where)
 
     def _gelu(self, approximate: str, x, where):
         if approximate != "none":
-            raise self.builder.fail(f"'{where}'", "only the exact GELU (approximate='none') is supported")
+            raise self.fail("only the exact GELU (approximate='none') is supported")
         return self.builder.activation(self.value(x), "gelu", where)
 
     def _hardtanh(self, x, low, high, where):
         kind = {(-1.0, 1.0): "hard_tanh", (0.0, 6.0): "relu6"}.get((float(low), float(high)))
         if kind is None:
-            raise self.builder.fail(f"'{where}'", f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
+            raise self.fail(f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
         return self.builder.activation(self.value(x), kind, where)
 
     def _linear(self, module, x, where):
@@ -205,7 +204,7 @@ class _TorchImporter:
         weight, bias = self.weights(module, "weight", "bias")
         rank = weight.ndim - 2
         if module.padding_mode != "zeros":
-            raise self.builder.fail(f"module '{where}'", f"padding_mode={module.padding_mode!r} is not supported")
+            raise self.fail(f"padding_mode={module.padding_mode!r} is not supported")
         if module.padding == "same":
             pairs = [keras_same_pads(n, k, 1, d) for n, k, d in zip(x.shape[2:], weight.shape[2:], module.dilation)]
         else:
@@ -217,7 +216,7 @@ class _TorchImporter:
     def _pool_module(self, module, x, where):
         kind = "max" if "Max" in type(module).__name__ else "avg"
         if kind == "max" and (module.return_indices or np.any(np.asarray(module.dilation) != 1)):
-            raise self.builder.fail(f"module '{where}'", "max pooling with indices or dilation is not supported")
+            raise self.fail("max pooling with indices or dilation is not supported")
         return self._pool(x, kind, module.kernel_size, module.stride, module.padding, module.ceil_mode,
                           getattr(module, "count_include_pad", False), where)
 
@@ -233,18 +232,15 @@ class _TorchImporter:
 
     def _pool_fn(self, kind):
         """F.max_pool*d / F.avg_pool*d with their own argument orders (fx passes a module's arguments by position)."""
-        def refuse(problem):
-            raise self.builder.fail(f"'{self.where}'", problem)
-
         def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
             if return_indices or np.any(np.asarray(dilation) != 1):
-                refuse("max pooling with indices or dilation is not supported")
+                raise self.fail("max pooling with indices or dilation is not supported")
             return self._pool(x, "max", kernel_size, stride, padding, ceil_mode, False, self.where)
 
         def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                      divisor_override=None):
             if divisor_override is not None:
-                refuse("average pooling with divisor_override is not supported")
+                raise self.fail("average pooling with divisor_override is not supported")
             return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad, self.where)
         return max_pool if kind == "max" else avg_pool
 
@@ -254,19 +250,19 @@ class _TorchImporter:
     def _adaptive_pool(self, x, kind, output_size, where=None, indices=False):
         x, where = self.value(x), where or self.where
         if indices:
-            raise self.builder.fail(f"'{where}'", "adaptive max pooling with indices is not supported")
+            raise self.fail("adaptive max pooling with indices is not supported")
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * (x.rank - 2)
         spatial = x.shape[2:]
         if all(s == 1 for s in sizes):
             return self.builder.global_pool(x, kind, True, where)
         if any(s is None or n % s for n, s in zip(spatial, sizes)):
-            raise self.builder.fail(f"'{where}'", f"adaptive pooling of {spatial} to {sizes} is not a plain pooling")
+            raise self.fail(f"adaptive pooling of {spatial} to {sizes} is not a plain pooling")
         kernel = [n // s for n, s in zip(spatial, sizes)]
         return self.builder.pool(x, kind, kernel, kernel, [0] * 2 * len(kernel), where)
 
     def _batch_norm(self, module, x, where):
         if not module.track_running_stats or module.momentum is None:
-            raise self.builder.fail(f"module '{where}'", "batch norm needs running statistics and a momentum")
+            raise self.fail("batch norm needs running statistics and a momentum")
         channels = module.num_features
         gamma, beta, mean, variance = self.weights(module, "weight", "bias", "running_mean", "running_var")
         gamma = np.ones(channels, np.float32) if gamma is None else gamma
@@ -280,19 +276,19 @@ class _TorchImporter:
 
     def _embedding(self, module, x, where):
         if module.max_norm is not None:
-            raise self.builder.fail(f"module '{where}'", "Embedding(max_norm=...) is not supported")
+            raise self.fail("Embedding(max_norm=...) is not supported")
         return self.builder.embedding(self.value(x), self.weights(module, "weight")[0], where)
 
     def _rnn(self, module, x, where):
         if getattr(module, "proj_size", 0):
-            raise self.builder.fail(f"module '{where}'", "LSTM projections (proj_size) are not supported")
+            raise self.fail("LSTM projections (proj_size) are not supported")
         return _Recurrent(self, module, self.value(x), where).result()
 
     # -- functions and methods -----------------------------------------------------------------
     def _flatten(self, x, start_dim, end_dim, where):
         x = self.value(x)
         if start_dim % x.rank != 1 or end_dim % x.rank != x.rank - 1:
-            raise self.builder.fail(f"'{where}'", "only flatten(start_dim=1, end_dim=-1) is supported")
+            raise self.fail("only flatten(start_dim=1, end_dim=-1) is supported")
         return self.builder.flatten(x, where)
 
     def _softmax_fn(self, log: bool):
@@ -307,8 +303,8 @@ class _TorchImporter:
             if isinstance(a, (int, float)) and isinstance(b, (int, float)):
                 return python_op(a, b)
             if kind is None or not all(isinstance(v, (Value, _Recurrent.Lazy)) for v in (a, b)):
-                raise self.builder.fail(f"'{self.where}'", f"arithmetic on {type(a).__name__} and "
-                                                           f"{type(b).__name__} is not supported (tensors only)")
+                raise self.fail(f"arithmetic on {type(a).__name__} and {type(b).__name__} is not supported "
+                                "(tensors only)")
             return self.builder.merge(kind, [self.value(a), self.value(b)], self.where)
         return apply
 
@@ -341,15 +337,14 @@ class _TorchImporter:
 
     def _getattr(self, x, name):
         if name != "shape":
-            raise self.builder.fail(f"'{self.where}'", f"tensor attribute {name!r} is not supported")
+            raise self.fail(f"tensor attribute {name!r} is not supported")
         return self.value(x).shape
 
     def _mean(self, x, dim=None, keepdim=False, **k):
         x = self.value(x)
         dims = sorted(d % x.rank for d in (dim if isinstance(dim, (tuple, list)) else [dim]))
         if dim is None or dims != list(range(2, x.rank)):
-            raise self.builder.fail(f"'{self.where}'", "only the mean over all spatial axes (global average "
-                                                       "pooling) is supported")
+            raise self.fail("only the mean over all spatial axes (global average pooling) is supported")
         return self.builder.global_pool(x, "avg", keepdim, self.where)
 
     def _getitem(self, x, index):
@@ -357,6 +352,6 @@ class _TorchImporter:
             return x[index]
         if isinstance(x, (tuple, list)):
             return x[index]
-        raise self.builder.fail(f"'{self.where}'", "indexing or slicing tensors is not supported (beyond "
-                                                   "out[:, -1] / h_n[-1] of a recurrent layer)")
+        raise self.fail("indexing or slicing tensors is not supported (beyond out[:, -1] / h_n[-1] of a recurrent "
+                        "layer)")
 

@@ -221,7 +221,7 @@ def subsampling(layer: Dl4jLayer, flow, net):
     pads, padding = window.explicit, window.padding
     if kind == "AVG" and window.mode == "Same" and include_pads:
         # DL4J's "Same" pads as Keras' does; zeros counted in the divisor, as DL4J ≤ 1.0.0-beta4 did
-        pads = tuple(keras_same_pads(*args) for args in zip(window.image, window.kernel, window.strides, window.dilation))
+        pads = tuple(keras_same_pads(n, k, s) for n, k, s in zip(window.image, window.kernel, window.strides))
         padding = "valid"
     if pads and (kind == "MAX" or (kind == "AVG" and not include_pads)):
         raise layer.fail(f"{kind} pooling with explicit padding {window.pads} in mode {window.mode} is not supported "
