@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import partialmethod
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from .. import storage
 from ..models import Model
 from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
 from ._onnx_attention import refuse_attention
-from ._recurrent import gru_weights, lstm_weights
+from ._recurrent import onnx_rnn_weights
 
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
                 "Softsign": "softsign", "Selu": "selu", "Elu": "elu", "LeakyRelu": "leaky_relu", "Gelu": "gelu"}
@@ -341,17 +342,14 @@ class _OnnxImporter:
                                          count_include_pad=bool(attrs.get("count_include_pad", 0)),
                                          ceil_mode=bool(attrs.get("ceil_mode", 0))))
 
-    def _MaxPool(self, node):
-        self._pool(node, "max")
+    _MaxPool = partialmethod(_pool, "max")
+    _AveragePool = partialmethod(_pool, "avg")
 
-    def _AveragePool(self, node):
-        self._pool(node, "avg")
+    def _global_pool(self, node, kind: str):
+        self.put(node, self.builder.global_pool(self.tensor(node), kind, True, self.where(node)))
 
-    def _GlobalAveragePool(self, node):
-        self.put(node, self.builder.global_pool(self.tensor(node), "avg", True, self.where(node)))
-
-    def _GlobalMaxPool(self, node):
-        self.put(node, self.builder.global_pool(self.tensor(node), "max", True, self.where(node)))
+    _GlobalAveragePool = partialmethod(_global_pool, "avg")
+    _GlobalMaxPool = partialmethod(_global_pool, "max")
 
     def _BatchNormalization(self, node):
         attrs = self.attrs(node)
@@ -370,11 +368,8 @@ class _OnnxImporter:
             raise self.fail("before opset 13 softmax flattens from `axis`; only the last axis is supported")
         self.put(node, self.builder.softmax(x, axis, self.where(node), log=log))
 
-    def _Softmax(self, node):
-        self._softmax(node, log=False)
-
-    def _LogSoftmax(self, node):
-        self._softmax(node, log=True)
+    _Softmax = partialmethod(_softmax, log=False)
+    _LogSoftmax = partialmethod(_softmax, log=True)
 
     def _Dropout(self, node):
         if self.used(node, 1):
@@ -403,15 +398,12 @@ class _OnnxImporter:
                             f"got mode={mode}, pads={pads}, value={value}")
         self.put(node, self.builder.zero_pad2d(x, ((pads[2], pads[6]), (pads[3], pads[7])), self.where(node)))
 
-    def _LSTM(self, node):
-        self._recurrent(node, "LSTM", 4, ["Sigmoid", "Tanh", "Tanh"], lstm_weights)
-
     def _GRU(self, node):
         if not self.attrs(node).get("linear_before_reset", 0):
             raise self.fail("only linear_before_reset=1 is supported (Keras' and PyTorch's GRU, reset_after=True)")
-        self._recurrent(node, "GRU", 3, ["Sigmoid", "Tanh"], gru_weights)
+        self._recurrent(node, "GRU", ["Sigmoid", "Tanh"])
 
-    def _recurrent(self, node, kind: str, gates: int, default_activations: list[str], convert):
+    def _recurrent(self, node, kind: str, default_activations: list[str]):
         x, attrs = self.tensor(node), self.attrs(node)
         direction = attrs.get("direction", b"forward")
         direction = direction.decode() if isinstance(direction, bytes) else direction
@@ -431,8 +423,8 @@ class _OnnxImporter:
         units = attrs["hidden_size"]
         w, r = self.const(node, 1, "W"), self.const(node, 2, "R")
         b = self.const(node, 3, "B")
-        b = np.zeros((dirs, 2 * gates * units), np.float32) if b is None else b
-        weights = [convert(w[d], r[d], b[d]) for d in range(dirs)]
+        b = np.zeros((dirs, 2 * w.shape[1]), np.float32) if b is None else b
+        weights = [onnx_rnn_weights(kind, w[d], r[d], b[d]) for d in range(dirs)]
         layout = attrs.get("layout", 0)
         sequences = self.used(node, 0)
         where = self.where(node)
@@ -447,3 +439,5 @@ class _OnnxImporter:
             axes = {"N": 0, "D": 1 if dirs == 2 else None, "H": 2 if dirs == 2 else 1}
             order = "NDH" if layout else "DNH"
         self.put(node, Value(t, tuple(axes[a] for a in order)), 0 if sequences else 1)
+
+    _LSTM = partialmethod(_recurrent, kind="LSTM", default_activations=["Sigmoid", "Tanh", "Tanh"])
