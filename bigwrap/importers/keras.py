@@ -93,20 +93,17 @@ class _Importer:
 
     def build(self, name: str) -> Model:
         entries = self.config.get("layers", [])
-        problems = [p for entry in entries for p in self.problems(entry)]
+        problems = []
+        for entry in entries:  # each layer bigwrap cannot take, named
+            try:
+                self.layer(entry)
+            except ValueError as e:
+                problems.append(str(e))
         if problems:
             raise ValueError(f"cannot import the Keras model '{self.model.name}': {'; '.join(problems)}")
         if isinstance(self.model, self.keras.Sequential):
             return self.sequential(entries, name)
         return self.functional(entries, name)
-
-    def problems(self, entry: dict) -> list[str]:
-        """What bigwrap cannot take of one serialized layer, each naming the layer."""
-        try:
-            self.layer(entry)
-        except ValueError as e:
-            return [str(e)]
-        return []
 
     # -- layers ---------------------------------------------------------------------------------
     def layer(self, entry: dict, wrapped: bool = False) -> Layer:
@@ -139,9 +136,8 @@ class _Importer:
                 continue
             elif key in accepted:
                 kwargs[key] = self.value(key, value, cls, where)
-            elif key in _NEUTRAL or key.endswith("_initializer") or _same(value, defaults.get(key, inspect._empty)):
-                continue
-            elif key == "data_format" and value in (None, "channels_last"):
+            elif (key in _NEUTRAL or key.endswith("_initializer") or _same(value, defaults.get(key, inspect._empty))
+                  or key == "data_format" and value in (None, "channels_last")):
                 continue
             else:
                 raise ValueError(f"{where}: argument {key}={value!r} is not supported by bigwrap")
@@ -239,7 +235,7 @@ def to_keras(model: Model, path: str) -> str:
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"to_keras writes a Keras 3 archive, whose name ends in .keras; got {path!r}")
-    problems = [p for layer in model.layers for p in _export_problems(keras, layer)]
+    problems = [p for layer in model.layers for p in _export_problems(layer)]
     if problems:
         raise ValueError(f"cannot write model '{model.name}' as Keras: {'; '.join(problems)}")
     made = {layer: _keras_layer(keras, type(layer).__name__, layer.get_config())
@@ -262,14 +258,12 @@ def to_keras(model: Model, path: str) -> str:
     return path
 
 
-def _export_problems(keras, layer: Layer) -> list[str]:
-    where = layer.where()
+def _export_problems(layer: Layer) -> list[str]:
     inner = getattr(layer, "layer", None)
     if isinstance(inner, Layer):
-        return _export_problems(keras, inner)
-    missing = [d.text for d in KERAS_DIFFERENCES if type(layer).__name__ in d.layers
-               and "to_keras refuses" in d.text and d.applies(layer.get_config())]
-    return [f"{where} {text}" for text in missing]
+        return _export_problems(inner)
+    return [f"{layer.where()} {d.text}" for d in KERAS_DIFFERENCES if type(layer).__name__ in d.layers
+            and "to_keras refuses" in d.text and d.applies(layer.get_config())]
 
 
 def _keras_layer(keras, class_name: str, config: dict):
