@@ -65,14 +65,15 @@ class _TorchImporter:
             nn.Dropout: lambda m, x, w: self.builder.dropout(x, m.p, w), nn.Identity: lambda m, x, w: x,
             nn.ZeroPad2d: self._zero_pad, nn.Embedding: self._embedding, nn.LSTM: self._rnn, nn.GRU: self._rnn}
         act = lambda kind: (lambda x, *a, **k: self.builder.activation(x, kind, self.where))
+        flatten = lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim, self.where)
+        unsqueeze = lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where)
         self.functions = {
-            torch.flatten: lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim, self.where),
+            torch.flatten: flatten, torch.unsqueeze: unsqueeze, F.selu: act("selu"), F.softsign: act("softsign"),
             torch.relu: act("relu"), F.relu: act("relu"), torch.sigmoid: act("sigmoid"), torch.tanh: act("tanh"),
             F.elu: lambda x, alpha=1.0, *a, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
             F.leaky_relu: lambda x, negative_slope=0.01, *a, **k: self.builder.activation(x, "leaky_relu", self.where,
                                                                                        alpha=negative_slope),
             F.gelu: lambda x, approximate="none": self._gelu(approximate, x, self.where),
-            F.selu: act("selu"), F.softsign: act("softsign"),
             F.softmax: self._softmax_fn(False), torch.softmax: self._softmax_fn(False),
             F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
             torch.cat: self._cat, torch.concat: self._cat,
@@ -88,18 +89,15 @@ class _TorchImporter:
             F.adaptive_max_pool2d: lambda x, output_size, return_indices=False: self._adaptive_pool(
                 x, "max", output_size, indices=return_indices),
             F.dropout: lambda x, p=0.5, *a, **k: self.builder.dropout(x, p, self.where),
-            torch.transpose: lambda x, a, b: self._transpose(x, a, b), torch.permute: self._permute,
+            torch.transpose: self._transpose, torch.permute: self._permute, torch.mean: self._mean,
             torch.reshape: lambda x, shape: self._view(x, *shape), torch.squeeze: self._squeeze,
-            torch.unsqueeze: lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
-            torch.mean: self._mean, operator.getitem: self._getitem, getattr: self._getattr}
+            operator.getitem: self._getitem, getattr: self._getattr}
         self.methods = {
-            "view": self._view, "reshape": self._view, "flatten": lambda x, start_dim=0, end_dim=-1:
-                self._flatten(x, start_dim, end_dim, self.where),
+            "view": self._view, "reshape": self._view, "flatten": flatten, "unsqueeze": unsqueeze,
             "relu": act("relu"), "sigmoid": act("sigmoid"), "tanh": act("tanh"),
             "softmax": self._softmax_fn(False), "log_softmax": self._softmax_fn(True),
             "permute": lambda x, *dims: self._permute(x, dims[0] if len(dims) == 1 else dims),
             "transpose": self._transpose, "size": self._size, "squeeze": self._squeeze,
-            "unsqueeze": lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
             "contiguous": lambda x: x, "float": lambda x: x, "mean": self._mean}
         self.where = ""
         # modules called with several tensors (query, key, value, masks)
@@ -348,9 +346,7 @@ class _TorchImporter:
         return self.builder.global_pool(x, "avg", keepdim, self.where)
 
     def _getitem(self, x, index):
-        if isinstance(x, _Recurrent.Lazy):
-            return x[index]
-        if isinstance(x, (tuple, list)):
+        if isinstance(x, (_Recurrent.Lazy, tuple, list)):
             return x[index]
         raise self.fail("indexing or slicing tensors is not supported (beyond out[:, -1] / h_n[-1] of a recurrent "
                         "layer)")
