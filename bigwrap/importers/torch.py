@@ -212,41 +212,42 @@ class _TorchImporter:
                                  where)
 
     def _pool_module(self, module, x, where):
-        kind = "max" if "Max" in type(module).__name__ else "avg"
-        if kind == "max" and (module.return_indices or np.any(np.asarray(module.dilation) != 1)):
-            raise self.fail("max pooling with indices or dilation is not supported")
-        return self._pool(x, kind, module.kernel_size, module.stride, module.padding, module.ceil_mode,
-                          getattr(module, "count_include_pad", False), where)
+        """MaxPool*d / AvgPool*d as the functions they call, with the same checks."""
+        if "Max" in type(module).__name__:
+            return self._pool_fn("max")(x, module.kernel_size, module.stride, module.padding, module.dilation,
+                                        module.ceil_mode, module.return_indices)
+        return self._pool_fn("avg")(x, module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                                    module.count_include_pad, getattr(module, "divisor_override", None))
 
-    def _pool(self, x, kind, kernel, stride, padding, ceil_mode, count_include_pad, where):
+    def _pool(self, x, kind, kernel, stride, padding, ceil_mode, count_include_pad):
         x = self.value(x)
         rank = x.rank - 2
         as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else [v] * rank
         kernel = as_list(kernel)
         strides = as_list(stride) if stride not in (None, [], ()) else kernel
         pads = as_list(padding) * 2
-        return self.builder.pool(x, kind, kernel, strides, pads, where, count_include_pad=bool(count_include_pad)
-                                 and any(pads), ceil_mode=bool(ceil_mode))
+        return self.builder.pool(x, kind, kernel, strides, pads, self.where,
+                                 count_include_pad=bool(count_include_pad) and any(pads), ceil_mode=bool(ceil_mode))
 
     def _pool_fn(self, kind):
         """F.max_pool*d / F.avg_pool*d with their own argument orders (fx passes a module's arguments by position)."""
         def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
             if return_indices or np.any(np.asarray(dilation) != 1):
                 raise self.fail("max pooling with indices or dilation is not supported")
-            return self._pool(x, "max", kernel_size, stride, padding, ceil_mode, False, self.where)
+            return self._pool(x, "max", kernel_size, stride, padding, ceil_mode, False)
 
         def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                      divisor_override=None):
             if divisor_override is not None:
                 raise self.fail("average pooling with divisor_override is not supported")
-            return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad, self.where)
+            return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad)
         return max_pool if kind == "max" else avg_pool
 
     def _adaptive(self, module, x, where):
-        return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size, where)
+        return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size)
 
-    def _adaptive_pool(self, x, kind, output_size, where=None, indices=False):
-        x, where = self.value(x), where or self.where
+    def _adaptive_pool(self, x, kind, output_size, indices=False):
+        x, where = self.value(x), self.where
         if indices:
             raise self.fail("adaptive max pooling with indices is not supported")
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * (x.rank - 2)
