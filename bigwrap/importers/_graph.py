@@ -53,13 +53,13 @@ def keras_same_pads(length: int, kernel: int, stride: int, dilation: int = 1) ->
 
 
 class GraphBuilder:
-    """Builds DSL layers for source operations; `where` names the source node in every error."""
+    """Builds DSL layers for source operations; `where` names the layers, `context` the node every error names."""
 
     def __init__(self, source: str):
         self.source = source
         self._names: set[str] = set()
         self._laid_out: dict[int, Value] = {}
-        self.context = ""  # the source node being imported, as error messages name it
+        self.context = ""  # the source node being imported (or the output being laid out)
 
     def name(self, hint: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_.\-]", "_", hint).strip("_.-") or "layer"
