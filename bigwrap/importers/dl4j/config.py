@@ -10,21 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Legacy wrapper names (DL4J's LegacyJsonFormat / LegacyLayerDeserializer) → class names.
+# Legacy wrapper names (DL4J's LegacyJsonFormat / LegacyLayerDeserializer) → class names, where they differ.
 _LEGACY_LAYERS = {
     "autoEncoder": "AutoEncoder", "convolution": "ConvolutionLayer", "convolution1d": "Convolution1DLayer",
-    "gravesLSTM": "GravesLSTM", "LSTM": "LSTM", "gravesBidirectionalLSTM": "GravesBidirectionalLSTM",
-    "output": "OutputLayer", "CenterLossOutputLayer": "CenterLossOutputLayer", "rnnoutput": "RnnOutputLayer",
-    "loss": "LossLayer", "dense": "DenseLayer", "subsampling": "SubsamplingLayer",
+    "gravesLSTM": "GravesLSTM", "gravesBidirectionalLSTM": "GravesBidirectionalLSTM", "output": "OutputLayer",
+    "rnnoutput": "RnnOutputLayer", "loss": "LossLayer", "dense": "DenseLayer", "subsampling": "SubsamplingLayer",
     "subsampling1d": "Subsampling1DLayer", "batchNormalization": "BatchNormalization",
     "localResponseNormalization": "LocalResponseNormalization", "embedding": "EmbeddingLayer",
-    "activation": "ActivationLayer", "VariationalAutoencoder": "VariationalAutoencoder", "dropout": "DropoutLayer",
-    "GlobalPooling": "GlobalPoolingLayer", "zeroPadding": "ZeroPaddingLayer", "zeroPadding1d": "ZeroPadding1DLayer",
-    "FrozenLayer": "FrozenLayer", "Upsampling2D": "Upsampling2D", "Yolo2OutputLayer": "Yolo2OutputLayer",
-    "RnnLossLayer": "RnnLossLayer", "CnnLossLayer": "CnnLossLayer", "Bidirectional": "Bidirectional",
-    "SimpleRnn": "SimpleRnn", "ElementWiseMult": "ElementWiseMultiplicationLayer", "MaskLayer": "MaskLayer",
-    "MaskZeroLayer": "MaskZeroLayer", "Cropping1D": "Cropping1D", "Cropping2D": "Cropping2D",
-    "RBM": "RBM", "imageLSTM": "ImageLSTM", "gru": "GRU", "recursiveAutoEncoder": "RecursiveAutoEncoder"}
+    "activation": "ActivationLayer", "dropout": "DropoutLayer", "GlobalPooling": "GlobalPoolingLayer",
+    "zeroPadding": "ZeroPaddingLayer", "zeroPadding1d": "ZeroPadding1DLayer",
+    "ElementWiseMult": "ElementWiseMultiplicationLayer", "imageLSTM": "ImageLSTM", "gru": "GRU",
+    "recursiveAutoEncoder": "RecursiveAutoEncoder"}
 _LEGACY_PREPROCESSORS = {
     "cnnToFeedForward": "CnnToFeedForwardPreProcessor", "cnnToRnn": "CnnToRnnPreProcessor",
     "composableInput": "ComposableInputPreProcessor", "feedForwardToCnn": "FeedForwardToCnnPreProcessor",
