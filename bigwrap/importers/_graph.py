@@ -52,6 +52,18 @@ def keras_same_pads(length: int, kernel: int, stride: int, dilation: int = 1) ->
     return total // 2, total - total // 2
 
 
+def unique_name(hint: str, taken: set[str], trim: bool = False) -> str:
+    """`hint` as a legal layer name (`trim`: without leading or trailing _ . -), numbered if `taken` has it; taken."""
+    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", hint)
+    base = (base.strip("_.-") or "layer") if trim else base
+    base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
 class GraphBuilder:
     """Builds DSL layers for source operations; `where` names the layers, `context` the node every error names."""
 
@@ -62,13 +74,7 @@ class GraphBuilder:
         self.context = ""  # the source node being imported (or the output being laid out)
 
     def name(self, hint: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_.\-]", "_", hint).strip("_.-") or "layer"
-        base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
-        name, k = base, 1
-        while name in self._names:
-            name, k = f"{base}_{k}", k + 1
-        self._names.add(name)
-        return name
+        return unique_name(hint, self._names, trim=True)
 
     def fail(self, problem: str) -> ValueError:
         return ValueError(f"cannot import {self.source} {self.context}: {problem}")

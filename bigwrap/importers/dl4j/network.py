@@ -14,6 +14,7 @@ import numpy as np
 from ... import layers as L
 from ...layers.base import SymbolicTensor
 from ...models import Model
+from .._graph import unique_name
 from . import layers as convert, recurrent
 from .config import Dl4jGraph, Dl4jLayer, Formats, inner_layer
 
@@ -76,15 +77,8 @@ class Builder:
     def name(self, layer: Dl4jLayer | str, suffix: str | None = None) -> str:
         # DL4J's own default names: "layer3" for the fourth layer of a MultiLayerNetwork, the vertex name in a graph.
         default = lambda where: re.sub(r"^layer (\d+)$", r"layer\1", re.sub(r"^vertex '(.*)'$", r"\1", where))
-        base = layer if isinstance(layer, str) else (layer.get("layerName") or default(layer.where))
-        base = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(base))
-        base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
-        base = f"{base}_{suffix}" if suffix else base
-        name, k = base, 1
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
+        base = str(layer if isinstance(layer, str) else (layer.get("layerName") or default(layer.where)))
+        return unique_name(f"{base}_{suffix}" if suffix else base, self.taken)
 
     @staticmethod
     def apply(layer: L.Layer, flow: Flow) -> Flow:
