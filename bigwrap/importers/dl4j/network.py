@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -47,22 +48,6 @@ class Placement:
 
     def __init__(self, owner: str, name: str, index: np.ndarray, transform=None):
         self.owner, self.name, self.index, self.transform = owner, name, index.astype(np.int64), transform
-
-
-class _Taker:
-    """Hands out a layer's parameters from the flat vector in DL4J's order, reshaped 'c' or 'f'."""
-
-    def __init__(self, flat: np.ndarray, position: int, layer: Dl4jLayer):
-        self.flat, self.position, self.layer = flat, position, layer
-
-    def __call__(self, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
-        size = int(np.prod(shape))
-        if self.position + size > self.flat.size:
-            raise self.layer.fail(f"needs parameters {self.position}..{self.position + size - 1}, but the flat "
-                                  f"parameter vector (coefficients.bin) holds {self.flat.size} values")
-        values = self.flat[self.position:self.position + size].reshape(shape, order=order)
-        self.position += size
-        return values
 
 
 class Builder:
@@ -120,11 +105,20 @@ class Builder:
         """Runs every parameter function on the positions 0..size-1: each weight learns its flat indices."""
         positions = np.arange(size, dtype=np.float64)
         placements, used = [], 0
+
+        def take(layer: Dl4jLayer, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
+            """The layer's next parameters in DL4J's order, reshaped 'c' or 'f'."""
+            nonlocal used
+            count = int(np.prod(shape))
+            if used + count > size:
+                raise layer.fail(f"needs parameters {used}..{used + count - 1}, but the flat parameter vector "
+                                 f"(coefficients.bin) holds {size} values")
+            used += count
+            return positions[used - count:used].reshape(shape, order=order)
+
         for layer, function in self.param_functions:
-            take = _Taker(positions, used, layer)
-            for owner, name, index, *transform in function(take):
+            for owner, name, index, *transform in function(partial(take, layer)):
                 placements.append(Placement(owner, name, index, transform[0] if transform else None))
-            used = take.position
         if used != size:
             raise ValueError(f"DL4J model: coefficients.bin holds {size} parameters but the configuration's layers "
                              f"have {used}; the configuration and the parameters do not belong together")
