@@ -264,19 +264,13 @@ def _four(layer: Dl4jLayer, key: str) -> tuple[tuple[int, int], tuple[int, int]]
     return (top, bottom), (left, right)
 
 
-def zero_padding(layer: Dl4jLayer, flow, net):
+def image_border(layer: Dl4jLayer, flow, net):
+    """ZeroPaddingLayer, Cropping2D and Upsampling2D: one bigwrap layer over images, without parameters."""
     flow = net.expect(layer, flow, ("cnn",))
-    return net.apply(L.ZeroPadding2D(_four(layer, "padding"), name=net.name(layer)), flow)
-
-
-def cropping(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("cnn",))
-    return net.apply(L.Cropping2D(_four(layer, "cropping"), name=net.name(layer)), flow)
-
-
-def upsampling(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("cnn",))
-    return net.apply(L.UpSampling2D(_pair(layer.get("size"), (2, 2)), name=net.name(layer)), flow)
+    if layer.cls == "Upsampling2D":
+        return net.apply(L.UpSampling2D(_pair(layer.get("size"), (2, 2)), name=net.name(layer)), flow)
+    cls, key = (L.Cropping2D, "cropping") if layer.cls == "Cropping2D" else (L.ZeroPadding2D, "padding")
+    return net.apply(cls(_four(layer, key), name=net.name(layer)), flow)
 
 
 def batch_normalization(layer: Dl4jLayer, flow, net):
@@ -331,8 +325,8 @@ LAYERS = {
     "DenseLayer": dense, "OutputLayer": output, "RnnOutputLayer": rnn_output, "ActivationLayer": activation_layer,
     "LossLayer": loss_layer, "CnnLossLayer": loss_layer, "RnnLossLayer": loss_layer, "DropoutLayer": passthrough,
     "ConvolutionLayer": convolution, "DepthwiseConvolution2D": depthwise, "SeparableConvolution2D": depthwise,
-    "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": zero_padding,
-    "Cropping2D": cropping, "Upsampling2D": upsampling, "BatchNormalization": batch_normalization,
+    "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": image_border,
+    "Cropping2D": image_border, "Upsampling2D": image_border, "BatchNormalization": batch_normalization,
     "EmbeddingLayer": embedding, "EmbeddingSequenceLayer": embedding}
 
 
