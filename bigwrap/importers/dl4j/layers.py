@@ -264,8 +264,8 @@ def _four(layer: Dl4jLayer, key: str) -> tuple[tuple[int, int], tuple[int, int]]
     return (top, bottom), (left, right)
 
 
-def image_border(layer: Dl4jLayer, flow, net):
-    """ZeroPaddingLayer, Cropping2D and Upsampling2D: one bigwrap layer over images, without parameters."""
+def image_resize(layer: Dl4jLayer, flow, net):
+    """ZeroPaddingLayer, Cropping2D and Upsampling2D: images resized by one bigwrap layer, without parameters."""
     flow = net.expect(layer, flow, ("cnn",))
     if layer.cls == "Upsampling2D":
         return net.apply(L.UpSampling2D(_pair(layer.get("size"), (2, 2)), name=net.name(layer)), flow)
@@ -325,8 +325,8 @@ LAYERS = {
     "DenseLayer": dense, "OutputLayer": output, "RnnOutputLayer": rnn_output, "ActivationLayer": activation_layer,
     "LossLayer": loss_layer, "CnnLossLayer": loss_layer, "RnnLossLayer": loss_layer, "DropoutLayer": passthrough,
     "ConvolutionLayer": convolution, "DepthwiseConvolution2D": depthwise, "SeparableConvolution2D": depthwise,
-    "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": image_border,
-    "Cropping2D": image_border, "Upsampling2D": image_border, "BatchNormalization": batch_normalization,
+    "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": image_resize,
+    "Cropping2D": image_resize, "Upsampling2D": image_resize, "BatchNormalization": batch_normalization,
     "EmbeddingLayer": embedding, "EmbeddingSequenceLayer": embedding}
 
 
