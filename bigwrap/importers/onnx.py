@@ -109,7 +109,9 @@ class _OnnxImporter:
         return node.name or f"{node.op_type}_{node.output[0]}"
 
     def attrs(self, node) -> dict[str, Any]:
-        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        """A node's attributes, strings (bytes in ONNX) decoded."""
+        decode = lambda v: v.decode() if isinstance(v, bytes) else [decode(x) for x in v] if isinstance(v, list) else v
+        return {a.name: decode(self.onnx.helper.get_attribute_value(a)) for a in node.attribute}
 
     def arg(self, node, k: int):
         return self.values[node.input[k]] if k < len(node.input) and node.input[k] else None
@@ -306,8 +308,7 @@ class _OnnxImporter:
         self._dense(target, self.where(node), x, kernel, bias)
 
     def _pads(self, node, attrs, spatial: tuple[int, ...], kernel, strides, dilations) -> list[int]:
-        auto = attrs.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        auto = attrs.get("auto_pad", "NOTSET")
         if auto in ("NOTSET", "VALID"):
             return list(attrs.get("pads", [0] * 2 * len(kernel))) if auto == "NOTSET" else [0] * 2 * len(kernel)
         if auto not in ("SAME_UPPER", "SAME_LOWER"):
@@ -390,8 +391,7 @@ class _OnnxImporter:
             pads = full
         value = self.const(node, 2, "constant_value")
         value = attrs.get("value") if value is None else value  # before opset 11 an attribute
-        mode = attrs.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
+        mode = attrs.get("mode", "constant")
         if (mode != "constant" or (value is not None and np.size(value) and float(np.ravel(value)[0]) != 0)
                 or x.rank != 4 or any(pads[:2]) or any(pads[4:6]) or min(pads) < 0):
             raise self.fail(f"only zero padding of the height and width of (N, C, H, W) tensors is supported, "
@@ -405,10 +405,9 @@ class _OnnxImporter:
 
     def _recurrent(self, node, kind: str, default_activations: list[str]):
         x, attrs = self.tensor(node), self.attrs(node)
-        direction = attrs.get("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else direction
+        direction = attrs.get("direction", "forward")
         dirs = 2 if direction == "bidirectional" else 1
-        activations = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+        activations = attrs.get("activations", [])
         problems = [p for p, bad in [
             ("custom activations", activations and activations != default_activations * dirs),
             ("clip", "clip" in attrs), ("input_forget", attrs.get("input_forget", 0)),
