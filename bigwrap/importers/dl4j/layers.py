@@ -101,10 +101,10 @@ class Window:
         return "same" if self.mode == "Same" else "valid"
 
 
-def features(layer: Dl4jLayer, flow, key: str = "nin") -> int:
+def features(layer: Dl4jLayer, flow) -> int:
     """nIn as stored, checked against what actually arrives."""
     arriving = flow.tensor.dims[-1]
-    stored = layer.get(key)
+    stored = layer.get("nin")
     if stored not in (None, 0) and int(stored) != arriving:
         raise layer.fail(f"expects nIn={stored} inputs but receives {arriving} (input shape {flow.dl4j_shape})")
     return arriving

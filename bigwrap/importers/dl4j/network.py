@@ -30,7 +30,7 @@ class Flow:
     DL4J array layouts (`Formats`)."""
     tensor: SymbolicTensor
     kind: str
-    formats: Formats = Formats()
+    formats: Formats
 
     @property
     def dl4j_shape(self) -> tuple:
