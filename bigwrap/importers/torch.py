@@ -42,7 +42,7 @@ def from_torch(module, input_shape, name: str | None = None) -> Model:
 
 class _TorchImporter:
     def __init__(self, traced, torch):
-        self.traced, self.torch, self.nn, self.F = traced, torch, torch.nn, torch.nn.functional
+        self.traced, self.torch, self.nn = traced, torch, torch.nn
         self.builder = GraphBuilder("PyTorch")
         self.fail = self.builder.fail  # its errors name the node being imported
         nn, F = torch.nn, torch.nn.functional

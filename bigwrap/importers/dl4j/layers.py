@@ -74,7 +74,7 @@ class Window:
     """Kernel, strides, padding, dilation and ConvolutionMode of a convolution or subsampling layer."""
 
     def __init__(self, layer: Dl4jLayer, image: tuple[int, ...]):
-        self.layer, self.image = layer, image
+        self.image = image
         self.kernel = _pair(layer.get("kernelSize"), (1, 1))
         self.strides = _pair(layer.get("stride"), (1, 1))
         self.pads = _pair(layer.get("padding"), (0, 0))
