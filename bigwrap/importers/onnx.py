@@ -343,14 +343,14 @@ class _OnnxImporter:
                                          count_include_pad=bool(attrs.get("count_include_pad", 0)),
                                          ceil_mode=bool(attrs.get("ceil_mode", 0))))
 
-    _MaxPool = partialmethod(_pool, "max")
-    _AveragePool = partialmethod(_pool, "avg")
+    _MaxPool = partialmethod(_pool, kind="max")
+    _AveragePool = partialmethod(_pool, kind="avg")
 
     def _global_pool(self, node, kind: str):
         self.put(node, self.builder.global_pool(self.tensor(node), kind, True, self.where(node)))
 
-    _GlobalAveragePool = partialmethod(_global_pool, "avg")
-    _GlobalMaxPool = partialmethod(_global_pool, "max")
+    _GlobalAveragePool = partialmethod(_global_pool, kind="avg")
+    _GlobalMaxPool = partialmethod(_global_pool, kind="max")
 
     def _BatchNormalization(self, node):
         attrs = self.attrs(node)
