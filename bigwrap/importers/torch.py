@@ -55,17 +55,17 @@ class _TorchImporter:
             nn.ReLU: self._act("relu"), nn.Sigmoid: self._act("sigmoid"), nn.Tanh: self._act("tanh"),
             nn.SELU: self._act("selu"), nn.Softsign: self._act("softsign"), nn.Softplus: self._softplus,
             nn.ReLU6: self._act("relu6"), nn.SiLU: self._act("silu"),
-            nn.Hardtanh: lambda m, x, w: self._hardtanh(x, m.min_val, m.max_val, w),
-            nn.GELU: lambda m, x, w: self._gelu(m.approximate, x, w),
-            nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
-            nn.LeakyReLU: lambda m, x, w: self.builder.activation(x, "leaky_relu", w, alpha=m.negative_slope),
-            nn.Softmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w),
-            nn.LogSoftmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w, log=True),
-            nn.Flatten: lambda m, x, w: self._flatten(x, m.start_dim, m.end_dim, w),
-            nn.Dropout: lambda m, x, w: self.builder.dropout(x, m.p, w), nn.Identity: lambda m, x, w: x,
+            nn.Hardtanh: lambda m, x: self._hardtanh(x, m.min_val, m.max_val),
+            nn.GELU: lambda m, x: self._gelu(x, m.approximate),
+            nn.ELU: lambda m, x: self.builder.activation(x, "elu", self.where, alpha=m.alpha),
+            nn.LeakyReLU: lambda m, x: self.builder.activation(x, "leaky_relu", self.where, alpha=m.negative_slope),
+            nn.Softmax: lambda m, x: self.builder.softmax(x, -1 if m.dim is None else m.dim, self.where),
+            nn.LogSoftmax: lambda m, x: self.builder.softmax(x, -1 if m.dim is None else m.dim, self.where, log=True),
+            nn.Flatten: lambda m, x: self._flatten(x, m.start_dim, m.end_dim),
+            nn.Dropout: lambda m, x: self.builder.dropout(x, m.p, self.where), nn.Identity: lambda m, x: x,
             nn.ZeroPad2d: self._zero_pad, nn.Embedding: self._embedding, nn.LSTM: self._rnn, nn.GRU: self._rnn}
         act = lambda kind: (lambda x, *a, **k: self.builder.activation(x, kind, self.where))
-        flatten = lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim, self.where)
+        flatten = lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim)
         unsqueeze = lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where)
         self.functions = {
             torch.flatten: flatten, torch.unsqueeze: unsqueeze, F.selu: act("selu"), F.softsign: act("softsign"),
@@ -73,13 +73,13 @@ class _TorchImporter:
             F.elu: lambda x, alpha=1.0, *a, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
             F.leaky_relu: lambda x, negative_slope=0.01, *a, **k: self.builder.activation(x, "leaky_relu", self.where,
                                                                                        alpha=negative_slope),
-            F.gelu: lambda x, approximate="none": self._gelu(approximate, x, self.where),
+            F.gelu: lambda x, approximate="none": self._gelu(x, approximate),
             F.softmax: self._softmax_fn(False), torch.softmax: self._softmax_fn(False),
             F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
             torch.cat: self._cat, torch.concat: self._cat,
             operator.add: self._arith("add", operator.add), torch.add: self._arith("add", operator.add),
             operator.iadd: self._arith("add", operator.add), F.relu6: act("relu6"), F.silu: act("silu"),
-            F.hardtanh: lambda x, min_val=-1.0, max_val=1.0, *a, **k: self._hardtanh(x, min_val, max_val, self.where),
+            F.hardtanh: lambda x, min_val=-1.0, max_val=1.0, *a, **k: self._hardtanh(x, min_val, max_val),
             operator.sub: self._arith("subtract", operator.sub), operator.mul: self._arith("multiply", operator.mul),
             torch.mul: self._arith("multiply", operator.mul), torch.maximum: self._arith("maximum", max),
             operator.floordiv: self._arith(None, operator.floordiv),
@@ -148,7 +148,7 @@ class _TorchImporter:
                     continue
                 if len(args) != 1 or kwargs:
                     raise self.fail("modules called with more than their input (e.g. initial states) are not supported")
-                env[node] = self.modules[type(module)](module, args[0], node.name)
+                env[node] = self.modules[type(module)](module, args[0])
             elif node.op in ("call_function", "call_method"):
                 handler = (self.functions if node.op == "call_function" else self.methods)[node.target]
                 try:
@@ -175,29 +175,29 @@ class _TorchImporter:
 
     # -- modules --------------------------------------------------------------------------------
     def _act(self, kind: str):
-        return lambda module, x, where: self.builder.activation(self.value(x), kind, where)
+        return lambda module, x: self.builder.activation(self.value(x), kind, self.where)
 
-    def _softplus(self, module, x, where):
+    def _softplus(self, module, x):
         if module.beta != 1:
             raise self.fail("only Softplus(beta=1) is supported")
-        return self.builder.activation(self.value(x), "softplus", where)
+        return self.builder.activation(self.value(x), "softplus", self.where)
 
-    def _gelu(self, approximate: str, x, where):
+    def _gelu(self, x, approximate: str):
         if approximate != "none":
             raise self.fail("only the exact GELU (approximate='none') is supported")
-        return self.builder.activation(self.value(x), "gelu", where)
+        return self.builder.activation(self.value(x), "gelu", self.where)
 
-    def _hardtanh(self, x, low, high, where):
+    def _hardtanh(self, x, low, high):
         kind = {(-1.0, 1.0): "hard_tanh", (0.0, 6.0): "relu6"}.get((float(low), float(high)))
         if kind is None:
             raise self.fail(f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
-        return self.builder.activation(self.value(x), kind, where)
+        return self.builder.activation(self.value(x), kind, self.where)
 
-    def _linear(self, module, x, where):
+    def _linear(self, module, x):
         kernel, bias = self.weights(module, "weight", "bias")
-        return self.builder.dense(self.value(x), kernel.T.copy(), bias, where)
+        return self.builder.dense(self.value(x), kernel.T.copy(), bias, self.where)
 
-    def _conv(self, module, x, where):
+    def _conv(self, module, x):
         x = self.value(x)
         weight, bias = self.weights(module, "weight", "bias")
         rank = weight.ndim - 2
@@ -209,9 +209,9 @@ class _TorchImporter:
             pairs = [(0, 0)] * rank if module.padding == "valid" else [(p, p) for p in module.padding]
         pads = [b for b, _ in pairs] + [e for _, e in pairs]
         return self.builder.conv(x, weight, bias, list(module.stride), pads, list(module.dilation), module.groups,
-                                 where)
+                                 self.where)
 
-    def _pool_module(self, module, x, where):
+    def _pool_module(self, module, x):
         """MaxPool*d / AvgPool*d as the functions they call, with the same checks."""
         if "Max" in type(module).__name__:
             return self._pool_fn("max")(x, module.kernel_size, module.stride, module.padding, module.dilation,
@@ -243,23 +243,23 @@ class _TorchImporter:
             return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad)
         return max_pool if kind == "max" else avg_pool
 
-    def _adaptive(self, module, x, where):
+    def _adaptive(self, module, x):
         return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size)
 
     def _adaptive_pool(self, x, kind, output_size, indices=False):
-        x, where = self.value(x), self.where
+        x = self.value(x)
         if indices:
             raise self.fail("adaptive max pooling with indices is not supported")
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * (x.rank - 2)
         spatial = x.shape[2:]
         if all(s == 1 for s in sizes):
-            return self.builder.global_pool(x, kind, True, where)
+            return self.builder.global_pool(x, kind, True, self.where)
         if any(s is None or n % s for n, s in zip(spatial, sizes)):
             raise self.fail(f"adaptive pooling of {spatial} to {sizes} is not a plain pooling")
         kernel = [n // s for n, s in zip(spatial, sizes)]
-        return self.builder.pool(x, kind, kernel, kernel, [0] * 2 * len(kernel), where)
+        return self.builder.pool(x, kind, kernel, kernel, [0] * 2 * len(kernel), self.where)
 
-    def _batch_norm(self, module, x, where):
+    def _batch_norm(self, module, x):
         if not module.track_running_stats or module.momentum is None:
             raise self.fail("batch norm needs running statistics and a momentum")
         channels = module.num_features
@@ -267,28 +267,28 @@ class _TorchImporter:
         gamma = np.ones(channels, np.float32) if gamma is None else gamma
         beta = np.zeros(channels, np.float32) if beta is None else beta
         return self.builder.batch_norm(self.value(x), gamma, beta, mean, variance, module.eps, 1 - module.momentum,
-                                       where)
+                                       self.where)
 
-    def _zero_pad(self, module, x, where):
+    def _zero_pad(self, module, x):
         left, right, top, bottom = module.padding
-        return self.builder.zero_pad2d(self.value(x), ((top, bottom), (left, right)), where)
+        return self.builder.zero_pad2d(self.value(x), ((top, bottom), (left, right)), self.where)
 
-    def _embedding(self, module, x, where):
+    def _embedding(self, module, x):
         if module.max_norm is not None:
             raise self.fail("Embedding(max_norm=...) is not supported")
-        return self.builder.embedding(self.value(x), self.weights(module, "weight")[0], where)
+        return self.builder.embedding(self.value(x), self.weights(module, "weight")[0], self.where)
 
-    def _rnn(self, module, x, where):
+    def _rnn(self, module, x):
         if getattr(module, "proj_size", 0):
             raise self.fail("LSTM projections (proj_size) are not supported")
-        return _Recurrent(self, module, self.value(x), where).result()
+        return _Recurrent(self, module, self.value(x), self.where).result()
 
     # -- functions and methods -----------------------------------------------------------------
-    def _flatten(self, x, start_dim, end_dim, where):
+    def _flatten(self, x, start_dim, end_dim):
         x = self.value(x)
         if start_dim % x.rank != 1 or end_dim % x.rank != x.rank - 1:
             raise self.fail("only flatten(start_dim=1, end_dim=-1) is supported")
-        return self.builder.flatten(x, where)
+        return self.builder.flatten(x, self.where)
 
     def _softmax_fn(self, log: bool):
         return lambda x, dim=None, *a, **k: self.builder.softmax(self.value(x), -1 if dim is None else dim,
