@@ -97,12 +97,11 @@ class GraphBuilder:
         if v.flattened is None:
             return v
         if id(v) not in self._laid_out:
-            source = self.canonical(v.flattened, where)
-            t = source.tensor
-            if len(t.dims) > 1:
-                t = self._apply(layers.Flatten(name=self.name(f"{where}_flatten")), t)
-            self._laid_out[id(v)] = Value(t, (0, 1))
+            self._laid_out[id(v)] = Value(self._flatten_dsl(self.canonical(v.flattened, where).tensor, where), (0, 1))
         return self._laid_out[id(v)]
+
+    def _flatten_dsl(self, t: SymbolicTensor, where: str) -> SymbolicTensor:
+        return t if len(t.dims) <= 1 else self._apply(layers.Flatten(name=self.name(f"{where}_flatten")), t)
 
     def arranged(self, v: Value, order: list[int], where: str) -> Value:
         """`v` with DSL axes batch, then the source axes `order`; axes left out must have size 1."""
@@ -233,10 +232,8 @@ class GraphBuilder:
             rows = self._flat_rows(source)
             weights[0] = np.empty_like(kernel)
             weights[0][rows] = kernel
-            t = source.tensor
-            if len(t.dims) > 1:
-                t = self._apply(layers.Flatten(name=self.name(f"{where}_flatten")), t)
-            return Value(self._apply(make(), t, weights), (0, 1))
+            flat = self._flatten_dsl(source.tensor, where)
+            return Value(self._apply(make(), flat, weights), (0, 1))
         if v.shape[-1] != kernel.shape[0] or v.batch_axis == v.rank - 1:
             raise self.fail(f"a ({kernel.shape[0]}, {units}) matrix product does not fit shape {v.shape}")
         x = self.canonical(v, where)

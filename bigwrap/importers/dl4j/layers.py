@@ -217,6 +217,9 @@ def subsampling(layer: Dl4jLayer, flow, net):
     if window.dilation != (1, 1):
         raise layer.fail("dilated pooling is not supported")
     kind = str(layer.get("poolingType", "MAX")).upper()
+    pools = {"MAX": L.MaxPooling2D, "AVG": L.AveragePooling2D, "PNORM": L.LPPooling2D}
+    if kind not in pools:
+        raise layer.fail(f"poolingType {kind} is not supported (MAX, AVG, PNORM)")
     include_pads = bool(layer.get("avgPoolIncludePadInDivisor", True))
     pads, padding = window.explicit, window.padding
     if kind == "AVG" and window.mode == "Same" and include_pads:
@@ -228,15 +231,8 @@ def subsampling(layer: Dl4jLayer, flow, net):
                          "(use ConvolutionMode.Same, or pad with a ZeroPaddingLayer)")
     if pads and any(any(p) for p in pads):
         flow = net.apply(L.ZeroPadding2D(pads, name=net.name(layer, "padding")), flow)
-    args = dict(pool_size=window.kernel, strides=window.strides, padding=padding, name=net.name(layer))
-    if kind == "MAX":
-        pool = L.MaxPooling2D(**args)
-    elif kind == "AVG":
-        pool = L.AveragePooling2D(**args)
-    elif kind == "PNORM":
-        pool = L.LPPooling2D(p=float(layer.get("pnorm", 2)), **args)
-    else:
-        raise layer.fail(f"poolingType {kind} is not supported (MAX, AVG, PNORM)")
+    norm = {"p": float(layer.get("pnorm", 2))} if kind == "PNORM" else {}
+    pool = pools[kind](pool_size=window.kernel, strides=window.strides, padding=padding, name=net.name(layer), **norm)
     return net.apply(pool, flow)
 
 
