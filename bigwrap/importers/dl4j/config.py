@@ -183,10 +183,6 @@ def _preprocessor(value: Any, where: str) -> tuple[str, dict[str, Any]] | None:
     return class_and_fields(value, _LEGACY_PREPROCESSORS, f"{where} preprocessor") if value else None
 
 
-def is_graph(root: dict[str, Any]) -> bool:
-    return "vertices" in root and "networkInputs" in root
-
-
 def multilayer(root: dict[str, Any]) -> list[Dl4jLayer]:
     confs = root.get("confs")
     if not isinstance(confs, list) or not confs:

@@ -39,13 +39,6 @@ def _lstm_weights(owner: str, prefix: str, n_in: int, n: int, peephole: bool):
     return weights
 
 
-def _simple_rnn_weights(owner: str, prefix: str, n_in: int, n: int):
-    def weights(take):
-        return [(owner, f"{prefix}kernel", take((n_in, n), "F")), (owner, f"{prefix}recurrent_kernel", take((n, n), "F")),
-                (owner, f"{prefix}bias", take((n,)))]
-    return weights
-
-
 def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: str = "", sequences: bool = True):
     """The Keras layer for an LSTM / GravesLSTM / SimpleRnn config and its parameter function."""
     n = int(layer.get("nout"))
@@ -54,7 +47,9 @@ def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: 
         if layer.get("hasLayerNorm", False):
             raise layer.fail("SimpleRnn with layer normalization is not supported")
         cell = L.SimpleRNN(n, activation=afn, return_sequences=sequences, name=name)
-        return cell, _simple_rnn_weights(owner, prefix, n_in, n)
+        return cell, lambda take: [(owner, f"{prefix}kernel", take((n_in, n), "F")),
+                                   (owner, f"{prefix}recurrent_kernel", take((n, n), "F")),
+                                   (owner, f"{prefix}bias", take((n,)))]
     stored = layer.conf.get("gateActivationFn")
     gate_act = activation(stored, None, layer.where) if stored else Activation("sigmoid")
     gate = recurrent_activation(gate_act, layer, "gate activation")
