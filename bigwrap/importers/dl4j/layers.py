@@ -254,19 +254,15 @@ def global_pooling(layer: Dl4jLayer, flow, net):
     return net.with_kind(net.apply(classes[kind, flow.kind](name=net.name(layer)), flow), "ff")
 
 
-def _four(layer: Dl4jLayer, key: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    values = [int(v) for v in (layer.get(key) or [0])]
-    top, bottom, left, right = {1: values * 4, 2: [values[0]] * 2 + [values[1]] * 2, 4: values}.get(len(values), [0] * 4)
-    return (top, bottom), (left, right)
-
-
 def image_resize(layer: Dl4jLayer, flow, net):
     """ZeroPaddingLayer, Cropping2D and Upsampling2D: images resized by one bigwrap layer, without parameters."""
     flow = net.expect(layer, flow, ("cnn",))
     if layer.cls == "Upsampling2D":
         return net.apply(L.UpSampling2D(_pair(layer.get("size"), (2, 2)), name=net.name(layer)), flow)
     cls, key = (L.Cropping2D, "cropping") if layer.cls == "Cropping2D" else (L.ZeroPadding2D, "padding")
-    return net.apply(cls(_four(layer, key), name=net.name(layer)), flow)
+    values = [int(v) for v in (layer.get(key) or [0])]
+    top, bottom, left, right = {1: values * 4, 2: [values[0]] * 2 + [values[1]] * 2, 4: values}.get(len(values), [0] * 4)
+    return net.apply(cls(((top, bottom), (left, right)), name=net.name(layer)), flow)
 
 
 def batch_normalization(layer: Dl4jLayer, flow, net):
