@@ -216,20 +216,16 @@ class GraphBuilder:
         return t if t.dims == dims else self._apply(layers.Reshape(dims, name=self.name(f"{where}_reshape")), t)
 
     # -- layers ---------------------------------------------------------------------------------
-    def _flat_rows(self, v: Value) -> np.ndarray:
-        """For each source-order flat index of `v`, the DSL-order flat index holding the same value."""
-        dims = v.tensor.dims
-        axes = [p - 1 for p in v.perm[1:] if p is not None]
-        return np.arange(math.prod(dims)).reshape(dims).transpose(axes).ravel()
-
     def dense(self, v: Value, kernel: np.ndarray, bias: np.ndarray | None, where: str) -> Value:
         """x @ kernel + bias over the last source axis; `kernel` is (in, out), rows in source order."""
         units = kernel.shape[1]
         make = lambda: layers.Dense(units, use_bias=bias is not None, name=self.name(where))
         weights = [kernel] + ([bias] if bias is not None else [])
         if v.flattened is not None:
-            source = v.flattened
-            rows = self._flat_rows(source)
+            source, dims = v.flattened, v.flattened.tensor.dims
+            axes = [p - 1 for p in source.perm[1:] if p is not None]
+            # for each source-order flat index, the DSL-order flat index holding the same value
+            rows = np.arange(math.prod(dims)).reshape(dims).transpose(axes).ravel()
             weights[0] = np.empty_like(kernel)
             weights[0][rows] = kernel
             flat = self._flatten_dsl(source.tensor, where)

@@ -56,7 +56,15 @@ class Dl4jLayer:
 
     @property
     def loss(self) -> str | None:
-        return loss_name(self.conf.get("lossFn"), self.conf.get("lossFunction"))
+        modern, legacy_enum = self.conf.get("lossFn"), self.conf.get("lossFunction")
+        if isinstance(modern, dict) and modern:
+            cls, _ = class_and_fields(modern, {}, "loss function")
+            name = cls[len("Loss"):] if cls.startswith("Loss") else cls
+        elif isinstance(legacy_enum, str):
+            name = legacy_enum
+        else:
+            return None
+        return _LOSS_ALIASES.get(name.upper(), name.upper())
 
     def fail(self, problem: str) -> ValueError:
         return ValueError(f"DL4J {self.where} ({self.cls}): {problem}")
@@ -152,18 +160,6 @@ def activation(modern: Any, legacy_string: Any, where: str) -> Activation:
         return Activation("identity")
     name = name.lower().replace("_", "")
     return Activation(_ACTIVATION_ALIASES.get(name, name), params)
-
-
-def loss_name(modern: Any, legacy_enum: Any) -> str | None:
-    if isinstance(modern, dict) and modern:
-        cls, _ = class_and_fields(modern, {}, "loss function")
-        name = cls[len("Loss"):] if cls.startswith("Loss") else cls
-    elif isinstance(legacy_enum, str):
-        name = legacy_enum
-    else:
-        return None
-    name = name.upper()
-    return _LOSS_ALIASES.get(name, name)
 
 
 def _layer(conf: dict[str, Any], where: str, preprocessor: Any) -> Dl4jLayer:
