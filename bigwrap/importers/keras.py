@@ -29,10 +29,6 @@ class KerasDifference:
     applies: Callable[[dict], bool] = lambda kwargs: True   # which constructor arguments it concerns
 
 
-def _explicit(kwargs: dict) -> bool:
-    return not isinstance(kwargs.get("padding", "valid"), str) or kwargs.get("count_include_pad", False)
-
-
 KERAS_DIFFERENCES = [
     KerasDifference(("AveragePooling2D",), "with padding='same' and uneven padding follows Keras' own (TensorFlow's) "
                                         "definition, the padded cells left out of each average; Keras 3.15 on the "
@@ -43,7 +39,9 @@ KERAS_DIFFERENCES = [
     KerasDifference(("Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
                      "AveragePooling2D"),
                     "with explicit `padding` cells or `count_include_pad=True` (PyTorch's and ONNX's padding) has no "
-                    "Keras counterpart: to_keras refuses it", _explicit),
+                    "Keras counterpart: to_keras refuses it",
+                    lambda kwargs: (not isinstance(kwargs.get("padding", "valid"), str)
+                                    or kwargs.get("count_include_pad", False))),
 ]
 
 # Arguments that change no number of a loaded model, whatever their value.
@@ -195,7 +193,10 @@ class _Importer:
                 sources = [tensors[_history(t)] for t in args] if isinstance(args, list) else tensors[_history(args)]
                 tensors[(layer.name, k)] = layer(sources)
             self.weights(layer)
-        ends = lambda key: [tensors[_history(t)] for t in _refs(self.config[key])]
+
+        def ends(key: str) -> list[SymbolicTensor]:  # one [name, node, index] reference or a list of them
+            refs = self.config[key]
+            return [tensors[_history(t)] for t in ([refs] if refs and isinstance(refs[0], str) else refs)]
         return Model(ends("input_layers"), ends("output_layers"), name=name)
 
 
@@ -207,10 +208,6 @@ def _history(tensor) -> tuple[str, int]:
     if isinstance(tensor, dict):
         tensor = tensor["config"]["keras_history"]
     return tensor[0], tensor[1]
-
-
-def _refs(value) -> list:
-    return [value] if value and isinstance(value[0], str) else list(value)
 
 
 def _mirror(entry) -> tuple:
