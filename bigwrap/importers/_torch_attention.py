@@ -46,7 +46,7 @@ class TorchAttention:
         self.handlers = {nn.MultiheadAttention: self.multihead_attention,
                          nn.TransformerEncoderLayer: self.encoder_layer}
 
-    def _refuse_masks(self, where: str, given: dict) -> None:
+    def _refuse_masks(self, given: dict) -> None:
         masks = [name for name, value in given.items() if value is not None and value is not False]
         if masks:
             raise self.builder.fail(f"{', '.join(masks)} given to the call are not supported; mask padding with "
@@ -66,7 +66,7 @@ class TorchAttention:
         names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
                  "is_causal")
         given = {**dict(zip(names, args)), **kwargs}
-        self._refuse_masks(where, {k: given.get(k) for k in ("key_padding_mask", "attn_mask", "is_causal")})
+        self._refuse_masks({k: given.get(k) for k in ("key_padding_mask", "attn_mask", "is_causal")})
         if module.bias_k is not None or module.add_zero_attn:
             raise self.builder.fail("add_bias_kv and add_zero_attn are not supported")
         query, perm = self._sequence(module.batch_first, given["query"], where)
@@ -83,7 +83,7 @@ class TorchAttention:
     def encoder_layer(self, module, args, kwargs, where: str):
         names = ("src", "src_mask", "src_key_padding_mask", "is_causal")
         given = {**dict(zip(names, args)), **kwargs}
-        self._refuse_masks(where, {k: given.get(k) for k in names[1:]})
+        self._refuse_masks({k: given.get(k) for k in names[1:]})
         activation = {1: "relu", 2: "gelu"}.get(getattr(module, "activation_relu_or_gelu", 0))
         if activation is None:
             raise self.builder.fail("only relu and gelu feed-forward activations are supported")
