@@ -80,6 +80,7 @@ TORCH_CASES = [
     _module("AvgPool1d", lambda: nn.AvgPool1d(2), (4, 7)),
     _module("AvgPool2d-padding-counted", lambda: nn.AvgPool2d(3, 2, 1)),
     _module("AvgPool2d-padding-not-counted", lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False)),
+    _module("AvgPool2d-divisor", lambda: nn.AvgPool2d(2, divisor_override=3), refused="divisor_override"),
     _module("AdaptiveAvgPool2d-1", lambda: nn.AdaptiveAvgPool2d(1)),
     _module("AdaptiveAvgPool2d-3", lambda: nn.AdaptiveAvgPool2d(3)),
     _module("AdaptiveMaxPool2d-1", lambda: nn.AdaptiveMaxPool2d((1, 1))),

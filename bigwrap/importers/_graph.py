@@ -52,26 +52,32 @@ def keras_same_pads(length: int, kernel: int, stride: int, dilation: int = 1) ->
     return total // 2, total - total // 2
 
 
+def unique_name(hint: str, taken: set[str], trim: bool = False) -> str:
+    """`hint` as a legal layer name (`trim`: without leading or trailing _ . -), numbered if `taken` has it; taken."""
+    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", hint)
+    base = (base.strip("_.-") or "layer") if trim else base
+    base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
 class GraphBuilder:
-    """Builds DSL layers for source operations; `where` names the source node in every error."""
+    """Builds DSL layers for source operations; `where` names the layers, `context` the node every error names."""
 
     def __init__(self, source: str):
         self.source = source
         self._names: set[str] = set()
         self._laid_out: dict[int, Value] = {}
-        self.context = ""  # the source node being imported, as error messages name it
+        self.context = ""  # the source node being imported (or the output being laid out)
 
     def name(self, hint: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_.\-]", "_", hint).strip("_.-") or "layer"
-        base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
-        name, k = base, 1
-        while name in self._names:
-            name, k = f"{base}_{k}", k + 1
-        self._names.add(name)
-        return name
+        return unique_name(hint, self._names, trim=True)
 
-    def fail(self, where: str, problem: str) -> ValueError:
-        return ValueError(f"cannot import {self.source} {self.context or where}: {problem}")
+    def fail(self, problem: str) -> ValueError:
+        return ValueError(f"cannot import {self.source} {self.context}: {problem}")
 
     def _apply(self, layer: layers.Layer, inputs, weights=None) -> SymbolicTensor:
         out = layer(inputs)
@@ -91,12 +97,11 @@ class GraphBuilder:
         if v.flattened is None:
             return v
         if id(v) not in self._laid_out:
-            source = self.canonical(v.flattened, where)
-            t = source.tensor
-            if len(t.dims) > 1:
-                t = self._apply(layers.Flatten(name=self.name(f"{where}_flatten")), t)
-            self._laid_out[id(v)] = Value(t, (0, 1))
+            self._laid_out[id(v)] = Value(self._flatten_dsl(self.canonical(v.flattened, where).tensor, where), (0, 1))
         return self._laid_out[id(v)]
+
+    def _flatten_dsl(self, t: SymbolicTensor, where: str) -> SymbolicTensor:
+        return t if len(t.dims) <= 1 else self._apply(layers.Flatten(name=self.name(f"{where}_flatten")), t)
 
     def arranged(self, v: Value, order: list[int], where: str) -> Value:
         """`v` with DSL axes batch, then the source axes `order`; axes left out must have size 1."""
@@ -105,7 +110,7 @@ class GraphBuilder:
         real = [i for i, p in enumerate(v.perm) if p not in (None, 0)]
         dropped = [i for i in real if i not in order]
         if batch in order or any(shape[i] != 1 for i in dropped):
-            raise self.fail(where, f"cannot lay out a tensor of shape {shape} as axes {order}")
+            raise self.fail(f"cannot lay out a tensor of shape {shape} as axes {order}")
         wanted = [v.perm[i] for i in order if v.perm[i] is not None] + [v.perm[i] for i in dropped]
         t = v.tensor
         if wanted != sorted(wanted):
@@ -126,7 +131,7 @@ class GraphBuilder:
     def channels_last(self, v: Value, where: str) -> Value:
         """(N, C, *spatial) → DSL (*spatial, C), as convolutions, pooling and batch norm need."""
         if v.batch_axis != 0 or v.rank < 3:
-            raise self.fail(where, f"expected a (batch, channels, ...) input, got shape {v.shape}")
+            raise self.fail(f"expected a (batch, channels, ...) input, got shape {v.shape}")
         return self.arranged(v, [*range(2, v.rank), 1], where)
 
     def same_layout(self, v: Value, like: Value, where: str) -> Value:
@@ -134,15 +139,15 @@ class GraphBuilder:
         if v.perm == like.perm:
             return v
         if v.batch_axis != like.batch_axis:
-            raise self.fail(where, f"operands of shapes {v.shape} and {like.shape} differ in their batch axis")
+            raise self.fail(f"operands of shapes {v.shape} and {like.shape} differ in their batch axis")
         order = sorted((i for i, p in enumerate(like.perm) if p not in (None, 0)), key=lambda i: like.perm[i])
         return self.arranged(v, order, where)
 
     def output(self, v: Value, where: str) -> SymbolicTensor:
         """Model outputs come in the source layout (batch first), except images, which come channels-last."""
         if v.batch_axis != 0:  # rows of a bigwrap model are the batch: another layout would be a different result
-            raise self.fail(where, f"the output of shape {v.shape} has its batch axis at position {v.batch_axis}; "
-                                   "bigwrap models keep the batch axis first")
+            raise self.fail(f"the output of shape {v.shape} has its batch axis at position {v.batch_axis}; "
+                            "bigwrap models keep the batch axis first")
         if v.flattened is None and v.rank == 4:
             return self.channels_last(v, where).tensor
         return self.canonical(v, where).tensor
@@ -152,7 +157,7 @@ class GraphBuilder:
         """The model from `inputs` to `outputs` (value, name); `about` describes outputs for error messages."""
         tensors = []
         for v, where in outputs:
-            self.context = (about or {}).get(where, "")
+            self.context = (about or {}).get(where, where)
             tensors.append(self.output(v, where))
         self.context = ""
         return Model([v.tensor for v in inputs], tensors, name=self.name(name))
@@ -166,13 +171,13 @@ class GraphBuilder:
         if v.flattened is not None or (v.rank == 2 and v.batch_axis == 0):
             return v
         if v.batch_axis != 0:
-            raise self.fail(where, f"cannot flatten shape {v.shape} whose batch axis is not the first")
+            raise self.fail(f"cannot flatten shape {v.shape} whose batch axis is not the first")
         return Value(None, (0, 1), flattened=v)
 
     def squeeze(self, v: Value, axes: list[int], where: str) -> Value:
         shape = v.shape
         if any(shape[a] != 1 for a in axes):
-            raise self.fail(where, f"cannot squeeze axes {axes} of shape {shape}")
+            raise self.fail(f"cannot squeeze axes {axes} of shape {shape}")
         v = self.laid_out(v, where)
         if any(v.perm[a] is not None for a in axes):
             v = self.arranged(v, [i for i in range(v.rank) if i != v.batch_axis and i not in axes], where)
@@ -189,12 +194,12 @@ class GraphBuilder:
         """Reshape in source (row-major) order; `target` holds BATCH first, then sizes (one may be -1)."""
         shape = v.shape
         if v.batch_axis != 0 or not target or target[0] != BATCH or BATCH in target[1:]:
-            raise self.fail(where, f"reshape of {shape} to {target} must keep the batch axis first")
+            raise self.fail(f"reshape of {shape} to {target} must keep the batch axis first")
         total = math.prod(shape[1:])
         known = math.prod(d for d in target[1:] if d != -1)
         sizes = [total // known if d == -1 else d for d in target[1:]]
         if math.prod(sizes) != total:
-            raise self.fail(where, f"cannot reshape {shape} to {target}")
+            raise self.fail(f"cannot reshape {shape} to {target}")
         if len(sizes) == 1:
             return self.flatten(v, where)
         v = self.laid_out(v, where)
@@ -211,35 +216,29 @@ class GraphBuilder:
         return t if t.dims == dims else self._apply(layers.Reshape(dims, name=self.name(f"{where}_reshape")), t)
 
     # -- layers ---------------------------------------------------------------------------------
-    def _flat_rows(self, v: Value) -> np.ndarray:
-        """For each source-order flat index of `v`, the DSL-order flat index holding the same value."""
-        dims = v.tensor.dims
-        axes = [p - 1 for p in v.perm[1:] if p is not None]
-        return np.arange(math.prod(dims)).reshape(dims).transpose(axes).ravel()
-
     def dense(self, v: Value, kernel: np.ndarray, bias: np.ndarray | None, where: str) -> Value:
         """x @ kernel + bias over the last source axis; `kernel` is (in, out), rows in source order."""
         units = kernel.shape[1]
         make = lambda: layers.Dense(units, use_bias=bias is not None, name=self.name(where))
         weights = [kernel] + ([bias] if bias is not None else [])
         if v.flattened is not None:
-            source = v.flattened
-            rows = self._flat_rows(source)
+            source, dims = v.flattened, v.flattened.tensor.dims
+            axes = [p - 1 for p in source.perm[1:] if p is not None]
+            # for each source-order flat index, the DSL-order flat index holding the same value
+            rows = np.arange(math.prod(dims)).reshape(dims).transpose(axes).ravel()
             weights[0] = np.empty_like(kernel)
             weights[0][rows] = kernel
-            t = source.tensor
-            if len(t.dims) > 1:
-                t = self._apply(layers.Flatten(name=self.name(f"{where}_flatten")), t)
-            return Value(self._apply(make(), t, weights), (0, 1))
+            flat = self._flatten_dsl(source.tensor, where)
+            return Value(self._apply(make(), flat, weights), (0, 1))
         if v.shape[-1] != kernel.shape[0] or v.batch_axis == v.rank - 1:
-            raise self.fail(where, f"a ({kernel.shape[0]}, {units}) matrix product does not fit shape {v.shape}")
+            raise self.fail(f"a ({kernel.shape[0]}, {units}) matrix product does not fit shape {v.shape}")
         x = self.canonical(v, where)
         if x.rank == 2:
             return Value(self._apply(make(), x.tensor, weights), x.perm)
         if x.rank == 3:
             wrapped = layers.TimeDistributed(make(), name=self.name(f"{where}_steps"))
             return Value(self._apply(wrapped, x.tensor, weights), x.perm)
-        raise self.fail(where, f"matrix products over inputs of rank {v.rank} are not supported (rank 2 or 3)")
+        raise self.fail(f"matrix products over inputs of rank {v.rank} are not supported (rank 2 or 3)")
 
     def window_padding(self, dims, kernel, strides, dilations, pads) -> str | tuple:
         """Source pads (begins..., ends...) as a DSL `padding`: "valid", Keras' "same" where the pads are
@@ -257,7 +256,7 @@ class GraphBuilder:
         """Convolution with source weights (out, in / groups, *kernel) and pads (begins..., ends...)."""
         rank = weight.ndim - 2
         if rank not in (1, 2):
-            raise self.fail(where, f"{rank}-D convolutions are not supported (1-D and 2-D are)")
+            raise self.fail(f"{rank}-D convolutions are not supported (1-D and 2-D are)")
         x = self.channels_last(v, where)
         channels, filters, kernel = x.tensor.dims[-1], weight.shape[0], tuple(weight.shape[2:])
         padding = self.window_padding(x.tensor.dims[:-1], kernel, strides, dilations, pads)
@@ -275,14 +274,14 @@ class GraphBuilder:
                         use_bias=bias is not None, groups=groups, name=self.name(where))
             weights = [weight.transpose(*range(2, 2 + rank), 1, 0)] + biases
         else:
-            raise self.fail(where, f"dilated grouped convolutions (group={groups}) are not supported")
+            raise self.fail(f"dilated grouped convolutions (group={groups}) are not supported")
         return Value(self._apply(layer, x.tensor, weights), x.perm)
 
     def pool(self, v: Value, kind: str, kernel, strides, pads, where: str, count_include_pad: bool = False,
              ceil_mode: bool = False) -> Value:
         rank = len(kernel)
         if rank not in (1, 2):
-            raise self.fail(where, f"{rank}-D pooling is not supported (1-D and 2-D are)")
+            raise self.fail(f"{rank}-D pooling is not supported (1-D and 2-D are)")
         x = self.channels_last(v, where)
         dims = x.tensor.dims[:-1]
         padding = self.window_padding(dims, kernel, strides, [1] * rank, pads)
@@ -291,11 +290,11 @@ class GraphBuilder:
         pairs = padding if isinstance(padding, tuple) else None
         if ceil_mode and any((n + b + e - k) % s for n, k, s, b, e in zip(dims, kernel, strides, pads[:rank],
                                                                           pads[rank:])):
-            raise self.fail(where, "ceil_mode pooling that needs an extra output cell is not supported")
+            raise self.fail("ceil_mode pooling that needs an extra output cell is not supported")
         if kind == "avg":
             if pairs and not count_include_pad and any(b != e for b, e in pairs):
-                raise self.fail(where, f"average pooling over uneven pads {pads} that leaves the padded cells out "
-                                       "is not supported (even pads, or counting them, are)")
+                raise self.fail(f"average pooling over uneven pads {pads} that leaves the padded cells out "
+                                "is not supported (even pads, or counting them, are)")
             cls = layers.AveragePooling1D if rank == 1 else layers.AveragePooling2D
             layer = cls(tuple(kernel), tuple(strides), padding, count_include_pad=bool(count_include_pad and pairs),
                         name=self.name(where))
@@ -310,7 +309,7 @@ class GraphBuilder:
         cls = {("avg", 1): layers.GlobalAveragePooling1D, ("avg", 2): layers.GlobalAveragePooling2D,
                ("max", 1): layers.GlobalMaxPooling1D, ("max", 2): layers.GlobalMaxPooling2D}.get((kind, spatial))
         if cls is None:
-            raise self.fail(where, f"global pooling over {spatial} spatial axes is not supported")
+            raise self.fail(f"global pooling over {spatial} spatial axes is not supported")
         out = self._apply(cls(name=self.name(where)), x.tensor)
         return Value(out, (0, 1, *([None] * spatial if keepdims else [])))
 
@@ -347,8 +346,8 @@ class GraphBuilder:
         first = self.laid_out(values[0], where)
         others = [self.same_layout(v, first, where) for v in values[1:]]
         if any(o.tensor.dims != first.tensor.dims for o in others):
-            raise self.fail(where, f"{kind} of shapes {[v.shape for v in values]}: only equal shapes are supported "
-                                   "(no broadcasting)")
+            raise self.fail(f"{kind} of shapes {[v.shape for v in values]}: only equal shapes are supported "
+                            "(no broadcasting)")
         cls = {"add": layers.Add, "subtract": layers.Subtract, "multiply": layers.Multiply,
                "maximum": layers.Maximum, "average": layers.Average}[kind]
         return Value(self._apply(cls(name=self.name(where)), [first.tensor] + [o.tensor for o in others]), first.perm)
@@ -370,7 +369,7 @@ class GraphBuilder:
     def embedding(self, v: Value, table: np.ndarray, where: str) -> Value:
         x = self.canonical(v, where)
         if x.rank != 2:
-            raise self.fail(where, f"embedding lookups take (batch, steps) ids, got shape {v.shape}")
+            raise self.fail(f"embedding lookups take (batch, steps) ids, got shape {v.shape}")
         layer = layers.Embedding(table.shape[0], table.shape[1], name=self.name(where))
         return Value(self._apply(layer, x.tensor, [table]), (0, 1, 2))
 

@@ -20,13 +20,8 @@ def keras_rnn_weights(kind: str, gates: str, w_ih: np.ndarray, w_hh: np.ndarray,
     return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent), bias]
 
 
-def lstm_weights(w: np.ndarray, r: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    """ONNX LSTM weights of one direction: W (4H, in), R (4H, H), B (8H,), gates i, o, f, c."""
+def onnx_rnn_weights(kind: str, w: np.ndarray, r: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """ONNX weights of one direction: W (gates·H, in), R (gates·H, H), B (2·gates·H,); gates LSTM i, o, f, c,
+    GRU z, r, h."""
     half = b.shape[0] // 2
-    return keras_rnn_weights("LSTM", "iofc", w, r, b[:half], b[half:])
-
-
-def gru_weights(w: np.ndarray, r: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    """ONNX GRU weights of one direction: W (3H, in), R (3H, H), B (6H,), gates z, r, h."""
-    half = b.shape[0] // 2
-    return keras_rnn_weights("GRU", "zrh", w, r, b[:half], b[half:])
+    return keras_rnn_weights(kind, {"LSTM": "iofc", "GRU": "zrh"}[kind], w, r, b[:half], b[half:])

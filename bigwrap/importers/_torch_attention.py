@@ -46,21 +46,19 @@ class TorchAttention:
         self.handlers = {nn.MultiheadAttention: self.multihead_attention,
                          nn.TransformerEncoderLayer: self.encoder_layer}
 
-    def _refuse_masks(self, where: str, given: dict) -> None:
+    def _refuse_masks(self, given: dict) -> None:
         masks = [name for name, value in given.items() if value is not None and value is not False]
         if masks:
-            raise self.builder.fail(f"module '{where}'", f"{', '.join(masks)} given to the call are not supported; "
-                                                         "mask padding with layers.Embedding(mask_zero=True) or "
-                                                         "layers.Masking in bigwrap instead")
+            raise self.builder.fail(f"{', '.join(masks)} given to the call are not supported; mask padding with "
+                                    "layers.Embedding(mask_zero=True) or layers.Masking in bigwrap instead")
 
     def _sequence(self, batch_first: bool, x, where: str) -> tuple[Value, tuple[int, ...]]:
         """`x` as DSL (batch, steps, features), and the perm of a result in the source's layout."""
         steps, batch = (1, 0) if batch_first else (0, 1)
         source = self.importer.value(x)
         if source.rank != 3 or source.batch_axis != batch:
-            raise self.builder.fail(f"module '{where}'", f"expected its input's batch axis at {batch} (batch_first="
-                                                         f"{batch_first}), got shape {source.shape}; "
-                                                         "transpose it first")
+            raise self.builder.fail(f"expected its input's batch axis at {batch} (batch_first={batch_first}), got "
+                                    f"shape {source.shape}; transpose it first")
         value = self.builder.arranged(source, [steps, 2], where)
         return value, (0, 1, 2) if batch_first else (1, 0, 2)
 
@@ -68,9 +66,9 @@ class TorchAttention:
         names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
                  "is_causal")
         given = {**dict(zip(names, args)), **kwargs}
-        self._refuse_masks(where, {k: given.get(k) for k in ("key_padding_mask", "attn_mask", "is_causal")})
+        self._refuse_masks({k: given.get(k) for k in ("key_padding_mask", "attn_mask", "is_causal")})
         if module.bias_k is not None or module.add_zero_attn:
-            raise self.builder.fail(f"module '{where}'", "add_bias_kv and add_zero_attn are not supported")
+            raise self.builder.fail("add_bias_kv and add_zero_attn are not supported")
         query, perm = self._sequence(module.batch_first, given["query"], where)
         key, _ = self._sequence(module.batch_first, given["key"], where)
         value, _ = self._sequence(module.batch_first, given["value"], where)
@@ -85,12 +83,12 @@ class TorchAttention:
     def encoder_layer(self, module, args, kwargs, where: str):
         names = ("src", "src_mask", "src_key_padding_mask", "is_causal")
         given = {**dict(zip(names, args)), **kwargs}
-        self._refuse_masks(where, {k: given.get(k) for k in names[1:]})
+        self._refuse_masks({k: given.get(k) for k in names[1:]})
         activation = {1: "relu", 2: "gelu"}.get(getattr(module, "activation_relu_or_gelu", 0))
         if activation is None:
-            raise self.builder.fail(f"module '{where}'", "only relu and gelu feed-forward activations are supported")
+            raise self.builder.fail("only relu and gelu feed-forward activations are supported")
         if module.norm1.eps != module.norm2.eps or module.linear1.bias is None:
-            raise self.builder.fail(f"module '{where}'", "layers without biases or with two epsilons are not supported")
+            raise self.builder.fail("layers without biases or with two epsilons are not supported")
         x, perm = self._sequence(module.self_attn.batch_first, given["src"], where)
         layer = layers.TransformerEncoder(module.linear1.out_features, module.self_attn.num_heads,
                                           dropout=module.dropout.p, activation=activation,

@@ -15,9 +15,6 @@ class _Recurrent:
         def __init__(self, call: "_Recurrent"):
             self.call = call
 
-        def fail(self, problem: str) -> ValueError:
-            return self.call.builder.fail(f"{self.call.kind} module '{self.call.where}'", problem)
-
     class Output(Lazy):
         def value(self) -> Value:
             return Value(self.call.top(True), (0, 1, 2) if self.call.batch_first else (1, 0, 2))
@@ -27,15 +24,15 @@ class _Recurrent:
             full = slice(None)
             last = (full, -1) if self.call.batch_first else (-1,)
             if index[:len(last)] != last or any(i != full for i in index[len(last):]) or self.call.dirs != 1:
-                raise self.fail(f"only the last step of a unidirectional layer's output (output{list(last)}) "
-                                f"can be indexed, got {index}")
+                raise self.call.builder.fail(f"only the last step of a unidirectional layer's output "
+                                             f"(output{list(last)}) can be indexed, got {index}")
             return Value(self.call.top(False), (0, 1))
 
     class Hidden(Lazy):
         def value(self) -> Value:
             call = self.call
             if call.layers != 1:
-                raise self.fail("h_n of a multi-layer module is not supported; use h_n[-1]")
+                raise self.call.builder.fail("h_n of a multi-layer module is not supported; use h_n[-1]")
             if call.dirs == 1:
                 return Value(call.top(False), (None, 0, 1))
             t = call.builder.reshape_dsl(call.top(False), (2, call.units), call.where)
@@ -43,12 +40,13 @@ class _Recurrent:
 
         def __getitem__(self, index):
             if index not in (-1, self.call.layers * self.call.dirs - 1) or self.call.dirs != 1:
-                raise self.fail(f"only h_n[-1] of a unidirectional module can be indexed, got h_n[{index!r}]")
+                raise self.call.builder.fail(f"only h_n[-1] of a unidirectional module can be indexed, got "
+                                             f"h_n[{index!r}]")
             return Value(self.call.top(False), (0, 1))
 
     class CellState(Lazy):
         def value(self):
-            raise self.fail("the LSTM cell state c_n is not supported")
+            raise self.call.builder.fail("the LSTM cell state c_n is not supported")
 
         def __getitem__(self, index):
             return self.value()

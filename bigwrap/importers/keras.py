@@ -29,10 +29,6 @@ class KerasDifference:
     applies: Callable[[dict], bool] = lambda kwargs: True   # which constructor arguments it concerns
 
 
-def _explicit(kwargs: dict) -> bool:
-    return not isinstance(kwargs.get("padding", "valid"), str) or kwargs.get("count_include_pad", False)
-
-
 KERAS_DIFFERENCES = [
     KerasDifference(("AveragePooling2D",), "with padding='same' and uneven padding follows Keras' own (TensorFlow's) "
                                         "definition, the padded cells left out of each average; Keras 3.15 on the "
@@ -43,7 +39,9 @@ KERAS_DIFFERENCES = [
     KerasDifference(("Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
                      "AveragePooling2D"),
                     "with explicit `padding` cells or `count_include_pad=True` (PyTorch's and ONNX's padding) has no "
-                    "Keras counterpart: to_keras refuses it", _explicit),
+                    "Keras counterpart: to_keras refuses it",
+                    lambda kwargs: (not isinstance(kwargs.get("padding", "valid"), str)
+                                    or kwargs.get("count_include_pad", False))),
 ]
 
 # Arguments that change no number of a loaded model, whatever their value.
@@ -93,20 +91,17 @@ class _Importer:
 
     def build(self, name: str) -> Model:
         entries = self.config.get("layers", [])
-        problems = [p for entry in entries for p in self.problems(entry)]
+        problems = []
+        for entry in entries:  # each layer bigwrap cannot take, named
+            try:
+                self.layer(entry)
+            except ValueError as e:
+                problems.append(str(e))
         if problems:
             raise ValueError(f"cannot import the Keras model '{self.model.name}': {'; '.join(problems)}")
         if isinstance(self.model, self.keras.Sequential):
             return self.sequential(entries, name)
         return self.functional(entries, name)
-
-    def problems(self, entry: dict) -> list[str]:
-        """What bigwrap cannot take of one serialized layer, each naming the layer."""
-        try:
-            self.layer(entry)
-        except ValueError as e:
-            return [str(e)]
-        return []
 
     # -- layers ---------------------------------------------------------------------------------
     def layer(self, entry: dict, wrapped: bool = False) -> Layer:
@@ -139,9 +134,8 @@ class _Importer:
                 continue
             elif key in accepted:
                 kwargs[key] = self.value(key, value, cls, where)
-            elif key in _NEUTRAL or key.endswith("_initializer") or _same(value, defaults.get(key, inspect._empty)):
-                continue
-            elif key == "data_format" and value in (None, "channels_last"):
+            elif (key in _NEUTRAL or key.endswith("_initializer") or _same(value, defaults.get(key, inspect._empty))
+                  or key == "data_format" and value in (None, "channels_last")):
                 continue
             else:
                 raise ValueError(f"{where}: argument {key}={value!r} is not supported by bigwrap")
@@ -199,7 +193,10 @@ class _Importer:
                 sources = [tensors[_history(t)] for t in args] if isinstance(args, list) else tensors[_history(args)]
                 tensors[(layer.name, k)] = layer(sources)
             self.weights(layer)
-        ends = lambda key: [tensors[_history(t)] for t in _refs(self.config[key])]
+
+        def ends(key: str) -> list[SymbolicTensor]:  # one [name, node, index] reference or a list of them
+            refs = self.config[key]
+            return [tensors[_history(t)] for t in ([refs] if refs and isinstance(refs[0], str) else refs)]
         return Model(ends("input_layers"), ends("output_layers"), name=name)
 
 
@@ -211,10 +208,6 @@ def _history(tensor) -> tuple[str, int]:
     if isinstance(tensor, dict):
         tensor = tensor["config"]["keras_history"]
     return tensor[0], tensor[1]
-
-
-def _refs(value) -> list:
-    return [value] if value and isinstance(value[0], str) else list(value)
 
 
 def _mirror(entry) -> tuple:
@@ -239,7 +232,7 @@ def to_keras(model: Model, path: str) -> str:
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"to_keras writes a Keras 3 archive, whose name ends in .keras; got {path!r}")
-    problems = [p for layer in model.layers for p in _export_problems(keras, layer)]
+    problems = [p for layer in model.layers for p in _export_problems(layer)]
     if problems:
         raise ValueError(f"cannot write model '{model.name}' as Keras: {'; '.join(problems)}")
     made = {layer: _keras_layer(keras, type(layer).__name__, layer.get_config())
@@ -262,14 +255,12 @@ def to_keras(model: Model, path: str) -> str:
     return path
 
 
-def _export_problems(keras, layer: Layer) -> list[str]:
-    where = layer.where()
+def _export_problems(layer: Layer) -> list[str]:
     inner = getattr(layer, "layer", None)
     if isinstance(inner, Layer):
-        return _export_problems(keras, inner)
-    missing = [d.text for d in KERAS_DIFFERENCES if type(layer).__name__ in d.layers
-               and "to_keras refuses" in d.text and d.applies(layer.get_config())]
-    return [f"{where} {text}" for text in missing]
+        return _export_problems(inner)
+    return [f"{layer.where()} {d.text}" for d in KERAS_DIFFERENCES if type(layer).__name__ in d.layers
+            and "to_keras refuses" in d.text and d.applies(layer.get_config())]
 
 
 def _keras_layer(keras, class_name: str, config: dict):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import partialmethod
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from .. import storage
 from ..models import Model
 from ._graph import BATCH, GraphBuilder, Value, keras_same_pads
 from ._onnx_attention import refuse_attention
-from ._recurrent import gru_weights, lstm_weights
+from ._recurrent import onnx_rnn_weights
 
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
                 "Softsign": "softsign", "Selu": "selu", "Elu": "elu", "LeakyRelu": "leaky_relu", "Gelu": "gelu"}
@@ -53,6 +54,7 @@ class _OnnxImporter:
         self.onnx = onnx
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.builder = GraphBuilder("ONNX")
+        self.fail = self.builder.fail  # its errors name the node being imported
         self.values: dict[str, Value | np.ndarray] = {
             init.name: onnx.numpy_helper.to_array(init) for init in self.graph.initializer}
         self.consumers: dict[str, list] = {}
@@ -106,11 +108,10 @@ class _OnnxImporter:
     def where(self, node) -> str:
         return node.name or f"{node.op_type}_{node.output[0]}"
 
-    def fail(self, node, problem: str) -> ValueError:
-        return self.builder.fail(self.where(node), problem)
-
     def attrs(self, node) -> dict[str, Any]:
-        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        """A node's attributes, strings (bytes in ONNX) decoded."""
+        decode = lambda v: v.decode() if isinstance(v, bytes) else [decode(x) for x in v] if isinstance(v, list) else v
+        return {a.name: decode(self.onnx.helper.get_attribute_value(a)) for a in node.attribute}
 
     def arg(self, node, k: int):
         return self.values[node.input[k]] if k < len(node.input) and node.input[k] else None
@@ -118,13 +119,13 @@ class _OnnxImporter:
     def const(self, node, k: int, what: str) -> np.ndarray | None:
         value = self.arg(node, k)
         if value is not None and not isinstance(value, np.ndarray):
-            raise self.fail(node, f"its {what} must be a constant (an initializer), not a computed tensor")
+            raise self.fail(f"its {what} must be a constant (an initializer), not a computed tensor")
         return value
 
     def tensor(self, node, k: int = 0) -> Value:
         value = self.arg(node, k)
         if not isinstance(value, Value):
-            raise self.fail(node, f"input {k} must be a tensor computed from the model's inputs")
+            raise self.fail(f"input {k} must be a tensor computed from the model's inputs")
         return value
 
     def used(self, node, k: int) -> bool:
@@ -155,8 +156,8 @@ class _OnnxImporter:
             return self.put(node, value.astype(self.onnx.helper.tensor_dtype_to_np_dtype(to)))
         # bigwrap computes in float32: a cast to float or double keeps every value, any other would change them
         if to not in (self.onnx.TensorProto.FLOAT, self.onnx.TensorProto.DOUBLE):
-            raise self.fail(node, f"casting a computed tensor to {self.onnx.TensorProto.DataType.Name(to)} is not "
-                                  "supported (bigwrap computes in float32)")
+            raise self.fail(f"casting a computed tensor to {self.onnx.TensorProto.DataType.Name(to)} is not "
+                            "supported (bigwrap computes in float32)")
         self.put(node, value)
 
     def _Shape(self, node):
@@ -171,7 +172,7 @@ class _OnnxImporter:
         elif isinstance(data, np.ndarray) and axis == 0 and data.ndim == 2:
             self.put(node, self.builder.embedding(indices, data.astype(np.float32), self.where(node)))
         else:
-            raise self.fail(node, "only embedding lookups (a constant table gathered by token ids) are supported")
+            raise self.fail("only embedding lookups (a constant table gathered by token ids) are supported")
 
     def _Unsqueeze(self, node):
         data, axes = self.arg(node, 0), self.axes(node, 1)
@@ -202,7 +203,7 @@ class _OnnxImporter:
         if all(isinstance(p, np.ndarray) for p in parts):
             return self.put(node, np.concatenate(parts, axis=axis))
         if not all(isinstance(p, Value) for p in parts):
-            raise self.fail(node, "joining computed tensors with constants is not supported")
+            raise self.fail("joining computed tensors with constants is not supported")
         self.put(node, self.builder.concat(parts, axis, self.where(node)))
 
     def _Reshape(self, node):
@@ -226,14 +227,14 @@ class _OnnxImporter:
         data = self.tensor(node)
         axis = self.attrs(node).get("axis", 1)
         if axis % data.rank != 1 or axis == data.rank:
-            raise self.fail(node, f"Flatten(axis={axis}) of shape {data.shape} mixes the batch axis into another "
-                                  "(only a flatten that keeps the batch axis alone, axis=1, is supported)")
+            raise self.fail(f"Flatten(axis={axis}) of shape {data.shape} mixes the batch axis into another "
+                            "(only a flatten that keeps the batch axis alone, axis=1, is supported)")
         self.put(node, self.builder.flatten(data, self.where(node)))
 
     def _Div(self, node):
         a, b = self.arg(node, 0), self.arg(node, 1)
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
-            raise self.fail(node, "division is supported between constants only")
+            raise self.fail("division is supported between constants only")
         self.put(node, a // b if a.dtype.kind == "i" and b.dtype.kind == "i" else a / b)
 
     # -- layers -------------------------------------------------------------------------------
@@ -244,17 +245,17 @@ class _OnnxImporter:
             kind = _ACTIVATIONS[node.op_type]
             if kind == "selu" and (abs(attrs.get("alpha", 1.6732632) - 1.6732632) > 1e-6 or
                                    abs(attrs.get("gamma", 1.0507010) - 1.0507010) > 1e-6):
-                raise self.fail(node, "only Selu's default alpha and gamma are supported")
+                raise self.fail("only Selu's default alpha and gamma are supported")
             if kind == "gelu" and attrs.get("approximate", "none") != "none":
-                raise self.fail(node, "only the exact (erf) Gelu is supported")
+                raise self.fail("only the exact (erf) Gelu is supported")
             alpha = attrs.get("alpha", 0.01 if kind == "leaky_relu" else 1.0)
             return self.put(node, self.builder.activation(self.tensor(node), kind, self.where(node), alpha=alpha))
         parts = [self.values[name] for name in node.input]
         if all(isinstance(p, np.ndarray) for p in parts) and node.op_type in _NUMPY:
             return self.put(node, _NUMPY[node.op_type](*parts))
         if not all(isinstance(p, Value) for p in parts):
-            raise self.fail(node, "an operand is a constant; bigwrap merges computed tensors only (a constant bias "
-                                  "is supported after MatMul)")
+            raise self.fail("an operand is a constant; bigwrap merges computed tensors only (a constant bias is "
+                            "supported after MatMul)")
         self.put(node, self.builder.merge(_MERGES[node.op_type], parts, self.where(node)))
 
     def _Clip(self, node):
@@ -265,8 +266,8 @@ class _OnnxImporter:
             bounds.append(float(np.ravel(value)[0]) if value is not None else float(attrs.get(key, default)))
         kind = {(0.0, 6.0): "relu6", (-1.0, 1.0): "hard_tanh", (0.0, np.inf): "relu"}.get(tuple(bounds))
         if kind is None:
-            raise self.fail(node, f"Clip to [{bounds[0]}, {bounds[1]}] is supported for [0, 6] (ReLU6), [-1, 1] "
-                                  "(hard tanh) and [0, inf) (ReLU) only")
+            raise self.fail(f"Clip to [{bounds[0]}, {bounds[1]}] is supported for [0, 6] (ReLU6), [-1, 1] "
+                            "(hard tanh) and [0, inf) (ReLU) only")
         self.put(node, self.builder.activation(self.tensor(node), kind, self.where(node)))
 
     def _dense(self, node, where: str, x: Value, kernel: np.ndarray, bias: np.ndarray | None):
@@ -284,18 +285,18 @@ class _OnnxImporter:
         kernel = (kernel.T if attrs.get("transB", 0) else kernel) * attrs.get("alpha", 1.0)
         bias = self.const(node, 2, "C (the bias)")
         if bias is not None and bias.size != 1 and bias.shape[-1:] != kernel.shape[1:]:
-            raise self.fail(node, f"C of shape {bias.shape} is not a bias of the {kernel.shape[1]} outputs")
+            raise self.fail(f"C of shape {bias.shape} is not a bias of the {kernel.shape[1]} outputs")
         if bias is not None and bias.ndim == 2 and bias.shape[0] != 1:
             if np.any(bias != bias[:1]):
-                raise self.fail(node, f"C of shape {bias.shape} differs from row to row (a bias per row of the "
-                                      "batch is not a layer's weight)")
+                raise self.fail(f"C of shape {bias.shape} differs from row to row (a bias per row of the batch "
+                                "is not a layer's weight)")
             bias = bias[0]
         self._dense(node, self.where(node), x, kernel, None if bias is None else bias * attrs.get("beta", 1.0))
 
     def _MatMul(self, node):
         kernel = self.const(node, 1, "second operand (the weight matrix)")
         if kernel.ndim != 2:
-            raise self.fail(node, f"the weight matrix must be 2-D, got shape {kernel.shape}")
+            raise self.fail(f"the weight matrix must be 2-D, got shape {kernel.shape}")
         x, bias, target = self.tensor(node), None, node
         users = self.consumers.get(node.output[0], [])
         if len(users) == 1 and users[0] is not None and users[0].op_type == "Add":
@@ -307,12 +308,11 @@ class _OnnxImporter:
         self._dense(target, self.where(node), x, kernel, bias)
 
     def _pads(self, node, attrs, spatial: tuple[int, ...], kernel, strides, dilations) -> list[int]:
-        auto = attrs.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        auto = attrs.get("auto_pad", "NOTSET")
         if auto in ("NOTSET", "VALID"):
             return list(attrs.get("pads", [0] * 2 * len(kernel))) if auto == "NOTSET" else [0] * 2 * len(kernel)
         if auto not in ("SAME_UPPER", "SAME_LOWER"):
-            raise self.fail(node, f"auto_pad={auto} is not supported")
+            raise self.fail(f"auto_pad={auto} is not supported")
         pairs = [keras_same_pads(n, k, s, d) for n, k, s, d in zip(spatial, kernel, strides, dilations)]
         if auto == "SAME_LOWER":  # the extra cell at the beginning
             pairs = [(e, b) for b, e in pairs]
@@ -333,32 +333,29 @@ class _OnnxImporter:
     def _pool(self, node, kind: str):
         x, attrs = self.tensor(node), self.attrs(node)
         if self.used(node, 1):
-            raise self.fail(node, "its Indices output is not supported")
+            raise self.fail("its Indices output is not supported")
         kernel = list(attrs["kernel_shape"])
         strides = list(attrs.get("strides", [1] * len(kernel)))
         if any(d != 1 for d in attrs.get("dilations", [1])):
-            raise self.fail(node, "dilated pooling is not supported")
+            raise self.fail("dilated pooling is not supported")
         pads = self._pads(node, attrs, x.shape[2:], kernel, strides, [1] * len(kernel))
         self.put(node, self.builder.pool(x, kind, kernel, strides, pads, self.where(node),
                                          count_include_pad=bool(attrs.get("count_include_pad", 0)),
                                          ceil_mode=bool(attrs.get("ceil_mode", 0))))
 
-    def _MaxPool(self, node):
-        self._pool(node, "max")
+    _MaxPool = partialmethod(_pool, kind="max")
+    _AveragePool = partialmethod(_pool, kind="avg")
 
-    def _AveragePool(self, node):
-        self._pool(node, "avg")
+    def _global_pool(self, node, kind: str):
+        self.put(node, self.builder.global_pool(self.tensor(node), kind, True, self.where(node)))
 
-    def _GlobalAveragePool(self, node):
-        self.put(node, self.builder.global_pool(self.tensor(node), "avg", True, self.where(node)))
-
-    def _GlobalMaxPool(self, node):
-        self.put(node, self.builder.global_pool(self.tensor(node), "max", True, self.where(node)))
+    _GlobalAveragePool = partialmethod(_global_pool, kind="avg")
+    _GlobalMaxPool = partialmethod(_global_pool, kind="max")
 
     def _BatchNormalization(self, node):
         attrs = self.attrs(node)
         if attrs.get("training_mode", 0) or any(self.used(node, k) for k in (1, 2)):
-            raise self.fail(node, "only inference-mode batch normalization (one output) is supported")
+            raise self.fail("only inference-mode batch normalization (one output) is supported")
         gamma, beta, mean, variance = (self.const(node, k, name).astype(np.float32)
                                        for k, name in enumerate(("scale", "B", "mean", "var"), start=1))
         self.put(node, self.builder.batch_norm(self.tensor(node), gamma, beta, mean, variance,
@@ -369,18 +366,15 @@ class _OnnxImporter:
         x = self.tensor(node)
         axis = self.attrs(node).get("axis", -1 if self.opset >= 13 else 1)
         if self.opset < 13 and axis % x.rank != x.rank - 1:
-            raise self.fail(node, "before opset 13 softmax flattens from `axis`; only the last axis is supported")
+            raise self.fail("before opset 13 softmax flattens from `axis`; only the last axis is supported")
         self.put(node, self.builder.softmax(x, axis, self.where(node), log=log))
 
-    def _Softmax(self, node):
-        self._softmax(node, log=False)
-
-    def _LogSoftmax(self, node):
-        self._softmax(node, log=True)
+    _Softmax = partialmethod(_softmax, log=False)
+    _LogSoftmax = partialmethod(_softmax, log=True)
 
     def _Dropout(self, node):
         if self.used(node, 1):
-            raise self.fail(node, "its mask output is not supported")
+            raise self.fail("its mask output is not supported")
         ratio = self.const(node, 1, "ratio")
         ratio = float(ratio) if ratio is not None else self.attrs(node).get("ratio", 0.5)
         self.put(node, self.builder.dropout(self.tensor(node), ratio, self.where(node)))
@@ -397,29 +391,23 @@ class _OnnxImporter:
             pads = full
         value = self.const(node, 2, "constant_value")
         value = attrs.get("value") if value is None else value  # before opset 11 an attribute
-        mode = attrs.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
+        mode = attrs.get("mode", "constant")
         if (mode != "constant" or (value is not None and np.size(value) and float(np.ravel(value)[0]) != 0)
                 or x.rank != 4 or any(pads[:2]) or any(pads[4:6]) or min(pads) < 0):
-            raise self.fail(node, f"only zero padding of the height and width of (N, C, H, W) tensors is supported, "
-                                  f"got mode={mode}, pads={pads}, value={value}")
+            raise self.fail(f"only zero padding of the height and width of (N, C, H, W) tensors is supported, "
+                            f"got mode={mode}, pads={pads}, value={value}")
         self.put(node, self.builder.zero_pad2d(x, ((pads[2], pads[6]), (pads[3], pads[7])), self.where(node)))
-
-    def _LSTM(self, node):
-        self._recurrent(node, "LSTM", 4, ["Sigmoid", "Tanh", "Tanh"], lstm_weights)
 
     def _GRU(self, node):
         if not self.attrs(node).get("linear_before_reset", 0):
-            raise self.fail(node, "only linear_before_reset=1 is supported (Keras' and PyTorch's GRU, "
-                                  "reset_after=True)")
-        self._recurrent(node, "GRU", 3, ["Sigmoid", "Tanh"], gru_weights)
+            raise self.fail("only linear_before_reset=1 is supported (Keras' and PyTorch's GRU, reset_after=True)")
+        self._recurrent(node, "GRU", ["Sigmoid", "Tanh"])
 
-    def _recurrent(self, node, kind: str, gates: int, default_activations: list[str], convert):
+    def _recurrent(self, node, kind: str, default_activations: list[str]):
         x, attrs = self.tensor(node), self.attrs(node)
-        direction = attrs.get("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else direction
+        direction = attrs.get("direction", "forward")
         dirs = 2 if direction == "bidirectional" else 1
-        activations = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+        activations = attrs.get("activations", [])
         problems = [p for p, bad in [
             ("custom activations", activations and activations != default_activations * dirs),
             ("clip", "clip" in attrs), ("input_forget", attrs.get("input_forget", 0)),
@@ -430,12 +418,12 @@ class _OnnxImporter:
             ("both Y and Y_h", self.used(node, 0) and self.used(node, 1)),
             ("a reverse-only layer's sequence output", direction == "reverse" and self.used(node, 0))] if bad]
         if problems:
-            raise self.fail(node, f"not supported: {', '.join(problems)}")
+            raise self.fail(f"not supported: {', '.join(problems)}")
         units = attrs["hidden_size"]
         w, r = self.const(node, 1, "W"), self.const(node, 2, "R")
         b = self.const(node, 3, "B")
-        b = np.zeros((dirs, 2 * gates * units), np.float32) if b is None else b
-        weights = [convert(w[d], r[d], b[d]) for d in range(dirs)]
+        b = np.zeros((dirs, 2 * w.shape[1]), np.float32) if b is None else b
+        weights = [onnx_rnn_weights(kind, w[d], r[d], b[d]) for d in range(dirs)]
         layout = attrs.get("layout", 0)
         sequences = self.used(node, 0)
         where = self.where(node)
@@ -450,3 +438,5 @@ class _OnnxImporter:
             axes = {"N": 0, "D": 1 if dirs == 2 else None, "H": 2 if dirs == 2 else 1}
             order = "NDH" if layout else "DNH"
         self.put(node, Value(t, tuple(axes[a] for a in order)), 0 if sequences else 1)
+
+    _LSTM = partialmethod(_recurrent, kind="LSTM", default_activations=["Sigmoid", "Tanh", "Tanh"])

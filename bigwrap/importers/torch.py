@@ -42,8 +42,9 @@ def from_torch(module, input_shape, name: str | None = None) -> Model:
 
 class _TorchImporter:
     def __init__(self, traced, torch):
-        self.traced, self.torch, self.nn, self.F = traced, torch, torch.nn, torch.nn.functional
+        self.traced, self.torch, self.nn = traced, torch, torch.nn
         self.builder = GraphBuilder("PyTorch")
+        self.fail = self.builder.fail  # its errors name the node being imported
         nn, F = torch.nn, torch.nn.functional
         self.modules = {
             nn.Linear: self._linear, nn.Conv1d: self._conv, nn.Conv2d: self._conv,
@@ -54,30 +55,31 @@ class _TorchImporter:
             nn.ReLU: self._act("relu"), nn.Sigmoid: self._act("sigmoid"), nn.Tanh: self._act("tanh"),
             nn.SELU: self._act("selu"), nn.Softsign: self._act("softsign"), nn.Softplus: self._softplus,
             nn.ReLU6: self._act("relu6"), nn.SiLU: self._act("silu"),
-            nn.Hardtanh: lambda m, x, w: self._hardtanh(x, m.min_val, m.max_val, w),
-            nn.GELU: lambda m, x, w: self._gelu(m.approximate, x, w),
-            nn.ELU: lambda m, x, w: self.builder.activation(x, "elu", w, alpha=m.alpha),
-            nn.LeakyReLU: lambda m, x, w: self.builder.activation(x, "leaky_relu", w, alpha=m.negative_slope),
-            nn.Softmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w),
-            nn.LogSoftmax: lambda m, x, w: self.builder.softmax(x, -1 if m.dim is None else m.dim, w, log=True),
-            nn.Flatten: lambda m, x, w: self._flatten(x, m.start_dim, m.end_dim, w),
-            nn.Dropout: lambda m, x, w: self.builder.dropout(x, m.p, w), nn.Identity: lambda m, x, w: x,
+            nn.Hardtanh: lambda m, x: self._hardtanh(x, m.min_val, m.max_val),
+            nn.GELU: lambda m, x: self._gelu(x, m.approximate),
+            nn.ELU: lambda m, x: self.builder.activation(x, "elu", self.where, alpha=m.alpha),
+            nn.LeakyReLU: lambda m, x: self.builder.activation(x, "leaky_relu", self.where, alpha=m.negative_slope),
+            nn.Softmax: lambda m, x: self.builder.softmax(x, -1 if m.dim is None else m.dim, self.where),
+            nn.LogSoftmax: lambda m, x: self.builder.softmax(x, -1 if m.dim is None else m.dim, self.where, log=True),
+            nn.Flatten: lambda m, x: self._flatten(x, m.start_dim, m.end_dim),
+            nn.Dropout: lambda m, x: self.builder.dropout(x, m.p, self.where), nn.Identity: lambda m, x: x,
             nn.ZeroPad2d: self._zero_pad, nn.Embedding: self._embedding, nn.LSTM: self._rnn, nn.GRU: self._rnn}
         act = lambda kind: (lambda x, *a, **k: self.builder.activation(x, kind, self.where))
+        flatten = lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim)
+        unsqueeze = lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where)
         self.functions = {
-            torch.flatten: lambda x, start_dim=0, end_dim=-1: self._flatten(x, start_dim, end_dim, self.where),
+            torch.flatten: flatten, torch.unsqueeze: unsqueeze, F.selu: act("selu"), F.softsign: act("softsign"),
             torch.relu: act("relu"), F.relu: act("relu"), torch.sigmoid: act("sigmoid"), torch.tanh: act("tanh"),
             F.elu: lambda x, alpha=1.0, *a, **k: self.builder.activation(x, "elu", self.where, alpha=alpha),
             F.leaky_relu: lambda x, negative_slope=0.01, *a, **k: self.builder.activation(x, "leaky_relu", self.where,
                                                                                        alpha=negative_slope),
-            F.gelu: lambda x, approximate="none": self._gelu(approximate, x, self.where),
-            F.selu: act("selu"), F.softsign: act("softsign"),
+            F.gelu: lambda x, approximate="none": self._gelu(x, approximate),
             F.softmax: self._softmax_fn(False), torch.softmax: self._softmax_fn(False),
             F.log_softmax: self._softmax_fn(True), torch.log_softmax: self._softmax_fn(True),
             torch.cat: self._cat, torch.concat: self._cat,
             operator.add: self._arith("add", operator.add), torch.add: self._arith("add", operator.add),
             operator.iadd: self._arith("add", operator.add), F.relu6: act("relu6"), F.silu: act("silu"),
-            F.hardtanh: lambda x, min_val=-1.0, max_val=1.0, *a, **k: self._hardtanh(x, min_val, max_val, self.where),
+            F.hardtanh: lambda x, min_val=-1.0, max_val=1.0, *a, **k: self._hardtanh(x, min_val, max_val),
             operator.sub: self._arith("subtract", operator.sub), operator.mul: self._arith("multiply", operator.mul),
             torch.mul: self._arith("multiply", operator.mul), torch.maximum: self._arith("maximum", max),
             operator.floordiv: self._arith(None, operator.floordiv),
@@ -87,18 +89,15 @@ class _TorchImporter:
             F.adaptive_max_pool2d: lambda x, output_size, return_indices=False: self._adaptive_pool(
                 x, "max", output_size, indices=return_indices),
             F.dropout: lambda x, p=0.5, *a, **k: self.builder.dropout(x, p, self.where),
-            torch.transpose: lambda x, a, b: self._transpose(x, a, b), torch.permute: self._permute,
+            torch.transpose: self._transpose, torch.permute: self._permute, torch.mean: self._mean,
             torch.reshape: lambda x, shape: self._view(x, *shape), torch.squeeze: self._squeeze,
-            torch.unsqueeze: lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
-            torch.mean: self._mean, operator.getitem: self._getitem, getattr: self._getattr}
+            operator.getitem: self._getitem, getattr: self._getattr}
         self.methods = {
-            "view": self._view, "reshape": self._view, "flatten": lambda x, start_dim=0, end_dim=-1:
-                self._flatten(x, start_dim, end_dim, self.where),
+            "view": self._view, "reshape": self._view, "flatten": flatten, "unsqueeze": unsqueeze,
             "relu": act("relu"), "sigmoid": act("sigmoid"), "tanh": act("tanh"),
             "softmax": self._softmax_fn(False), "log_softmax": self._softmax_fn(True),
             "permute": lambda x, *dims: self._permute(x, dims[0] if len(dims) == 1 else dims),
             "transpose": self._transpose, "size": self._size, "squeeze": self._squeeze,
-            "unsqueeze": lambda x, dim: self.builder.unsqueeze(x, [dim % (x.rank + 1)], self.where),
             "contiguous": lambda x: x, "float": lambda x: x, "mean": self._mean}
         self.where = ""
         # modules called with several tensors (query, key, value, masks)
@@ -148,15 +147,14 @@ class _TorchImporter:
                     env[node] = self.multi_input_modules[type(module)](module, args, kwargs, node.name)
                     continue
                 if len(args) != 1 or kwargs:
-                    raise self.builder.fail(f"module '{node.target}'", "modules called with more than their input "
-                                                                      "(e.g. initial states) are not supported")
-                env[node] = self.modules[type(module)](module, args[0], node.name)
+                    raise self.fail("modules called with more than their input (e.g. initial states) are not supported")
+                env[node] = self.modules[type(module)](module, args[0])
             elif node.op in ("call_function", "call_method"):
                 handler = (self.functions if node.op == "call_function" else self.methods)[node.target]
                 try:
                     env[node] = handler(*args, **kwargs)
                 except TypeError as e:  # arguments the handler does not take: refuse, naming the call
-                    raise self.builder.fail(node.name, f"arguments it does not support ({e})") from None
+                    raise self.fail(f"arguments it does not support ({e})") from None
             elif node.op == "output":
                 results = args[0] if isinstance(args[0], (tuple, list)) else [args[0]]
                 outputs = [(self.value(r), f"output{k}") for k, r in enumerate(results)]
@@ -167,8 +165,7 @@ class _TorchImporter:
         if isinstance(item, _Recurrent.Lazy):
             return item.value()
         if not isinstance(item, Value):
-            raise self.builder.fail(f"node '{self.where}'", f"expected a tensor computed from the inputs, got "
-                                                            f"{type(item).__name__}")
+            raise self.fail(f"expected a tensor computed from the inputs, got {type(item).__name__}")
         return item
 
     @staticmethod
@@ -178,122 +175,120 @@ class _TorchImporter:
 
     # -- modules --------------------------------------------------------------------------------
     def _act(self, kind: str):
-        return lambda module, x, where: self.builder.activation(self.value(x), kind, where)
+        return lambda module, x: self.builder.activation(self.value(x), kind, self.where)
 
-    def _softplus(self, module, x, where):
+    def _softplus(self, module, x):
         if module.beta != 1:
-            raise self.builder.fail(f"module '{where}'", "only Softplus(beta=1) is supported")
-        return self.builder.activation(self.value(x), "softplus", where)
+            raise self.fail("only Softplus(beta=1) is supported")
+        return self.builder.activation(self.value(x), "softplus", self.where)
 
-    def _gelu(self, approximate: str, x, where):
+    def _gelu(self, x, approximate: str):
         if approximate != "none":
-            raise self.builder.fail(f"'{where}'", "only the exact GELU (approximate='none') is supported")
-        return self.builder.activation(self.value(x), "gelu", where)
+            raise self.fail("only the exact GELU (approximate='none') is supported")
+        return self.builder.activation(self.value(x), "gelu", self.where)
 
-    def _hardtanh(self, x, low, high, where):
+    def _hardtanh(self, x, low, high):
         kind = {(-1.0, 1.0): "hard_tanh", (0.0, 6.0): "relu6"}.get((float(low), float(high)))
         if kind is None:
-            raise self.builder.fail(f"'{where}'", f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
-        return self.builder.activation(self.value(x), kind, where)
+            raise self.fail(f"hardtanh({low}, {high}) is supported for (-1, 1) and (0, 6) only")
+        return self.builder.activation(self.value(x), kind, self.where)
 
-    def _linear(self, module, x, where):
+    def _linear(self, module, x):
         kernel, bias = self.weights(module, "weight", "bias")
-        return self.builder.dense(self.value(x), kernel.T.copy(), bias, where)
+        return self.builder.dense(self.value(x), kernel.T.copy(), bias, self.where)
 
-    def _conv(self, module, x, where):
+    def _conv(self, module, x):
         x = self.value(x)
         weight, bias = self.weights(module, "weight", "bias")
         rank = weight.ndim - 2
         if module.padding_mode != "zeros":
-            raise self.builder.fail(f"module '{where}'", f"padding_mode={module.padding_mode!r} is not supported")
+            raise self.fail(f"padding_mode={module.padding_mode!r} is not supported")
         if module.padding == "same":
             pairs = [keras_same_pads(n, k, 1, d) for n, k, d in zip(x.shape[2:], weight.shape[2:], module.dilation)]
         else:
             pairs = [(0, 0)] * rank if module.padding == "valid" else [(p, p) for p in module.padding]
         pads = [b for b, _ in pairs] + [e for _, e in pairs]
         return self.builder.conv(x, weight, bias, list(module.stride), pads, list(module.dilation), module.groups,
-                                 where)
+                                 self.where)
 
-    def _pool_module(self, module, x, where):
-        kind = "max" if "Max" in type(module).__name__ else "avg"
-        if kind == "max" and (module.return_indices or np.any(np.asarray(module.dilation) != 1)):
-            raise self.builder.fail(f"module '{where}'", "max pooling with indices or dilation is not supported")
-        return self._pool(x, kind, module.kernel_size, module.stride, module.padding, module.ceil_mode,
-                          getattr(module, "count_include_pad", False), where)
+    def _pool_module(self, module, x):
+        """MaxPool*d / AvgPool*d as the functions they call, with the same checks."""
+        if "Max" in type(module).__name__:
+            return self._pool_fn("max")(x, module.kernel_size, module.stride, module.padding, module.dilation,
+                                        module.ceil_mode, module.return_indices)
+        return self._pool_fn("avg")(x, module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                                    module.count_include_pad, getattr(module, "divisor_override", None))
 
-    def _pool(self, x, kind, kernel, stride, padding, ceil_mode, count_include_pad, where):
+    def _pool(self, x, kind, kernel, stride, padding, ceil_mode, count_include_pad):
         x = self.value(x)
         rank = x.rank - 2
         as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else [v] * rank
         kernel = as_list(kernel)
         strides = as_list(stride) if stride not in (None, [], ()) else kernel
         pads = as_list(padding) * 2
-        return self.builder.pool(x, kind, kernel, strides, pads, where, count_include_pad=bool(count_include_pad)
-                                 and any(pads), ceil_mode=bool(ceil_mode))
+        return self.builder.pool(x, kind, kernel, strides, pads, self.where,
+                                 count_include_pad=bool(count_include_pad) and any(pads), ceil_mode=bool(ceil_mode))
 
     def _pool_fn(self, kind):
         """F.max_pool*d / F.avg_pool*d with their own argument orders (fx passes a module's arguments by position)."""
-        def refuse(problem):
-            raise self.builder.fail(f"'{self.where}'", problem)
-
         def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
             if return_indices or np.any(np.asarray(dilation) != 1):
-                refuse("max pooling with indices or dilation is not supported")
-            return self._pool(x, "max", kernel_size, stride, padding, ceil_mode, False, self.where)
+                raise self.fail("max pooling with indices or dilation is not supported")
+            return self._pool(x, "max", kernel_size, stride, padding, ceil_mode, False)
 
         def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                      divisor_override=None):
             if divisor_override is not None:
-                refuse("average pooling with divisor_override is not supported")
-            return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad, self.where)
+                raise self.fail("average pooling with divisor_override is not supported")
+            return self._pool(x, "avg", kernel_size, stride, padding, ceil_mode, count_include_pad)
         return max_pool if kind == "max" else avg_pool
 
-    def _adaptive(self, module, x, where):
-        return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size, where)
+    def _adaptive(self, module, x):
+        return self._adaptive_pool(x, "max" if "Max" in type(module).__name__ else "avg", module.output_size)
 
-    def _adaptive_pool(self, x, kind, output_size, where=None, indices=False):
-        x, where = self.value(x), where or self.where
+    def _adaptive_pool(self, x, kind, output_size, indices=False):
+        x = self.value(x)
         if indices:
-            raise self.builder.fail(f"'{where}'", "adaptive max pooling with indices is not supported")
+            raise self.fail("adaptive max pooling with indices is not supported")
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * (x.rank - 2)
         spatial = x.shape[2:]
         if all(s == 1 for s in sizes):
-            return self.builder.global_pool(x, kind, True, where)
+            return self.builder.global_pool(x, kind, True, self.where)
         if any(s is None or n % s for n, s in zip(spatial, sizes)):
-            raise self.builder.fail(f"'{where}'", f"adaptive pooling of {spatial} to {sizes} is not a plain pooling")
+            raise self.fail(f"adaptive pooling of {spatial} to {sizes} is not a plain pooling")
         kernel = [n // s for n, s in zip(spatial, sizes)]
-        return self.builder.pool(x, kind, kernel, kernel, [0] * 2 * len(kernel), where)
+        return self.builder.pool(x, kind, kernel, kernel, [0] * 2 * len(kernel), self.where)
 
-    def _batch_norm(self, module, x, where):
+    def _batch_norm(self, module, x):
         if not module.track_running_stats or module.momentum is None:
-            raise self.builder.fail(f"module '{where}'", "batch norm needs running statistics and a momentum")
+            raise self.fail("batch norm needs running statistics and a momentum")
         channels = module.num_features
         gamma, beta, mean, variance = self.weights(module, "weight", "bias", "running_mean", "running_var")
         gamma = np.ones(channels, np.float32) if gamma is None else gamma
         beta = np.zeros(channels, np.float32) if beta is None else beta
         return self.builder.batch_norm(self.value(x), gamma, beta, mean, variance, module.eps, 1 - module.momentum,
-                                       where)
+                                       self.where)
 
-    def _zero_pad(self, module, x, where):
+    def _zero_pad(self, module, x):
         left, right, top, bottom = module.padding
-        return self.builder.zero_pad2d(self.value(x), ((top, bottom), (left, right)), where)
+        return self.builder.zero_pad2d(self.value(x), ((top, bottom), (left, right)), self.where)
 
-    def _embedding(self, module, x, where):
+    def _embedding(self, module, x):
         if module.max_norm is not None:
-            raise self.builder.fail(f"module '{where}'", "Embedding(max_norm=...) is not supported")
-        return self.builder.embedding(self.value(x), self.weights(module, "weight")[0], where)
+            raise self.fail("Embedding(max_norm=...) is not supported")
+        return self.builder.embedding(self.value(x), self.weights(module, "weight")[0], self.where)
 
-    def _rnn(self, module, x, where):
+    def _rnn(self, module, x):
         if getattr(module, "proj_size", 0):
-            raise self.builder.fail(f"module '{where}'", "LSTM projections (proj_size) are not supported")
-        return _Recurrent(self, module, self.value(x), where).result()
+            raise self.fail("LSTM projections (proj_size) are not supported")
+        return _Recurrent(self, module, self.value(x), self.where).result()
 
     # -- functions and methods -----------------------------------------------------------------
-    def _flatten(self, x, start_dim, end_dim, where):
+    def _flatten(self, x, start_dim, end_dim):
         x = self.value(x)
         if start_dim % x.rank != 1 or end_dim % x.rank != x.rank - 1:
-            raise self.builder.fail(f"'{where}'", "only flatten(start_dim=1, end_dim=-1) is supported")
-        return self.builder.flatten(x, where)
+            raise self.fail("only flatten(start_dim=1, end_dim=-1) is supported")
+        return self.builder.flatten(x, self.where)
 
     def _softmax_fn(self, log: bool):
         return lambda x, dim=None, *a, **k: self.builder.softmax(self.value(x), -1 if dim is None else dim,
@@ -307,8 +302,8 @@ class _TorchImporter:
             if isinstance(a, (int, float)) and isinstance(b, (int, float)):
                 return python_op(a, b)
             if kind is None or not all(isinstance(v, (Value, _Recurrent.Lazy)) for v in (a, b)):
-                raise self.builder.fail(f"'{self.where}'", f"arithmetic on {type(a).__name__} and "
-                                                           f"{type(b).__name__} is not supported (tensors only)")
+                raise self.fail(f"arithmetic on {type(a).__name__} and {type(b).__name__} is not supported "
+                                "(tensors only)")
             return self.builder.merge(kind, [self.value(a), self.value(b)], self.where)
         return apply
 
@@ -341,22 +336,19 @@ class _TorchImporter:
 
     def _getattr(self, x, name):
         if name != "shape":
-            raise self.builder.fail(f"'{self.where}'", f"tensor attribute {name!r} is not supported")
+            raise self.fail(f"tensor attribute {name!r} is not supported")
         return self.value(x).shape
 
     def _mean(self, x, dim=None, keepdim=False, **k):
         x = self.value(x)
         dims = sorted(d % x.rank for d in (dim if isinstance(dim, (tuple, list)) else [dim]))
         if dim is None or dims != list(range(2, x.rank)):
-            raise self.builder.fail(f"'{self.where}'", "only the mean over all spatial axes (global average "
-                                                       "pooling) is supported")
+            raise self.fail("only the mean over all spatial axes (global average pooling) is supported")
         return self.builder.global_pool(x, "avg", keepdim, self.where)
 
     def _getitem(self, x, index):
-        if isinstance(x, _Recurrent.Lazy):
+        if isinstance(x, (_Recurrent.Lazy, tuple, list)):
             return x[index]
-        if isinstance(x, (tuple, list)):
-            return x[index]
-        raise self.builder.fail(f"'{self.where}'", "indexing or slicing tensors is not supported (beyond "
-                                                   "out[:, -1] / h_n[-1] of a recurrent layer)")
+        raise self.fail("indexing or slicing tensors is not supported (beyond out[:, -1] / h_n[-1] of a recurrent "
+                        "layer)")
 

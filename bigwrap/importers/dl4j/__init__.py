@@ -112,7 +112,7 @@ def load_network(path, input_shape=None) -> Dl4jNetwork:
     with storage.local_copy(path) as local:  # a path on any store (bigwrap.storage)
         root, coefficients = _read(Path(local))
     name = "dl4j_" + "".join(c if c.isalnum() else "_" for c in Path(local).stem)
-    if config.is_graph(root):
+    if "vertices" in root and "networkInputs" in root:  # a ComputationGraphConfiguration
         model, net, dl4j_losses = network.computation_graph(config.graph(root), input_shape, name)
     else:
         model, net, dl4j_losses = network.multilayer(config.multilayer(root), input_shape, name)

@@ -10,21 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Legacy wrapper names (DL4J's LegacyJsonFormat / LegacyLayerDeserializer) → class names.
+# Legacy wrapper names (DL4J's LegacyJsonFormat / LegacyLayerDeserializer) → class names, where they differ.
 _LEGACY_LAYERS = {
     "autoEncoder": "AutoEncoder", "convolution": "ConvolutionLayer", "convolution1d": "Convolution1DLayer",
-    "gravesLSTM": "GravesLSTM", "LSTM": "LSTM", "gravesBidirectionalLSTM": "GravesBidirectionalLSTM",
-    "output": "OutputLayer", "CenterLossOutputLayer": "CenterLossOutputLayer", "rnnoutput": "RnnOutputLayer",
-    "loss": "LossLayer", "dense": "DenseLayer", "subsampling": "SubsamplingLayer",
+    "gravesLSTM": "GravesLSTM", "gravesBidirectionalLSTM": "GravesBidirectionalLSTM", "output": "OutputLayer",
+    "rnnoutput": "RnnOutputLayer", "loss": "LossLayer", "dense": "DenseLayer", "subsampling": "SubsamplingLayer",
     "subsampling1d": "Subsampling1DLayer", "batchNormalization": "BatchNormalization",
     "localResponseNormalization": "LocalResponseNormalization", "embedding": "EmbeddingLayer",
-    "activation": "ActivationLayer", "VariationalAutoencoder": "VariationalAutoencoder", "dropout": "DropoutLayer",
-    "GlobalPooling": "GlobalPoolingLayer", "zeroPadding": "ZeroPaddingLayer", "zeroPadding1d": "ZeroPadding1DLayer",
-    "FrozenLayer": "FrozenLayer", "Upsampling2D": "Upsampling2D", "Yolo2OutputLayer": "Yolo2OutputLayer",
-    "RnnLossLayer": "RnnLossLayer", "CnnLossLayer": "CnnLossLayer", "Bidirectional": "Bidirectional",
-    "SimpleRnn": "SimpleRnn", "ElementWiseMult": "ElementWiseMultiplicationLayer", "MaskLayer": "MaskLayer",
-    "MaskZeroLayer": "MaskZeroLayer", "Cropping1D": "Cropping1D", "Cropping2D": "Cropping2D",
-    "RBM": "RBM", "imageLSTM": "ImageLSTM", "gru": "GRU", "recursiveAutoEncoder": "RecursiveAutoEncoder"}
+    "activation": "ActivationLayer", "dropout": "DropoutLayer", "GlobalPooling": "GlobalPoolingLayer",
+    "zeroPadding": "ZeroPaddingLayer", "zeroPadding1d": "ZeroPadding1DLayer",
+    "ElementWiseMult": "ElementWiseMultiplicationLayer", "imageLSTM": "ImageLSTM", "gru": "GRU",
+    "recursiveAutoEncoder": "RecursiveAutoEncoder"}
 _LEGACY_PREPROCESSORS = {
     "cnnToFeedForward": "CnnToFeedForwardPreProcessor", "cnnToRnn": "CnnToRnnPreProcessor",
     "composableInput": "ComposableInputPreProcessor", "feedForwardToCnn": "FeedForwardToCnnPreProcessor",
@@ -60,7 +56,15 @@ class Dl4jLayer:
 
     @property
     def loss(self) -> str | None:
-        return loss_name(self.conf.get("lossFn"), self.conf.get("lossFunction"))
+        modern, legacy_enum = self.conf.get("lossFn"), self.conf.get("lossFunction")
+        if isinstance(modern, dict) and modern:
+            cls, _ = class_and_fields(modern, {}, "loss function")
+            name = cls[len("Loss"):] if cls.startswith("Loss") else cls
+        elif isinstance(legacy_enum, str):
+            name = legacy_enum
+        else:
+            return None
+        return _LOSS_ALIASES.get(name.upper(), name.upper())
 
     def fail(self, problem: str) -> ValueError:
         return ValueError(f"DL4J {self.where} ({self.cls}): {problem}")
@@ -158,18 +162,6 @@ def activation(modern: Any, legacy_string: Any, where: str) -> Activation:
     return Activation(_ACTIVATION_ALIASES.get(name, name), params)
 
 
-def loss_name(modern: Any, legacy_enum: Any) -> str | None:
-    if isinstance(modern, dict) and modern:
-        cls, _ = class_and_fields(modern, {}, "loss function")
-        name = cls[len("Loss"):] if cls.startswith("Loss") else cls
-    elif isinstance(legacy_enum, str):
-        name = legacy_enum
-    else:
-        return None
-    name = name.upper()
-    return _LOSS_ALIASES.get(name, name)
-
-
 def _layer(conf: dict[str, Any], where: str, preprocessor: Any) -> Dl4jLayer:
     if not isinstance(conf, dict) or "layer" not in conf:
         raise ValueError(f"DL4J {where}: the configuration has no `layer`")
@@ -185,10 +177,6 @@ def inner_layer(value: Any, where: str, preprocessor=None) -> Dl4jLayer:
 
 def _preprocessor(value: Any, where: str) -> tuple[str, dict[str, Any]] | None:
     return class_and_fields(value, _LEGACY_PREPROCESSORS, f"{where} preprocessor") if value else None
-
-
-def is_graph(root: dict[str, Any]) -> bool:
-    return "vertices" in root and "networkInputs" in root
 
 
 def multilayer(root: dict[str, Any]) -> list[Dl4jLayer]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import layers as L
+from .._graph import keras_same_pads
 from .config import Activation, Dl4jLayer, class_and_fields
 
 _FUSED = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "softsign": "softsign",
@@ -43,9 +44,9 @@ def _activated(layer: Dl4jLayer, flow, make, net):
     return net.apply(make(net.name(layer, "activation")), flow) if make else flow
 
 
-def _activation_only(layer: Dl4jLayer, flow, net):
+def _activation_only(layer: Dl4jLayer, flow, net, suffix: str | None = None):
     fused, make = keras_activation(layer.activation, layer)
-    name = net.name(layer)
+    name = net.name(layer, suffix)
     return net.apply(make(name) if make else L.Activation(fused, name=name), flow)
 
 
@@ -69,18 +70,11 @@ def _pair(value, default: tuple[int, int]) -> tuple[int, int]:
     return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
 
 
-def _same_pads(length: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """DL4J's (and Keras') "Same": out = ceil(in / s), the smaller half of the padding before."""
-    out = -(-length // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
-    return total // 2, total - total // 2
-
-
 class Window:
     """Kernel, strides, padding, dilation and ConvolutionMode of a convolution or subsampling layer."""
 
     def __init__(self, layer: Dl4jLayer, image: tuple[int, ...]):
-        self.layer, self.image = layer, image
+        self.image = image
         self.kernel = _pair(layer.get("kernelSize"), (1, 1))
         self.strides = _pair(layer.get("stride"), (1, 1))
         self.pads = _pair(layer.get("padding"), (0, 0))
@@ -103,18 +97,14 @@ class Window:
         return (self.pads[0], self.pads[0]), (self.pads[1], self.pads[1])
 
     @property
-    def same(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        return tuple(_same_pads(n, k, s, d) for n, k, s, d in zip(self.image, self.kernel, self.strides, self.dilation))
-
-    @property
     def padding(self) -> str:
         return "same" if self.mode == "Same" else "valid"
 
 
-def features(layer: Dl4jLayer, flow, key: str = "nin") -> int:
+def features(layer: Dl4jLayer, flow) -> int:
     """nIn as stored, checked against what actually arrives."""
     arriving = flow.tensor.dims[-1]
-    stored = layer.get(key)
+    stored = layer.get("nin")
     if stored not in (None, 0) and int(stored) != arriving:
         raise layer.fail(f"expects nIn={stored} inputs but receives {arriving} (input shape {flow.dl4j_shape})")
     return arriving
@@ -227,24 +217,22 @@ def subsampling(layer: Dl4jLayer, flow, net):
     if window.dilation != (1, 1):
         raise layer.fail("dilated pooling is not supported")
     kind = str(layer.get("poolingType", "MAX")).upper()
+    pools = {"MAX": L.MaxPooling2D, "AVG": L.AveragePooling2D, "PNORM": L.LPPooling2D}
+    if kind not in pools:
+        raise layer.fail(f"poolingType {kind} is not supported (MAX, AVG, PNORM)")
     include_pads = bool(layer.get("avgPoolIncludePadInDivisor", True))
     pads, padding = window.explicit, window.padding
     if kind == "AVG" and window.mode == "Same" and include_pads:
-        pads, padding = window.same, "valid"     # zeros counted in the divisor, as DL4J ≤ 1.0.0-beta4 did
+        # DL4J's "Same" pads as Keras' does; zeros counted in the divisor, as DL4J ≤ 1.0.0-beta4 did
+        pads = tuple(keras_same_pads(n, k, s) for n, k, s in zip(window.image, window.kernel, window.strides))
+        padding = "valid"
     if pads and (kind == "MAX" or (kind == "AVG" and not include_pads)):
         raise layer.fail(f"{kind} pooling with explicit padding {window.pads} in mode {window.mode} is not supported "
                          "(use ConvolutionMode.Same, or pad with a ZeroPaddingLayer)")
     if pads and any(any(p) for p in pads):
         flow = net.apply(L.ZeroPadding2D(pads, name=net.name(layer, "padding")), flow)
-    args = dict(pool_size=window.kernel, strides=window.strides, padding=padding, name=net.name(layer))
-    if kind == "MAX":
-        pool = L.MaxPooling2D(**args)
-    elif kind == "AVG":
-        pool = L.AveragePooling2D(**args)
-    elif kind == "PNORM":
-        pool = L.LPPooling2D(p=float(layer.get("pnorm", 2)), **args)
-    else:
-        raise layer.fail(f"poolingType {kind} is not supported (MAX, AVG, PNORM)")
+    norm = {"p": float(layer.get("pnorm", 2))} if kind == "PNORM" else {}
+    pool = pools[kind](pool_size=window.kernel, strides=window.strides, padding=padding, name=net.name(layer), **norm)
     return net.apply(pool, flow)
 
 
@@ -266,25 +254,15 @@ def global_pooling(layer: Dl4jLayer, flow, net):
     return net.with_kind(net.apply(classes[kind, flow.kind](name=net.name(layer)), flow), "ff")
 
 
-def _four(layer: Dl4jLayer, key: str) -> tuple[tuple[int, int], tuple[int, int]]:
+def image_resize(layer: Dl4jLayer, flow, net):
+    """ZeroPaddingLayer, Cropping2D and Upsampling2D: images resized by one bigwrap layer, without parameters."""
+    flow = net.expect(layer, flow, ("cnn",))
+    if layer.cls == "Upsampling2D":
+        return net.apply(L.UpSampling2D(_pair(layer.get("size"), (2, 2)), name=net.name(layer)), flow)
+    cls, key = (L.Cropping2D, "cropping") if layer.cls == "Cropping2D" else (L.ZeroPadding2D, "padding")
     values = [int(v) for v in (layer.get(key) or [0])]
     top, bottom, left, right = {1: values * 4, 2: [values[0]] * 2 + [values[1]] * 2, 4: values}.get(len(values), [0] * 4)
-    return (top, bottom), (left, right)
-
-
-def zero_padding(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("cnn",))
-    return net.apply(L.ZeroPadding2D(_four(layer, "padding"), name=net.name(layer)), flow)
-
-
-def cropping(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("cnn",))
-    return net.apply(L.Cropping2D(_four(layer, "cropping"), name=net.name(layer)), flow)
-
-
-def upsampling(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("cnn",))
-    return net.apply(L.UpSampling2D(_pair(layer.get("size"), (2, 2)), name=net.name(layer)), flow)
+    return net.apply(cls(((top, bottom), (left, right)), name=net.name(layer)), flow)
 
 
 def batch_normalization(layer: Dl4jLayer, flow, net):
@@ -327,11 +305,7 @@ def embedding(layer: Dl4jLayer, flow, net):
         out = net.with_kind(out, "rnn")
     else:
         out = net.apply(L.Reshape((n_out,), name=net.name(layer, "rows")), out)
-    fused, make = keras_activation(layer.activation, layer)
-    if fused == "linear" and make is None:
-        return out
-    return net.apply(make(net.name(layer, "activation")) if make else
-                     L.Activation(fused, name=net.name(layer, "activation")), out)
+    return out if layer.activation.name == "identity" else _activation_only(layer, out, net, "activation")
 
 
 def passthrough(layer: Dl4jLayer, flow, net):
@@ -343,8 +317,8 @@ LAYERS = {
     "DenseLayer": dense, "OutputLayer": output, "RnnOutputLayer": rnn_output, "ActivationLayer": activation_layer,
     "LossLayer": loss_layer, "CnnLossLayer": loss_layer, "RnnLossLayer": loss_layer, "DropoutLayer": passthrough,
     "ConvolutionLayer": convolution, "DepthwiseConvolution2D": depthwise, "SeparableConvolution2D": depthwise,
-    "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": zero_padding,
-    "Cropping2D": cropping, "Upsampling2D": upsampling, "BatchNormalization": batch_normalization,
+    "SubsamplingLayer": subsampling, "GlobalPoolingLayer": global_pooling, "ZeroPaddingLayer": image_resize,
+    "Cropping2D": image_resize, "Upsampling2D": image_resize, "BatchNormalization": batch_normalization,
     "EmbeddingLayer": embedding, "EmbeddingSequenceLayer": embedding}
 
 

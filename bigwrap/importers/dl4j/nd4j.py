@@ -41,8 +41,8 @@ class _Reader:
         except UnicodeDecodeError:
             raise ValueError(f"{self.what}: not an ND4J array (unreadable header)") from None
 
-    def buffer(self) -> tuple[str, np.ndarray]:
-        """One data buffer: (allocation mode, values as a native-endian numpy array)."""
+    def buffer(self) -> np.ndarray:
+        """One data buffer's values as a native-endian numpy array."""
         mode = self.utf()
         if mode in _INT32_LENGTH_MODES:
             (length,) = struct.unpack(">i", self.take(4))
@@ -60,8 +60,8 @@ class _Reader:
         dtype = np.dtype(_DTYPES[dtype_name])
         raw = np.frombuffer(self.take(length * dtype.itemsize), dtype=dtype)
         if dtype_name == "BFLOAT16":  # the upper half of a float32
-            return mode, (raw.astype(np.uint32) << 16).view(np.float32)
-        return mode, raw.astype(dtype.newbyteorder("="))
+            return (raw.astype(np.uint32) << 16).view(np.float32)
+        return raw.astype(dtype.newbyteorder("="))
 
 
 def _from_shape_info(info: np.ndarray, data: np.ndarray, what: str) -> np.ndarray:
@@ -91,11 +91,10 @@ def _from_shape_info(info: np.ndarray, data: np.ndarray, what: str) -> np.ndarra
     return np.array(view)
 
 
-def read_array(stream, what: str = "ND4J array") -> np.ndarray:
+def read_array(stream, what: str) -> np.ndarray:
     """The next ND4J array in a binary stream (shape information, then values)."""
     reader = _Reader(stream, what)
-    _, info = reader.buffer()
-    _, data = reader.buffer()
+    info, data = reader.buffer(), reader.buffer()
     if not np.issubdtype(info.dtype, np.integer):
         raise ValueError(f"{what}: ND4J shape information must be integers, got {info.dtype}")
     return _from_shape_info(info, data, what)
@@ -104,7 +103,7 @@ def read_array(stream, what: str = "ND4J array") -> np.ndarray:
 def read_ndarray(source, what: str | None = None) -> np.ndarray:
     """An array written by `Nd4j.write` (a path, bytes, or a binary file object), in its own shape and dtype."""
     if isinstance(source, (bytes, bytearray)):
-        return read_array(io.BytesIO(source), what or "ND4J array")
+        source = io.BytesIO(source)
     if hasattr(source, "read"):
         return read_array(source, what or "ND4J array")
     with open(source, "rb") as stream:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from ... import layers as L
 from ...layers.base import SymbolicTensor
 from ...models import Model
+from .._graph import unique_name
 from . import layers as convert, recurrent
 from .config import Dl4jGraph, Dl4jLayer, Formats, inner_layer
 
@@ -28,7 +30,7 @@ class Flow:
     DL4J array layouts (`Formats`)."""
     tensor: SymbolicTensor
     kind: str
-    formats: Formats = Formats()
+    formats: Formats
 
     @property
     def dl4j_shape(self) -> tuple:
@@ -48,22 +50,6 @@ class Placement:
         self.owner, self.name, self.index, self.transform = owner, name, index.astype(np.int64), transform
 
 
-class _Taker:
-    """Hands out a layer's parameters from the flat vector in DL4J's order, reshaped 'c' or 'f'."""
-
-    def __init__(self, flat: np.ndarray, position: int, layer: Dl4jLayer):
-        self.flat, self.position, self.layer = flat, position, layer
-
-    def __call__(self, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
-        size = int(np.prod(shape))
-        if self.position + size > self.flat.size:
-            raise self.layer.fail(f"needs parameters {self.position}..{self.position + size - 1}, but the flat "
-                                  f"parameter vector (coefficients.bin) holds {self.flat.size} values")
-        values = self.flat[self.position:self.position + size].reshape(shape, order=order)
-        self.position += size
-        return values
-
-
 class Builder:
     """Collects the bigwrap layers, their unique names, each DL4J layer's parameter function and loss."""
 
@@ -76,15 +62,8 @@ class Builder:
     def name(self, layer: Dl4jLayer | str, suffix: str | None = None) -> str:
         # DL4J's own default names: "layer3" for the fourth layer of a MultiLayerNetwork, the vertex name in a graph.
         default = lambda where: re.sub(r"^layer (\d+)$", r"layer\1", re.sub(r"^vertex '(.*)'$", r"\1", where))
-        base = layer if isinstance(layer, str) else (layer.get("layerName") or default(layer.where))
-        base = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(base))
-        base = base if re.match(r"[A-Za-z_]", base) else f"l_{base}"
-        base = f"{base}_{suffix}" if suffix else base
-        name, k = base, 1
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
+        base = str(layer if isinstance(layer, str) else (layer.get("layerName") or default(layer.where)))
+        return unique_name(f"{base}_{suffix}" if suffix else base, self.taken)
 
     @staticmethod
     def apply(layer: L.Layer, flow: Flow) -> Flow:
@@ -126,11 +105,20 @@ class Builder:
         """Runs every parameter function on the positions 0..size-1: each weight learns its flat indices."""
         positions = np.arange(size, dtype=np.float64)
         placements, used = [], 0
+
+        def take(layer: Dl4jLayer, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
+            """The layer's next parameters in DL4J's order, reshaped 'c' or 'f'."""
+            nonlocal used
+            count = int(np.prod(shape))
+            if used + count > size:
+                raise layer.fail(f"needs parameters {used}..{used + count - 1}, but the flat parameter vector "
+                                 f"(coefficients.bin) holds {size} values")
+            used += count
+            return positions[used - count:used].reshape(shape, order=order)
+
         for layer, function in self.param_functions:
-            take = _Taker(positions, used, layer)
-            for owner, name, index, *transform in function(take):
+            for owner, name, index, *transform in function(partial(take, layer)):
                 placements.append(Placement(owner, name, index, transform[0] if transform else None))
-            used = take.position
         if used != size:
             raise ValueError(f"DL4J model: coefficients.bin holds {size} parameters but the configuration's layers "
                              f"have {used}; the configuration and the parameters do not belong together")

@@ -39,13 +39,6 @@ def _lstm_weights(owner: str, prefix: str, n_in: int, n: int, peephole: bool):
     return weights
 
 
-def _simple_rnn_weights(owner: str, prefix: str, n_in: int, n: int):
-    def weights(take):
-        return [(owner, f"{prefix}kernel", take((n_in, n), "F")), (owner, f"{prefix}recurrent_kernel", take((n, n), "F")),
-                (owner, f"{prefix}bias", take((n,)))]
-    return weights
-
-
 def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: str = "", sequences: bool = True):
     """The Keras layer for an LSTM / GravesLSTM / SimpleRnn config and its parameter function."""
     n = int(layer.get("nout"))
@@ -54,7 +47,9 @@ def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: 
         if layer.get("hasLayerNorm", False):
             raise layer.fail("SimpleRnn with layer normalization is not supported")
         cell = L.SimpleRNN(n, activation=afn, return_sequences=sequences, name=name)
-        return cell, _simple_rnn_weights(owner, prefix, n_in, n)
+        return cell, lambda take: [(owner, f"{prefix}kernel", take((n_in, n), "F")),
+                                   (owner, f"{prefix}recurrent_kernel", take((n, n), "F")),
+                                   (owner, f"{prefix}bias", take((n,)))]
     stored = layer.conf.get("gateActivationFn")
     gate_act = activation(stored, None, layer.where) if stored else Activation("sigmoid")
     gate = recurrent_activation(gate_act, layer, "gate activation")
@@ -66,23 +61,12 @@ def _recurrent_cell(layer: Dl4jLayer, n_in: int, name: str, owner: str, prefix: 
 
 
 def recurrent(layer: Dl4jLayer, flow, net):
-    flow = net.expect(layer, flow, ("rnn",))
-    name = net.name(layer)
-    cell, weights = _recurrent_cell(layer, features(layer, flow), name, name)
-    out = net.apply(cell, flow)
-    net.params(layer, weights)
-    return out
+    return _recurrent_layer(layer, layer, net.expect(layer, flow, ("rnn",)), net)
 
 
 def graves_bidirectional(layer: Dl4jLayer, flow, net):
     """Forward and backward GravesLSTM with their outputs summed; parameters WF, RWF, bF, WB, RWB, bB."""
-    flow = net.expect(layer, flow, ("rnn",))
-    name, n_in = net.name(layer), features(layer, flow)
-    cell, forward = _recurrent_cell(layer, n_in, f"{name}_cell", name, "forward_")
-    _, backward = _recurrent_cell(layer, n_in, f"{name}_cell", name, "backward_")
-    out = net.apply(L.Bidirectional(cell, merge_mode="sum", name=name), flow)
-    net.params(layer, lambda take: forward(take) + backward(take))
-    return out
+    return _recurrent_layer(layer, layer, net.expect(layer, flow, ("rnn",)), net, merge_mode="sum")
 
 
 def bidirectional(layer: Dl4jLayer, flow, net):
@@ -92,27 +76,37 @@ def bidirectional(layer: Dl4jLayer, flow, net):
     mode = str(layer.get("mode", "CONCAT")).upper()
     if mode not in modes:
         raise layer.fail(f"Bidirectional mode {mode} is not supported ({', '.join(modes)})")
-    inner = inner_layer(layer.get("fwd"), layer.where)
-    if inner.cls not in ("LSTM", "GravesLSTM", "SimpleRnn"):
-        raise inner.fail("is not supported inside Bidirectional (LSTM, GravesLSTM, SimpleRnn)")
-    name, n_in = net.name(layer), features(inner, flow)
-    cell, forward = _recurrent_cell(inner, n_in, f"{name}_cell", name, "forward_")
-    _, backward = _recurrent_cell(inner, n_in, f"{name}_cell", name, "backward_")
-    out = net.apply(L.Bidirectional(cell, merge_mode=modes[mode], name=name), flow)
-    net.params(layer, lambda take: forward(take) + backward(take))
-    return out
+    return _recurrent_layer(layer, _wrapped(layer, "fwd"), flow, net, merge_mode=modes[mode])
+
 
 def last_time_step(layer: Dl4jLayer, flow, net):
     """LastTimeStep around an LSTM / GravesLSTM / SimpleRnn: the recurrent layer returning its last step only."""
     flow = net.expect(layer, flow, ("rnn",))
-    inner = inner_layer(layer.get("underlying"), layer.where)
+    return net.with_kind(_recurrent_layer(layer, _wrapped(layer, "underlying"), flow, net, sequences=False), "ff")
+
+
+def _wrapped(layer: Dl4jLayer, key: str) -> Dl4jLayer:
+    inner = inner_layer(layer.get(key), layer.where)
     if inner.cls not in ("LSTM", "GravesLSTM", "SimpleRnn"):
-        raise inner.fail("is not supported inside LastTimeStep (LSTM, GravesLSTM, SimpleRnn)")
-    name = net.name(layer)
-    cell, weights = _recurrent_cell(inner, features(inner, flow), name, name, sequences=False)
+        raise inner.fail(f"is not supported inside {layer.cls} (LSTM, GravesLSTM, SimpleRnn)")
+    return inner
+
+
+def _recurrent_layer(layer: Dl4jLayer, inner: Dl4jLayer, flow, net, merge_mode: str | None = None,
+                     sequences: bool = True):
+    """`inner`'s recurrent layer over `flow`, both ways when `merge_mode` says how to merge them; parameters of
+    `layer`, the forward direction's first."""
+    name, n_in = net.name(layer), features(inner, flow)
+    if merge_mode is None:
+        cell, weights = _recurrent_cell(inner, n_in, name, name, sequences=sequences)
+    else:
+        inner_cell, forward = _recurrent_cell(inner, n_in, f"{name}_cell", name, "forward_")
+        _, backward = _recurrent_cell(inner, n_in, f"{name}_cell", name, "backward_")
+        cell = L.Bidirectional(inner_cell, merge_mode=merge_mode, name=name)
+        weights = lambda take: forward(take) + backward(take)
     out = net.apply(cell, flow)
     net.params(layer, weights)
-    return net.with_kind(out, "ff")
+    return out
 
 
 LAYERS = {"LSTM": recurrent, "GravesLSTM": recurrent, "SimpleRnn": recurrent,

@@ -24,10 +24,7 @@ object Dl4jExport {
   private final case class Node(name: String, converted: Dl4jLayers.Converted, inputs: Seq[String],
       preprocessor: Option[JObject] = None) {
     def isLayer: Boolean = converted.isInstanceOf[Layer]
-    def params: Array[Float] = converted match {
-      case l: Layer => l.params
-      case _ => Array.empty
-    }
+    def params: Array[Float] = Some(converted).collect { case l: Layer => l.params }.getOrElse(Array.empty[Float])
   }
 
   // bigwrap loss → DL4J's loss class and, for losses on logits, the activation DL4J's output layer applies.
