@@ -24,7 +24,7 @@ def load(directory: str) -> Checkpoint:
     (the JVM finds it: bigwrap.train.Checkpoints.latest). `path` stays where it is; it is read from a local copy."""
     from .runtime import bridge
 
-    path = bridge().call("latestCheckpoint", os.fspath(directory))
+    path = bridge().call("PythonFacade.latestCheckpoint", os.fspath(directory))
     with storage.local_copy(path) as local:
         training = stored.read_json(os.path.join(local, "training.json"))
         if not isinstance(training, dict) or training.get("format") != "bigwrap.checkpoint" \

@@ -55,7 +55,7 @@ def _engine() -> list[tuple[bool, str]]:
     except Exception as e:  # report, never crash: this is the diagnostic tool
         return [(False, f"BigDL engine failed to start: {e}")]
     info = started.engine
-    native = json.loads(started.call("nativeKernelsInfo"))
+    native = json.loads(started.call("PythonFacade.nativeKernelsInfo"))
     loaded = ((True, f"native kernels loaded: MKL {native['mkl']}, oneDNN {native['onednn']}, "
                      f"bf16 {'in hardware' if native['bf16'] else 'computed in fp32 (no CPU support)'}")
               if native["available"] else

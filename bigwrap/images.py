@@ -83,5 +83,5 @@ class ImageTransformer(Transformer, HasInputCol, HasOutputCol, Persistable):
                             "`image` column of spark.read.format('image') or the `content` column of "
                             "spark.read.format('binaryFile')")
         data.check_free_columns(dataset, [config["output_col"]], "outputCol")
-        jdf = runtime.bridge(dataset.sparkSession).call("imagesToArrays", dataset._jdf, json.dumps(config))
+        jdf = runtime.bridge(dataset.sparkSession).call("PythonFacade.imagesToArrays", dataset._jdf, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)

@@ -38,7 +38,7 @@ _jvm_params: dict[str, dict[str, Any]] = {}
 def jvm_params(stage_class: str) -> dict[str, Any]:
     """{"defaults": ..., "docs": ...} of the JVM stage `stage_class`'s Params (fetched once per class)."""
     if stage_class not in _jvm_params:
-        _jvm_params[stage_class] = json.loads(runtime.bridge().call("stageParams", stage_class))
+        _jvm_params[stage_class] = json.loads(runtime.bridge().call("StageHandoff.params", stage_class))
     return _jvm_params[stage_class]
 
 
@@ -77,7 +77,7 @@ class JvmParams(Params):
 
     def _check_params(self, owner: str) -> None:
         """The JVM's rules over this stage's values: a ValueError naming the parameter, before any Spark job."""
-        runtime.bridge().call("checkStageParams", self._jvm_params, self._jvm_param_map(), owner)
+        runtime.bridge().call("StageHandoff.checkParams", self._jvm_params, self._jvm_param_map(), owner)
 
 
 class OutputParams(JvmParams, HasFeaturesCol, HasPredictionCol, HasProbabilityCol):

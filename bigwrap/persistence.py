@@ -108,7 +108,8 @@ class Writer(MLWriter):
         metadata, model, history, state = stage_parts(self.instance)
         texts = tuple(None if part is None else json.dumps(part) for part in (history, state))
         metadata_json = json.dumps(metadata, separators=(",", ":"))
-        _call_with_model("writeStage", (storage.absolute(path), self.shouldOverwrite, metadata_json), model, texts, spec_indent=1)
+        runtime.bridge().call_with_model("StageHandoff.write", (storage.absolute(path), self.shouldOverwrite,
+                                                                metadata_json), model, texts, spec_indent=1)
 
 
 class Reader(MLReader):
@@ -118,44 +119,32 @@ class Reader(MLReader):
 
     def load(self, path: str):
         bridge = runtime.bridge()
-        return _from_saved(self.cls, bridge, bridge.call("readStage", storage.absolute(path), stage_class(self.cls)))
-
-
-def _call_with_model(method: str, before: tuple, model: Model | None, after: tuple, spec_indent: int | None = None):
-    """Façade `method(*before, spec, weight index, weight bytes, weight file, *after)`: the weights inline or,
-    when large, in a temporary file (Bridge.send_weights); all four null without a model."""
-    bridge = runtime.bridge()
-    if model is None:
-        return bridge.call(method, *before, None, None, None, None, *after)
-    index, data = spec_format.encode_weights(model._weight_entries())
-    parts = (*before, model.to_json(indent=spec_indent), index)
-    return bridge.send_weights(data, lambda inline: bridge.call(method, *parts, inline, None, *after),
-                               lambda file: bridge.call(method, *parts, None, file, *after))
+        return _from_saved(self.cls, bridge, bridge.call("StageHandoff.read", storage.absolute(path),
+                                                         stage_class(self.cls)))
 
 
 def to_java(instance):
     """The JVM bigwrap.ml stage equal to `instance` (what pyspark's Java pipeline writer saves)."""
     metadata, model, history, _ = stage_parts(instance)
-    return _call_with_model("modelFromParts", (json.dumps(metadata),), model, (json.dumps(history),))
+    return runtime.bridge().call_with_model("StageHandoff.modelFromParts", (json.dumps(metadata),), model,
+                                            (json.dumps(history),))
 
 
 def from_java(cls, java_stage):
     """The `cls` instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
     bridge = runtime.bridge()
-    return _from_saved(cls, bridge, bridge.call("savedStage", java_stage))
+    return _from_saved(cls, bridge, bridge.call("StageHandoff.savedStage", java_stage))
 
 
 def _from_saved(cls, bridge, saved):
     """The `cls` instance of a JVM SavedStage (read from files, or of a JVM stage)."""
-    parts = json.loads(bridge.call("stageParts", saved))
+    parts = json.loads(bridge.call("StageHandoff.stageParts", saved))
     model = None
     if parts["spec"] is not None:
         try:
             model = model_from_json(parts["spec"])
         except ValueError as e:
             raise ValueError(f"{parts['spec_file'] or 'the JVM stage ' + parts['metadata']['uid']}: {e}") from None
-        index = parts["weight_index"]
-        model._set_weight_entries(spec_format.decode_weights(index, bridge.receive_weights(
-            index, lambda: bridge.call("stageWeightBytes", saved),
-            lambda path: bridge.call("writeStageWeights", saved, path))))
+        weights = bridge.receive_weights(bridge.call("StageHandoff.weights", saved))
+        model._set_weight_entries(spec_format.decode_weights(*weights))
     return stage_from_parts(cls, parts["metadata"], model, parts["history"], parts["state"])

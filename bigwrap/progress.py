@@ -51,7 +51,7 @@ class ProgressPrinter:
     def _poll(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                record = json.loads(self._bridge.call("progress", self._run_id))
+                record = json.loads(self._bridge.call("FitRuns.progress", self._run_id))
             except Exception:  # the fit itself reports failures; polling just stops
                 return
             if record:

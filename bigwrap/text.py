@@ -109,7 +109,7 @@ class TokenSequencerModel(Model, _SequencerParams, Persistable):
         data.check_free_columns(dataset, [s["outputCol"]], "outputCol")
         config = {"input_col": column, "output_col": s["outputCol"], "max_length": s["maxLength"],
                   "padding": s["padding"], "truncating": s["truncating"], "vocabulary": self.vocabulary}
-        jdf = runtime.bridge(dataset.sparkSession).call("tokensToIds", dataset._jdf, json.dumps(config))
+        jdf = runtime.bridge(dataset.sparkSession).call("PythonFacade.tokensToIds", dataset._jdf, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
 
     # -- persistence: the vocabulary is learned state beside the params (docs/persistence.md) -----

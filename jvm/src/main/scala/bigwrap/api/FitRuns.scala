@@ -3,7 +3,6 @@ package bigwrap.api
 import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.ml.BigwrapEstimator
-import bigwrap.spec.BuiltModel
 import bigwrap.train.{DataCache, Fitting, Losses, Metrics, Progress}
 import org.apache.spark.SparkContext
 import org.apache.spark.sql.DataFrame
@@ -11,7 +10,7 @@ import org.json4s._
 import org.json4s.jackson.JsonMethods
 
 /** The fits Python runs: their settings, their progress records, and Ctrl-C's cancel (design §3). */
-private[api] object FitRuns {
+object FitRuns {
   private implicit val formats: Formats = DefaultFormats
   private val runs = new ConcurrentHashMap[String, Progress]()
   private val activeRuns = ConcurrentHashMap.newKeySet[String]()
@@ -20,11 +19,14 @@ private[api] object FitRuns {
   private def runTag(runId: String) = s"bigwrap-fit-$runId"
 
   /**
-   * Trains `built` in place on `df` (validating on `validationDf` when not null) with the settings of
-   * `estimator` (the JVM twin of Python's Estimator); returns the final progress record.
+   * Trains the model behind `handle` in place on `df` (validating on `validationDf` when not null) with the
+   * settings of `estimator` (the JVM twin of Python's Estimator); `requestJson`: a FitRequest. Returns the
+   * final progress record.
    */
-  def fit(df: DataFrame, validationDf: DataFrame, built: BuiltModel, estimator: BigwrapEstimator,
-      request: FitRequest): String = {
+  def fit(df: DataFrame, validationDf: DataFrame, handle: String, estimator: BigwrapEstimator,
+      requestJson: String): String = {
+    val request = BridgeConfigs.fit(requestJson)
+    val built = LiveModels.changed(handle) // trained in place
     estimator.checkSettings("Estimator", validates = validationDf != null)
     val config = estimator.fitConfig(request.resume)
     val sc = df.sparkSession.sparkContext
@@ -53,8 +55,10 @@ private[api] object FitRuns {
   /** The progress record of a running fit, or "null" when none runs under `runId`. */
   def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
 
-  /** Loss and metrics of `built` on `df`, as a JSON object of means. */
-  def evaluate(df: DataFrame, built: BuiltModel, config: EvaluateConfig): String = {
+  /** Loss and metrics of the model behind `handle` on `df`, as a JSON object of means. */
+  def evaluate(df: DataFrame, handle: String, configJson: String): String = {
+    val config = BridgeConfigs.evaluate(configJson)
+    val built = LiveModels(handle)
     val lossName = (config.loss \ "name").extract[String]
     val fromLogits = (config.loss \ "from_logits").extractOpt[Boolean].getOrElse(false)
     val metrics = Metrics(config.metrics, Losses.task(lossName), fromLogits, built.outputShapes.head.product,

@@ -4,14 +4,14 @@ import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.dl4j.Dl4jExport
-import bigwrap.infer.{Inference, Predictor}
+import bigwrap.infer.{Activations, Inference, Predictor}
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
 import bigwrap.spec.WeightSet.{floats, toBytes}
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
-import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -21,20 +21,21 @@ import org.json4s.jackson.JsonMethods
  * weights change, when a fit that took one fails, and when the Python model is collected.
  */
 object LiveModels {
-  private val models = new ConcurrentHashMap[String, BuiltModel]()
+  private[api] val models = new ConcurrentHashMap[String, BuiltModel]()
   // One predictor (one broadcast of the weights) per loaded model, shared by its transforms, streams and UDFs.
-  private val predictors = new ConcurrentHashMap[String, Predictor]()
-
-  /** How many models are loaded: the test hook that shows handles do not pile up (tests/test_live_models.py). */
-  def count: Int = models.size
+  private[api] val predictors = new ConcurrentHashMap[String, Predictor]()
 
   def apply(handle: String): BuiltModel = Option(models.get(handle)).getOrElse(
     throw BigwrapException.valueError(s"model handle '$handle' is not loaded in this JVM (was the SparkSession restarted?)"))
 
-  /** Builds `specJson` on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}) with `weights`. */
-  def load(specJson: String, weights: => WeightSet, kernelsJson: String): String = {
+  /**
+   * Builds `specJson` on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}) with the weights sent
+   * as BridgeConfigs.weights takes them; returns the new model's handle.
+   */
+  def load(specJson: String, weightIndexJson: String, weightBytes: Array[Byte], weightPath: String,
+      kernelsJson: String): String = {
     val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
-    built.setWeights(weights)
+    built.setWeights(BridgeConfigs.weights(weightIndexJson, weightBytes, weightPath).get)
     val handle = UUID.randomUUID().toString
     models.put(handle, built)
     handle
@@ -52,19 +53,41 @@ object LiveModels {
     built
   }
 
-  def predictor(handle: String, spark: SparkSession): Predictor = {
+  private def predictor(handle: String, spark: SparkSession): Predictor = {
     val built = apply(handle)
     predictors.computeIfAbsent(handle, _ => Predictor(spark, built))
   }
 
-  /** Modules the executors have built for this model's inference so far (Predictor.modulesBuilt): a test hook. */
-  def modulesBuilt(handle: String): Long = Option(predictors.get(handle)).map(_.modulesBuilt).getOrElse(0L)
+  /** The weights of the model behind `handle` (Python reads them inline or through a file). */
+  def weights(handle: String): WeightSet = apply(handle).weights
 
-  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */
-  def shapes(specJson: String): JValue = {
+  /** The kernels the model behind `handle` runs on, as JSON. */
+  def kernels(handle: String): String = apply(handle).kernels.toJson
+
+  /** `df` (batch or streaming) with prediction (and probability) columns, computed in batches on the executors. */
+  def transform(df: DataFrame, handle: String, configJson: String): DataFrame = {
+    val config = BridgeConfigs.transform(configJson)
+    predictor(handle, df.sparkSession).transform(df, config.featuresCols, config.predictions, config.batchSize)
+  }
+
+  /** `df` with the model's output flattened into a vector column (the Featurizer's activations). */
+  def featurize(df: DataFrame, handle: String, configJson: String): DataFrame = {
+    val config = BridgeConfigs.featurize(configJson)
+    predictor(handle, df.sparkSession).transform(df, config.featuresCols, Activations(config.outputCol),
+      config.batchSize)
+  }
+
+  /** Registers the SQL function `name` returning the model's `output` (prediction or probability). */
+  def registerUdf(spark: SparkSession, handle: String, name: String, configJson: String): Unit = {
+    val config = BridgeConfigs.udf(configJson)
+    predictor(handle, spark).registerUdf(name, config.predictions, config.output, config.batchSize)
+  }
+
+  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`, as JSON. */
+  def shapes(specJson: String): String = {
     val built = ModelBuilder.build(specJson)
     def toJson(shapes: Seq[Seq[Int]]) = JArray(shapes.map(s => JArray(s.map(d => JInt(d)).toList)).toList)
-    JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes))
+    JsonMethods.compact(JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes)))
   }
 
   /** The loaded model as a DL4J zip (bigwrap.dl4j.Dl4jExport); `lossJson` "" for none. Returns the DL4J class. */
