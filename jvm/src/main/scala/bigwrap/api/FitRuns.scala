@@ -2,14 +2,18 @@ package bigwrap.api
 
 import java.util.concurrent.ConcurrentHashMap
 
-import bigwrap.ml.BigwrapEstimator
-import bigwrap.train.{DataCache, Fitting, Losses, Metrics, Progress}
+import bigwrap.ml.{BigwrapEstimator, SavedFiles}
+import bigwrap.spec.WeightSet
+import bigwrap.train.{Checkpoints, DataCache, Fitting, Losses, Metrics, Progress}
 import org.apache.spark.SparkContext
 import org.apache.spark.sql.DataFrame
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
-/** The fits Python runs: their settings, their progress records, and Ctrl-C's cancel (design §3). */
+/** A checkpoint read for Python: its training record with its "path", as JSON, and its weights. */
+final case class CheckpointRead(json: String, weights: WeightSet)
+
+/** The fits Python runs: their settings, their progress records, Ctrl-C's cancel, and resuming (design §3). */
 object FitRuns {
   private implicit val formats: Formats = DefaultFormats
   private val runs = new ConcurrentHashMap[String, Progress]()
@@ -54,6 +58,17 @@ object FitRuns {
 
   /** The progress record of a running fit, or "null" when none runs under `runId`. */
   def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
+
+  /** The checkpoint `resumeFrom` names (itself, or a checkpointDir's newest complete one, on any store), checked. */
+  def checkpoint(resumeFrom: String): CheckpointRead = {
+    val root = Checkpoints.latest(resumeFrom)
+    val files = new SavedFiles(root, problem => throw BigwrapException.valueError(problem))
+    val training = files.json("training.json")
+    BigwrapException.require(training \ "format" == JString("bigwrap.checkpoint") && training \ "version" == JInt(1),
+      s"'$root' is not a bigwrap checkpoint this version reads")
+    CheckpointRead(JsonMethods.compact(training merge JObject("path" -> JString(root.toString))),
+      files.model("").weights)
+  }
 
   /** Loss and metrics of the model behind `handle` on `df`, as a JSON object of means. */
   def evaluate(df: DataFrame, handle: String, configJson: String): String = {

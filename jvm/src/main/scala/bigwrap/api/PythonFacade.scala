@@ -3,7 +3,6 @@ package bigwrap.api
 import bigwrap.features.{Images, TokenIds}
 import bigwrap.io.Storage
 import bigwrap.nn.NativeKernels
-import bigwrap.train.Checkpoints
 import com.intel.analytics.bigdl.bigwrapaccess.BigDLAccess
 import com.intel.analytics.bigdl.dllib.utils.Engine
 import org.apache.spark.sql.DataFrame
@@ -29,9 +28,6 @@ object PythonFacade {
 
   /** Copies the local file `localFile` to `path` on any store, whole. */
   def put(localFile: String, path: String, overwrite: Boolean): Unit = Storage.put(localFile, path, overwrite)
-
-  /** The checkpoint `resumeFrom` names (itself, or a checkpointDir's newest complete one), as a path or URL. */
-  def latestCheckpoint(resumeFrom: String): String = Checkpoints.latest(resumeFrom).toString
 
   /** bigwrap's native kernels in this JVM: whether they loaded (else why), versions, CPU support, OpenMP runtimes. */
   def nativeKernelsInfo(): String = NativeKernels.info
