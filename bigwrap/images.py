@@ -74,9 +74,7 @@ class ImageTransformer(Transformer, HasInputCol, HasOutputCol, Persistable):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         config = self._config()
         column = config["input_col"]
-        if column not in dataset.columns:
-            raise ValueError(f"image column {column!r} is not in the DataFrame; its columns are {dataset.columns}. "
-                             "Set inputCol to one of them")
+        data.require_column(dataset, column, "image", "inputCol")
         dtype = dataset.schema[column].dataType
         if not (isinstance(dtype, BinaryType) or (isinstance(dtype, StructType) and dtype.names == _IMAGE_FIELDS)):
             raise TypeError(f"image column {column!r} has type {dtype.simpleString()}; ImageTransformer reads the "

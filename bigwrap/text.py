@@ -44,9 +44,7 @@ class _SequencerParams(HasInputCol, HasOutputCol):
 
     def _check_tokens(self, dataset: DataFrame) -> str:
         column = self.getInputCol()
-        if column not in dataset.columns:
-            raise ValueError(f"tokens column {column!r} is not in the DataFrame; its columns are {dataset.columns}. "
-                             "Set inputCol to one of them")
+        data.require_column(dataset, column, "tokens", "inputCol")
         dtype = dataset.schema[column].dataType
         if not (isinstance(dtype, ArrayType) and isinstance(dtype.elementType, StringType)):
             raise TypeError(f"tokens column {column!r} has type {dtype.simpleString()}; {type(self).__name__} reads "
