@@ -86,10 +86,7 @@ def session(master: str | None = None, app_name: str = "bigwrap", conf: dict[str
     active = SparkSession.getActiveSession()
     if active is None and master is None and "PYSPARK_GATEWAY_PORT" in os.environ:
         # pyspark's launcher (spark-submit) started the JVM with its settings: setting a master here would win
-        builder = SparkSession.builder
-        for key, value in (conf or {}).items():
-            builder = builder.config(key, value)
-        active = builder.getOrCreate()
+        active = SparkSession.builder.config(map=conf or {}).getOrCreate()
     elif active is None:
         master = master or "local[*]"
         settings = spark_conf(conf)
@@ -103,10 +100,7 @@ def session(master: str | None = None, app_name: str = "bigwrap", conf: dict[str
         settings["spark.pyspark.python"] = _worker_python(settings)
         # pyspark reads only the environment variable when it starts the context from this process
         os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
-        builder = SparkSession.builder.master(master).appName(app_name)
-        for key, value in settings.items():
-            builder = builder.config(key, value)
-        active = builder.getOrCreate()
+        active = SparkSession.builder.master(master).appName(app_name).config(map=settings).getOrCreate()
     bridge(active)
     return active
 
