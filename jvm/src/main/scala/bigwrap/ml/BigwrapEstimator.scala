@@ -1,7 +1,5 @@
 package bigwrap.ml
 
-import scala.util.control.NonFatal
-
 import bigwrap.api.BigwrapException
 import bigwrap.data.Columns
 import bigwrap.io.Storage
@@ -186,10 +184,7 @@ object BigwrapEstimator extends MLReadable[BigwrapEstimator] {
   private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapEstimator = {
     val instance = new BigwrapEstimator(stage.uid)
     stage.model.foreach { model =>
-      try BigwrapModel.build(model, KernelChoice.BigDL) catch {
-        case NonFatal(e) => throw BigwrapException.valueError(
-          s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
-      }
+      BigwrapModel.checkBuilds(where)(BigwrapModel.build(model, KernelChoice.BigDL))
       instance.spec = Some(model.specJson)
       instance.startWeights = Some(model.weights)
     }

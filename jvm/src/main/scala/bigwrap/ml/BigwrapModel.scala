@@ -118,6 +118,12 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
     built
   }
 
+  /** `build`, where a saved model that does not build is a ValueError starting with `where`. */
+  private[ml] def checkBuilds(where: String)(build: => BuiltModel): BuiltModel = try build catch {
+    case NonFatal(e) => throw BigwrapException.valueError(
+      s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
+  }
+
   override def read: MLReader[BigwrapModel] = new MLReader[BigwrapModel] {
     override def load(path: String): BigwrapModel = fromSaved(StageFiles.read(path, StageFiles.ModelClass),
       StageFiles.loading(StageFiles.ModelClass, path))
@@ -135,10 +141,7 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
         s"$where: the metadata's bigwrap.loss is not a known loss config: ${org.json4s.jackson.JsonMethods.compact(other)}")
     }
     val instance = new BigwrapModel(stage.uid, model, loss, stage.history.getOrElse(JObject()))
-    try instance.built catch {
-      case NonFatal(e) => throw BigwrapException.valueError(
-        s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
-    }
+    checkBuilds(where)(instance.built)
     ParamsJson.set(instance, stage.paramMap, where)
     instance
   }
