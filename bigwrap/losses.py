@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layers._checks import boolean
+from .optimizers import _positive
+
 
 class Loss:
     name = ""
@@ -10,9 +13,7 @@ class Loss:
     label = "number"  # "index": a class index; "vector": one value per output unit; "number": either
 
     def __init__(self, from_logits: bool = False):
-        if not isinstance(from_logits, bool):
-            raise ValueError(f"{type(self).__name__}: expected True or False for `from_logits`, got {from_logits!r}")
-        self.from_logits = from_logits
+        self.from_logits = boolean(from_logits, "from_logits", type(self).__name__)
 
     def check_output(self, dims: tuple[int, ...], model_name: str) -> None:
         if len(dims) != 1:
@@ -76,9 +77,7 @@ class Huber(Loss):
 
     def __init__(self, delta: float = 1.0):
         super().__init__(from_logits=False)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-            raise ValueError(f"Huber: expected a positive number for `delta`, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = _positive(delta, "delta", "Huber")
 
     def get_config(self):
         return {"name": self.name, "delta": self.delta}
