@@ -92,7 +92,5 @@ class ProgressPrinter:
 
     def finish(self, record: dict[str, Any]) -> None:
         """The fit's final record: remaining warnings and epoch lines (no bar: no epoch is under way)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self.__exit__()
         self._draw(record)
