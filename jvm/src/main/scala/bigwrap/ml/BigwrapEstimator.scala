@@ -174,10 +174,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
 }
 
 object BigwrapEstimator extends MLReadable[BigwrapEstimator] {
-  override def read: MLReader[BigwrapEstimator] = new MLReader[BigwrapEstimator] {
-    override def load(path: String): BigwrapEstimator = fromSaved(StageFiles.read(path, StageFiles.EstimatorClass),
-      StageFiles.loading(StageFiles.EstimatorClass, path))
-  }
+  override def read: MLReader[BigwrapEstimator] = new StageReader[BigwrapEstimator](StageFiles.EstimatorClass, fromSaved)
 
   override def load(path: String): BigwrapEstimator = super.load(path)
 

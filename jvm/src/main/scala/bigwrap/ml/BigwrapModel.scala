@@ -124,10 +124,7 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
       s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
   }
 
-  override def read: MLReader[BigwrapModel] = new MLReader[BigwrapModel] {
-    override def load(path: String): BigwrapModel = fromSaved(StageFiles.read(path, StageFiles.ModelClass),
-      StageFiles.loading(StageFiles.ModelClass, path))
-  }
+  override def read: MLReader[BigwrapModel] = new StageReader[BigwrapModel](StageFiles.ModelClass, fromSaved)
 
   override def load(path: String): BigwrapModel = super.load(path)
 
@@ -145,6 +142,11 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
     ParamsJson.set(instance, stage.paramMap, where)
     instance
   }
+}
+
+/** Reads a `className` stage in the shared layout (StageFiles.read) into its instance. */
+private[ml] class StageReader[T](className: String, fromSaved: (SavedStage, String) => T) extends MLReader[T] {
+  override def load(path: String): T = fromSaved(StageFiles.read(path, className), StageFiles.loading(className, path))
 }
 
 /** Writes a stage in the shared layout, atomically; an existing stage is replaced only with overwrite(). */

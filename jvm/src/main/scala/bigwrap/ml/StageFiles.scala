@@ -21,7 +21,6 @@ final case class SavedStage(metadata: JObject, model: Option[SavedModel], histor
                             state: Option[JValue] = None) {
   private implicit val formats: Formats = DefaultFormats
 
-  def className: String = StageFiles.canonicalClass((metadata \ "class").extractOpt[String].getOrElse(""))
   def uid: String = (metadata \ "uid").extract[String]
   def paramMap: JValue = metadata \ "paramMap"
   /** The trained model's loss config (models only): it decides the output columns. */
@@ -37,8 +36,6 @@ object StageFiles {
   val EstimatorClass = "bigwrap.ml.BigwrapEstimator"
   /** The Python module paths bigwrap 0.1 wrote as "class"; they name the same stages. */
   private val LegacyClasses = Map("bigwrap.fitted.EstimatorModel" -> ModelClass, "bigwrap.estimator.Estimator" -> EstimatorClass)
-
-  def canonicalClass(name: String): String = LegacyClasses.getOrElse(name, name)
 
   /** A Python pickle (0x80, protocol 2-5) or a Java serialization stream, by its first bytes. */
   private[ml] def foreignObject(bytes: Array[Byte]): Option[String] =
@@ -90,7 +87,7 @@ object StageFiles {
       fail(s"$root is not a saved bigwrap stage this version reads (format ${format.map(f => s"'$f'").getOrElse("None")}, " +
         s"version ${version.getOrElse("None")}); this bigwrap reads $Format version $Version")
     }
-    if (canonicalClass(stageClass) != expectedClass) fail(s"it holds a $stageClass, not a $expectedClass")
+    if (LegacyClasses.getOrElse(stageClass, stageClass) != expectedClass) fail(s"it holds a $stageClass, not a $expectedClass")
     val model = (info \ "model").extractOpt[String].map(dir => files.model(s"$dir/"))
     val state = (info \ "state").extractOpt[String].map(json)
     val history = if (expectedClass == ModelClass) Some(json("history.json")) else None
