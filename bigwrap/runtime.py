@@ -56,13 +56,11 @@ def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | N
         raise SetupError(f"BigDL's jars are not installed: pip install --no-deps {_jars.NO_DEPS_WHEELS} "
                          "(or run `make install`)")
     on_executors = _jars.in_unpacked_copy(executor_environment) if executor_environment else str
-    merged = dict(_ENGINE_CONF)
-    merged.update({
-        "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
-        "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
-        "spark.driver.extraJavaOptions": _jars.log_config_option(),
-        "spark.executor.extraJavaOptions": _jars.log_config_option(on_executors),
-    })
+    merged = {**_ENGINE_CONF,
+              "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
+              "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
+              "spark.driver.extraJavaOptions": _jars.log_config_option(),
+              "spark.executor.extraJavaOptions": _jars.log_config_option(on_executors)}
     library = _jars.native_library()
     if library is not None:  # the JVMs' java.library.path, where bigwrap.nn.NativeKernels finds the kernels
         merged["spark.driver.extraLibraryPath"] = str(library.parent)
