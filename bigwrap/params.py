@@ -7,6 +7,7 @@ probabilityCol, seed), so bigwrap stages spell them as every MLlib stage does.
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Callable
 
@@ -32,14 +33,10 @@ def _jvm_param(name: str, converter=TypeConverters.identity) -> Param:
     return _param(name, _FROM_JVM, converter)
 
 
-_jvm_params: dict[str, dict[str, Any]] = {}
-
-
+@functools.cache
 def jvm_params(stage_class: str) -> dict[str, Any]:
     """{"defaults": ..., "docs": ...} of the JVM stage `stage_class`'s Params (fetched once per class)."""
-    if stage_class not in _jvm_params:
-        _jvm_params[stage_class] = json.loads(runtime.bridge().call("StageHandoff.params", stage_class))
-    return _jvm_params[stage_class]
+    return json.loads(runtime.bridge().call("StageHandoff.params", stage_class))
 
 
 class JvmParams(Params):
