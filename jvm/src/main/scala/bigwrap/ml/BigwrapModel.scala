@@ -32,14 +32,6 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
   /** The model's shapes (the module itself runs on the executors, built there on `kernelChoice`). */
   @transient private[ml] lazy val built: BuiltModel = BigwrapModel.build(saved, KernelChoice.BigDL)
 
-  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
-  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
-  def setPredictionCol(column: String): this.type = set(predictionCol, column)
-  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
-  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
-  def setKernels(value: String): this.type = set(kernels, value)
-  def setPrecision(value: String): this.type = set(precision, value)
-
   def specJson: String = saved.specJson
   def weights: WeightSet = saved.weights
   /** One row per epoch (epoch, loss, seconds, samples_per_second, val_* metrics), as Python's `history`. */

@@ -92,6 +92,13 @@ trait BigwrapOutputParams extends RuledParams {
     inferenceBatchSize -> Predictor.DefaultBatchSize, kernels -> KernelChoice.Default.kernels,
     precision -> KernelChoice.Default.precision)
 
+  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
+  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
+  def setPredictionCol(column: String): this.type = set(predictionCol, column)
+  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
+  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
+  def setKernels(value: String): this.type = set(kernels, value)
+  def setPrecision(value: String): this.type = set(precision, value)
   def getFeaturesCols: Seq[String] = $(featuresCol)
   def getPredictionCol: String = $(predictionCol)
   def getProbabilityCol: String = $(probabilityCol)
