@@ -1,6 +1,7 @@
 package bigwrap.api
 
-import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, SavedModel, SavedStage, StageFiles}
+import bigwrap.ml.{BigwrapEstimator, BigwrapModel, BigwrapOutputParams, ParamsJson, RuledParams, SavedModel, SavedStage,
+  StageFiles}
 import bigwrap.spec.WeightSet
 import org.apache.spark.ml.PipelineStage
 import org.apache.spark.ml.param.{ParamMap, Params}
@@ -15,13 +16,13 @@ import org.json4s.jackson.JsonMethods
  */
 object StageHandoff {
   /** A new JVM stage of `className` (a bigwrap.ml stage) with the uid of its Python wrapper. */
-  def newStage(className: String, uid: String): PipelineStage = className match {
+  def newStage(className: String, uid: String): BigwrapEstimator = className match {
     case "bigwrap.ml.BigwrapEstimator" => new BigwrapEstimator(uid)
     case other => throw BigwrapException.typeError(s"$other is not a bigwrap.ml stage Python creates")
   }
 
   /** The Params of a `className` stage alone (a BigwrapModel needs a model to exist; its Params do not). */
-  private def paramsOf(className: String): Params = className match {
+  private def paramsOf(className: String): RuledParams = className match {
     case "bigwrap.ml.BigwrapModel" => new ModelParams("BigwrapModel_params")
     case other => newStage(other, "params")
   }

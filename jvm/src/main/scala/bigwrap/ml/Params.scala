@@ -190,16 +190,12 @@ object ParamsJson {
    * a ValueError starting with `where`. JSON null means "off" (Python's None) and clears a Param; names
    * this version does not know are skipped, as Spark's readers skip them.
    */
-  def set(instance: Params, paramMap: JValue, where: String): Unit = paramMap match {
+  def set(instance: RuledParams, paramMap: JValue, where: String): Unit = paramMap match {
     case JObject(fields) => fields.foreach {
       case (name, JNull) if instance.hasParam(name) => instance.clear(instance.getParam(name))
       case (name, value) if instance.hasParam(name) =>
         val param = instance.getParam(name)
-        val rule = instance match {
-          case ruled: RuledParams => ruled.ruleFor(name)
-          case _ => None
-        }
-        def broken(detail: String): Nothing = throw BigwrapException.valueError(rule
+        def broken(detail: String): Nothing = throw BigwrapException.valueError(instance.ruleFor(name)
           .map(_.message(where, name, shown(value)))
           .getOrElse(s"$where: param $name has $detail value ${JsonMethods.compact(value)}"))
         val decoded = try param.jsonDecode(JsonMethods.compact(value)) catch { case _: Exception => broken("an unreadable") }
