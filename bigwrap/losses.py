@@ -11,6 +11,7 @@ class Loss:
     name = ""
     task = ""  # "multiclass", "binary" or "regression"
     label = "number"  # "index": a class index; "vector": one value per output unit; "number": either
+    aliases: tuple[str, ...] = ()  # Keras' other names for it
 
     def __init__(self, from_logits: bool = False):
         self.from_logits = boolean(from_logits, "from_logits", type(self).__name__)
@@ -52,7 +53,7 @@ class BinaryCrossentropy(Loss):
 
 
 class MeanSquaredError(Loss):
-    name, task = "mse", "regression"
+    name, task, aliases = "mse", "regression", ("mean_squared_error",)
 
     def __init__(self):
         super().__init__(from_logits=False)
@@ -61,14 +62,11 @@ class MeanSquaredError(Loss):
         return {"name": self.name}
 
     def __repr__(self):
-        return "MeanSquaredError()"
+        return f"{type(self).__name__}()"
 
 
 class MeanAbsoluteError(MeanSquaredError):
-    name = "mae"
-
-    def __repr__(self):
-        return "MeanAbsoluteError()"
+    name, aliases = "mae", ("mean_absolute_error",)
 
 
 class Huber(Loss):
@@ -86,16 +84,8 @@ class Huber(Loss):
         return f"Huber(delta={self.delta})"
 
 
-_BY_NAME = {
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "huber": Huber,
-}
+_BY_NAME = {name: cls for cls in (SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError,
+                                  CategoricalCrossentropy, MeanAbsoluteError, Huber) for name in (cls.name, *cls.aliases)}
 
 
 def get(identifier: Any) -> Loss:
