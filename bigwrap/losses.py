@@ -85,7 +85,8 @@ class Huber(Loss):
 
 
 _BY_NAME = {name: cls for cls in (SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError,
-                                  CategoricalCrossentropy, MeanAbsoluteError, Huber) for name in (cls.name, *cls.aliases)}
+                                  CategoricalCrossentropy, MeanAbsoluteError, Huber)
+            for name in (cls.name, *cls.aliases)}
 
 
 def get(identifier: Any) -> Loss:
