@@ -50,9 +50,7 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
 
   def toDL4J(path: String): String = toDL4J(path, overwrite = false)
 
-  private def lossName: String = (lossConfig \ "name").extractOpt[String].getOrElse("")
-
-  private def predictions = Predictions(Losses.task(lossName),
+  private def predictions = Predictions(Losses.task((lossConfig \ "name").extractOpt[String].getOrElse("")),
     (lossConfig \ "from_logits").extractOpt[Boolean].getOrElse(false), $(predictionCol), $(probabilityCol))
 
   override def transformSchema(schema: StructType): StructType = {
