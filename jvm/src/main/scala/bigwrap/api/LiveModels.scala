@@ -101,14 +101,21 @@ object LiveModels {
   def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] =
     toBytes(Inference.forward(apply(handle), floats(input), batch))
 
-  /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
-  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
-      gradOutput: Tensor[Float] => Tensor[Float]): Activity = {
+  /**
+   * One training-mode forward and backward of `batch` rows for `call`: d(loss)/d(output) is `gradOutput(output,
+   * given)`, where `given` holds the `what` values sent with the call, shaped like the output.
+   */
+  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int, given: Array[Byte], call: String,
+      what: String)(gradOutput: (Tensor[Float], Tensor[Float]) => Tensor[Float]): Activity = {
     val activity = Inference.inputActivity(built, floats(input), batch)
     val module = built.module
     module.training()
     module.zeroGradParameters()
-    val gradIn = module.backward(activity, gradOutput(module.forward(activity).toTensor[Float]))
+    val out = module.forward(activity).toTensor[Float]
+    val values = floats(given)
+    BigwrapException.require(values.length == out.nElement(),
+      s"$call got ${values.length} $what values for an output of ${out.nElement()}")
+    val gradIn = module.backward(activity, gradOutput(out, Tensor[Float](values, out.size())))
     module.evaluate()
     gradIn
   }
@@ -122,12 +129,7 @@ object LiveModels {
   def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = {
     val built = changed(handle) // the pass moves BatchNormalization's statistics
     built.synchronized {
-      val gradIn = trainingPass(built, input, batch) { out =>
-        val gradient = floats(gradOutput)
-        BigwrapException.require(gradient.length == out.nElement(),
-          s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
-        Tensor[Float](gradient, out.size())
-      }
+      val gradIn = trainingPass(built, input, batch, gradOutput, "forwardBackward", "output-gradient")((_, g) => g)
       val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
       else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
       val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
@@ -148,11 +150,7 @@ object LiveModels {
     val criterion = Losses.criterion(JsonMethods.parse(lossJson))
     built.synchronized {
       var loss = 0f
-      trainingPass(built, input, batch) { out =>
-        val values = floats(labels)
-        BigwrapException.require(values.length == out.nElement(),
-          s"lossGradients got ${values.length} label values for an output of ${out.nElement()}")
-        val target = Tensor[Float](values, out.size())
+      trainingPass(built, input, batch, labels, "lossGradients", "label") { (out, target) =>
         loss = criterion.forward(out, target)
         criterion.backward(out, target).toTensor[Float]
       }
