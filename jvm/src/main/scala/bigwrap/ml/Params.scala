@@ -59,8 +59,6 @@ object Rule {
   val positive: Rule[Int] = Rule(_ > 0, "must be a positive integer")
   val fraction: Rule[Double] = Rule(v => v >= 0 && v < 1, "must be in [0, 1)")
   def oneOf(values: Seq[String]): Rule[String] = Rule(values.contains, s"must be one of ${values.mkString(", ")}")
-  def oneOf(values: Seq[Int])(implicit d: DummyImplicit): Rule[Int] =
-    Rule(values.contains, s"must be ${values.init.mkString(", ")} or ${values.last}")
 }
 
 /** Params declared with a Rule: `ruleFor(name)` is the rule a value set from Python is checked against. */
@@ -125,7 +123,7 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
     "global mini-batch size, a multiple of the training cores", _))
   final val epochs = ruled(Rule.positive)(new IntParam(this, "epochs",
     "the epoch to train up to (positive); with resumeFrom, counted from the first run", _))
-  final val verbose = ruled(Rule.oneOf(Seq(0, 1, 2)))(new IntParam(this, "verbose",
+  final val verbose = ruled(Rule[Int](Seq(0, 1, 2).contains, "must be 0, 1 or 2"))(new IntParam(this, "verbose",
     "0: silent, 1: live progress bar per epoch (Scala: one line per epoch), 2: one line per epoch", _))
   final val seed = new LongParam(this, "seed", "seeds the trainer's shuffling and BigDL's initial weights")
   final val trainer = ruled(Rule[String](Trainers.Names.contains, s"available: ${Trainers.Names.mkString(", ")}",
