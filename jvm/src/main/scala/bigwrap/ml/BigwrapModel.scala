@@ -109,7 +109,7 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
   }
 
   /** `build`, where a saved model that does not build is a ValueError starting with `where`. */
-  private[ml] def checkBuilds(where: String)(build: => BuiltModel): BuiltModel = try build catch {
+  private[ml] def checkBuilds(where: String)(body: => BuiltModel): BuiltModel = try body catch {
     case NonFatal(e) => throw BigwrapException.valueError(
       s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
   }
