@@ -19,7 +19,7 @@ from . import spec as spec_format
 from .fitted import EstimatorModel
 from .models import Model
 from .params import EstimatorParams
-from .persistence import Persistable, from_java
+from .persistence import Persistable
 from .progress import ProgressPrinter
 
 
@@ -127,10 +127,6 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         fitted.task_layout = final.get("task_layout")
         self._copyValues(fitted)
         return fitted
-
-    @classmethod
-    def _from_java(cls, java_stage):
-        return from_java(cls, java_stage)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from . import data, live_models, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OutputParams
-from .persistence import Persistable, from_java, to_java
+from .persistence import Persistable, to_java
 
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -138,7 +138,3 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
 
     def _to_java(self):
         return to_java(self)
-
-    @classmethod
-    def _from_java(cls, java_stage):
-        return from_java(cls, java_stage)

@@ -4,7 +4,7 @@ file); Python turns a stage into its parts (Spark ML metadata, the model as spec
 learned state) and back, as pyspark's wrappers transfer params.
 
 The same parts cross to the JVM's bigwrap.ml classes and back, so that pyspark's Java pipeline writer
-and reader handle pipelines holding bigwrap stages (`to_java`, `from_java`).
+and reader handle pipelines holding bigwrap stages (`to_java`, `Persistable._from_java`).
 """
 from __future__ import annotations
 
@@ -96,6 +96,12 @@ class Persistable(MLWritable, MLReadable):
     def read(cls):
         return Reader(cls)
 
+    @classmethod
+    def _from_java(cls, java_stage):
+        """The instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
+        bridge = runtime.bridge()
+        return _from_saved(cls, bridge, bridge.call("StageHandoff.savedStage", java_stage))
+
 
 class Writer(MLWriter):
     def __init__(self, instance):
@@ -128,12 +134,6 @@ def to_java(instance):
     metadata, model, history, _ = stage_parts(instance)
     return runtime.bridge().call_with_model("StageHandoff.modelFromParts", (json.dumps(metadata),), model,
                                             (json.dumps(history),))
-
-
-def from_java(cls, java_stage):
-    """The `cls` instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
-    bridge = runtime.bridge()
-    return _from_saved(cls, bridge, bridge.call("StageHandoff.savedStage", java_stage))
 
 
 def _from_saved(cls, bridge, saved):
