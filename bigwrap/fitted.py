@@ -14,7 +14,7 @@ from . import data, live_models, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OutputParams
-from .persistence import Persistable, to_java
+from .persistence import Persistable, stage_parts
 
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -137,4 +137,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
                                       "EstimatorModel")
 
     def _to_java(self):
-        return to_java(self)
+        """The JVM BigwrapModel equal to this model (what pyspark's Java pipeline writer saves)."""
+        metadata, model, history, _ = stage_parts(self)
+        return runtime.bridge().call_with_model("StageHandoff.modelFromParts", (json.dumps(metadata),), model,
+                                                (json.dumps(history),))

@@ -4,7 +4,7 @@ file); Python turns a stage into its parts (Spark ML metadata, the model as spec
 learned state) and back, as pyspark's wrappers transfer params.
 
 The same parts cross to the JVM's bigwrap.ml classes and back, so that pyspark's Java pipeline writer
-and reader handle pipelines holding bigwrap stages (`to_java`, `Persistable._from_java`).
+and reader handle pipelines holding bigwrap stages (`EstimatorModel._to_java`, `Persistable._from_java`).
 """
 from __future__ import annotations
 
@@ -127,13 +127,6 @@ class Reader(MLReader):
         bridge = runtime.bridge()
         return _from_saved(self.cls, bridge, bridge.call("StageHandoff.read", storage.absolute(path),
                                                          stage_class(self.cls)))
-
-
-def to_java(instance):
-    """The JVM bigwrap.ml stage equal to `instance` (what pyspark's Java pipeline writer saves)."""
-    metadata, model, history, _ = stage_parts(instance)
-    return runtime.bridge().call_with_model("StageHandoff.modelFromParts", (json.dumps(metadata),), model,
-                                            (json.dumps(history),))
 
 
 def _from_saved(cls, bridge, saved):
