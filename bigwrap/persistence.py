@@ -66,25 +66,6 @@ def stage_parts(instance) -> tuple[dict[str, Any], Model | None, dict[str, Any] 
     return metadata, model, history, state
 
 
-def stage_from_parts(cls, metadata: dict[str, Any], model: Model | None, history: dict[str, Any] | None,
-                     state: Any):
-    """The `cls` instance the parts describe (the JVM checked that they describe a `cls`)."""
-    info = metadata["bigwrap"]
-    params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
-    if "state" in info:
-        instance = cls._from_learned_state(state)
-    elif "loss" in info:  # an EstimatorModel: learned state beside its params
-        instance = cls(model=model, loss=info["loss"], history=history["history"])
-        instance.stopped_epoch, instance.best_epoch = history["stopped_epoch"], history["best_epoch"]
-    else:
-        instance = cls()
-        if model is not None:
-            params["model"] = model
-    instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
-    instance._resetUid(metadata["uid"])
-    return instance
-
-
 class Persistable(MLWritable, MLReadable):
     """A stage saved and loaded with bigwrap's Writer and Reader: params as Spark metadata, a model as spec +
     weights, learned state as JSON."""
@@ -140,4 +121,19 @@ def _from_saved(cls, bridge, saved):
             raise ValueError(f"{parts['spec_file'] or 'the JVM stage ' + parts['metadata']['uid']}: {e}") from None
         weights = bridge.receive_weights(bridge.call("StageHandoff.weights", saved))
         model._set_weight_entries(spec_format.decode_weights(*weights))
-    return stage_from_parts(cls, parts["metadata"], model, parts["history"], parts["state"])
+    # the JVM checked that the parts describe a `cls`
+    metadata, history, state = parts["metadata"], parts["history"], parts["state"]
+    info = metadata["bigwrap"]
+    params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
+    if "state" in info:
+        instance = cls._from_learned_state(state)
+    elif "loss" in info:  # an EstimatorModel: learned state beside its params
+        instance = cls(model=model, loss=info["loss"], history=history["history"])
+        instance.stopped_epoch, instance.best_epoch = history["stopped_epoch"], history["best_epoch"]
+    else:
+        instance = cls()
+        if model is not None:
+            params["model"] = model
+    instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
+    instance._resetUid(metadata["uid"])
+    return instance
