@@ -95,19 +95,15 @@ def session(master: str | None = None, app_name: str = "bigwrap", conf: dict[str
             if missing:
                 raise SetupError(f"a standalone master needs {' and '.join(missing)} in conf: BigDL sizes its "
                                  "engine from them, e.g. conf={'spark.executor.cores': '1', 'spark.cores.max': '2'}")
-        settings["spark.pyspark.python"] = _worker_python(settings)
+        # Python workers (UDFs) run the user's spark.pyspark.python, else PYSPARK_PYTHON (Spark's order), else this
+        # driver's interpreter, not pyspark's default of the first `python3` on PATH, which may lack its packages
+        settings["spark.pyspark.python"] = (settings.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON")
+                                            or sys.executable)
         # pyspark reads only the environment variable when it starts the context from this process
         os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
         active = SparkSession.builder.master(master).appName(app_name).config(map=settings).getOrCreate()
     bridge(active)
     return active
-
-
-def _worker_python(settings: dict[str, str]) -> str:
-    """The interpreter Spark starts Python workers (UDFs) with: the user's spark.pyspark.python, else
-    PYSPARK_PYTHON (Spark's order), else this driver's own interpreter, not pyspark's default of the first
-    `python3` on PATH, which may lack the packages (pandas, pyarrow) this one has."""
-    return settings.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
 
 
 def bridge(spark: SparkSession | None = None) -> "Bridge":
@@ -181,14 +177,11 @@ class Bridge:
         try:
             return getattr(target, method)(*args)
         except Py4JJavaError as e:
-            raise self._translate(e) from None
+            # the exception BigwrapException.userFacing finds in the Java one, however deeply Spark wrapped it (an
+            # unforeseen failure is a JvmError), with the Java trace on `.java_trace`
+            java = self._api.BigwrapException.userFacing(e.java_exception)
+            error = self._KINDS.get(java.kind(), JvmError)(java.getMessage())
+            error.java_trace = str(e)
+            raise error from None
         except Py4JError as e:
             raise JvmError(f"lost contact with the JVM during {method}: {e}; restart the SparkSession") from None
-
-    def _translate(self, error: Py4JJavaError) -> Exception:
-        """The exception BigwrapException.userFacing finds in the Java one, however deeply Spark wrapped it; an
-        unforeseen failure is a JvmError. Either carries the Java trace on `.java_trace`."""
-        java = self._api.BigwrapException.userFacing(error.java_exception)
-        exc = self._KINDS.get(java.kind(), JvmError)(java.getMessage())
-        exc.java_trace = str(error)
-        return exc
