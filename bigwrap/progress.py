@@ -10,11 +10,6 @@ from typing import Any
 _WIDTH = 24
 
 
-def _metrics(row: dict[str, Any]) -> str:
-    names = ["loss"] + [k for k in row if k.startswith("val_")]
-    return " - ".join(f"{name}: {row[name]:.4f}" for name in names if row.get(name) is not None)
-
-
 def redraws_in_place(stream) -> bool:
     """Whether `stream` shows a bar redrawn with \\r as one line: a terminal or a notebook (as Keras decides).
     Elsewhere (spark-submit logs, CI, files) each redraw would stay in the log as a partial bar."""
@@ -86,7 +81,9 @@ class ProgressPrinter:
                 continue
             self._printed_epochs.add(row["epoch"])
             prefix = "\r" if self._live_bar else ""
-            sys.stdout.write(f"{prefix}Epoch {row['epoch']}/{self._epochs} - {_metrics(row)} - "
+            names = ["loss"] + [k for k in row if k.startswith("val_")]
+            metrics = " - ".join(f"{name}: {row[name]:.4f}" for name in names if row.get(name) is not None)
+            sys.stdout.write(f"{prefix}Epoch {row['epoch']}/{self._epochs} - {metrics} - "
                              f"{row['samples_per_second']:,.0f} samples/s - {row['seconds']:.1f}s\n")
             sys.stdout.flush()
 
