@@ -122,7 +122,7 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
   private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapModel = {
     val model = stage.model.getOrElse(
       throw BigwrapException.valueError(s"$where: the saved model has no model directory (bigwrap.model)"))
-    val loss = stage.loss match {
+    val loss = stage.metadata \ "bigwrap" \ "loss" match { // the trained model's loss: it decides the output columns
       case obj: JObject if Losses.names.contains((obj \ "name").extractOpt[String].getOrElse("")) => obj
       case other => throw BigwrapException.valueError(
         s"$where: the metadata's bigwrap.loss is not a known loss config: ${org.json4s.jackson.JsonMethods.compact(other)}")

@@ -23,8 +23,6 @@ final case class SavedStage(metadata: JObject, model: Option[SavedModel], histor
 
   def uid: String = (metadata \ "uid").extract[String]
   def paramMap: JValue = metadata \ "paramMap"
-  /** The trained model's loss config (models only): it decides the output columns. */
-  def loss: JValue = metadata \ "bigwrap" \ "loss"
 }
 
 /** The one reader and writer of saved stages' directories, Scala's and Python's (through the bridge), on any store (bigwrap.io). */
