@@ -16,6 +16,7 @@ import org.apache.spark.ml.util._
 import org.apache.spark.sql.{DataFrame, Dataset, SparkSession}
 import org.apache.spark.sql.types.StructType
 import org.json4s._
+import org.json4s.jackson.JsonMethods
 
 /**
  * A trained bigwrap model as a Spark ML Model: the Scala face of Python's `bigwrap.EstimatorModel`,
@@ -125,7 +126,7 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
     val loss = stage.metadata \ "bigwrap" \ "loss" match { // the trained model's loss: it decides the output columns
       case obj: JObject if Losses.names.contains((obj \ "name").extractOpt[String].getOrElse("")) => obj
       case other => throw BigwrapException.valueError(
-        s"$where: the metadata's bigwrap.loss is not a known loss config: ${org.json4s.jackson.JsonMethods.compact(other)}")
+        s"$where: the metadata's bigwrap.loss is not a known loss config: ${JsonMethods.compact(other)}")
     }
     val instance = new BigwrapModel(stage.uid, model, loss, stage.history.getOrElse(JObject()))
     checkBuilds(where)(instance.built)
@@ -142,5 +143,7 @@ private[ml] class StageReader[T](className: String, fromSaved: (SavedStage, Stri
 /** Writes a stage in the shared layout, atomically; an existing stage is replaced only with overwrite(). */
 private[ml] class StageWriter(stage: SavedStage) extends MLWriter {
   override def save(path: String): Unit = saveImpl(path)
-  override protected def saveImpl(path: String): Unit = StageFiles.write(stage, path, shouldOverwrite)
+  override protected def saveImpl(path: String): Unit = StageFiles.writeParts(path, shouldOverwrite,
+    JsonMethods.compact(stage.metadata), stage.model.map(m => (m.specJson, m.weights.indexJson, m.weights)),
+    stage.history.map(JsonMethods.compact(_)), stage.state.map(JsonMethods.compact(_)))
 }

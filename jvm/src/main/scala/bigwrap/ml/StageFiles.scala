@@ -92,11 +92,6 @@ object StageFiles {
     SavedStage(metadata, model, history, state)
   }
 
-  /** Writes `stage` at `path` (see `writeParts`). */
-  def write(stage: SavedStage, path: String, overwrite: Boolean): Unit =
-    writeParts(path, overwrite, JsonMethods.compact(stage.metadata), stage.model.map(m => (m.specJson, m.weights.indexJson, m.weights)),
-      stage.history.map(JsonMethods.compact(_)), stage.state.map(JsonMethods.compact(_)))
-
   /**
    * Writes a stage's files at `path` whole or not at all (Storage.writeDirectory; an existing stage only
    * with `overwrite`): `metadataJson` as metadata/part-00000, the model as (spec, weight index, weights), and
