@@ -80,8 +80,7 @@ class Persistable(MLWritable, MLReadable):
     @classmethod
     def _from_java(cls, java_stage):
         """The instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
-        bridge = runtime.bridge()
-        return _from_saved(cls, bridge, bridge.call("StageHandoff.savedStage", java_stage))
+        return _from_saved(cls, runtime.bridge().call("StageHandoff.savedStage", java_stage))
 
 
 class Writer(MLWriter):
@@ -105,13 +104,13 @@ class Reader(MLReader):
         self.cls = cls
 
     def load(self, path: str):
-        bridge = runtime.bridge()
-        return _from_saved(self.cls, bridge, bridge.call("StageHandoff.read", storage.absolute(path),
-                                                         stage_class(self.cls)))
+        return _from_saved(self.cls, runtime.bridge().call("StageHandoff.read", storage.absolute(path),
+                                                           stage_class(self.cls)))
 
 
-def _from_saved(cls, bridge, saved):
+def _from_saved(cls, saved):
     """The `cls` instance of a JVM SavedStage (read from files, or of a JVM stage)."""
+    bridge = runtime.bridge()
     parts = json.loads(bridge.call("StageHandoff.stageParts", saved))
     model = None
     if parts["spec"] is not None:
