@@ -167,7 +167,8 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
 }
 
 object BigwrapEstimator extends MLReadable[BigwrapEstimator] {
-  override def read: MLReader[BigwrapEstimator] = new StageReader[BigwrapEstimator](StageFiles.EstimatorClass, fromSaved)
+  override def read: MLReader[BigwrapEstimator] =
+    new StageReader[BigwrapEstimator](StageFiles.EstimatorClass, fromSaved)
 
   override def load(path: String): BigwrapEstimator = super.load(path)
 

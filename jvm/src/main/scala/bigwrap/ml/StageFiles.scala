@@ -85,7 +85,8 @@ object StageFiles {
       fail(s"$root is not a saved bigwrap stage this version reads (format ${format.map(f => s"'$f'").getOrElse("None")}, " +
         s"version ${version.getOrElse("None")}); this bigwrap reads $Format version $Version")
     }
-    if (LegacyClasses.getOrElse(stageClass, stageClass) != expectedClass) fail(s"it holds a $stageClass, not a $expectedClass")
+    if (LegacyClasses.getOrElse(stageClass, stageClass) != expectedClass)
+      fail(s"it holds a $stageClass, not a $expectedClass")
     val model = (info \ "model").extractOpt[String].map(dir => files.model(s"$dir/"))
     val state = (info \ "state").extractOpt[String].map(json)
     val history = if (expectedClass == ModelClass) Some(json("history.json")) else None
@@ -158,7 +159,7 @@ private[bigwrap] final class SavedFiles(findRoot: => Location, fail: String => N
 
   def json(name: String): JValue = parsed(name, text(name))
 
-  /** The spec and weights under `prefix` ("model/", or "" for the root itself), the weights checked against their index. */
+  /** The spec and weights under `prefix` ("model/", or "" for the root), the weights checked against their index. */
   def model(prefix: String): SavedModel = {
     val spec = text(s"${prefix}spec.json")
     parsed(s"${prefix}spec.json", spec)
