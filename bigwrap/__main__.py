@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shlex
 import sys
@@ -42,13 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         command = spark_shell_command(argv[1:])
         os.execv(command[0], command)  # the shell takes over this process (terminal, signals, exit code)
     arguments = parser.parse_args(argv)
-    command = arguments.command
-    if command == "doctor":
-        from .doctor import main as doctor
-        return doctor()
-    if command == "demo":
-        from .demo import main as demo
-        return demo()
+    if arguments.command in ("doctor", "demo"):  # bigwrap.doctor.main, bigwrap.demo.main
+        return importlib.import_module(f"bigwrap.{arguments.command}").main()
     from .errors import SetupError
 
     try:

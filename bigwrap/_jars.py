@@ -50,16 +50,13 @@ def bigdl_jars() -> list[Path]:
     return []
 
 
-def pyspark_log4j_jars() -> list[Path]:
-    """pyspark's own log4j2 jars: listed first, so the 2021 log4j2 copy inside BigDL's fat jar never loads."""
+def all_jars() -> list[Path]:
+    """pyspark's own log4j2 jars first, so the 2021 log4j2 copy inside BigDL's fat jar never loads; then BigDL's
+    and ours."""
     import pyspark
 
-    return sorted((Path(pyspark.__file__).parent / "jars").glob("log4j-*.jar"))
-
-
-def all_jars() -> list[Path]:
     own = bigwrap_jar()
-    return pyspark_log4j_jars() + bigdl_jars() + ([own] if own else [])
+    return sorted((Path(pyspark.__file__).parent / "jars").glob("log4j-*.jar")) + bigdl_jars() + ([own] if own else [])
 
 
 def log_config_option(place: Callable[[Path], str] = str) -> str:

@@ -13,7 +13,3 @@ def get(identifier: str | None, where: str) -> str:
     if not isinstance(identifier, str) or identifier not in _NAMES:
         raise ValueError(f"{where}: unknown activation {identifier!r}; expected one of {', '.join(_NAMES)}")
     return identifier
-
-
-def names() -> tuple[str, ...]:
-    return _NAMES

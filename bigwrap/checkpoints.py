@@ -1,13 +1,14 @@
 """Reading the checkpoints the JVM writes (docs/persistence.md, "Checkpoints"), on any store, to resume a fit."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import storage, stored
+from . import spec as spec_format
 
 
 @dataclass
@@ -20,15 +21,12 @@ class Checkpoint:
 
 
 def load(directory: str) -> Checkpoint:
-    """The checkpoint at `directory`, or the newest complete one in the checkpointDir `directory`, on any store
-    (the JVM finds it: bigwrap.train.Checkpoints.latest). `path` stays where it is; it is read from a local copy."""
+    """The checkpoint at `directory`, or the newest complete one in the checkpointDir `directory`, on any store,
+    read and checked on the JVM (bigwrap.api.FitRuns.checkpoint, which refuses pickled or Java-serialized files)."""
     from .runtime import bridge
 
-    path = bridge().call("latestCheckpoint", os.fspath(directory))
-    with storage.local_copy(path) as local:
-        training = stored.read_json(os.path.join(local, "training.json"))
-        if not isinstance(training, dict) or training.get("format") != "bigwrap.checkpoint" \
-                or training.get("version") != 1:
-            raise ValueError(f"{path!r} is not a bigwrap checkpoint this version reads")
-        return Checkpoint(path, int(training["epoch"]), int(training["iteration"]), training["history"],
-                          stored.read_weights(local))
+    jvm = bridge()
+    checkpoint = jvm.call("FitRuns.checkpoint", os.fspath(directory))
+    training = json.loads(checkpoint.json())
+    return Checkpoint(training["path"], int(training["epoch"]), int(training["iteration"]), training["history"],
+                      spec_format.decode_weights(*jvm.receive_weights(checkpoint.weights())))

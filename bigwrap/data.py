@@ -10,7 +10,7 @@ from pyspark.sql.types import ArrayType, NumericType
 from .losses import Loss
 
 
-def _require_column(df: DataFrame, column: str, role: str, param: str | None = None) -> None:
+def require_column(df: DataFrame, column: str, role: str, param: str | None = None) -> None:
     if column not in df.columns:
         raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns are {df.columns}. "
                          f"Set {param or role + 'Col'} to one of them")
@@ -18,7 +18,7 @@ def _require_column(df: DataFrame, column: str, role: str, param: str | None = N
 
 def check_features(df: DataFrame, column: str, dims: tuple[int, ...], model_name: str,
                    param: str = "featuresCol") -> None:
-    _require_column(df, column, "features", param)
+    require_column(df, column, "features", param)
     field = df.schema[column]
     size = prod(dims)
     if isinstance(field.dataType, VectorUDT):
@@ -46,7 +46,7 @@ def check_feature_columns(df: DataFrame, features: str | list[str], model, param
 
 
 def check_label(df: DataFrame, column: str, loss: Loss) -> None:
-    _require_column(df, column, "label")
+    require_column(df, column, "label")
     dtype = df.schema[column].dataType
     scalar = isinstance(dtype, NumericType)
     vector = isinstance(dtype, VectorUDT) or (isinstance(dtype, ArrayType) and isinstance(dtype.elementType, NumericType))

@@ -32,18 +32,8 @@ def _bigdl_jars() -> tuple[bool, str]:
     return True, "BigDL jars: " + ", ".join(j.name for j in jars)
 
 
-def _bigwrap_jar() -> tuple[bool, str]:
-    jar = _jars.bigwrap_jar()
-    if jar is None:
-        return False, "bigwrap's JVM jar is not built: run `make install` in the checkout (or set BIGWRAP_JVM_JAR)"
-    return True, f"bigwrap JVM jar: {jar}"
-
-
-def _native_library() -> tuple[bool, str]:
-    library = _jars.native_library()
-    if library is None:
-        return False, "bigwrap's native kernels are not built: run `make install` in the checkout"
-    return True, f"native kernels: {library}"
+def _built(what: str, path, fix: str) -> tuple[bool, str]:
+    return (True, f"{what}: {path}") if path is not None else (False, fix)
 
 
 def _engine() -> list[tuple[bool, str]]:
@@ -55,7 +45,7 @@ def _engine() -> list[tuple[bool, str]]:
     except Exception as e:  # report, never crash: this is the diagnostic tool
         return [(False, f"BigDL engine failed to start: {e}")]
     info = started.engine
-    native = json.loads(started.call("nativeKernelsInfo"))
+    native = json.loads(started.call("PythonFacade.nativeKernelsInfo"))
     loaded = ((True, f"native kernels loaded: MKL {native['mkl']}, oneDNN {native['onednn']}, "
                      f"bf16 {'in hardware' if native['bf16'] else 'computed in fp32 (no CPU support)'}")
               if native["available"] else
@@ -68,8 +58,11 @@ def _engine() -> list[tuple[bool, str]]:
 def main() -> int:
     print("bigwrap doctor")
     healthy = True
-    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars, _bigwrap_jar,
-              _native_library]
+    checks = [lambda: (True, f"Python {sys.version.split()[0]}"), _java, _pyspark, _bigdl_jars,
+              lambda: _built("bigwrap JVM jar", _jars.bigwrap_jar(), "bigwrap's JVM jar is not built: run "
+                             "`make install` in the checkout (or set BIGWRAP_JVM_JAR)"),
+              lambda: _built("native kernels", _jars.native_library(), "bigwrap's native kernels are not built: run "
+                             "`make install` in the checkout")]
     for check in checks:
         ok, text = check()
         healthy &= ok

@@ -19,7 +19,7 @@ from . import spec as spec_format
 from .fitted import EstimatorModel
 from .models import Model
 from .params import EstimatorParams
-from .persistence import Persistable, from_java
+from .persistence import Persistable
 from .progress import ProgressPrinter
 
 
@@ -45,7 +45,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
     @keyword_only
     def __init__(self, **params: Any):
         super().__init__()
-        self._java_obj = runtime.bridge().call("newStage", self._stage_class, self.uid)
+        self._java_obj = runtime.bridge().call("StageHandoff.newStage", self._stage_class, self.uid)
         self._setDefault(validationData=None)
         self._set_jvm_defaults()
         self._set_kwargs(self._input_kwargs)
@@ -57,7 +57,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
     def copy(self, extra=None) -> "Estimator":
         """A copy with its own JVM twin, so that copies fitting at once (CrossValidator's parallelism) share nothing."""
         that = super().copy(extra)
-        that._java_obj = runtime.bridge().call("newStage", self._stage_class, that.uid)
+        that._java_obj = runtime.bridge().call("StageHandoff.newStage", self._stage_class, that.uid)
         return that
 
     def _jvm_value(self, name: str, value: Any) -> Any:
@@ -74,7 +74,7 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
             raise TypeError(f"Estimator: validationData must be a DataFrame, got {type(validation).__name__}")
         if validation is not None and self.getOrDefault(self.validationSplit) > 0:
             raise ValueError("Estimator: set validationData or validationSplit, not both")
-        runtime.bridge().call("setEstimatorParams", self._java_obj, self._jvm_param_map(), "Estimator",
+        runtime.bridge().call("StageHandoff.setEstimatorParams", self._java_obj, self._jvm_param_map(), "Estimator",
                               validation is not None or self.getOrDefault(self.validationSplit) > 0)
 
     def _model(self) -> Model:
@@ -112,8 +112,9 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
                                 done_epochs=resume.epoch if resume else 0) as printer:
             try:
                 with _plain_ctrl_c():
-                    final = json.loads(bridge.call("fit", train._jdf, None if validation is None else validation._jdf,
-                                                   handle, self._java_obj, json.dumps(request)))
+                    final = json.loads(bridge.call("FitRuns.fit", train._jdf,
+                                                   None if validation is None else validation._jdf, handle,
+                                                   self._java_obj, json.dumps(request)))
             except KeyboardInterrupt:
                 _stop_fit(bridge, request["run_id"])
                 raise
@@ -126,10 +127,6 @@ class Estimator(SparkEstimator, EstimatorParams, Persistable):
         fitted.task_layout = final.get("task_layout")
         self._copyValues(fitted)
         return fitted
-
-    @classmethod
-    def _from_java(cls, java_stage):
-        return from_java(cls, java_stage)
 
 
 @contextlib.contextmanager
@@ -152,6 +149,6 @@ def _stop_fit(bridge, run_id: str, timeout: float = 120.0) -> None:
     job outlives the interrupt. Checkpoints already written stay (each is renamed into place whole)."""
     deadline = time.monotonic() + timeout
     # asked again while it runs: a job that started just after one request is cancelled by the next
-    while bridge.call("cancel", run_id) and time.monotonic() < deadline:
+    while bridge.call("FitRuns.cancel", run_id) and time.monotonic() < deadline:
         time.sleep(0.2)
 

@@ -97,5 +97,5 @@ class Featurizer(Transformer, HasInputCol, HasInputCols, HasOutputCol, JvmParams
         bridge = runtime.bridge(dataset.sparkSession)
         config = {"features_col": columns, "output_col": self.getOutputCol(),
                   "batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        jdf = bridge.call("featurize", dataset._jdf, live_models.handle(cut, bridge), json.dumps(config))
+        jdf = bridge.call("LiveModels.featurize", dataset._jdf, live_models.handle(cut, bridge), json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)

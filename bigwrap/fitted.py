@@ -14,7 +14,7 @@ from . import data, live_models, losses, runtime
 from . import kernels as kernel_options
 from .models import Model
 from .params import OutputParams
-from .persistence import Persistable, from_java, to_java
+from .persistence import Persistable, stage_parts
 
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -42,7 +42,6 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         self.best_epoch: int | None = None  # the best epoch early stopping saw, if it watched
         # where the fit stored its training rows (barrier trainer): dataCache, storage level, rows, memory/disk bytes
         self.training_data: dict | None = None
-        self.task_layout: dict | None = None  # the fit's tasks, layout and calibration times (barrier trainer)
         self.task_layout: dict | None = None  # the fit's tasks, layout and calibration times (barrier trainer)
 
     @property
@@ -87,19 +86,21 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         """Batched forwards on the executors' JVMs (no Python UDF); `dataset` may be a streaming DataFrame."""
         data.check_feature_columns(dataset, self.getFeaturesCol(), self.model)
         data.check_free_columns(dataset, self._output_columns())
-        bridge = runtime.bridge(dataset.sparkSession)
-        config = self._jvm_config("transform", features_col=self.getFeaturesCol(), prediction_col=self.getPredictionCol(),
-                                  probability_col=self.getProbabilityCol())
-        jdf = bridge.call("transform", dataset._jdf, live_models.handle(self.model, bridge, self._kernels()), config)
+        jdf = self._jvm_call(dataset.sparkSession, "LiveModels.transform", dataset._jdf,
+                             features_col=self.getFeaturesCol(), prediction_col=self.getPredictionCol(),
+                             probability_col=self.getProbabilityCol())
         return DataFrame(jdf, dataset.sparkSession)
 
-    def _jvm_config(self, call: str, **fields: Any) -> str:
-        """The config of a JVM `call` (bigwrap.api.BridgeConfigs), once this model's Params pass the JVM's rules."""
+    def _jvm_call(self, spark: SparkSession, method: str, first: Any, *rest: Any, **config: Any) -> Any:
+        """`method(first, this model's handle, *rest, config)` once this model's Params pass the JVM's rules; the
+        config (bigwrap.api.BridgeConfigs) is `config` with the batch size and, for inference, the task."""
         self._check_params("EstimatorModel")
-        common = {"batch_size": self.getOrDefault(self.inferenceBatchSize)}
-        if call != "evaluate":
-            common.update(task=self.loss.task, from_logits=self.loss.from_logits)
-        return json.dumps({**common, **fields})
+        config["batch_size"] = self.getOrDefault(self.inferenceBatchSize)
+        if method != "FitRuns.evaluate":
+            config.update(task=self.loss.task, from_logits=self.loss.from_logits)
+        bridge = runtime.bridge(spark)
+        return bridge.call(method, first, live_models.handle(self.model, bridge, self._kernels()), *rest,
+                           json.dumps(config))
 
     def register_udf(self, spark: SparkSession, name: str, output: str = "prediction") -> Callable[..., Column]:
         """Registers the SQL function `name(features)` (one argument per model input: an ml Vector or a
@@ -115,21 +116,16 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
         if output not in available:
             raise ValueError(f"register_udf: output must be one of {available} for a model trained with loss "
                              f"'{self.loss.name}', got {output!r}")
-        bridge = runtime.bridge(spark)
-        config = self._jvm_config("registerUdf", output=output)
-        bridge.call("registerUdf", spark._jsparkSession, live_models.handle(self.model, bridge, self._kernels()), name,
-                    config)
+        self._jvm_call(spark, "LiveModels.registerUdf", spark._jsparkSession, name, output=output)
         return lambda *columns: F.call_function(name, *columns)
 
     def evaluate(self, dataset: DataFrame, metrics: list[str] = (), labelCol: str = "label") -> dict[str, float]:
         """The loss and `metrics` of this model on `dataset`, computed as validation computes them."""
         data.check_feature_columns(dataset, self.getFeaturesCol(), self.model)
         data.check_label(dataset, labelCol, self.loss)
-        bridge = runtime.bridge(dataset.sparkSession)
-        config = self._jvm_config("evaluate", loss=self.loss.get_config(), metrics=list(metrics),
-                                  features_col=self.getFeaturesCol(), label_col=labelCol)
-        return json.loads(bridge.call("evaluate", dataset._jdf, live_models.handle(self.model, bridge, self._kernels()),
-                                      config))
+        return json.loads(self._jvm_call(dataset.sparkSession, "FitRuns.evaluate", dataset._jdf,
+                                         loss=self.loss.get_config(), metrics=list(metrics),
+                                         features_col=self.getFeaturesCol(), label_col=labelCol))
 
     def to_dl4j(self, path, overwrite: bool = False) -> str:
         """The trained model as a Deeplearning4j zip (`Model.to_dl4j`) whose output layer carries this model's loss;
@@ -141,8 +137,7 @@ class EstimatorModel(SparkModel, OutputParams, Persistable, JavaMLWritable):
                                       "EstimatorModel")
 
     def _to_java(self):
-        return to_java(self)
-
-    @classmethod
-    def _from_java(cls, java_stage):
-        return from_java(cls, java_stage)
+        """The JVM BigwrapModel equal to this model (what pyspark's Java pipeline writer saves)."""
+        metadata, model, history, _ = stage_parts(self)
+        return runtime.bridge().call_with_model("StageHandoff.modelFromParts", (json.dumps(metadata),), model,
+                                                (json.dumps(history),))

@@ -9,13 +9,10 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.sql import DataFrame
-from pyspark.sql.types import BinaryType, StructType
 
 from . import data, runtime
 from .params import _optional, _param
 from .persistence import Persistable
-
-_IMAGE_FIELDS = ["origin", "height", "width", "nChannels", "mode", "data"]  # Spark's image schema, in order
 
 
 class ImageTransformer(Transformer, HasInputCol, HasOutputCol, Persistable):
@@ -74,14 +71,7 @@ class ImageTransformer(Transformer, HasInputCol, HasOutputCol, Persistable):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         config = self._config()
         column = config["input_col"]
-        if column not in dataset.columns:
-            raise ValueError(f"image column {column!r} is not in the DataFrame; its columns are {dataset.columns}. "
-                             "Set inputCol to one of them")
-        dtype = dataset.schema[column].dataType
-        if not (isinstance(dtype, BinaryType) or (isinstance(dtype, StructType) and dtype.names == _IMAGE_FIELDS)):
-            raise TypeError(f"image column {column!r} has type {dtype.simpleString()}; ImageTransformer reads the "
-                            "`image` column of spark.read.format('image') or the `content` column of "
-                            "spark.read.format('binaryFile')")
+        data.require_column(dataset, column, "image", "inputCol")  # its type: the JVM checks it (Images.transform)
         data.check_free_columns(dataset, [config["output_col"]], "outputCol")
-        jdf = runtime.bridge(dataset.sparkSession).call("imagesToArrays", dataset._jdf, json.dumps(config))
+        jdf = runtime.bridge(dataset.sparkSession).call("PythonFacade.imagesToArrays", dataset._jdf, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)

@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import json
 
-KERNELS = ("native", "bigdl")
-PRECISIONS = ("fp32", "bf16")
-# Mirrored by KernelChoice.Default on the JVM. Native kernels beat BigDL's on every layer in bench/native.py;
-# fp32 keeps results equal to BigDL's (1e-4), where bf16, faster still, moves them by up to 1 %.
-DEFAULT_KERNELS = "native"
-DEFAULT_PRECISION = "fp32"
-
-
-def check(kernels: str, precision: str, owner: str = "Estimator") -> None:
-    """Raises a ValueError naming the option and the choices."""
-    if kernels not in KERNELS:
-        raise ValueError(f"{owner}: kernels must be one of {KERNELS}, got {kernels!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"{owner}: precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "bf16" and kernels != "native":
-        raise ValueError(f"{owner}: precision='bf16' needs kernels='native' (BigDL's kernels are fp32)")
+# The JVM stage whose Params hold the defaults (native, fp32: native kernels beat BigDL's on every layer in
+# bench/native.py; fp32 keeps results equal to BigDL's (1e-4), where bf16, faster still, moves them by up to 1 %)
+# and the rules of both options.
+_STAGE = "bigwrap.ml.BigwrapModel"
 
 
 def to_json(kernels: str | None = None, precision: str | None = None, owner: str = "predict") -> str:
-    """The JVM's kernel option ({"kernels", "precision"}), defaults filled in and checked."""
-    kernels = DEFAULT_KERNELS if kernels is None else kernels
-    precision = DEFAULT_PRECISION if precision is None else precision
-    check(kernels, precision, owner)
-    return json.dumps({"kernels": kernels, "precision": precision})
+    """The JVM's kernel option ({"kernels", "precision"}), defaults filled in and checked by the JVM stage's
+    rules (a ValueError starting with `owner`)."""
+    from .params import jvm_params
+    from .runtime import bridge
+
+    given = {"kernels": kernels, "precision": precision}
+    choice = {name: jvm_params(_STAGE)["defaults"][name] if value is None else value for name, value in given.items()}
+    bridge().call("StageHandoff.checkParams", _STAGE, json.dumps(choice), owner)
+    return json.dumps(choice)

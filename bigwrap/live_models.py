@@ -16,7 +16,6 @@ import numpy as np
 
 from . import kernels as kernel_options
 from . import losses
-from . import spec as spec_format
 from .layers.base import format_shape
 from .models import Model
 from .runtime import Bridge
@@ -41,8 +40,7 @@ def _key(model: Model, kernels: str) -> tuple:
 
 def load(bridge: Bridge, model: Model, kernels: str) -> str:
     """A new JVM handle for `model` with its current weights on `kernels`, owned by the caller."""
-    index, data = spec_format.encode_weights(model._weight_entries())
-    return bridge.load_model(model.to_json(), index, data, kernels)
+    return bridge.call_with_model("LiveModels.load", (), model, (kernels,))
 
 
 def handle(model: Model, bridge: Bridge | None = None, kernels: str | None = None) -> str:
@@ -73,7 +71,7 @@ def forget(model: Model) -> None:
 
 def release(bridge: Bridge, handle: str) -> None:
     try:
-        bridge.call("releaseModel", handle)
+        bridge.call("LiveModels.release", handle)
     except Exception:  # the JVM may already be gone at interpreter exit
         pass
 
@@ -100,7 +98,7 @@ def predict(model: Model, x, batch_size: int, kernels: str | None, precision: st
     chunks = []
     for start in range(0, rows, batch_size):
         chunk = [a[start:start + batch_size] for a in arrays]
-        raw = bridge.call("predict", live, _pack(chunk), len(chunk[0]))
+        raw = bridge.call("LiveModels.predict", live, _pack(chunk), len(chunk[0]))
         chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
     return np.concatenate(chunks).astype(np.float32)
 
@@ -108,7 +106,7 @@ def predict(model: Model, x, batch_size: int, kernels: str | None, precision: st
 def to_dl4j(model: Model, path, overwrite: bool, loss) -> str:
     bridge = active_bridge()
     loss_json = json.dumps(losses.get(loss).get_config()) if loss is not None else ""
-    return bridge.call("toDL4J", handle(model, bridge), loss_json, str(path), bool(overwrite))
+    return bridge.call("LiveModels.toDL4J", handle(model, bridge), loss_json, str(path), bool(overwrite))
 
 
 def forward_backward(model: Model, x, grad_output, kernels: str | None = None,
@@ -150,14 +148,14 @@ def _trainable_shapes(model: Model) -> list[tuple[int, ...]]:
 
 def _training_call(model: Model, method: str, arrays: list[np.ndarray], *args, kernels: str | None = None) -> np.ndarray:
     bridge = active_bridge()
-    raw = bridge.call(method, handle(model, bridge, kernels), _pack(arrays), len(arrays[0]), *args)
+    raw = bridge.call(f"LiveModels.{method}", handle(model, bridge, kernels), _pack(arrays), len(arrays[0]), *args)
     # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
     forget(model)
     return np.frombuffer(raw, dtype="<f4")
 
 
 def _pack(arrays: list[np.ndarray]) -> bytes:
-    # The façade's layout for several inputs: each input's whole block, one after the other.
+    # LiveModels' layout for several inputs: each input's whole block, one after the other.
     return b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays)
 
 

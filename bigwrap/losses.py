@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layers._checks import boolean
+from .optimizers import _positive
+
 
 class Loss:
     name = ""
     task = ""  # "multiclass", "binary" or "regression"
     label = "number"  # "index": a class index; "vector": one value per output unit; "number": either
+    aliases: tuple[str, ...] = ()  # Keras' other names for it
 
     def __init__(self, from_logits: bool = False):
-        if not isinstance(from_logits, bool):
-            raise ValueError(f"{type(self).__name__}: expected True or False for `from_logits`, got {from_logits!r}")
-        self.from_logits = from_logits
+        self.from_logits = boolean(from_logits, "from_logits", type(self).__name__)
 
     def check_output(self, dims: tuple[int, ...], model_name: str) -> None:
         if len(dims) != 1:
@@ -51,7 +53,7 @@ class BinaryCrossentropy(Loss):
 
 
 class MeanSquaredError(Loss):
-    name, task = "mse", "regression"
+    name, task, aliases = "mse", "regression", ("mean_squared_error",)
 
     def __init__(self):
         super().__init__(from_logits=False)
@@ -60,14 +62,11 @@ class MeanSquaredError(Loss):
         return {"name": self.name}
 
     def __repr__(self):
-        return "MeanSquaredError()"
+        return f"{type(self).__name__}()"
 
 
 class MeanAbsoluteError(MeanSquaredError):
-    name = "mae"
-
-    def __repr__(self):
-        return "MeanAbsoluteError()"
+    name, aliases = "mae", ("mean_absolute_error",)
 
 
 class Huber(Loss):
@@ -76,9 +75,7 @@ class Huber(Loss):
 
     def __init__(self, delta: float = 1.0):
         super().__init__(from_logits=False)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-            raise ValueError(f"Huber: expected a positive number for `delta`, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = _positive(delta, "delta", "Huber")
 
     def get_config(self):
         return {"name": self.name, "delta": self.delta}
@@ -87,16 +84,9 @@ class Huber(Loss):
         return f"Huber(delta={self.delta})"
 
 
-_BY_NAME = {
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "huber": Huber,
-}
+_BY_NAME = {name: cls for cls in (SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError,
+                                  CategoricalCrossentropy, MeanAbsoluteError, Huber)
+            for name in (cls.name, *cls.aliases)}
 
 
 def get(identifier: Any) -> Loss:

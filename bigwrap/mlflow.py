@@ -25,6 +25,7 @@ from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
 from mlflow.utils.environment import (_CONDA_ENV_FILE_NAME, _CONSTRAINTS_FILE_NAME, _PYTHON_ENV_FILE_NAME,
                                       _REQUIREMENTS_FILE_NAME, _process_pip_requirements, _PythonEnv)
+from mlflow.utils.file_utils import write_to
 from mlflow.utils.model_utils import _validate_and_prepare_target_save_path
 
 from . import __version__, losses, optimizers, runtime
@@ -67,10 +68,8 @@ def save_model(fitted: EstimatorModel, path: str, mlflow_model: Model | None = N
     with open(os.path.join(path, _CONDA_ENV_FILE_NAME), "w") as f:
         yaml.safe_dump(conda_env, stream=f, default_flow_style=False)
     if constraints:
-        with open(os.path.join(path, _CONSTRAINTS_FILE_NAME), "w") as f:
-            f.write("\n".join(constraints))
-    with open(os.path.join(path, _REQUIREMENTS_FILE_NAME), "w") as f:
-        f.write("\n".join(requirements))
+        write_to(os.path.join(path, _CONSTRAINTS_FILE_NAME), "\n".join(constraints))
+    write_to(os.path.join(path, _REQUIREMENTS_FILE_NAME), "\n".join(requirements))
     _PythonEnv.current().to_yaml(os.path.join(path, _PYTHON_ENV_FILE_NAME))
 
 

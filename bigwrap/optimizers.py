@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layers._checks import boolean
+
 
 def _positive(value: Any, argument: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -26,9 +28,23 @@ def _non_negative(value: Any, argument: str, where: str) -> float:
     return float(value)
 
 
-class Optimizer:
+class Configured:
+    """An object whose attributes are its config (optimizers, schedules): `get_config()` is its `name` and
+    attributes (nested objects as their configs), as the JVM reads it."""
     name = ""
 
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name,
+                **{k: v.get_config() if hasattr(v, "get_config") else v for k, v in vars(self).items()}}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+
+class Optimizer(Configured):
     def __init__(self, learning_rate: Any, clipnorm: float | None, clipvalue: float | None):
         from .schedules import Schedule
 
@@ -39,18 +55,6 @@ class Optimizer:
         self.clipnorm = None if clipnorm is None else _positive(clipnorm, "clipnorm", where)
         self.clipvalue = None if clipvalue is None else _positive(clipvalue, "clipvalue", where)
 
-    def get_config(self) -> dict[str, Any]:
-        config = {"name": self.name}
-        for key, value in vars(self).items():
-            config[key] = value.get_config() if hasattr(value, "get_config") else value
-        return config
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and vars(self) == vars(other)
-
 
 class SGD(Optimizer):
     """v = momentum·v − lr·(g + weight_decay·w); w += v (Nesterov optional), as in Keras/PyTorch."""
@@ -60,9 +64,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(learning_rate, clipnorm, clipvalue)
         self.momentum = _fraction(momentum, "momentum", "SGD")
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"SGD: expected True or False for `nesterov`, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        if boolean(nesterov, "nesterov", "SGD") and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
         self.nesterov = nesterov
         self.weight_decay = _non_negative(weight_decay, "weight_decay", "SGD")

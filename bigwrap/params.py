@@ -7,6 +7,7 @@ probabilityCol, seed), so bigwrap stages spell them as every MLlib stage does.
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Callable
 
@@ -23,23 +24,15 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
 
 
-def _param(name: str, doc: str, converter=TypeConverters.identity) -> Param:
+def _param(name: str, doc: str = _FROM_JVM, converter=TypeConverters.identity) -> Param:
+    """A stage's Param; without `doc`, a Param of a JVM stage, whose doc, default and rule are the JVM's (JvmParams)."""
     return Param(Params._dummy(), name, doc, converter)
 
 
-def _jvm_param(name: str, converter=TypeConverters.identity) -> Param:
-    """A Param of a JVM stage: its doc, default and rule are the JVM's (JvmParams)."""
-    return _param(name, _FROM_JVM, converter)
-
-
-_jvm_params: dict[str, dict[str, Any]] = {}
-
-
+@functools.cache
 def jvm_params(stage_class: str) -> dict[str, Any]:
     """{"defaults": ..., "docs": ...} of the JVM stage `stage_class`'s Params (fetched once per class)."""
-    if stage_class not in _jvm_params:
-        _jvm_params[stage_class] = json.loads(runtime.bridge().call("stageParams", stage_class))
-    return _jvm_params[stage_class]
+    return json.loads(runtime.bridge().call("StageHandoff.params", stage_class))
 
 
 class JvmParams(Params):
@@ -77,16 +70,16 @@ class JvmParams(Params):
 
     def _check_params(self, owner: str) -> None:
         """The JVM's rules over this stage's values: a ValueError naming the parameter, before any Spark job."""
-        runtime.bridge().call("checkStageParams", self._jvm_params, self._jvm_param_map(), owner)
+        runtime.bridge().call("StageHandoff.checkParams", self._jvm_params, self._jvm_param_map(), owner)
 
 
 class OutputParams(JvmParams, HasFeaturesCol, HasPredictionCol, HasProbabilityCol):
     _jvm_params = "bigwrap.ml.BigwrapModel"
 
-    featuresCol = _jvm_param("featuresCol")
-    inferenceBatchSize = _jvm_param("inferenceBatchSize", TypeConverters.toInt)
-    kernels = _jvm_param("kernels", TypeConverters.toString)
-    precision = _jvm_param("precision", TypeConverters.toString)
+    featuresCol = _param("featuresCol")
+    inferenceBatchSize = _param("inferenceBatchSize", converter=TypeConverters.toInt)
+    kernels = _param("kernels", converter=TypeConverters.toString)
+    precision = _param("precision", converter=TypeConverters.toString)
 
 
 class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
@@ -99,23 +92,23 @@ class EstimatorParams(OutputParams, HasLabelCol, HasSeed):
                    "architecture, e.g. addGrid(est.model, [build(32), build(64)])")
     validationData = _param("validationData", "a DataFrame evaluated after every epoch (not saved with the "
                             "estimator), or None")
-    loss = _jvm_param("loss")
-    optimizer = _jvm_param("optimizer")
-    batchSize = _jvm_param("batchSize", TypeConverters.toInt)
-    epochs = _jvm_param("epochs", TypeConverters.toInt)
-    verbose = _jvm_param("verbose", TypeConverters.toInt)
-    trainer = _jvm_param("trainer", TypeConverters.toString)
-    numTasks = _jvm_param("numTasks")
-    taskLayout = _jvm_param("taskLayout", TypeConverters.toString)
-    validationSplit = _jvm_param("validationSplit", TypeConverters.toFloat)
-    metrics = _jvm_param("metrics", TypeConverters.toListString)
-    earlyStopping = _jvm_param("earlyStopping", TypeConverters.toBoolean)
-    monitor = _jvm_param("monitor", TypeConverters.toString)
-    patience = _jvm_param("patience", TypeConverters.toInt)
-    minDelta = _jvm_param("minDelta", TypeConverters.toFloat)
-    restoreBestWeights = _jvm_param("restoreBestWeights", TypeConverters.toBoolean)
-    checkpointDir = _jvm_param("checkpointDir", _optional(TypeConverters.toString))
-    checkpointEvery = _jvm_param("checkpointEvery", TypeConverters.toInt)
-    resumeFrom = _jvm_param("resumeFrom", _optional(TypeConverters.toString))
-    logDir = _jvm_param("logDir", _optional(TypeConverters.toString))
-    dataCache = _jvm_param("dataCache", TypeConverters.toString)
+    loss = _param("loss")
+    optimizer = _param("optimizer")
+    batchSize = _param("batchSize", converter=TypeConverters.toInt)
+    epochs = _param("epochs", converter=TypeConverters.toInt)
+    verbose = _param("verbose", converter=TypeConverters.toInt)
+    trainer = _param("trainer", converter=TypeConverters.toString)
+    numTasks = _param("numTasks")
+    taskLayout = _param("taskLayout", converter=TypeConverters.toString)
+    validationSplit = _param("validationSplit", converter=TypeConverters.toFloat)
+    metrics = _param("metrics", converter=TypeConverters.toListString)
+    earlyStopping = _param("earlyStopping", converter=TypeConverters.toBoolean)
+    monitor = _param("monitor", converter=TypeConverters.toString)
+    patience = _param("patience", converter=TypeConverters.toInt)
+    minDelta = _param("minDelta", converter=TypeConverters.toFloat)
+    restoreBestWeights = _param("restoreBestWeights", converter=TypeConverters.toBoolean)
+    checkpointDir = _param("checkpointDir", converter=_optional(TypeConverters.toString))
+    checkpointEvery = _param("checkpointEvery", converter=TypeConverters.toInt)
+    resumeFrom = _param("resumeFrom", converter=_optional(TypeConverters.toString))
+    logDir = _param("logDir", converter=_optional(TypeConverters.toString))
+    dataCache = _param("dataCache", converter=TypeConverters.toString)

@@ -4,7 +4,7 @@ file); Python turns a stage into its parts (Spark ML metadata, the model as spec
 learned state) and back, as pyspark's wrappers transfer params.
 
 The same parts cross to the JVM's bigwrap.ml classes and back, so that pyspark's Java pipeline writer
-and reader handle pipelines holding bigwrap stages (`to_java`, `from_java`).
+and reader handle pipelines holding bigwrap stages (`EstimatorModel._to_java`, `Persistable._from_java`).
 """
 from __future__ import annotations
 
@@ -66,9 +66,62 @@ def stage_parts(instance) -> tuple[dict[str, Any], Model | None, dict[str, Any] 
     return metadata, model, history, state
 
 
-def stage_from_parts(cls, metadata: dict[str, Any], model: Model | None, history: dict[str, Any] | None,
-                     state: Any):
-    """The `cls` instance the parts describe (the JVM checked that they describe a `cls`)."""
+class Persistable(MLWritable, MLReadable):
+    """A stage saved and loaded with bigwrap's Writer and Reader: params as Spark metadata, a model as spec +
+    weights, learned state as JSON."""
+
+    def write(self):
+        return Writer(self)
+
+    @classmethod
+    def read(cls):
+        return Reader(cls)
+
+    @classmethod
+    def _from_java(cls, java_stage):
+        """The instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
+        return _from_saved(cls, runtime.bridge().call("StageHandoff.savedStage", java_stage))
+
+
+class Writer(MLWriter):
+    def __init__(self, instance):
+        super().__init__()
+        self.instance = instance
+
+    def save(self, path: str) -> None:
+        """Writes the stage's parts at `path` (any store) with the JVM's stage writer, whole or not at all
+        (docs/persistence.md); an existing directory is replaced only with overwrite(), once the new one is complete."""
+        metadata, model, history, state = stage_parts(self.instance)
+        texts = tuple(None if part is None else json.dumps(part) for part in (history, state))
+        metadata_json = json.dumps(metadata, separators=(",", ":"))
+        runtime.bridge().call_with_model("StageHandoff.write", (storage.absolute(path), self.shouldOverwrite,
+                                                                metadata_json), model, texts, spec_indent=1)
+
+
+class Reader(MLReader):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str):
+        return _from_saved(self.cls, runtime.bridge().call("StageHandoff.read", storage.absolute(path),
+                                                           stage_class(self.cls)))
+
+
+def _from_saved(cls, saved):
+    """The `cls` instance of a JVM SavedStage (read from files, or of a JVM stage)."""
+    bridge = runtime.bridge()
+    parts = json.loads(bridge.call("StageHandoff.stageParts", saved))
+    model = None
+    if parts["spec"] is not None:
+        try:
+            model = model_from_json(parts["spec"])
+        except ValueError as e:
+            raise ValueError(f"{parts['spec_file'] or 'the JVM stage ' + parts['metadata']['uid']}: {e}") from None
+        weights = bridge.receive_weights(bridge.call("StageHandoff.weights", saved))
+        model._set_weight_entries(spec_format.decode_weights(*weights))
+    # the JVM checked that the parts describe a `cls`
+    metadata, history, state = parts["metadata"], parts["history"], parts["state"]
     info = metadata["bigwrap"]
     params = {name: _FROM_CONFIG.get(name, lambda v: v)(value) for name, value in metadata["paramMap"].items()}
     if "state" in info:
@@ -83,79 +136,3 @@ def stage_from_parts(cls, metadata: dict[str, Any], model: Model | None, history
     instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
     instance._resetUid(metadata["uid"])
     return instance
-
-
-class Persistable(MLWritable, MLReadable):
-    """A stage saved and loaded with bigwrap's Writer and Reader: params as Spark metadata, a model as spec +
-    weights, learned state as JSON."""
-
-    def write(self):
-        return Writer(self)
-
-    @classmethod
-    def read(cls):
-        return Reader(cls)
-
-
-class Writer(MLWriter):
-    def __init__(self, instance):
-        super().__init__()
-        self.instance = instance
-
-    def save(self, path: str) -> None:
-        """Writes the stage's parts at `path` (any store) with the JVM's stage writer, whole or not at all
-        (docs/persistence.md); an existing directory is replaced only with overwrite(), once the new one is complete."""
-        metadata, model, history, state = stage_parts(self.instance)
-        texts = tuple(None if part is None else json.dumps(part) for part in (history, state))
-        metadata_json = json.dumps(metadata, separators=(",", ":"))
-        _call_with_model("writeStage", (storage.absolute(path), self.shouldOverwrite, metadata_json), model, texts, spec_indent=1)
-
-
-class Reader(MLReader):
-    def __init__(self, cls):
-        super().__init__()
-        self.cls = cls
-
-    def load(self, path: str):
-        bridge = runtime.bridge()
-        return _from_saved(self.cls, bridge, bridge.call("readStage", storage.absolute(path), stage_class(self.cls)))
-
-
-def _call_with_model(method: str, before: tuple, model: Model | None, after: tuple, spec_indent: int | None = None):
-    """Façade `method(*before, spec, weight index, weight bytes, weight file, *after)`: the weights inline or,
-    when large, in a temporary file (Bridge.send_weights); all four null without a model."""
-    bridge = runtime.bridge()
-    if model is None:
-        return bridge.call(method, *before, None, None, None, None, *after)
-    index, data = spec_format.encode_weights(model._weight_entries())
-    parts = (*before, model.to_json(indent=spec_indent), index)
-    return bridge.send_weights(data, lambda inline: bridge.call(method, *parts, inline, None, *after),
-                               lambda file: bridge.call(method, *parts, None, file, *after))
-
-
-def to_java(instance):
-    """The JVM bigwrap.ml stage equal to `instance` (what pyspark's Java pipeline writer saves)."""
-    metadata, model, history, _ = stage_parts(instance)
-    return _call_with_model("modelFromParts", (json.dumps(metadata),), model, (json.dumps(history),))
-
-
-def from_java(cls, java_stage):
-    """The `cls` instance equal to a JVM bigwrap.ml stage (what pyspark's Java pipeline reader loaded)."""
-    bridge = runtime.bridge()
-    return _from_saved(cls, bridge, bridge.call("savedStage", java_stage))
-
-
-def _from_saved(cls, bridge, saved):
-    """The `cls` instance of a JVM SavedStage (read from files, or of a JVM stage)."""
-    parts = json.loads(bridge.call("stageParts", saved))
-    model = None
-    if parts["spec"] is not None:
-        try:
-            model = model_from_json(parts["spec"])
-        except ValueError as e:
-            raise ValueError(f"{parts['spec_file'] or 'the JVM stage ' + parts['metadata']['uid']}: {e}") from None
-        index = parts["weight_index"]
-        model._set_weight_entries(spec_format.decode_weights(index, bridge.receive_weights(
-            index, lambda: bridge.call("stageWeightBytes", saved),
-            lambda path: bridge.call("writeStageWeights", saved, path))))
-    return stage_from_parts(cls, parts["metadata"], model, parts["history"], parts["state"])

@@ -10,11 +10,6 @@ from typing import Any
 _WIDTH = 24
 
 
-def _metrics(row: dict[str, Any]) -> str:
-    names = ["loss"] + [k for k in row if k.startswith("val_")]
-    return " - ".join(f"{name}: {row[name]:.4f}" for name in names if row.get(name) is not None)
-
-
 def redraws_in_place(stream) -> bool:
     """Whether `stream` shows a bar redrawn with \\r as one line: a terminal or a notebook (as Keras decides).
     Elsewhere (spark-submit logs, CI, files) each redraw would stay in the log as a partial bar."""
@@ -51,7 +46,7 @@ class ProgressPrinter:
     def _poll(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                record = json.loads(self._bridge.call("progress", self._run_id))
+                record = json.loads(self._bridge.call("FitRuns.progress", self._run_id))
             except Exception:  # the fit itself reports failures; polling just stops
                 return
             if record:
@@ -86,13 +81,13 @@ class ProgressPrinter:
                 continue
             self._printed_epochs.add(row["epoch"])
             prefix = "\r" if self._live_bar else ""
-            sys.stdout.write(f"{prefix}Epoch {row['epoch']}/{self._epochs} - {_metrics(row)} - "
+            names = ["loss"] + [k for k in row if k.startswith("val_")]
+            metrics = " - ".join(f"{name}: {row[name]:.4f}" for name in names if row.get(name) is not None)
+            sys.stdout.write(f"{prefix}Epoch {row['epoch']}/{self._epochs} - {metrics} - "
                              f"{row['samples_per_second']:,.0f} samples/s - {row['seconds']:.1f}s\n")
             sys.stdout.flush()
 
     def finish(self, record: dict[str, Any]) -> None:
         """The fit's final record: remaining warnings and epoch lines (no bar: no epoch is under way)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self.__exit__()
         self._draw(record)

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .optimizers import Configured, _non_negative
 
-class L1L2:
+
+class L1L2(Configured):
+    name = "l1l2"
+
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        for argument, value in (("l1", l1), ("l2", l2)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{type(self).__name__}: expected a non-negative number for `{argument}`, got {value!r}")
-        self.l1, self.l2 = float(l1), float(l2)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": "l1l2", "l1": self.l1, "l2": self.l2}
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, L1L2) and (self.l1, self.l2) == (other.l1, other.l2)
-
-    def __repr__(self) -> str:
-        return f"L1L2(l1={self.l1}, l2={self.l2})"
+        self.l1, self.l2 = _non_negative(l1, "l1", "L1L2"), _non_negative(l2, "l2", "L1L2")
 
 
 def L1(l1: float = 0.01) -> L1L2:

@@ -1,4 +1,4 @@
-"""The Spark session bigwrap needs, and the narrow bridge to the JVM façade (design §2, §5)."""
+"""The Spark session bigwrap needs, and the narrow bridge to the JVM (design §2, §5)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from py4j.java_gateway import JavaPackage
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -16,6 +16,7 @@ from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from . import _jars, java
+from . import spec as spec_format
 from .errors import JvmError, SetupError
 
 # BigDL's recommended settings (its spark-bigdl.conf) plus a console free of Spark's stage bar.
@@ -39,8 +40,7 @@ _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 
 _bridge_lock = threading.Lock()
-_INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights cross through a file (see Bridge.send_weights)
-T = TypeVar("T")
+_INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights cross through a file (see Bridge.call_with_model)
 
 
 def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | None = None) -> dict[str, str]:
@@ -56,13 +56,11 @@ def spark_conf(conf: dict[str, str] | None = None, executor_environment: str | N
         raise SetupError(f"BigDL's jars are not installed: pip install --no-deps {_jars.NO_DEPS_WHEELS} "
                          "(or run `make install`)")
     on_executors = _jars.in_unpacked_copy(executor_environment) if executor_environment else str
-    merged = dict(_ENGINE_CONF)
-    merged.update({
-        "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
-        "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
-        "spark.driver.extraJavaOptions": _jars.log_config_option(),
-        "spark.executor.extraJavaOptions": _jars.log_config_option(on_executors),
-    })
+    merged = {**_ENGINE_CONF,
+              "spark.driver.extraClassPath": ":".join(str(j) for j in jars),
+              "spark.executor.extraClassPath": ":".join(on_executors(j) for j in jars),
+              "spark.driver.extraJavaOptions": _jars.log_config_option(),
+              "spark.executor.extraJavaOptions": _jars.log_config_option(on_executors)}
     library = _jars.native_library()
     if library is not None:  # the JVMs' java.library.path, where bigwrap.nn.NativeKernels finds the kernels
         merged["spark.driver.extraLibraryPath"] = str(library.parent)
@@ -86,10 +84,7 @@ def session(master: str | None = None, app_name: str = "bigwrap", conf: dict[str
     active = SparkSession.getActiveSession()
     if active is None and master is None and "PYSPARK_GATEWAY_PORT" in os.environ:
         # pyspark's launcher (spark-submit) started the JVM with its settings: setting a master here would win
-        builder = SparkSession.builder
-        for key, value in (conf or {}).items():
-            builder = builder.config(key, value)
-        active = builder.getOrCreate()
+        active = SparkSession.builder.config(map=conf or {}).getOrCreate()
     elif active is None:
         master = master or "local[*]"
         settings = spark_conf(conf)
@@ -100,22 +95,15 @@ def session(master: str | None = None, app_name: str = "bigwrap", conf: dict[str
             if missing:
                 raise SetupError(f"a standalone master needs {' and '.join(missing)} in conf: BigDL sizes its "
                                  "engine from them, e.g. conf={'spark.executor.cores': '1', 'spark.cores.max': '2'}")
-        settings["spark.pyspark.python"] = _worker_python(settings)
+        # Python workers (UDFs) run the user's spark.pyspark.python, else PYSPARK_PYTHON (Spark's order), else this
+        # driver's interpreter, not pyspark's default of the first `python3` on PATH, which may lack its packages
+        settings["spark.pyspark.python"] = (settings.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON")
+                                            or sys.executable)
         # pyspark reads only the environment variable when it starts the context from this process
         os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
-        builder = SparkSession.builder.master(master).appName(app_name)
-        for key, value in settings.items():
-            builder = builder.config(key, value)
-        active = builder.getOrCreate()
+        active = SparkSession.builder.master(master).appName(app_name).config(map=settings).getOrCreate()
     bridge(active)
     return active
-
-
-def _worker_python(settings: dict[str, str]) -> str:
-    """The interpreter Spark starts Python workers (UDFs) with: the user's spark.pyspark.python, else
-    PYSPARK_PYTHON (Spark's order), else this driver's own interpreter, not pyspark's default of the first
-    `python3` on PATH, which may lack the packages (pandas, pyarrow) this one has."""
-    return settings.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
 
 
 def bridge(spark: SparkSession | None = None) -> "Bridge":
@@ -129,7 +117,7 @@ def bridge(spark: SparkSession | None = None) -> "Bridge":
 
 
 class Bridge:
-    """Coarse calls into `bigwrap.api.PythonFacade`; Java failures come out as Python exceptions."""
+    """Coarse calls into the Scala objects of `bigwrap.api` (design §2); Java failures arrive as Python exceptions."""
 
     # BigwrapException's kinds (bigwrap.api.BigwrapException) and the Python exception each arrives as.
     _KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError,
@@ -138,71 +126,62 @@ class Bridge:
 
     def __init__(self, spark: SparkSession):
         self.spark = spark
-        facade = spark.sparkContext._jvm.bigwrap.api.PythonFacade
+        self._api = spark.sparkContext._jvm.bigwrap.api
+        facade = self._api.PythonFacade
         if isinstance(facade, JavaPackage):
             raise SetupError(f"the active SparkSession does not have bigwrap's jars on its classpath: {_FIX}")
-        self._facade = facade
-        self._hooks = spark.sparkContext._jvm.bigwrap.api.TestHooks
-        self.engine: dict[str, Any] = json.loads(self.call("init"))
+        self._objects = {"PythonFacade": facade}  # each lookup of a class by name is a round trip to the JVM
+        self.engine: dict[str, Any] = json.loads(self.call("PythonFacade.init"))
 
-    @property
-    def total_cores(self) -> int:
-        return int(self.engine["node_number"]) * int(self.engine["core_number"])
+    def call(self, method: str, *args: Any) -> Any:
+        """`Object.method` of a bigwrap.api object, e.g. call("LiveModels.predict", handle, data, rows)."""
+        owner, name = method.split(".")
+        if owner not in self._objects:
+            self._objects[owner] = getattr(self._api, owner)
+        return self._invoke(self._objects[owner], name, args)
 
-    def load_model(self, spec_json: str, weight_index: str, weight_data: bytes, kernels: str) -> str:
-        """Loads a model into the JVM on `kernels` (a bigwrap.kernels.to_json option); returns its handle."""
-        return self.send_weights(weight_data,
-                                 lambda data: self.call("loadModel", spec_json, weight_index, data, kernels),
-                                 lambda path: self.call("loadModelFile", spec_json, weight_index, path, kernels))
+    def hook(self, method: str, *args: Any) -> Any:
+        """A probe of bigwrap.api.TestHooks, for tests and benchmarks (not what the library calls)."""
+        return self.call(f"TestHooks.{method}", *args)
 
-    def model_weights(self, handle: str) -> tuple[str, bytes]:
-        """The weight index and data of the JVM model `handle`."""
-        index = self.call("weightIndex", handle)
-        return index, self.receive_weights(index, lambda: self.call("weightBytes", handle),
-                                           lambda path: self.call("writeWeights", handle, path))
-
-    @staticmethod
-    def send_weights(data: bytes, inline: Callable[[bytes], T], via_file: Callable[[str], T]) -> T:
-        """`inline(data)`, or for large weights `via_file(path)` of a temporary file holding them: Py4J sends
-        bytes as base64 text and its decoder overflows past 256 MiB."""
+    def call_with_model(self, method: str, before: tuple, model, after: tuple, spec_indent: int | None = None) -> Any:
+        """`method(*before, spec, weight index, weight bytes, weight file, *after)` for a DSL `model`: the weights
+        inline or, when large, in a temporary file (Py4J sends bytes as base64 text and its decoder overflows past
+        256 MiB); all four null without a model."""
+        if model is None:
+            return self.call(method, *before, None, None, None, None, *after)
+        index, data = spec_format.encode_weights(model._weight_entries())
+        parts = (*before, model.to_json(indent=spec_indent), index)
         if len(data) <= _INLINE_WEIGHT_BYTES:
-            return inline(data)
+            return self.call(method, *parts, data, None, *after)
         with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
             f.write(data)
             f.flush()
-            return via_file(f.name)
+            return self.call(method, *parts, None, f.name, *after)
 
-    @staticmethod
-    def receive_weights(index: str, inline: Callable[[], Any], to_file: Callable[[str], None]) -> bytes:
-        """The weight data `index` describes, from `inline()` or, when large, from the file `to_file` writes."""
+    def receive_weights(self, weights) -> tuple[str, bytes]:
+        """The index and data of a JVM WeightSet, the data inline or, when large, through a file it writes."""
+        index = self._invoke(weights, "indexJson", ())
         count = sum(math.prod(w["shape"]) for w in json.loads(index)["weights"])
         if count * 4 <= _INLINE_WEIGHT_BYTES:
-            return bytes(inline())
+            return index, bytes(self._invoke(weights, "bytes", ()))
         with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
-            to_file(f.name)
-            return Path(f.name).read_bytes()
+            self._invoke(weights, "writeFile", (f.name,))
+            return index, Path(f.name).read_bytes()
 
-    def call(self, method: str, *args: Any) -> Any:
-        return self._invoke(self._facade, method, args)
-
-    def hook(self, method: str, *args: Any) -> Any:
-        """A probe of bigwrap.api.TestHooks, for tests and benchmarks (not the public façade)."""
-        return self._invoke(self._hooks, method, args)
+    def model_weights(self, handle: str) -> tuple[str, bytes]:
+        """The weight index and data of the JVM model `handle`."""
+        return self.receive_weights(self.call("LiveModels.weights", handle))
 
     def _invoke(self, target: Any, method: str, args: tuple) -> Any:
         try:
             return getattr(target, method)(*args)
         except Py4JJavaError as e:
-            raise self._translate(e) from None
+            # the exception BigwrapException.userFacing finds in the Java one, however deeply Spark wrapped it (an
+            # unforeseen failure is a JvmError), with the Java trace on `.java_trace`
+            java = self._api.BigwrapException.userFacing(e.java_exception)
+            error = self._KINDS.get(java.kind(), JvmError)(java.getMessage())
+            error.java_trace = str(e)
+            raise error from None
         except Py4JError as e:
             raise JvmError(f"lost contact with the JVM during {method}: {e}; restart the SparkSession") from None
-
-    def _translate(self, error: Py4JJavaError) -> Exception:
-        java = error.java_exception
-        trace = str(error)
-        if java.getClass().getName() == "bigwrap.api.BigwrapException":
-            exc = self._KINDS.get(java.kind(), JvmError)(java.getMessage())
-        else:
-            exc = JvmError(f"the JVM failed: {java.toString()}")
-        exc.java_trace = trace
-        return exc

@@ -8,27 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizers import _fraction, _positive
+from .layers._checks import positive_int as _steps
+from .optimizers import Configured, _fraction, _positive
 
 
-def _steps(value: Any, argument: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{where}: expected a positive integer for `{argument}`, got {value!r}")
-    return value
-
-
-class Schedule:
-    name = ""
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, **{k: (v.get_config() if isinstance(v, Schedule) else v)
-                                      for k, v in vars(self).items()}}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and vars(self) == vars(other)
+class Schedule(Configured):
+    """A learning-rate schedule: its config goes to the JVM inside the optimizer's."""
 
 
 class StepDecay(Schedule):

@@ -37,7 +37,7 @@ def local_copy(path: str) -> Iterator[str]:
         return
     from .runtime import bridge
 
-    copy = bridge().call("fetch", os.fspath(path))
+    copy = bridge().call("PythonFacade.fetch", os.fspath(path))
     try:
         yield copy
     finally:
@@ -57,4 +57,4 @@ def local_target(path: str, overwrite: bool = True) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="bigwrap-put-") as scratch:
         staged = os.path.join(scratch, os.path.basename(os.fspath(path).rstrip("/")))
         yield staged
-        bridge().call("put", staged, os.fspath(path), bool(overwrite))
+        bridge().call("PythonFacade.put", staged, os.fspath(path), bool(overwrite))

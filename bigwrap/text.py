@@ -44,9 +44,7 @@ class _SequencerParams(HasInputCol, HasOutputCol):
 
     def _check_tokens(self, dataset: DataFrame) -> str:
         column = self.getInputCol()
-        if column not in dataset.columns:
-            raise ValueError(f"tokens column {column!r} is not in the DataFrame; its columns are {dataset.columns}. "
-                             "Set inputCol to one of them")
+        data.require_column(dataset, column, "tokens", "inputCol")
         dtype = dataset.schema[column].dataType
         if not (isinstance(dtype, ArrayType) and isinstance(dtype.elementType, StringType)):
             raise TypeError(f"tokens column {column!r} has type {dtype.simpleString()}; {type(self).__name__} reads "
@@ -109,7 +107,7 @@ class TokenSequencerModel(Model, _SequencerParams, Persistable):
         data.check_free_columns(dataset, [s["outputCol"]], "outputCol")
         config = {"input_col": column, "output_col": s["outputCol"], "max_length": s["maxLength"],
                   "padding": s["padding"], "truncating": s["truncating"], "vocabulary": self.vocabulary}
-        jdf = runtime.bridge(dataset.sparkSession).call("tokensToIds", dataset._jdf, json.dumps(config))
+        jdf = runtime.bridge(dataset.sparkSession).call("PythonFacade.tokensToIds", dataset._jdf, json.dumps(config))
         return DataFrame(jdf, dataset.sparkSession)
 
     # -- persistence: the vocabulary is learned state beside the params (docs/persistence.md) -----

@@ -128,15 +128,15 @@ def test_batch_normalization_moving_statistics_follow_pytorch(spark):
     x = rng.normal(loc=2.0, scale=3.0, size=(8, 3)).astype(np.float32)
     b = bridge(spark)
     handle = live_models.handle(model, b)
-    b.call("forwardBackward", handle, x.tobytes(), 8, np.ones((8, 3), "<f4").tobytes())
+    b.call("LiveModels.forwardBackward", handle, x.tobytes(), 8, np.ones((8, 3), "<f4").tobytes())
     weights = {name: value for _, name, value in
-               spec.decode_weights(b.call("weightIndex", handle), bytes(b.call("weightBytes", handle)))}
+               spec.decode_weights(*b.model_weights(handle))}
     running_mean, running_var = torch.tensor(old_mean), torch.tensor(old_var)
     torch.nn.functional.batch_norm(torch.tensor(x), running_mean, running_var, training=True, momentum=1 - momentum,
                                    eps=1e-3)
     np.testing.assert_allclose(weights["moving_mean"], running_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(weights["moving_variance"], running_var.numpy(), rtol=1e-5)
-    assert json.loads(b.call("weightIndex", handle))["weights"][2]["name"] == "moving_mean"
+    assert json.loads(b.model_weights(handle)[0])["weights"][2]["name"] == "moving_mean"
 
 
 def test_convolution_trains_on_batches_of_changing_size(spark):
@@ -154,7 +154,8 @@ def test_convolution_trains_on_batches_of_changing_size(spark):
         y = torch.nn.functional.conv2d(torch.tensor(inputs).permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), bias,
                                        padding=1).permute(0, 2, 3, 1)
         (y * torch.tensor(dy)).sum().backward()
-        flat = np.frombuffer(b.call("forwardBackward", handle, inputs.tobytes(), rows, dy.tobytes()), dtype="<f4")
+        flat = np.frombuffer(b.call("LiveModels.forwardBackward", handle, inputs.tobytes(), rows, dy.tobytes()),
+                             dtype="<f4")
         grads = flat[inputs.size:]
         np.testing.assert_allclose(grads[:54].reshape(3, 3, 2, 3), kernel.grad.numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(grads[54:], bias.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -89,7 +89,7 @@ def test_python_shape_inference(case):
 
 @pytest.mark.parametrize("case", LAYER_CASES, ids=lambda c: c.id)
 def test_jvm_builds_the_shape_python_inferred(spark, case):
-    shapes = json.loads(bridge(spark).call("shapes", _model(case).to_json()))
+    shapes = json.loads(bridge(spark).call("LiveModels.shapes", _model(case).to_json()))
     assert shapes == {"inputs": [list(s) for s in case.shapes], "outputs": [list(case.output_shape)]}
 
 

@@ -20,7 +20,7 @@ from bigwrap.runtime import bridge
 
 
 def _info(spark) -> dict:
-    return json.loads(bridge(spark).call("nativeKernelsInfo"))
+    return json.loads(bridge(spark).call("PythonFacade.nativeKernelsInfo"))
 
 
 def _accuracy(fitted, test) -> float:
@@ -49,7 +49,7 @@ def _fit(train, model, **kwargs):
 
 def _kernels_of(spark, fitted) -> dict:
     handle = live_models.handle(fitted.model, bridge(spark), fitted._kernels())
-    return json.loads(bridge(spark).call("modelKernels", handle))
+    return json.loads(bridge(spark).call("LiveModels.kernels", handle))
 
 
 def test_library_loads_in_place_with_bf16_on_this_cpu(spark):
@@ -126,8 +126,8 @@ def test_without_the_library_training_runs_on_bigdl_and_warns_once():
         accuracy = fitted.transform(test).selectExpr("avg(cast(prediction = label as double))").first()[0]
         handle = live_models.handle(fitted.model, bridge(spark), fitted._kernels())
         print(json.dumps({"warnings": [str(w.message) for w in caught], "accuracy": accuracy,
-                          "info": json.loads(bridge(spark).call("nativeKernelsInfo")),
-                          "kernels": json.loads(bridge(spark).call("modelKernels", handle))}))
+                          "info": json.loads(bridge(spark).call("PythonFacade.nativeKernelsInfo")),
+                          "kernels": json.loads(bridge(spark).call("LiveModels.kernels", handle))}))
     """
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
                             timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})

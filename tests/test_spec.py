@@ -83,7 +83,7 @@ def test_jvm_rejects_a_bad_spec_with_a_python_error(spark):
     spec = json.loads(_mlp().to_json())
     spec["layers"][1]["class_name"] = "Mystery"
     with pytest.raises(ValueError, match="layer 'hidden': type 'Mystery' is not supported"):
-        bridge(spark).call("shapes", json.dumps(spec))
+        bridge(spark).call("LiveModels.shapes", json.dumps(spec))
 
 
 def test_weight_count_and_shape_errors_name_the_layer():

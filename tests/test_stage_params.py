@@ -23,7 +23,7 @@ def _model():
     (lambda: bigwrap.Featurizer(model=_model()), "bigwrap.ml.BigwrapModel"),
 ])
 def test_python_stages_report_the_jvm_defaults_and_docs(spark, make, stage_class):
-    jvm = json.loads(bridge(spark).call("stageParams", stage_class))
+    jvm = json.loads(bridge(spark).call("StageHandoff.params", stage_class))
     defaults = jvm["defaults"]
     assert defaults["inferenceBatchSize"] > 0 and defaults["featuresCol"] == "features"
     stage = make()
@@ -36,7 +36,7 @@ def test_python_stages_report_the_jvm_defaults_and_docs(spark, make, stage_class
 
 def test_a_jvm_stage_checks_its_rules_with_the_pythons_message(spark):
     with pytest.raises(ValueError, match=r"^EstimatorModel: inferenceBatchSize must be positive, got -1$"):
-        bridge(spark).call("checkStageParams", "bigwrap.ml.BigwrapModel", '{"inferenceBatchSize": -1}',
+        bridge(spark).call("StageHandoff.checkParams", "bigwrap.ml.BigwrapModel", '{"inferenceBatchSize": -1}',
                            "EstimatorModel")
 
 
@@ -51,7 +51,7 @@ def test_a_jvm_stage_checks_its_rules_with_the_pythons_message(spark):
 def test_bridge_configs_name_a_missing_unknown_or_mistyped_key(spark, no_spark_job, config, pattern):
     frame = spark.createDataFrame([(b"",)], "image binary")
     with no_spark_job, pytest.raises(ValueError, match=pattern):
-        bridge(spark).call("imagesToArrays", frame._jdf, json.dumps(config))
+        bridge(spark).call("PythonFacade.imagesToArrays", frame._jdf, json.dumps(config))
 
 
 def _guide_defaults() -> dict[str, str]:
@@ -78,7 +78,7 @@ def _as_written(value) -> set[str]:
 
 def test_the_guides_params_table_gives_the_jvms_defaults(spark):
     """The guide's table is a checked copy: every estimator Param is in it, with the JVM's default."""
-    defaults = json.loads(bridge(spark).call("stageParams", "bigwrap.ml.BigwrapEstimator"))["defaults"]
+    defaults = json.loads(bridge(spark).call("StageHandoff.params", "bigwrap.ml.BigwrapEstimator"))["defaults"]
     guide = _guide_defaults()
     for param in bigwrap.Estimator().params:
         assert param.name in guide, f"docs/training.md's Params table lacks {param.name}"

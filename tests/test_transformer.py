@@ -187,8 +187,8 @@ def test_specs_of_version_1_still_build_and_unknown_call_forms_are_refused(spark
 
     old = bigwrap.Sequential([layers.Input((5, 3)), layers.Dense(2)]).to_json()
     assert json.loads(old)["version"] == 1
-    assert json.loads(bridge(spark).call("shapes", old)) == {"inputs": [[5, 3]], "outputs": [[5, 2]]}
+    assert json.loads(bridge(spark).call("LiveModels.shapes", old)) == {"inputs": [[5, 3]], "outputs": [[5, 2]]}
     named = json.loads(old)
     named["layers"][1]["inbound"] = [{"inputs": {"inputs": named["layers"][0]["name"]}}]
     with pytest.raises(Exception, match="must be a list of tensor references"):
-        bridge(spark).call("shapes", json.dumps(named))  # objects need version 2
+        bridge(spark).call("LiveModels.shapes", json.dumps(named))  # objects need version 2

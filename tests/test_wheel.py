@@ -66,8 +66,8 @@ def test_a_model_fits_in_the_fresh_venv_on_the_installed_native_kernels(node):
         accuracy = fitted.transform(frame).selectExpr("avg(cast(prediction = label as double))").first()[0]
         handle = live_models.handle(fitted.model, bridge(spark), fitted._kernels())
         print(json.dumps({"package": bigwrap.__file__, "accuracy": accuracy,
-                          "native": json.loads(bridge(spark).call("nativeKernelsInfo")),
-                          "kernels": json.loads(bridge(spark).call("modelKernels", handle))}))
+                          "native": json.loads(bridge(spark).call("PythonFacade.nativeKernelsInfo")),
+                          "kernels": json.loads(bridge(spark).call("LiveModels.kernels", handle))}))
     """
     result = _run([str(node / "venv" / "bin" / "python"), "-c", textwrap.dedent(script)], cwd=node)
     report = json.loads(result.stdout.strip().splitlines()[-1])

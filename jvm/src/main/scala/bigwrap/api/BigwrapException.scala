@@ -7,7 +7,7 @@ package bigwrap.api
  */
 class BigwrapException(val kind: String, message: String, cause: Throwable = null)
   extends RuntimeException(message, cause) {
-  // Spark flattens task failures to text on some paths; this shape lets the façade recover `kind`.
+  // Spark flattens task failures to text on some paths; this shape lets userFacing recover `kind`.
   override def toString: String = s"bigwrap.api.BigwrapException[$kind]: $getMessage"
 }
 

@@ -4,6 +4,7 @@ import scala.collection.mutable
 
 import bigwrap.features.ImageSpec
 import bigwrap.infer.Predictions
+import bigwrap.spec.WeightSet
 import bigwrap.train.ResumeConfig
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -78,6 +79,10 @@ object BridgeConfigs {
   private def predictions(f: Fields, columns: Boolean): Predictions = Predictions(f[String]("task"),
     f[Boolean]("from_logits"), if (columns) f[String]("prediction_col") else "prediction",
     if (columns) f[String]("probability_col") else "probability")
+
+  /** Weights sent inline, or (Py4J cannot carry 256 MiB) in the raw float32 file `path`; None for neither. */
+  def weights(indexJson: String, bytes: Array[Byte], path: String): Option[WeightSet] =
+    Option(bytes).map(WeightSet.fromBytes(indexJson, _)).orElse(Option(path).map(WeightSet.fromFile(indexJson, _)))
 
   def fit(json: String): FitRequest = parse("fit", json) { f =>
     FitRequest(f[String]("run_id"), f.opt[JValue]("resume").map { r =>

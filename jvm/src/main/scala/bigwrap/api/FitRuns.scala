@@ -2,16 +2,19 @@ package bigwrap.api
 
 import java.util.concurrent.ConcurrentHashMap
 
-import bigwrap.ml.BigwrapEstimator
-import bigwrap.spec.BuiltModel
-import bigwrap.train.{DataCache, Fitting, Losses, Metrics, Progress}
+import bigwrap.ml.{BigwrapEstimator, SavedFiles}
+import bigwrap.spec.WeightSet
+import bigwrap.train.{Checkpoints, DataCache, Fitting, Losses, Metrics, Progress}
 import org.apache.spark.SparkContext
 import org.apache.spark.sql.DataFrame
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
-/** The fits Python runs: their settings, their progress records, and Ctrl-C's cancel (design §3). */
-private[api] object FitRuns {
+/** A checkpoint read for Python: its training record with its "path", as JSON, and its weights. */
+final case class CheckpointRead(json: String, weights: WeightSet)
+
+/** The fits Python runs: their settings, their progress records, Ctrl-C's cancel, and resuming (design §3). */
+object FitRuns {
   private implicit val formats: Formats = DefaultFormats
   private val runs = new ConcurrentHashMap[String, Progress]()
   private val activeRuns = ConcurrentHashMap.newKeySet[String]()
@@ -20,11 +23,14 @@ private[api] object FitRuns {
   private def runTag(runId: String) = s"bigwrap-fit-$runId"
 
   /**
-   * Trains `built` in place on `df` (validating on `validationDf` when not null) with the settings of
-   * `estimator` (the JVM twin of Python's Estimator); returns the final progress record.
+   * Trains the model behind `handle` in place on `df` (validating on `validationDf` when not null) with the
+   * settings of `estimator` (the JVM twin of Python's Estimator); `requestJson`: a FitRequest. Returns the
+   * final progress record.
    */
-  def fit(df: DataFrame, validationDf: DataFrame, built: BuiltModel, estimator: BigwrapEstimator,
-      request: FitRequest): String = {
+  def fit(df: DataFrame, validationDf: DataFrame, handle: String, estimator: BigwrapEstimator,
+      requestJson: String): String = {
+    val request = BridgeConfigs.fit(requestJson)
+    val built = LiveModels.changed(handle) // trained in place
     estimator.checkSettings("Estimator", validates = validationDf != null)
     val config = estimator.fitConfig(request.resume)
     val sc = df.sparkSession.sparkContext
@@ -53,8 +59,21 @@ private[api] object FitRuns {
   /** The progress record of a running fit, or "null" when none runs under `runId`. */
   def progress(runId: String): String = Option(runs.get(runId)).map(_.toJson).getOrElse("null")
 
-  /** Loss and metrics of `built` on `df`, as a JSON object of means. */
-  def evaluate(df: DataFrame, built: BuiltModel, config: EvaluateConfig): String = {
+  /** The checkpoint `resumeFrom` names (itself, or a checkpointDir's newest complete one, on any store), checked. */
+  def checkpoint(resumeFrom: String): CheckpointRead = {
+    val root = Checkpoints.latest(resumeFrom)
+    val files = new SavedFiles(root, problem => throw BigwrapException.valueError(problem))
+    val training = files.json("training.json")
+    BigwrapException.require(training \ "format" == JString("bigwrap.checkpoint") && training \ "version" == JInt(1),
+      s"'$root' is not a bigwrap checkpoint this version reads")
+    CheckpointRead(JsonMethods.compact(training merge JObject("path" -> JString(root.toString))),
+      files.model("").weights)
+  }
+
+  /** Loss and metrics of the model behind `handle` on `df`, as a JSON object of means. */
+  def evaluate(df: DataFrame, handle: String, configJson: String): String = {
+    val config = BridgeConfigs.evaluate(configJson)
+    val built = LiveModels(handle)
     val lossName = (config.loss \ "name").extract[String]
     val fromLogits = (config.loss \ "from_logits").extractOpt[Boolean].getOrElse(false)
     val metrics = Metrics(config.metrics, Losses.task(lossName), fromLogits, built.outputShapes.head.product,

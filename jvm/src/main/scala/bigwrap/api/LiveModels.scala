@@ -4,14 +4,14 @@ import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.dl4j.Dl4jExport
-import bigwrap.infer.{Inference, Predictor}
+import bigwrap.infer.{Activations, Inference, Predictor}
 import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
 import bigwrap.spec.WeightSet.{floats, toBytes}
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
-import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -21,20 +21,21 @@ import org.json4s.jackson.JsonMethods
  * weights change, when a fit that took one fails, and when the Python model is collected.
  */
 object LiveModels {
-  private val models = new ConcurrentHashMap[String, BuiltModel]()
+  private[api] val models = new ConcurrentHashMap[String, BuiltModel]()
   // One predictor (one broadcast of the weights) per loaded model, shared by its transforms, streams and UDFs.
-  private val predictors = new ConcurrentHashMap[String, Predictor]()
-
-  /** How many models are loaded: the test hook that shows handles do not pile up (tests/test_live_models.py). */
-  def count: Int = models.size
+  private[api] val predictors = new ConcurrentHashMap[String, Predictor]()
 
   def apply(handle: String): BuiltModel = Option(models.get(handle)).getOrElse(
     throw BigwrapException.valueError(s"model handle '$handle' is not loaded in this JVM (was the SparkSession restarted?)"))
 
-  /** Builds `specJson` on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}) with `weights`. */
-  def load(specJson: String, weights: => WeightSet, kernelsJson: String): String = {
+  /**
+   * Builds `specJson` on the kernels of `kernelsJson` ({"kernels": ..., "precision": ...}) with the weights sent
+   * as BridgeConfigs.weights takes them; returns the new model's handle.
+   */
+  def load(specJson: String, weightIndexJson: String, weightBytes: Array[Byte], weightPath: String,
+      kernelsJson: String): String = {
     val built = ModelBuilder.build(specJson, KernelChoice.fromJson(kernelsJson))
-    built.setWeights(weights)
+    built.setWeights(BridgeConfigs.weights(weightIndexJson, weightBytes, weightPath).get)
     val handle = UUID.randomUUID().toString
     models.put(handle, built)
     handle
@@ -52,19 +53,41 @@ object LiveModels {
     built
   }
 
-  def predictor(handle: String, spark: SparkSession): Predictor = {
+  private def predictor(handle: String, spark: SparkSession): Predictor = {
     val built = apply(handle)
     predictors.computeIfAbsent(handle, _ => Predictor(spark, built))
   }
 
-  /** Modules the executors have built for this model's inference so far (Predictor.modulesBuilt): a test hook. */
-  def modulesBuilt(handle: String): Long = Option(predictors.get(handle)).map(_.modulesBuilt).getOrElse(0L)
+  /** The weights of the model behind `handle` (Python reads them inline or through a file). */
+  def weights(handle: String): WeightSet = apply(handle).weights
 
-  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`. */
-  def shapes(specJson: String): JValue = {
+  /** The kernels the model behind `handle` runs on, as JSON. */
+  def kernels(handle: String): String = apply(handle).kernels.toJson
+
+  /** `df` (batch or streaming) with prediction (and probability) columns, computed in batches on the executors. */
+  def transform(df: DataFrame, handle: String, configJson: String): DataFrame = {
+    val config = BridgeConfigs.transform(configJson)
+    predictor(handle, df.sparkSession).transform(df, config.featuresCols, config.predictions, config.batchSize)
+  }
+
+  /** `df` with the model's output flattened into a vector column (the Featurizer's activations). */
+  def featurize(df: DataFrame, handle: String, configJson: String): DataFrame = {
+    val config = BridgeConfigs.featurize(configJson)
+    predictor(handle, df.sparkSession).transform(df, config.featuresCols, Activations(config.outputCol),
+      config.batchSize)
+  }
+
+  /** Registers the SQL function `name` returning the model's `output` (prediction or probability). */
+  def registerUdf(spark: SparkSession, handle: String, name: String, configJson: String): Unit = {
+    val config = BridgeConfigs.udf(configJson)
+    predictor(handle, spark).registerUdf(name, config.predictions, config.output, config.batchSize)
+  }
+
+  /** Input and output shapes (without batch) of the graph the JVM builds from `specJson`, as JSON. */
+  def shapes(specJson: String): String = {
     val built = ModelBuilder.build(specJson)
     def toJson(shapes: Seq[Seq[Int]]) = JArray(shapes.map(s => JArray(s.map(d => JInt(d)).toList)).toList)
-    JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes))
+    JsonMethods.compact(JObject("inputs" -> toJson(built.inputShapes), "outputs" -> toJson(built.outputShapes)))
   }
 
   /** The loaded model as a DL4J zip (bigwrap.dl4j.Dl4jExport); `lossJson` "" for none. Returns the DL4J class. */
@@ -78,14 +101,21 @@ object LiveModels {
   def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] =
     toBytes(Inference.forward(apply(handle), floats(input), batch))
 
-  /** One training-mode forward and backward of `batch` rows, d(loss)/d(output) computed from the output. */
-  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int)(
-      gradOutput: Tensor[Float] => Tensor[Float]): Activity = {
+  /**
+   * One training-mode forward and backward of `batch` rows for `call`: d(loss)/d(output) is `gradOutput(output,
+   * given)`, where `given` holds the `what` values sent with the call, shaped like the output.
+   */
+  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int, given: Array[Byte], call: String,
+      what: String)(gradOutput: (Tensor[Float], Tensor[Float]) => Tensor[Float]): Activity = {
     val activity = Inference.inputActivity(built, floats(input), batch)
     val module = built.module
     module.training()
     module.zeroGradParameters()
-    val gradIn = module.backward(activity, gradOutput(module.forward(activity).toTensor[Float]))
+    val out = module.forward(activity).toTensor[Float]
+    val values = floats(given)
+    BigwrapException.require(values.length == out.nElement(),
+      s"$call got ${values.length} $what values for an output of ${out.nElement()}")
+    val gradIn = module.backward(activity, gradOutput(out, Tensor[Float](values, out.size())))
     module.evaluate()
     gradIn
   }
@@ -99,12 +129,7 @@ object LiveModels {
   def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = {
     val built = changed(handle) // the pass moves BatchNormalization's statistics
     built.synchronized {
-      val gradIn = trainingPass(built, input, batch) { out =>
-        val gradient = floats(gradOutput)
-        BigwrapException.require(gradient.length == out.nElement(),
-          s"forwardBackward got ${gradient.length} output-gradient values for an output of ${out.nElement()}")
-        Tensor[Float](gradient, out.size())
-      }
+      val gradIn = trainingPass(built, input, batch, gradOutput, "forwardBackward", "output-gradient")((_, g) => g)
       val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
       else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
       val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
@@ -125,11 +150,7 @@ object LiveModels {
     val criterion = Losses.criterion(JsonMethods.parse(lossJson))
     built.synchronized {
       var loss = 0f
-      trainingPass(built, input, batch) { out =>
-        val values = floats(labels)
-        BigwrapException.require(values.length == out.nElement(),
-          s"lossGradients got ${values.length} label values for an output of ${out.nElement()}")
-        val target = Tensor[Float](values, out.size())
+      trainingPass(built, input, batch, labels, "lossGradients", "label") { (out, target) =>
         loss = criterion.forward(out, target)
         criterion.backward(out, target).toTensor[Float]
       }

@@ -4,26 +4,25 @@ import bigwrap.nn.NativeKernels
 import bigwrap.io.WriteFaults
 
 /**
- * Probes for tests and benchmarks only, kept off the public façade: what a user calls is in PythonFacade.
+ * Probes for tests and benchmarks only, kept off the objects Python's library calls (design §2).
  * Python reaches them with `Bridge.hook(name, ...)`.
  */
 object TestHooks {
-  private def guard[A](body: => A): A = try body catch { case t: Throwable => throw BigwrapException.userFacing(t) }
-
   /** Forces Dense's GEMM backend in this JVM ("auto", "mkl", "onednn"): benchmarks and equal-result tests. */
-  def setNativeGemm(mode: String): Unit = guard(NativeKernels.setGemm(mode))
+  def setNativeGemm(mode: String): Unit = NativeKernels.setGemm(mode)
 
   /** The GEMM backend ("mkl" / "onednn") a Dense layer of this shape runs on here, on `threads` threads. */
-  def nativeGemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean, threads: Int): String = guard {
+  def nativeGemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean, threads: Int): String = {
     NativeKernels.setThreads(threads)
     try NativeKernels.gemmBackend(batch, in, out, bf16).getOrElse("bigdl") finally NativeKernels.setThreads(1)
   }
 
   /** Modules the executors have built for this model's inference so far (see Predictor.modulesBuilt). */
-  def modulesBuilt(handle: String): Long = guard(LiveModels.modulesBuilt(handle))
+  def modulesBuilt(handle: String): Long =
+    Option(LiveModels.predictors.get(handle)).map(_.modulesBuilt).getOrElse(0L)
 
   /** Models loaded in this JVM (LiveModels): a test counts them over many fits to catch leaked handles. */
-  def liveModels(): Int = LiveModels.count
+  def liveModels(): Int = LiveModels.models.size
 
   /** The next atomic save fails with an IOException (Python: OSError) `message` after writing `files` files. */
   def failNextSaveAfter(files: Int, message: String): Unit = WriteFaults.failAfter(files, message)

@@ -2,6 +2,7 @@ package bigwrap.features
 
 import bigwrap.api.BigwrapException
 import org.apache.spark.bigwrap.ImageDecoder
+import org.apache.spark.ml.image.ImageSchema
 import org.apache.spark.sql.{DataFrame, Row}
 import org.apache.spark.sql.functions.{col, udf}
 import org.apache.spark.sql.types.{BinaryType, StructType}
@@ -18,11 +19,13 @@ object Images {
   /** Adds `outputCol`: array<float> of height·width·channels values, channels-last; null for a null or undecodable image. */
   def transform(df: DataFrame, inputCol: String, outputCol: String, spec: ImageSpec): DataFrame = {
     val convert = df.schema(inputCol).dataType match {
-      case _: StructType => udf((image: Row) => if (image == null) null else fromStruct(image, spec))
+      case struct: StructType if struct.fieldNames.sameElements(ImageSchema.imageFields) =>
+        udf((image: Row) => if (image == null) null else fromStruct(image, spec))
       case BinaryType => udf((bytes: Array[Byte]) =>
         if (bytes == null) null else ImageDecoder.decode("", bytes).map(fromStruct(_, spec)).orNull)
       case other => throw BigwrapException.typeError(s"image column '$inputCol' has type ${other.simpleString}; " +
-        "read images with spark.read.format('image') or spark.read.format('binaryFile')")
+        "ImageTransformer reads the `image` column of spark.read.format('image') or the `content` column of " +
+        "spark.read.format('binaryFile')")
     }
     df.withColumn(outputCol, convert(col(inputCol)))
   }

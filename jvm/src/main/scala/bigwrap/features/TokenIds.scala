@@ -23,8 +23,7 @@ object TokenIds {
 
   def encode(tokens: Seq[String], ids: Map[String, Int], maxLength: Int, padStart: Boolean,
       truncateStart: Boolean): Array[Int] = {
-    val kept = if (tokens.length <= maxLength) tokens
-      else if (truncateStart) tokens.takeRight(maxLength) else tokens.take(maxLength)
+    val kept = if (truncateStart) tokens.takeRight(maxLength) else tokens.take(maxLength)
     val out = Array.fill(maxLength)(Padding)
     val start = if (padStart) maxLength - kept.length else 0
     kept.zipWithIndex.foreach { case (token, i) => out(start + i) = ids.getOrElse(token, OutOfVocabulary) }

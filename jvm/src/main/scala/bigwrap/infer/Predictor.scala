@@ -25,7 +25,7 @@ final case class ModelPayload(id: String, specJson: String, weights: WeightSet, 
 
 /**
  * A trained model ready for inference on Spark: the one entry point for batch and streaming
- * `transform`, featurizing and SQL functions, from Python (through the façade) and from Scala:
+ * `transform`, featurizing and SQL functions, from Python (through bigwrap.api.LiveModels) and from Scala:
  *
  * {{{
  *   val predictor = bigwrap.infer.Predictor(spark, specJson, weights)

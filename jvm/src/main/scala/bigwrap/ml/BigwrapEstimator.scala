@@ -1,7 +1,5 @@
 package bigwrap.ml
 
-import scala.util.control.NonFatal
-
 import bigwrap.api.BigwrapException
 import bigwrap.data.Columns
 import bigwrap.io.Storage
@@ -45,11 +43,7 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
 
   def setLoss(nameOrConfigJson: String): this.type = set(loss, loss.encode(nameOrConfigJson))
   def setOptimizer(nameOrConfigJson: String): this.type = set(optimizer, optimizer.encode(nameOrConfigJson))
-  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
-  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
   def setLabelCol(column: String): this.type = set(labelCol, column)
-  def setPredictionCol(column: String): this.type = set(predictionCol, column)
-  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
   def setBatchSize(rows: Int): this.type = set(batchSize, rows)
   def setEpochs(count: Int): this.type = set(epochs, count)
   def setVerbose(level: Int): this.type = set(verbose, level)
@@ -57,9 +51,6 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
   def setTrainer(name: String): this.type = set(trainer, name)
   def setNumTasks(count: Int): this.type = set(numTasks, count)
   def setTaskLayout(mode: String): this.type = set(taskLayout, mode)
-  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
-  def setKernels(value: String): this.type = set(kernels, value)
-  def setPrecision(value: String): this.type = set(precision, value)
   def setValidationSplit(fraction: Double): this.type = set(validationSplit, fraction)
   def setMetrics(names: Seq[String]): this.type = set(metrics, names.toArray)
   def setEarlyStopping(on: Boolean): this.type = set(earlyStopping, on)
@@ -176,20 +167,15 @@ class BigwrapEstimator(override val uid: String) extends Estimator[BigwrapModel]
 }
 
 object BigwrapEstimator extends MLReadable[BigwrapEstimator] {
-  override def read: MLReader[BigwrapEstimator] = new MLReader[BigwrapEstimator] {
-    override def load(path: String): BigwrapEstimator = fromSaved(StageFiles.read(path, StageFiles.EstimatorClass),
-      StageFiles.loading(StageFiles.EstimatorClass, path))
-  }
+  override def read: MLReader[BigwrapEstimator] =
+    new StageReader[BigwrapEstimator](StageFiles.EstimatorClass, fromSaved)
 
   override def load(path: String): BigwrapEstimator = super.load(path)
 
   private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapEstimator = {
     val instance = new BigwrapEstimator(stage.uid)
     stage.model.foreach { model =>
-      try BigwrapModel.build(model, KernelChoice.BigDL) catch {
-        case NonFatal(e) => throw BigwrapException.valueError(
-          s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
-      }
+      BigwrapModel.checkBuilds(where)(BigwrapModel.build(model, KernelChoice.BigDL))
       instance.spec = Some(model.specJson)
       instance.startWeights = Some(model.weights)
     }

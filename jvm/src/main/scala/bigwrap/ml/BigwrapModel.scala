@@ -16,6 +16,7 @@ import org.apache.spark.ml.util._
 import org.apache.spark.sql.{DataFrame, Dataset, SparkSession}
 import org.apache.spark.sql.types.StructType
 import org.json4s._
+import org.json4s.jackson.JsonMethods
 
 /**
  * A trained bigwrap model as a Spark ML Model: the Scala face of Python's `bigwrap.EstimatorModel`,
@@ -31,14 +32,6 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
   @transient private lazy val predictors = scala.collection.concurrent.TrieMap[KernelChoice, Predictor]()
   /** The model's shapes (the module itself runs on the executors, built there on `kernelChoice`). */
   @transient private[ml] lazy val built: BuiltModel = BigwrapModel.build(saved, KernelChoice.BigDL)
-
-  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
-  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
-  def setPredictionCol(column: String): this.type = set(predictionCol, column)
-  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
-  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
-  def setKernels(value: String): this.type = set(kernels, value)
-  def setPrecision(value: String): this.type = set(precision, value)
 
   def specJson: String = saved.specJson
   def weights: WeightSet = saved.weights
@@ -58,9 +51,7 @@ class BigwrapModel private[ml] (override val uid: String, val saved: SavedModel,
 
   def toDL4J(path: String): String = toDL4J(path, overwrite = false)
 
-  private def lossName: String = (lossConfig \ "name").extractOpt[String].getOrElse("")
-
-  private def predictions = Predictions(Losses.task(lossName),
+  private def predictions = Predictions(Losses.task((lossConfig \ "name").extractOpt[String].getOrElse("")),
     (lossConfig \ "from_logits").extractOpt[Boolean].getOrElse(false), $(predictionCol), $(probabilityCol))
 
   override def transformSchema(schema: StructType): StructType = {
@@ -118,10 +109,13 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
     built
   }
 
-  override def read: MLReader[BigwrapModel] = new MLReader[BigwrapModel] {
-    override def load(path: String): BigwrapModel = fromSaved(StageFiles.read(path, StageFiles.ModelClass),
-      StageFiles.loading(StageFiles.ModelClass, path))
+  /** `build`, where a saved model that does not build is a ValueError starting with `where`. */
+  private[ml] def checkBuilds(where: String)(body: => BuiltModel): BuiltModel = try body catch {
+    case NonFatal(e) => throw BigwrapException.valueError(
+      s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
   }
+
+  override def read: MLReader[BigwrapModel] = new StageReader[BigwrapModel](StageFiles.ModelClass, fromSaved)
 
   override def load(path: String): BigwrapModel = super.load(path)
 
@@ -129,23 +123,27 @@ object BigwrapModel extends MLReadable[BigwrapModel] {
   private[bigwrap] def fromSaved(stage: SavedStage, where: String): BigwrapModel = {
     val model = stage.model.getOrElse(
       throw BigwrapException.valueError(s"$where: the saved model has no model directory (bigwrap.model)"))
-    val loss = stage.loss match {
+    val loss = stage.metadata \ "bigwrap" \ "loss" match { // the trained model's loss: it decides the output columns
       case obj: JObject if Losses.names.contains((obj \ "name").extractOpt[String].getOrElse("")) => obj
       case other => throw BigwrapException.valueError(
-        s"$where: the metadata's bigwrap.loss is not a known loss config: ${org.json4s.jackson.JsonMethods.compact(other)}")
+        s"$where: the metadata's bigwrap.loss is not a known loss config: ${JsonMethods.compact(other)}")
     }
     val instance = new BigwrapModel(stage.uid, model, loss, stage.history.getOrElse(JObject()))
-    try instance.built catch {
-      case NonFatal(e) => throw BigwrapException.valueError(
-        s"$where: the saved model does not build: ${BigwrapException.userFacing(e).getMessage}")
-    }
+    checkBuilds(where)(instance.built)
     ParamsJson.set(instance, stage.paramMap, where)
     instance
   }
 }
 
+/** Reads a `className` stage in the shared layout (StageFiles.read) into its instance. */
+private[ml] class StageReader[T](className: String, fromSaved: (SavedStage, String) => T) extends MLReader[T] {
+  override def load(path: String): T = fromSaved(StageFiles.read(path, className), StageFiles.loading(className, path))
+}
+
 /** Writes a stage in the shared layout, atomically; an existing stage is replaced only with overwrite(). */
 private[ml] class StageWriter(stage: SavedStage) extends MLWriter {
   override def save(path: String): Unit = saveImpl(path)
-  override protected def saveImpl(path: String): Unit = StageFiles.write(stage, path, shouldOverwrite)
+  override protected def saveImpl(path: String): Unit = StageFiles.writeParts(path, shouldOverwrite,
+    JsonMethods.compact(stage.metadata), stage.model.map(m => (m.specJson, m.weights.indexJson, m.weights)),
+    stage.history.map(JsonMethods.compact(_)), stage.state.map(JsonMethods.compact(_)))
 }

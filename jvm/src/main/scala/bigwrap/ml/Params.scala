@@ -59,8 +59,6 @@ object Rule {
   val positive: Rule[Int] = Rule(_ > 0, "must be a positive integer")
   val fraction: Rule[Double] = Rule(v => v >= 0 && v < 1, "must be in [0, 1)")
   def oneOf(values: Seq[String]): Rule[String] = Rule(values.contains, s"must be one of ${values.mkString(", ")}")
-  def oneOf(values: Seq[Int])(implicit d: DummyImplicit): Rule[Int] =
-    Rule(values.contains, s"must be ${values.init.mkString(", ")} or ${values.last}")
 }
 
 /** Params declared with a Rule: `ruleFor(name)` is the rule a value set from Python is checked against. */
@@ -92,6 +90,13 @@ trait BigwrapOutputParams extends RuledParams {
     inferenceBatchSize -> Predictor.DefaultBatchSize, kernels -> KernelChoice.Default.kernels,
     precision -> KernelChoice.Default.precision)
 
+  def setFeaturesCol(column: String): this.type = set(featuresCol, Seq(column))
+  def setFeaturesCols(columns: Seq[String]): this.type = set(featuresCol, columns)
+  def setPredictionCol(column: String): this.type = set(predictionCol, column)
+  def setProbabilityCol(column: String): this.type = set(probabilityCol, column)
+  def setInferenceBatchSize(rows: Int): this.type = set(inferenceBatchSize, rows)
+  def setKernels(value: String): this.type = set(kernels, value)
+  def setPrecision(value: String): this.type = set(precision, value)
   def getFeaturesCols: Seq[String] = $(featuresCol)
   def getPredictionCol: String = $(predictionCol)
   def getProbabilityCol: String = $(probabilityCol)
@@ -118,7 +123,7 @@ trait BigwrapEstimatorParams extends BigwrapOutputParams {
     "global mini-batch size, a multiple of the training cores", _))
   final val epochs = ruled(Rule.positive)(new IntParam(this, "epochs",
     "the epoch to train up to (positive); with resumeFrom, counted from the first run", _))
-  final val verbose = ruled(Rule.oneOf(Seq(0, 1, 2)))(new IntParam(this, "verbose",
+  final val verbose = ruled(Rule[Int](Seq(0, 1, 2).contains, "must be 0, 1 or 2"))(new IntParam(this, "verbose",
     "0: silent, 1: live progress bar per epoch (Scala: one line per epoch), 2: one line per epoch", _))
   final val seed = new LongParam(this, "seed", "seeds the trainer's shuffling and BigDL's initial weights")
   final val trainer = ruled(Rule[String](Trainers.Names.contains, s"available: ${Trainers.Names.mkString(", ")}",
@@ -183,16 +188,12 @@ object ParamsJson {
    * a ValueError starting with `where`. JSON null means "off" (Python's None) and clears a Param; names
    * this version does not know are skipped, as Spark's readers skip them.
    */
-  def set(instance: Params, paramMap: JValue, where: String): Unit = paramMap match {
+  def set(instance: RuledParams, paramMap: JValue, where: String): Unit = paramMap match {
     case JObject(fields) => fields.foreach {
       case (name, JNull) if instance.hasParam(name) => instance.clear(instance.getParam(name))
       case (name, value) if instance.hasParam(name) =>
         val param = instance.getParam(name)
-        val rule = instance match {
-          case ruled: RuledParams => ruled.ruleFor(name)
-          case _ => None
-        }
-        def broken(detail: String): Nothing = throw BigwrapException.valueError(rule
+        def broken(detail: String): Nothing = throw BigwrapException.valueError(instance.ruleFor(name)
           .map(_.message(where, name, shown(value)))
           .getOrElse(s"$where: param $name has $detail value ${JsonMethods.compact(value)}"))
         val decoded = try param.jsonDecode(JsonMethods.compact(value)) catch { case _: Exception => broken("an unreadable") }

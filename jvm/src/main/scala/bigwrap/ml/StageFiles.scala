@@ -21,11 +21,8 @@ final case class SavedStage(metadata: JObject, model: Option[SavedModel], histor
                             state: Option[JValue] = None) {
   private implicit val formats: Formats = DefaultFormats
 
-  def className: String = StageFiles.canonicalClass((metadata \ "class").extractOpt[String].getOrElse(""))
   def uid: String = (metadata \ "uid").extract[String]
   def paramMap: JValue = metadata \ "paramMap"
-  /** The trained model's loss config (models only): it decides the output columns. */
-  def loss: JValue = metadata \ "bigwrap" \ "loss"
 }
 
 /** The one reader and writer of saved stages' directories, Scala's and Python's (through the bridge), on any store (bigwrap.io). */
@@ -38,10 +35,8 @@ object StageFiles {
   /** The Python module paths bigwrap 0.1 wrote as "class"; they name the same stages. */
   private val LegacyClasses = Map("bigwrap.fitted.EstimatorModel" -> ModelClass, "bigwrap.estimator.Estimator" -> EstimatorClass)
 
-  def canonicalClass(name: String): String = LegacyClasses.getOrElse(name, name)
-
   /** A Python pickle (0x80, protocol 2-5) or a Java serialization stream, by its first bytes. */
-  private def foreignObject(bytes: Array[Byte]): Option[String] =
+  private[ml] def foreignObject(bytes: Array[Byte]): Option[String] =
     if (bytes.length >= 2 && (bytes(0) & 0xff) == 0x80 && bytes(1) >= 2 && bytes(1) <= 5) Some("a Python pickle")
     else if (bytes.length >= 4 && bytes.take(4).sameElements(Array(0xac, 0xed, 0x00, 0x05).map(_.toByte))) {
       Some("a Java-serialized object")
@@ -50,36 +45,16 @@ object StageFiles {
   /** How load errors start: what was being loaded, and from where. */
   def loading(className: String, path: String): String = s"cannot load a ${className.split('.').last} from ${Storage.resolve(path)}"
 
-  private def utf8(bytes: Array[Byte]): String = new String(bytes, StandardCharsets.UTF_8)
-
-  private def describe(e: Throwable): String =
+  private[ml] def describe(e: Throwable): String =
     Option(e.getMessage).flatMap(_.linesIterator.toStream.headOption).getOrElse(e.getClass.getSimpleName)
 
-  private val MetadataFile = "metadata/part-00000"
+  private[ml] val MetadataFile = "metadata/part-00000"
 
   /** The stage saved at `path`, which must hold a `expectedClass`; any problem names the path and the file. */
   def read(path: String, expectedClass: String): SavedStage = {
     val target = Storage.resolve(path)
     def fail(problem: String, error: String => BigwrapException = BigwrapException.valueError): Nothing =
       throw error(s"${loading(expectedClass, path)}: $problem")
-    def refuse(name: String, kind: String): Nothing = fail(s"${root.child(name)} holds $kind; bigwrap never loads " +
-      "pickled or Java-serialized objects (loading one can run arbitrary code). Save models with bigwrap " +
-      "(fitted.save(path)) or import them (bigwrap.from_onnx / from_torch / from_dl4j)")
-    def file(name: String): Array[Byte] = {
-      val f = root.child(name)
-      if (!f.isFile) fail(s"$f is missing: the saved directory is incomplete or was altered")
-      f.readBytes()
-    }
-    def text(name: String): String = {
-      val bytes = file(name)
-      foreignObject(bytes).foreach(refuse(name, _))
-      utf8(bytes)
-    }
-    def parsed(name: String, content: String): JValue = try JsonMethods.parse(content) catch {
-      case NonFatal(e) => fail(s"${root.child(name)} is corrupted: it is not valid JSON (${describe(e)})" +
-        (if (name == MetadataFile) s"; $name does not hold Spark ML metadata JSON" else ""))
-    }
-    def json(name: String): JValue = parsed(name, text(name))
     lazy val root: Location = Storage.complete(target).getOrElse {
       if (!target.exists) {
         fail(s"no saved bigwrap stage at $target: the path does not exist (no such directory)", BigwrapException.fileNotFound)
@@ -87,6 +62,8 @@ object StageFiles {
       if (target.isFile) fail(s"$target is a file, not a saved bigwrap stage (a directory)")
       fail(Storage.incomplete(target))
     }
+    val files = new SavedFiles(root, fail(_))
+    import files.{json, parsed, refuse, text}
     if (!root.child(MetadataFile).isFile) {
       val children = root.children  // one listing: on an object store each is a request
       children.filter(_.isFile).foreach(f => foreignObject(f.readBytes()).foreach(refuse(f.name, _)))
@@ -108,31 +85,13 @@ object StageFiles {
       fail(s"$root is not a saved bigwrap stage this version reads (format ${format.map(f => s"'$f'").getOrElse("None")}, " +
         s"version ${version.getOrElse("None")}); this bigwrap reads $Format version $Version")
     }
-    if (canonicalClass(stageClass) != expectedClass) fail(s"it holds a $stageClass, not a $expectedClass")
-    val model = (info \ "model").extractOpt[String].map { dir =>
-      val spec = text(s"$dir/spec.json")
-      parsed(s"$dir/spec.json", spec)
-      val (indexName, dataName) = (s"$dir/weights.json", s"$dir/weights.bin")
-      val index = JsonMethods.compact(json(indexName))
-      val data = file(dataName)
-      def mismatch(problem: String): Nothing = {
-        foreignObject(data).foreach(refuse(dataName, _))
-        fail(s"${root.child(dataName)} does not match $indexName: $problem; the weights are truncated or corrupted")
-      }
-      val weights = try WeightSet.fromBytes(index, data) catch { case NonFatal(e) => mismatch(describe(e)) }
-      val described = weights.entries.map(_.size.toLong).sum
-      if (described != weights.data.length) mismatch(s"the data holds ${weights.data.length} values, the index describes $described")
-      SavedModel(spec, weights, Some(root.child(s"$dir/spec.json").toString))
-    }
+    if (LegacyClasses.getOrElse(stageClass, stageClass) != expectedClass)
+      fail(s"it holds a $stageClass, not a $expectedClass")
+    val model = (info \ "model").extractOpt[String].map(dir => files.model(s"$dir/"))
     val state = (info \ "state").extractOpt[String].map(json)
     val history = if (expectedClass == ModelClass) Some(json("history.json")) else None
     SavedStage(metadata, model, history, state)
   }
-
-  /** Writes `stage` at `path` (see `writeParts`). */
-  def write(stage: SavedStage, path: String, overwrite: Boolean): Unit =
-    writeParts(path, overwrite, JsonMethods.compact(stage.metadata), stage.model.map(m => (m.specJson, m.weights.indexJson, m.weights)),
-      stage.history.map(JsonMethods.compact(_)), stage.state.map(JsonMethods.compact(_)))
 
   /**
    * Writes a stage's files at `path` whole or not at all (Storage.writeDirectory; an existing stage only
@@ -167,4 +126,53 @@ object StageFiles {
     "paramMap" -> ParamsJson.paramMap(instance),
     "defaultParamMap" -> ParamsJson.defaultParamMap(instance),
     "bigwrap" -> (JObject("format" -> JString(Format), "version" -> JInt(Version)) merge extra))
+}
+
+/**
+ * The files of a saved directory `root` (a stage, or a checkpoint), each checked as it is read: a missing
+ * file, a pickled or Java-serialized object, invalid JSON or weights that do not match their index is
+ * `fail`ed with a message naming the file.
+ */
+private[bigwrap] final class SavedFiles(findRoot: => Location, fail: String => Nothing) {
+  private lazy val root = findRoot
+
+  def refuse(name: String, kind: String): Nothing = fail(s"${root.child(name)} holds $kind; bigwrap never loads " +
+    "pickled or Java-serialized objects (loading one can run arbitrary code). Save models with bigwrap " +
+    "(fitted.save(path)) or import them (bigwrap.from_onnx / from_torch / from_dl4j)")
+
+  def file(name: String): Array[Byte] = {
+    val f = root.child(name)
+    if (!f.isFile) fail(s"$f is missing: the saved directory is incomplete or was altered")
+    f.readBytes()
+  }
+
+  def text(name: String): String = {
+    val bytes = file(name)
+    StageFiles.foreignObject(bytes).foreach(refuse(name, _))
+    new String(bytes, StandardCharsets.UTF_8)
+  }
+
+  def parsed(name: String, content: String): JValue = try JsonMethods.parse(content) catch {
+    case NonFatal(e) => fail(s"${root.child(name)} is corrupted: it is not valid JSON (${StageFiles.describe(e)})" +
+      (if (name == StageFiles.MetadataFile) s"; $name does not hold Spark ML metadata JSON" else ""))
+  }
+
+  def json(name: String): JValue = parsed(name, text(name))
+
+  /** The spec and weights under `prefix` ("model/", or "" for the root), the weights checked against their index. */
+  def model(prefix: String): SavedModel = {
+    val spec = text(s"${prefix}spec.json")
+    parsed(s"${prefix}spec.json", spec)
+    val (indexName, dataName) = (s"${prefix}weights.json", s"${prefix}weights.bin")
+    val index = JsonMethods.compact(json(indexName))
+    val data = file(dataName)
+    def mismatch(problem: String): Nothing = {
+      StageFiles.foreignObject(data).foreach(refuse(dataName, _))
+      fail(s"${root.child(dataName)} does not match $indexName: $problem; the weights are truncated or corrupted")
+    }
+    val weights = try WeightSet.fromBytes(index, data) catch { case NonFatal(e) => mismatch(StageFiles.describe(e)) }
+    val described = weights.entries.map(_.size.toLong).sum
+    if (described != weights.data.length) mismatch(s"the data holds ${weights.data.length} values, the index describes $described")
+    SavedModel(spec, weights, Some(root.child(s"${prefix}spec.json").toString))
+  }
 }

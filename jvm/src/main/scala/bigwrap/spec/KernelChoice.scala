@@ -19,7 +19,7 @@ final case class KernelChoice(native: Boolean, bf16: Boolean) {
 
 object KernelChoice {
   val BigDL: KernelChoice = KernelChoice(native = false, bf16 = false)
-  /** The default, as in Python's bigwrap.kernels (the faster at equal accuracy in bench/native.py). */
+  /** The stages' default kernels and precision, which Python reads (the faster at equal accuracy, bench/native.py). */
   val Default: KernelChoice = KernelChoice(native = true, bf16 = false)
   val Kernels: Seq[String] = Seq("native", "bigdl")
   val Precisions: Seq[String] = Seq("fp32", "bf16")
