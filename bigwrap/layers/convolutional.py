@@ -75,6 +75,7 @@ class _Conv(Layer):
     """`groups` > 1 splits the input channels and the filters into that many groups, each group of filters seeing
     its group of channels only (Keras' `groups`); the kernel is then (kernel..., in_channels / groups, filters)."""
     rank = 2
+    _config_omits = {"groups": 1}  # absent when 1: older specs unchanged
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", dilation_rate=1,
                  activation: str | None = None, use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
@@ -111,13 +112,6 @@ class _Conv(Layer):
                         self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer)
-
-    def get_config(self):
-        return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": padding_config(self.padding),
-                "dilation_rate": list(self.dilation_rate), "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                **({"groups": self.groups} if self.groups > 1 else {})}  # absent when 1: older specs unchanged
 
 
 class Conv1D(_Conv):
