@@ -47,11 +47,6 @@ class SymbolicTensor:
     def shape(self) -> tuple:
         return (None, *self.dims)
 
-    @property
-    def ref(self) -> str:
-        """How the spec names this tensor: the layer's name, or "name@k" for its k-th call."""
-        return self.layer.name if self.call_index == 0 else f"{self.layer.name}@{self.call_index}"
-
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={self.shape} from {self.layer.name!r}>"
 
