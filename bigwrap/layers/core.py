@@ -67,10 +67,7 @@ class Masking(Layer):
 
 class Flatten(Layer):
     def compute_output_shape(self, input_shape):
-        size = 1
-        for d in input_shape:
-            size *= d
-        return (size,)
+        return (math.prod(input_shape),)
 
 
 class Reshape(Layer):
