@@ -150,7 +150,7 @@ class Model:
             inbound = [] if isinstance(layer, InputLayer) else [self._inbound(layer, i) for i in self._calls[layer]]
             layers.append({"class_name": type(layer).__name__, "name": layer.name, "config": config, "inbound": inbound})
         named_calls = any(isinstance(call, dict) for entry in layers for call in entry["inbound"])
-        return {"format": spec_format.FORMAT, "version": spec_format.version_for(named_calls),
+        return {"format": spec_format.FORMAT, "version": spec_format.VERSION if named_calls else 1,
                 "class_name": type(self).__name__,
                 "name": self.name, "layers": layers,
                 "inputs": [self._ref(t) for t in self._inputs], "outputs": [self._ref(t) for t in self._outputs]}

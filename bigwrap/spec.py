@@ -13,11 +13,6 @@ VERSION = 2
 READS = (1, VERSION)
 
 
-def version_for(named_calls: bool) -> int:
-    """The version a spec is written with: the lowest that has what it uses."""
-    return VERSION if named_calls else 1
-
-
 def check(spec: Any) -> dict[str, Any]:
     """`spec` as a dict if it is a spec this version reads; else a ValueError saying what is wrong."""
     if isinstance(spec, (str, bytes)):
