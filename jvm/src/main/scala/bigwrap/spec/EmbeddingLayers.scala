@@ -28,7 +28,6 @@ case object EmbeddingBuilder extends LayerBuilder {
   }
 }
 
-
 case object PositionEmbeddingBuilder extends LayerBuilder {
   def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
     val in = single(layer, inputs)
