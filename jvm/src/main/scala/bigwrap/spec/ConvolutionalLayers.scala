@@ -191,9 +191,8 @@ final case class ConvBuilder(rank: Int) extends WindowBuilder {
   }
 }
 
-case object ZeroPadding2DBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object ZeroPadding2DBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("padding")
     val node = ConvolutionalLayers.padHW(layer.name, in.node, top, bottom, left, right)
@@ -202,9 +201,8 @@ case object ZeroPadding2DBuilder extends LayerBuilder {
   }
 }
 
-case object UpSampling2DBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object UpSampling2DBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val size = layer.ints("size")
     val node = UpSampling2D[Float](size.toArray, DataFormat.NHWC).setName(layer.name).inputs(in.node)
@@ -217,11 +215,10 @@ case object UpSampling2DBuilder extends LayerBuilder {
  * input channel, whose group g yields channels g·depth_multiplier ... g·depth_multiplier + depth_multiplier - 1,
  * Keras' order. BigDL keeps its kernel as (groups, depth_multiplier, 1, kh, kw).
  */
-final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
+final case class DepthwiseBuilder(separable: Boolean) extends OneInput {
   import ConvolutionalLayers._
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(kh, kw) = layer.ints("kernel_size")
     val Seq(sh, sw) = layer.ints("strides")
@@ -261,9 +258,8 @@ final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
   }
 }
 
-case object Cropping2DBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object Cropping2DBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("cropping")
     val shape = Seq(in.shape(0) - top - bottom, in.shape(1) - left - right, in.shape(2))
