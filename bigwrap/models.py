@@ -138,6 +138,7 @@ class Model:
 
     # -- spec ---------------------------------------------------------------------------------
     def _ref(self, tensor: SymbolicTensor) -> str:
+        """How the spec names `tensor`: its layer's name, or "name@k" for the k-th call of the layer in this model."""
         local = self._calls[tensor.layer].index(tensor.call_index)
         return tensor.layer.name if local == 0 else f"{tensor.layer.name}@{local}"
 
@@ -179,16 +180,10 @@ class Model:
         return [w for layer in self._graph_layers for w in layer.get_weights()]
 
     def set_weights(self, weights: Iterable[np.ndarray]) -> None:
-        weights = list(weights)
-        expected = sum(len(layer.weight_names) for layer in self._graph_layers)
-        if len(weights) != expected:
-            raise ValueError(f"model '{self.name}' has {expected} weight arrays, got {len(weights)}")
-        position = 0
-        for layer in self._graph_layers:
-            count = len(layer.weight_names)
-            if count:
-                layer.set_weights(weights[position:position + count])
-            position += count
+        weights, entries = list(weights), self._weight_entries()
+        if len(weights) != len(entries):
+            raise ValueError(f"model '{self.name}' has {len(entries)} weight arrays, got {len(weights)}")
+        self._set_weight_entries([(layer, name, value) for (layer, name, _), value in zip(entries, weights)])
 
     def _weight_entries(self) -> list[tuple[str, str, np.ndarray]]:
         return [(layer.name, name, value) for layer in self._graph_layers

@@ -31,8 +31,3 @@ def get(identifier: Any, where: str) -> L1L2 | None:
     if identifier in ("l1", "l2"):
         return L1() if identifier == "l1" else L2()
     raise ValueError(f"{where}: unknown regularizer {identifier!r}; use 'l1', 'l2' or bigwrap.regularizers.L1/L2/L1L2")
-
-
-def layer_config(key: str, regularizer: L1L2 | None) -> dict[str, Any]:
-    """The layer-config entry for a regularizer; absent when there is none, so older specs stay unchanged."""
-    return {} if regularizer is None else {key: regularizer.get_config()}

@@ -1,8 +1,6 @@
 """Attention: Keras 3's MultiHeadAttention and keras_hub's TransformerEncoder block built from it."""
 from __future__ import annotations
 
-from typing import Any
-
 from .. import activations, initializers
 from ._checks import boolean, number, positive_int
 from .base import Layer, format_shape
@@ -27,6 +25,7 @@ class MultiHeadAttention(Layer):
     call_inputs = ("query", "value", "key", "attention_mask")
     required_call_inputs = 2
     call_arguments = {"use_causal_mask": False}
+    _config_omits = {"attention_axes": None}  # the only value it takes
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None, dropout: float = 0.0,
                  use_bias: bool = True, output_shape=None, attention_axes=None,
@@ -45,6 +44,7 @@ class MultiHeadAttention(Layer):
         if attention_axes is not None:
             raise ValueError(f"{where}: `attention_axes` other than None (attention over the steps axis) is not "
                              f"supported, got {attention_axes!r}")
+        self.attention_axes = attention_axes
         self.kernel_initializer = initializers.check(kernel_initializer, where)
         self.bias_initializer = initializers.check(bias_initializer, where)
 
@@ -75,11 +75,6 @@ class MultiHeadAttention(Layer):
         self.add_weight("attention_output_kernel", (self.num_heads, self.value_dim, out), self.kernel_initializer)
         if self.use_bias:
             self.add_weight("attention_output_bias", (out,), self.bias_initializer)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
-                "dropout": self.dropout, "use_bias": self.use_bias, "output_shape": self.output_shape,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
 
 
 class TransformerEncoder(Layer):

@@ -47,11 +47,6 @@ class SymbolicTensor:
     def shape(self) -> tuple:
         return (None, *self.dims)
 
-    @property
-    def ref(self) -> str:
-        """How the spec names this tensor: the layer's name, or "name@k" for its k-th call."""
-        return self.layer.name if self.call_index == 0 else f"{self.layer.name}@{self.call_index}"
-
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={self.shape} from {self.layer.name!r}>"
 
@@ -64,9 +59,6 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         Layer.registry[cls.__name__] = cls
-        # Every layer's config carries `trainable` (as Keras' does) without each family repeating it.
-        if "get_config" in cls.__dict__:
-            cls.get_config = _with_trainable(cls.__dict__["get_config"])
 
     def __init__(self, name: str | None = None):
         if name is None:
@@ -220,10 +212,16 @@ class Layer:
         return int(sum(int(np.prod(spec[1])) for spec in self._weight_specs))
 
     # -- config -------------------------------------------------------------------------------
+    # Arguments the config leaves out while they hold these values: arguments added after specs were first written,
+    # so the specs of models that do not use them stay as they were.
+    _config_omits: dict[str, Any] = {}
+
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (Keras' get_config) as JSON values, each read from the attribute `__init__`
-        stored it in; a layer that stores an argument otherwise overrides this."""
-        config = {"name": self.name, **{key: _json_value(getattr(self, key)) for key in _arguments(type(self))}}
+        stored it in; `trainable` only when False, so the specs of trainable models stay as they were."""
+        values = {key: getattr(self, key) for key in _arguments(type(self))}
+        config = {"name": self.name, **{key: _json_value(value) for key, value in values.items()
+                                        if key not in self._config_omits or value != self._config_omits[key]}}
         return config if self.trainable else {**config, "trainable": False}
 
     @classmethod
@@ -252,23 +250,15 @@ def _arguments(cls: type) -> list[str]:
 
 
 def _json_value(value: Any) -> Any:
-    """A config value as the spec writes it: lists for tuples, a wrapped layer as its {"class_name", "config"}."""
+    """A config value as the spec writes it: lists for tuples, a wrapped layer as its {"class_name", "config"}, a
+    regularizer as its config."""
     if isinstance(value, Layer):
         config = value.get_config()
         config.pop("name")
         return {"class_name": type(value).__name__, "config": config}
+    if hasattr(value, "get_config"):
+        return value.get_config()
     return [_json_value(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-
-def _with_trainable(get_config):
-    def with_trainable(self) -> dict[str, Any]:
-        config = get_config(self)
-        if not self.trainable:  # written only when False, so the specs of trainable models stay as they were
-            config["trainable"] = False
-        return config
-
-    with_trainable.__doc__, with_trainable.__wrapped__ = get_config.__doc__, get_config
-    return with_trainable
 
 
 class InputLayer(Layer):

@@ -19,12 +19,9 @@ def conv_output_length(length: int, kernel: int, stride: int, padding, dilation:
     return (length - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def window_padding(value, rank: int, where: str):
-    """A window layer's `padding`: "valid", "same" (Keras'), or explicit cells per spatial axis, given as an int,
-    one int per axis, or a (before, after) pair per axis; explicit padding comes back as ((before, after), ...)."""
-    if value in ("valid", "same"):
-        return value
-
+def _cells_per_axis(value, rank: int) -> tuple[tuple[int, int], ...] | None:
+    """An int, one int per axis, or a (before, after) pair per axis, of non-negative ints, as ((before, after), ...);
+    None for anything else."""
     def count(v):
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
     if count(value):
@@ -34,8 +31,18 @@ def window_padding(value, rank: int, where: str):
     if (isinstance(value, (tuple, list)) and len(value) == rank
             and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(count(v) for v in p) for p in value)):
         return tuple(tuple(p) for p in value)
-    raise ValueError(f"{where}: expected `padding` to be one of 'valid', 'same', or explicit cells per spatial axis "
-                     f"(an int, {rank} ints, or {rank} (before, after) pairs of non-negative integers), got {value!r}")
+    return None
+
+
+def window_padding(value, rank: int, where: str):
+    """A window layer's `padding`: "valid", "same" (Keras'), or explicit cells per spatial axis, given as an int,
+    one int per axis, or a (before, after) pair per axis; explicit padding comes back as ((before, after), ...)."""
+    padding = value if value in ("valid", "same") else _cells_per_axis(value, rank)
+    if padding is None:
+        raise ValueError(f"{where}: expected `padding` to be one of 'valid', 'same', or explicit cells per spatial "
+                         f"axis (an int, {rank} ints, or {rank} (before, after) pairs of non-negative integers), got "
+                         f"{value!r}")
+    return padding
 
 
 def padding_config(padding):
@@ -58,23 +65,18 @@ def spatial_output_shape(layer: Layer, input_shape, kernel, strides, padding, di
 
 def _pairs(value, argument: str, where: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """An int, (rows, cols) or ((top, bottom), (left, right)) of non-negative ints, as Keras' padding/cropping."""
-    def count(v):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-    if count(value):
-        value = (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(count(v) for v in value):
-        value = ((value[0], value[0]), (value[1], value[1]))
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(count(v) for v in p) for p in value)):
-        return (tuple(value[0]), tuple(value[1]))
-    raise ValueError(f"{where}: expected `{argument}` as an int, (rows, cols) or ((top, bottom), (left, right)) of "
-                     f"non-negative integers, got {value!r}")
+    pairs = _cells_per_axis(value, 2)
+    if pairs is None:
+        raise ValueError(f"{where}: expected `{argument}` as an int, (rows, cols) or ((top, bottom), (left, right)) "
+                         f"of non-negative integers, got {value!r}")
+    return pairs
 
 
 class _Conv(Layer):
     """`groups` > 1 splits the input channels and the filters into that many groups, each group of filters seeing
     its group of channels only (Keras' `groups`); the kernel is then (kernel..., in_channels / groups, filters)."""
     rank = 2
+    _config_omits = {"groups": 1}  # absent when 1: older specs unchanged
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", dilation_rate=1,
                  activation: str | None = None, use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
@@ -111,13 +113,6 @@ class _Conv(Layer):
                         self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer)
-
-    def get_config(self):
-        return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": padding_config(self.padding),
-                "dilation_rate": list(self.dilation_rate), "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                **({"groups": self.groups} if self.groups > 1 else {})}  # absent when 1: older specs unchanged
 
 
 class Conv1D(_Conv):

@@ -11,6 +11,7 @@ from .base import Layer, format_shape
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` over the last axis of an input of any rank; kernel is
     (input_dim, units) as in Keras."""
+    _config_omits = {"kernel_regularizer": None}
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
@@ -31,11 +32,6 @@ class Dense(Layer):
         self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer)
-
-    def get_config(self):
-        return {"name": self.name, "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                **regularizers.layer_config("kernel_regularizer", self.kernel_regularizer)}
 
 
 class Activation(Layer):
@@ -71,10 +67,7 @@ class Masking(Layer):
 
 class Flatten(Layer):
     def compute_output_shape(self, input_shape):
-        size = 1
-        for d in input_shape:
-            size *= d
-        return (size,)
+        return (math.prod(input_shape),)
 
 
 class Reshape(Layer):

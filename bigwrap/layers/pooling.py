@@ -56,7 +56,6 @@ class AveragePooling2D(_AveragePooling):
 class LPPooling2D(_Pooling):
     """The p-norm of each window, (Σ |x|^p)^(1/p) (Deeplearning4j's PNORM pooling); with padding="same" the padded
     cells count as zeros."""
-    rank = 2
 
     def __init__(self, p: float = 2.0, pool_size=2, strides=None, padding: str = "valid", name: str | None = None):
         super().__init__(pool_size, strides, padding, name=name)

@@ -12,9 +12,8 @@ object ActivationLayers {
     "Softmax" -> SoftmaxBuilder)
 }
 
-case object SoftmaxBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object SoftmaxBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     plain(in.shape, Activations("softmax", layer.name, in.node, in.shape))
   }
 }

@@ -55,11 +55,10 @@ case object MultiHeadAttentionBuilder extends LayerBuilder {
 }
 
 /** keras_hub's TransformerEncoder from the MultiHeadAttention, LayerNormalization and Dense builders. */
-case object TransformerEncoderBuilder extends PassesMask {
+case object TransformerEncoderBuilder extends OneInput with PassesMask {
   override def consumesMask: Boolean = true
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 2, "(steps, features)")
     val features = in.shape.last
     val heads = layer.int("num_heads")

@@ -4,7 +4,7 @@ import bigwrap.api.BigwrapException
 import bigwrap.nn.{Convolution, FusedActivation, NativeConv2D}
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.Graph.ModuleNode
-import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
+import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity, DataFormat}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.json4s.JString
@@ -141,14 +141,18 @@ final case class ConvBuilder(rank: Int) extends WindowBuilder {
     // Native kernels fuse the activations they know; any other follows as a module of its own.
     val fused = if (native) FusedActivation.named(activation) else None
 
+    // BigDL's grouped and dilated convolutions are NCHW only, without "same": those pad here and transpose.
+    def viaNCHW(conv: AbstractModule[_ <: Activity, _ <: Activity, Float], stride: Seq[Int], dilated: Seq[Int]) = {
+      val Seq((top, bottom), (left, right)) = image.indices.map(i =>
+        if (padding == "same") samePadding(image(i), kernel(i), stride(i), dilated(i)) else (0, 0))
+      toNHWC(layer.name, conv.inputs(toNCHW(layer.name, padHW(layer.name, source, top, bottom, left, right))))
+    }
+
     val (convOut, kernelSlot, biasSlot) = if (groups > 1) {
-      // BigDL groups in NCHW only; its kernel is (groups, filters / groups, channels / groups, kh, kw)
-      val (top, bottom) = if (padding == "same") samePadding(image(0), kernel(0), strides(0)) else (0, 0)
-      val (left, right) = if (padding == "same") samePadding(image(1), kernel(1), strides(1)) else (0, 0)
-      val padded = padHW(layer.name, source, top, bottom, left, right)
+      // its kernel is (groups, filters / groups, channels / groups, kh, kw)
       val conv = new Convolution(channels, filters, kernel(1), kernel(0), strides(1), strides(0), 0, 0, useBias,
         DataFormat.NCHW, groups).setName(layer.name)
-      (toNHWC(layer.name, conv.inputs(toNCHW(layer.name, padded))),
+      (viaNCHW(conv, strides, Seq(1, 1)),
         new WeightSlot("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight, groupedKerasView(_, rank)),
         new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
     } else if (dilation.forall(_ == 1)) {
@@ -164,9 +168,6 @@ final case class ConvBuilder(rank: Int) extends WindowBuilder {
         WeightSlot.reshaped("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight),
         new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
     } else {
-      val (top, bottom) = if (padding == "same") samePadding(image(0), kernel(0), 1, dilation(0)) else (0, 0)
-      val (left, right) = if (padding == "same") samePadding(image(1), kernel(1), 1, dilation(1)) else (0, 0)
-      val padded = padHW(layer.name, source, top, bottom, left, right)
       val conv = SpatialDilatedConvolution[Float](channels, filters, kernel(1), kernel(0), 1, 1, 0, 0,
         dilation(1), dilation(0)).setName(layer.name)
       // (out, in, kh, kw) → (kh, kw, in, out), dropping kh = 1 for Conv1D.
@@ -174,7 +175,7 @@ final case class ConvBuilder(rank: Int) extends WindowBuilder {
         val k = t.transpose(1, 3).transpose(2, 4).transpose(3, 4)
         if (rank == 1) k.select(1, 1) else k
       }
-      (toNHWC(layer.name, conv.inputs(toNCHW(layer.name, padded))),
+      (viaNCHW(conv, Seq(1, 1), dilation),
         new WeightSlot("kernel", kerasKernel, () => conv.weight, () => conv.gradWeight, view),
         new WeightSlot("bias", Seq(filters), () => conv.bias, () => conv.gradBias))
     }
@@ -190,9 +191,8 @@ final case class ConvBuilder(rank: Int) extends WindowBuilder {
   }
 }
 
-case object ZeroPadding2DBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object ZeroPadding2DBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("padding")
     val node = ConvolutionalLayers.padHW(layer.name, in.node, top, bottom, left, right)
@@ -201,9 +201,8 @@ case object ZeroPadding2DBuilder extends LayerBuilder {
   }
 }
 
-case object UpSampling2DBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object UpSampling2DBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val size = layer.ints("size")
     val node = UpSampling2D[Float](size.toArray, DataFormat.NHWC).setName(layer.name).inputs(in.node)
@@ -216,11 +215,10 @@ case object UpSampling2DBuilder extends LayerBuilder {
  * input channel, whose group g yields channels g·depth_multiplier ... g·depth_multiplier + depth_multiplier - 1,
  * Keras' order. BigDL keeps its kernel as (groups, depth_multiplier, 1, kh, kw).
  */
-final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
+final case class DepthwiseBuilder(separable: Boolean) extends OneInput {
   import ConvolutionalLayers._
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(kh, kw) = layer.ints("kernel_size")
     val Seq(sh, sw) = layer.ints("strides")
@@ -260,9 +258,8 @@ final case class DepthwiseBuilder(separable: Boolean) extends LayerBuilder {
   }
 }
 
-case object Cropping2DBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object Cropping2DBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(Seq(top, bottom), Seq(left, right)) = layer.intPairs("cropping")
     val shape = Seq(in.shape(0) - top - bottom, in.shape(1) - left - right, in.shape(2))

@@ -20,9 +20,8 @@ object CoreLayers {
   }
 }
 
-case object DenseBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object DenseBuilder extends OneInput with PassesMask {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val units = layer.int("units")
     val (out, slots) = dense(layer.name, in, units, layer.bool("use_bias"),
       layer.optString("activation").getOrElse("linear"), Regularizers.kernel(layer), Seq(in.shape.last, units), "")
@@ -56,19 +55,17 @@ case object DenseBuilder extends PassesMask {
   }
 }
 
-case object MaskingBuilder extends LayerBuilder {
+case object MaskingBuilder extends OneInput {
   override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
     Some(Masks.of(layer, call.inputs.head, layer.double("mask_value").toFloat))
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     plain(in.shape, new MaskSteps(layer.double("mask_value").toFloat).setName(layer.name).inputs(in.node))
   }
 }
 
-case object ActivationBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object ActivationBuilder extends OneInput with PassesMask {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val name = layer.string("activation")
     val node = if (name == "linear") Identity[Float]().setName(layer.name).inputs(in.node)
     else Activations(name, layer.name, in.node, in.shape)
@@ -76,17 +73,15 @@ case object ActivationBuilder extends PassesMask {
   }
 }
 
-case object FlattenBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object FlattenBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     // Inputs are channels-last already, so row-major flattening is Keras' order.
     plain(Seq(in.shape.product), reshape(layer.name, Seq(in.shape.product), in.node))
   }
 }
 
-case object ReshapeBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object ReshapeBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val target = layer.ints("target_shape")
     val known = target.filter(_ != -1).product
     val shape = target.map(d => if (d == -1) in.shape.product / known else d)
@@ -96,9 +91,8 @@ case object ReshapeBuilder extends LayerBuilder {
   }
 }
 
-case object PermuteBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object PermuteBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val dims = layer.ints("dims")
     BigwrapException.require(dims.sorted == (1 to in.shape.size),
       s"layer '${layer.name}' (Permute): dims ${dims.mkString("(", ", ", ")")} do not permute ${Tensors.shapeString(in.shape)}")
@@ -119,9 +113,8 @@ case object PermuteBuilder extends LayerBuilder {
   }
 }
 
-case object RepeatVectorBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object RepeatVectorBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 1, "(features,)")
     val n = layer.int("n")
     val repeated = Replicate[Float](n, 1, 1).setName(s"${layer.name}/replicate").inputs(in.node)

@@ -11,13 +11,12 @@ object EmbeddingLayers {
     "Embedding" -> EmbeddingBuilder, "PositionEmbedding" -> PositionEmbeddingBuilder)
 }
 
-case object EmbeddingBuilder extends LayerBuilder {
+case object EmbeddingBuilder extends OneInput {
   /** With `mask_zero`, id 0 is padding: a mask the layers after it that consume masks read. */
   override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
     if (layer.has("mask_zero") && layer.bool("mask_zero")) Some(Masks.of(layer, call.inputs.head, 0f)) else None
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 1, "(steps,) of token ids")
     val (vocabulary, dim) = (layer.int("input_dim"), layer.int("output_dim"))
     // Users give 0-based ids; BigDL's LookupTable counts from 1.
@@ -28,10 +27,8 @@ case object EmbeddingBuilder extends LayerBuilder {
   }
 }
 
-
-case object PositionEmbeddingBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object PositionEmbeddingBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 2, "(steps, features)")
     val length = layer.int("sequence_length")
     BigwrapException.require(in.shape.head <= length, s"layer '${layer.name}' (PositionEmbedding) has positions for " +

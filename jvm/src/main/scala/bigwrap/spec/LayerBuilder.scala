@@ -65,12 +65,18 @@ trait PassesMask extends LayerBuilder {
   override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] = Masks.first(call)
 }
 
+/** A layer called on one tensor, as most are: its builder takes that tensor, the count checked here. */
+trait OneInput extends LayerBuilder {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer
+
+  final def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = build(layer, single(layer, inputs))
+}
+
 /** A layer that is one BigDL module (made from its spec) on its one input, keeping the shape and the mask. */
-final case class OneModule(module: LayerSpec => AbstractModule[_ <: Activity, _ <: Activity, Float]) extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+final case class OneModule(module: LayerSpec => AbstractModule[_ <: Activity, _ <: Activity, Float])
+    extends OneInput with PassesMask {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer =
     plain(in.shape, module(layer).setName(layer.name).inputs(in.node))
-  }
 }
 
 /** Builds one spec layer type into BigDL modules. One case object per layer type. */

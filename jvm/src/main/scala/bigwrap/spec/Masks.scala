@@ -10,12 +10,6 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  * graph, as in Keras.
  */
 object Masks {
-  /** Whether `layer` skips masked steps (its builder reads its inputs' masks). */
-  def consumes(layer: LayerSpec): Boolean = LayerBuilders(layer).consumesMask
-
-  /** The mask of the output of `layer`'s call. */
-  def output(layer: LayerSpec, call: LayerCall): Option[Mask] = LayerBuilders(layer).outputMask(layer, call)
-
   /** The mask of the call's first input. */
   def first(call: LayerCall): Option[Mask] = call.inputs.headOption.flatMap(_.mask)
 

@@ -70,13 +70,14 @@ object ModelBuilder {
    * the call's tensors, then the masks of those the layer consumes.
    */
   private def subGraph(layer: LayerSpec, call: LayerCall, name: String): (Graph[Float], BuiltLayer, Seq[ModuleNode[Float]]) = {
-    val masked = if (Masks.consumes(layer)) call.inputs.map(_.mask) else call.inputs.map(_ => None)
+    val builder = LayerBuilders(layer)
+    val masked = if (builder.consumesMask) call.inputs.map(_.mask) else call.inputs.map(_ => None)
     val inputs = call.inputs.indices.map(i => Input[Float](s"$name/input$i"))
     val maskInputs = masked.zipWithIndex.collect { case (Some(_), i) => i -> Input[Float](s"$name/mask$i") }.toMap
     val fresh = call.inputs.indices.map { i =>
       GraphTensor(inputs(i), call.inputs(i).shape, maskInputs.get(i).map(node => new Mask(() => node)))
     }
-    val built = LayerBuilders(layer).build(layer, call.copy(inputs = fresh))
+    val built = builder.build(layer, call.copy(inputs = fresh))
     val graph = Graph[Float]((inputs ++ maskInputs.toSeq.sortBy(_._1).map(_._2)).toArray, Array(built.output.node))
     graph.setName(name)
     val sources = call.inputs.map(_.node) ++ masked.flatten.map(_.node)
@@ -108,9 +109,10 @@ object ModelBuilder {
       } else {
         BigwrapException.require(layer.inbound.nonEmpty, s"layer '${layer.name}' is never called (its `inbound` is empty)")
         val calls = layer.inbound.map(c => LayerCall(c.refs.map(resolve(layer, _)), c.names, c.arguments))
-        def masked(call: LayerCall, out: GraphTensor): GraphTensor = out.copy(mask = Masks.output(layer, call))
+        val builder = LayerBuilders(layer)
+        def masked(call: LayerCall, out: GraphTensor): GraphTensor = out.copy(mask = builder.outputMask(layer, call))
         if (calls.size == 1 && layer.trainable) {
-          val built = LayerBuilders(layer).build(layer, calls.head)
+          val built = builder.build(layer, calls.head)
           tensors(layer.name) = masked(calls.head, built.output)
           if (built.weights.nonEmpty) layerWeights += layer.name -> built.weights
         } else {

@@ -13,9 +13,8 @@ object NormalizationLayers {
     "BatchNormalization" -> BatchNormalizationBuilder, "LayerNormalization" -> LayerNormalizationBuilder)
 }
 
-case object BatchNormalizationBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object BatchNormalizationBuilder extends OneInput with PassesMask {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val channels = in.shape.last
     val affine = layer.bool("scale")
     // Keras' momentum weighs the old moving statistic; BigDL's (Torch's) weighs the new batch statistic.
@@ -57,9 +56,8 @@ case object BatchNormalizationBuilder extends PassesMask {
   }
 }
 
-case object LayerNormalizationBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object LayerNormalizationBuilder extends OneInput with PassesMask {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val size = in.shape.last
     val norm = new LayerNorm(size, layer.double("epsilon"), layer.bool("center"), layer.bool("scale"))
     norm.setName(layer.name)

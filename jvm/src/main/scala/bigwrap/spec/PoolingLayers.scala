@@ -50,9 +50,8 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
   }
 }
 
-case object LPPoolBuilder extends LayerBuilder {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object LPPoolBuilder extends OneInput {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 3, "(height, width, channels)")
     val Seq(ph, pw) = layer.ints("pool_size")
     val Seq(sh, sw) = layer.ints("strides")

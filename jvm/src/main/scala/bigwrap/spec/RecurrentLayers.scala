@@ -41,25 +41,23 @@ object RecurrentLayers {
   def sources(in: GraphTensor): Seq[ModuleNode[Float]] = in.node +: in.mask.map(_.node).toSeq
 }
 
-case object RecurrentBuilder extends LayerBuilder {
+case object RecurrentBuilder extends OneInput {
   override def consumesMask: Boolean = true
   override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
     if (layer.bool("return_sequences")) Masks.first(call) else None
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val (rnn, shape, slots) = RecurrentLayers.recurrent(layer, in, layer.name, reverse = false, prefix = "")
     BuiltLayer(GraphTensor(rnn.inputs(RecurrentLayers.sources(in): _*), shape), slots)
   }
 }
 
-case object BidirectionalBuilder extends LayerBuilder {
+case object BidirectionalBuilder extends OneInput {
   override def consumesMask: Boolean = true
   override def outputMask(layer: LayerSpec, call: LayerCall): Option[Mask] =
     if (LayerBuilders.nested(layer, "layer").bool("return_sequences")) Masks.first(call) else None
 
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val inner = LayerBuilders.nested(layer, "layer")
     // Keras' Bidirectional outputs zeros at masked steps of its sequences.
     val zeros = inner.bool("return_sequences")
@@ -83,9 +81,8 @@ case object BidirectionalBuilder extends LayerBuilder {
   }
 }
 
-case object TimeDistributedBuilder extends PassesMask {
-  def build(layer: LayerSpec, inputs: Seq[GraphTensor]): BuiltLayer = {
-    val in = single(layer, inputs)
+case object TimeDistributedBuilder extends OneInput with PassesMask {
+  def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     BigwrapException.require(in.shape.size >= 2,
       s"layer '${layer.name}' (TimeDistributed) expects input of shape (steps, ...), got ${Tensors.shapeString(in.shape)}")
     val inner = LayerBuilders.nested(layer, "layer")
