@@ -85,9 +85,9 @@ object LayerBench {
   }
 
   /** One timed forward + backward of a layer, in milliseconds. */
-  private trait Run { def step(): Double }
+  private[bench] trait Run { def step(): Double }
 
-  private final class ModuleRun(m: AbstractModule[Activity, Activity, Float], shape: Array[Int]) extends Run {
+  private[bench] final class ModuleRun(m: AbstractModule[Activity, Activity, Float], shape: Array[Int]) extends Run {
     private val input = Tensor[Float](shape).rand()
     private val gradOutput = m.forward(input).toTensor[Float].clone().rand()
 

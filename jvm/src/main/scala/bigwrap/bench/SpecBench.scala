@@ -1,8 +1,6 @@
 package bigwrap.bench
 
 import bigwrap.spec.{KernelChoice, ModelBuilder}
-import com.intel.analytics.bigdl.dllib.tensor.Tensor
-import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
@@ -24,18 +22,9 @@ object SpecBench {
     val (iterations, warmup) = ((config \ "iterations").extract[Int], (config \ "warmup").extract[Int])
     val runs = (config \ "kernels").extract[List[JValue]].map { choice =>
       val kernels = KernelChoice.fromJson(choice)
-      val model = ModelBuilder.build(spec, kernels).module
-      model.training()
-      val input = Tensor[Float](shape).rand()
-      val gradOutput = model.forward(input).toTensor[Float].clone().rand()
-      def step(): Double = {
-        val start = System.nanoTime()
-        model.forward(input)
-        model.backward(input, gradOutput)
-        (System.nanoTime() - start) / 1e6
-      }
-      (0 until warmup).foreach(_ => step())
-      val times = Array.fill(iterations)(step()).sorted
+      val run = new LayerBench.ModuleRun(ModelBuilder.build(spec, kernels).module.training(), shape)
+      (0 until warmup).foreach(_ => run.step())
+      val times = Array.fill(iterations)(run.step()).sorted
       JObject("kernels" -> JString(kernels.kernels), "precision" -> JString(kernels.precision),
         "ms" -> JDouble(times(times.length / 2)))
     }

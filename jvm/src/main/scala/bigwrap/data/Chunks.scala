@@ -72,12 +72,10 @@ private object Chunk {
   }
 }
 
-/** DataFrame rows → chunks on the executors, validating every row in the same pass (as Samples does). */
+/** DataFrame rows → chunks on the executors, validating every row in the same pass. */
 object Chunks {
   /** What a chunk aims at: big enough that per-chunk costs vanish, small enough to stream in a small heap. */
   val TargetBytes: Int = 1 << 20
-
-  def rowsPerChunk(layout: RowLayout): Int = math.max(1, TargetBytes / (4 * layout.rowFloats))
 
   /**
    * Each partition of `df` becomes a stream of chunks, read from Spark's internal rows (no Row objects,
@@ -93,7 +91,7 @@ object Chunks {
       (ColumnReader(column, i, size, "features"), featureTypes(i))
     }.toArray
     val labels = ColumnReader(labelCol, featuresCols.size, target.size, "label")
-    val perChunk = rowsPerChunk(layout)
+    val perChunk = math.max(1, TargetBytes / (4 * layout.rowFloats))
     val selected = df.select((featuresCols :+ labelCol).map(df.col): _*)
     val rows = selected.queryExecution.toRdd match {
       case few if few.getNumPartitions < minPartitions => selected.repartition(minPartitions).queryExecution.toRdd

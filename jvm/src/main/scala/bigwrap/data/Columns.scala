@@ -2,7 +2,6 @@ package bigwrap.data
 
 import bigwrap.api.BigwrapException
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vector}
-import org.apache.spark.sql.Row
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
 import org.apache.spark.sql.catalyst.util.ArrayData
@@ -30,32 +29,9 @@ object Columns {
   private[data] val VectorUDT = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]
 }
 
-/**
- * Reads one column as float32 values, checking nulls, length and finiteness: from a Row, or from Spark's
- * internal rows (without boxing every number).
- */
+/** Reads one column of Spark's internal rows as float32 values (without boxing every number), checking nulls,
+ * length and finiteness. */
 final case class ColumnReader(column: String, position: Int, size: Int, role: String) {
-  def read(row: Row): Array[Float] = fromValue(row.get(position))
-
-  /** A column value as Rows hold it: an ml Vector, a Seq of numbers, or a number. */
-  private def fromValue(value: Any): Array[Float] = checked(value match {
-    case null => throw nullValue()
-    case v: Vector => toFloats(v)
-    case seq: scala.collection.Seq[_] =>
-      val out = new Array[Float](seq.length)
-      var i = 0
-      seq.foreach { x =>
-        if (x == null) throw nullElement()
-        out(i) = x.asInstanceOf[Number].floatValue()
-        i += 1
-      }
-      out
-    case n: Number => Array(n.floatValue())
-    case other => throw BigwrapException.typeError(
-      s"$role column '$column' holds ${other.getClass.getSimpleName} values; use an ml Vector, an array of numbers " +
-        "or a number")
-  })
-
   /** The column of an internal row whose schema gives it `dataType` (one of `Columns.numericType`). */
   def readInternal(row: InternalRow, dataType: DataType): Array[Float] = {
     if (row.isNullAt(position)) throw nullValue()

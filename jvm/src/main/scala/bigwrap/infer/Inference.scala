@@ -117,11 +117,7 @@ object ExecutorModels {
     override def removeEldestEntry(e: java.util.Map.Entry[String, Pool]): Boolean = size() > MaxPools
   }
 
-  private def pool(id: String): Pool = pools.synchronized {
-    var p = pools.get(id)
-    if (p == null) { p = new Pool; pools.put(id, p) }
-    p
-  }
+  private def pool(id: String): Pool = pools.synchronized(pools.computeIfAbsent(id, _ => new Pool))
 
   /** An idle model of `payload`, or a new one (counted in `built`). Give it back when done. */
   def borrow(payload: ModelPayload, built: LongAccumulator): BuiltModel = {

@@ -117,7 +117,7 @@ object Storage {
         writer(staged)
         if (!target.fs.rename(staged.path, target.path)) {
           target.fs.delete(target.path, false)
-          BigwrapException.require(target.fs.rename(staged.path, target.path), s"could not rename $staged to $target")
+          rename(staged, target)
         }
       } finally staged.fs.delete(staged.path, false)
     } else writer(target)
@@ -136,16 +136,9 @@ object Storage {
   }
 
   /** A directory whose manifest lists files that are all there, at their sizes. */
-  def isComplete(dir: Location): Boolean = {
-    val index = dir.child(ManifestName)
-    index.isFile && (try {
-      val listed = JsonMethods.parse(new String(index.readBytes(), "UTF-8")) \ "files"
-      listed.children.forall { f =>
-        val file = dir.child((f \ "path").values.toString)
-        file.isFile && BigInt(file.size) == (f \ "size").values
-      }
-    } catch { case NonFatal(_) => false })
-  }
+  def isComplete(dir: Location): Boolean = dir.child(ManifestName).isFile && (try {
+    listedFiles(dir).forall { case (name, size) => dir.child(name).isFile && BigInt(dir.child(name).size) == size }
+  } catch { case NonFatal(_) => false })
 
   /** Why a directory cannot be read, for error messages. */
   def incomplete(target: Location): String =
@@ -158,6 +151,11 @@ object Storage {
     "files" -> JArray(files.map { case (name, size) => JObject("path" -> JString(name), "size" -> JInt(size)) }.toList)))
     .getBytes("UTF-8")
 
+  /** The files `dir`'s manifest lists, with their sizes. */
+  private def listedFiles(dir: Location): Seq[(String, Any)] =
+    (JsonMethods.parse(new String(dir.child(ManifestName).readBytes(), "UTF-8")) \ "files").children
+      .map(f => ((f \ "path").values.toString, (f \ "size").values))
+
   private def interrupted(target: Location, kind: String): Seq[Location] =
     Location(target.fs, target.path.getParent).children.filter(_.name.startsWith(s".${target.name}.$kind-"))
 
@@ -168,22 +166,24 @@ object Storage {
   private def swapIn(staged: Location, target: Location): Unit = {
     if (target.exists) {
       val old = target.sibling(s".${target.name}.old-${UUID.randomUUID()}")
-      BigwrapException.require(target.fs.rename(target.path, old.path), s"could not rename $target to $old")
+      rename(target, old)
       WriteFaults.betweenRenames()
-      BigwrapException.require(target.fs.rename(staged.path, target.path), s"could not rename $staged to $target")
+      rename(staged, target)
       old.delete()
     } else {
       target.fs.mkdirs(target.path.getParent)
-      BigwrapException.require(target.fs.rename(staged.path, target.path), s"could not rename $staged to $target")
+      rename(staged, target)
     }
   }
+
+  private def rename(from: Location, to: Location): Unit =
+    BigwrapException.require(from.fs.rename(from.path, to.path), s"could not rename $from to $to")
 
   /** Copies the complete `staged` over `target` (target's manifest first out, staged's manifest last in). */
   private def publish(staged: Location, target: Location): Unit = {
     target.child(ManifestName).delete()
     target.delete()
-    val files = JsonMethods.parse(new String(staged.child(ManifestName).readBytes(), "UTF-8")) \ "files"
-    (files.children.map(f => (f \ "path").values.toString) :+ ManifestName).foreach { name =>
+    (listedFiles(staged).map(_._1) :+ ManifestName).foreach { name =>
       target.child(name).write(staged.child(name).readBytes())
     }
     staged.delete()

@@ -1,5 +1,6 @@
 package bigwrap.nn
 
+import bigwrap.nn.Storage.raw
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.AbstractModule
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -30,13 +31,9 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
   private var kept = new Array[Float](0)
   private var batch, steps, sources = 0
 
-  private def raw(t: Tensor[Float]): (Array[Float], Int) = (t.storage().array(), t.storageOffset() - 1)
-
   private def masks(input: Table): Seq[Option[Tensor[Float]]] = {
-    var index = 4
-    Seq(queryMask, keyMask, attentionMask).map { present =>
-      if (!present) None else { val t = input[Tensor[Float]](index).contiguous(); index += 1; Some(t) }
-    }
+    val given = Iterator.from(4).map(input[Tensor[Float]](_).contiguous()) // the masks present, in order
+    Seq(queryMask, keyMask, attentionMask).map(present => if (present) Some(given.next()) else None)
   }
 
   /** (T×S) for batch row b: whether query t may attend to source s. */

@@ -1,5 +1,6 @@
 package bigwrap.nn
 
+import bigwrap.nn.Storage.raw
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorModule
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -32,8 +33,7 @@ final class Relu extends TensorModule[Float] {
   override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
     output.resizeAs(input)
     if (input.isContiguous() && output.isContiguous()) {
-      val (in, inStart, out, outStart) = (input.storage().array(), input.storageOffset() - 1,
-        output.storage().array(), output.storageOffset() - 1)
+      val ((in, inStart), (out, outStart)) = (raw(input), raw(output))
       val n = input.nElement() // a product over the dimensions: not in the loop's test
       var i = 0
       while (i < n) {

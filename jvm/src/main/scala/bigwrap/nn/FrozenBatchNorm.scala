@@ -1,5 +1,6 @@
 package bigwrap.nn
 
+import bigwrap.nn.Storage.raw
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorModule
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -41,10 +42,7 @@ final class FrozenBatchNorm(channels: Int, eps: Double, affine: Boolean) extends
   private def perChannel(in: Tensor[Float], out: Tensor[Float], scale: Array[Float], shift: Array[Float]): Tensor[Float] = {
     val x = in.contiguous()
     out.resizeAs(x)
-    val xs = x.storage().array()
-    val xo = x.storageOffset() - 1
-    val ys = out.storage().array()
-    val yo = out.storageOffset() - 1
+    val ((xs, xo), (ys, yo)) = (raw(x), raw(out))
     val n = x.nElement()
     var i = 0
     while (i < n) {

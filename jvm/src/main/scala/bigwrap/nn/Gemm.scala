@@ -9,12 +9,7 @@ private[nn] object Gemm {
       var p = 0
       while (p < k) {
         val av = a(ao + i * k + p)
-        if (av != 0f) {
-          var j = 0
-          val bRow = bo + p * n
-          val cRow = co + i * n
-          while (j < n) { c(cRow + j) += av * b(bRow + j); j += 1 }
-        }
+        if (av != 0f) addScaled(av, b, bo + p * n, c, co + i * n, n)
         p += 1
       }
       i += 1
@@ -28,16 +23,17 @@ private[nn] object Gemm {
       var i = 0
       while (i < m) {
         val av = a(ao + p * m + i)
-        if (av != 0f) {
-          var j = 0
-          val bRow = bo + p * n
-          val cRow = co + i * n
-          while (j < n) { c(cRow + j) += av * b(bRow + j); j += 1 }
-        }
+        if (av != 0f) addScaled(av, b, bo + p * n, c, co + i * n, n)
         i += 1
       }
       p += 1
     }
+  }
+
+  /** c(cRow, n values) += av · b(bRow, n values): one row of a product. */
+  private def addScaled(av: Float, b: Array[Float], bRow: Int, c: Array[Float], cRow: Int, n: Int): Unit = {
+    var j = 0
+    while (j < n) { c(cRow + j) += av * b(bRow + j); j += 1 }
   }
 
   /** c(m×n) += a(m×k) · bᵀ with b stored (n×k) */

@@ -1,5 +1,6 @@
 package bigwrap.nn
 
+import bigwrap.nn.Storage.raw
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -70,8 +71,6 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     case _ => 1f
   }
 
-  private def raw(t: Tensor[Float]): (Array[Float], Int) = (t.storage().array(), t.storageOffset() - 1)
-
   private def step(s: Int): Int = if (goBackwards) steps - 1 - s else s
 
   override def updateOutput(input: Activity): Tensor[Float] = {
@@ -80,8 +79,8 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     steps = x.size(2)
     keep = input match {
       case table: Table =>
-        val m = table[Tensor[Float]](2).contiguous()
-        Array.tabulate(batch * steps)(i => m.storage().array()(m.storageOffset() - 1 + i) > 0.5f)
+        val (ms, mo) = raw(table[Tensor[Float]](2).contiguous())
+        Array.tabulate(batch * steps)(i => ms(mo + i) > 0.5f)
       case _ => null
     }
     val (xs, xo) = raw(x)
@@ -160,15 +159,10 @@ final class KerasRecurrent(kind: String, inputSize: Int, units: Int, activation:
     if (returnSequences) {
       output.resize(n, steps, u)
       val (os, oo) = raw(output)
-      var b = 0
-      while (b < n) {
-        var s2 = 0
-        while (s2 < steps) {
-          if (zeroMaskedOutputs && !kept(b, step(s2))) java.util.Arrays.fill(os, oo + (b * steps + s2) * u, oo + (b * steps + s2 + 1) * u, 0f)
-          else System.arraycopy(states, (s2 + 1) * n * u + b * u, os, oo + (b * steps + s2) * u, u)
-          s2 += 1
-        }
-        b += 1
+      for (b <- 0 until n; s2 <- 0 until steps) {
+        val to = oo + (b * steps + s2) * u
+        if (zeroMaskedOutputs && !kept(b, step(s2))) java.util.Arrays.fill(os, to, to + u, 0f)
+        else System.arraycopy(states, (s2 + 1) * n * u + b * u, os, to, u)
       }
     } else {
       output.resize(n, u)

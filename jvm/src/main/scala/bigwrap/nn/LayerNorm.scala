@@ -1,5 +1,6 @@
 package bigwrap.nn
 
+import bigwrap.nn.Storage.raw
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorModule
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -16,18 +17,16 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
   private var normalized = new Array[Float](0)
   private var invStd = new Array[Float](0)
 
-  private def data(t: Tensor[Float]): (Array[Float], Int) = (t.storage().array(), t.storageOffset() - 1)
-
   override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
     val x = input.contiguous()
     val rows = x.nElement() / size
     output.resizeAs(x)
     normalized = new Array[Float](x.nElement())
     invStd = new Array[Float](rows)
-    val (xs, xo) = data(x)
-    val (ys, yo) = data(output)
-    val (gs, go) = data(gamma)
-    val (bs, bo) = data(beta)
+    val (xs, xo) = raw(x)
+    val (ys, yo) = raw(output)
+    val (gs, go) = raw(gamma)
+    val (bs, bo) = raw(beta)
     var r = 0
     while (r < rows) {
       val base = r * size
@@ -56,9 +55,9 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     val dy = gradOutput.contiguous()
     val rows = dy.nElement() / size
     gradInput.resizeAs(input)
-    val (ds, dOff) = data(dy)
-    val (xs, xo) = data(gradInput)
-    val (gs, go) = data(gamma)
+    val (ds, dOff) = raw(dy)
+    val (xs, xo) = raw(gradInput)
+    val (gs, go) = raw(gamma)
     val dn = new Array[Double](size)
     var r = 0
     while (r < rows) {
@@ -85,9 +84,9 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
   override def accGradParameters(input: Tensor[Float], gradOutput: Tensor[Float]): Unit = {
     val dy = gradOutput.contiguous()
     val rows = dy.nElement() / size
-    val (ds, dOff) = data(dy)
-    val (gg, ggo) = data(gradGamma)
-    val (gb, gbo) = data(gradBeta)
+    val (ds, dOff) = raw(dy)
+    val (gg, ggo) = raw(gradGamma)
+    val (gb, gbo) = raw(gradBeta)
     var r = 0
     while (r < rows) {
       var i = 0

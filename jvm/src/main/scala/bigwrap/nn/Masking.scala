@@ -1,5 +1,6 @@
 package bigwrap.nn
 
+import bigwrap.nn.Storage.raw
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, TensorModule}
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -11,7 +12,7 @@ private object StepValues {
     val x = input.contiguous()
     val steps = x.size(1) * (if (x.dim() > 1) x.size(2) else 1)
     val width = x.nElement() / math.max(steps, 1)
-    val (a, o) = (x.storage().array(), x.storageOffset() - 1)
+    val (a, o) = raw(x)
     (x, Array.tabulate(steps) { s =>
       var i = 0
       var differs = false
@@ -30,7 +31,7 @@ final class StepMask(value: Float) extends TensorModule[Float] {
   override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
     val (_, keep) = StepValues.keep(input, value)
     output.resize(input.size(1), input.size(2))
-    val (a, o) = (output.storage().array(), output.storageOffset() - 1)
+    val (a, o) = raw(output)
     keep.indices.foreach(i => a(o + i) = if (keep(i)) 1f else 0f)
     output
   }
@@ -47,7 +48,7 @@ final class MaskSteps(value: Float) extends TensorModule[Float] {
     val x = from.contiguous()
     to.resizeAs(x).copy(x)
     val width = x.nElement() / keep.length
-    val (a, o) = (to.storage().array(), to.storageOffset() - 1)
+    val (a, o) = raw(to)
     keep.indices.foreach(s => if (!keep(s)) java.util.Arrays.fill(a, o + s * width, o + (s + 1) * width, 0f))
     to
   }
@@ -69,9 +70,9 @@ final class MaskedMean extends AbstractModule[Table, Tensor[Float], Float] {
     val m = input[Tensor[Float]](2).contiguous()
     val (batch, steps, channels) = (x.size(1), x.size(2), x.size(3))
     output.resize(batch, channels).zero()
-    val (xs, xo) = (x.storage().array(), x.storageOffset() - 1)
-    val (ms, mo) = (m.storage().array(), m.storageOffset() - 1)
-    val (ys, yo) = (output.storage().array(), output.storageOffset() - 1)
+    val (xs, xo) = raw(x)
+    val (ms, mo) = raw(m)
+    val (ys, yo) = raw(output)
     var b = 0
     while (b < batch) {
       var count = 0f
@@ -95,9 +96,9 @@ final class MaskedMean extends AbstractModule[Table, Tensor[Float], Float] {
     val dy = gradOutput.contiguous()
     val (batch, steps, channels) = (x.size(1), x.size(2), x.size(3))
     val dx = Tensor[Float](batch, steps, channels)
-    val (ds, dOff) = (dx.storage().array(), dx.storageOffset() - 1)
-    val (ms, mo) = (m.storage().array(), m.storageOffset() - 1)
-    val (gs, go) = (dy.storage().array(), dy.storageOffset() - 1)
+    val (ds, dOff) = raw(dx)
+    val (ms, mo) = raw(m)
+    val (gs, go) = raw(dy)
     var b = 0
     while (b < batch) {
       var count = 0f

@@ -77,8 +77,9 @@ final class NativeLinear(inputSize: Int, outputSize: Int, withBias: Boolean, val
     s"NativeLinear($inputSize -> $outputSize, ${activation.name}${if (bf16) ", bf16" else ""})"
 }
 
-/** A tensor's storage array and 0-based offset, or null for an absent tensor (no bias). */
+/** A tensor's storage array and 0-based offset; `array` and `offset` give null and 0 for an absent tensor (no bias). */
 private[nn] object Storage {
+  def raw(t: Tensor[Float]): (Array[Float], Int) = (t.storage().array(), t.storageOffset() - 1)
   def array(t: Tensor[Float]): Array[Float] = if (t == null) null else t.storage().array()
   def offset(t: Tensor[Float]): Int = if (t == null) 0 else t.storageOffset() - 1
 }

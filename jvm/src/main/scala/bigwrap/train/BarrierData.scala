@@ -44,10 +44,6 @@ object BarrierData {
     BarrierFeeding(stored.layout, shares.map(_.sorted.toArray), load, batchSize / tasks, seed)
   }
 
-  /** The barrier stage's input for `epoch`: partition t streams task t's chunks in the epoch's order. */
-  def epochRows(stored: StoredChunks, feeding: BarrierFeeding, epoch: Int): RDD[Chunk] =
-    new EpochRows(stored.chunks, feeding, epoch)
-
   def random(feeding: BarrierFeeding, epoch: Int, task: Int, purpose: Int): Random =
     new Random(feeding.seed * 1000003L + epoch * 7919L + task * 31L + purpose)
 }
@@ -55,11 +51,12 @@ object BarrierData {
 private final class TaskShare(val index: Int, val parents: Array[Partition]) extends Partition
 
 /**
+ * The barrier stage's input for `epoch`: partition t streams task t's chunks in the epoch's order.
  * Reads stored partitions of `parent` inside the barrier stage without depending on it: Spark allows no
  * RDD with another partition count in a barrier stage. So the scheduler never recomputes `parent` for
  * this RDD; StoredChunks.restore does that in a normal job before a retried epoch.
  */
-private final class EpochRows(parent: RDD[Chunk], feeding: BarrierFeeding, epoch: Int)
+private[train] final class EpochRows(parent: RDD[Chunk], feeding: BarrierFeeding, epoch: Int)
     extends RDD[Chunk](parent.sparkContext, Nil) {
   override protected def getPartitions: Array[Partition] =
     Array.tabulate[Partition](feeding.shares.length)(t => new TaskShare(t, feeding.shares(t).map(parent.partitions(_))))
@@ -90,11 +87,15 @@ private final class Interleaved[A](sources: Iterator[() => Iterator[A]], width: 
 
 /**
  * One task's rows for one epoch, as the input and target tensors of its sub-batches. Rows stream from
- * the chunks into a buffer of `capacity` rows; each sub-batch row is a random row of the buffer, whose
- * place the next incoming row takes (tf.data's shuffle buffer).
+ * the chunks into a buffer of `capacity` rows (a sub-batch at least); each sub-batch row is a random row of
+ * the buffer, whose place the next incoming row takes (tf.data's shuffle buffer).
  */
-final class TaskFeed(chunks: Iterator[Chunk], layout: RowLayout, capacity: Int, random: Random) {
+final class TaskFeed(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Iterator[Chunk]) {
+  private val layout = feeding.layout
   private val rowFloats = layout.rowFloats
+  private val capacity = math.max(feeding.perTask.toLong, math.min(BarrierData.ShuffleBufferBytes / (4L * rowFloats),
+    feeding.taskRows(task))).max(1L).toInt
+  private val random = BarrierData.random(feeding, epoch, task, 1)
   private val buffer = new Array[Float](capacity * rowFloats)
   private var held = 0
   private var chunk: Chunk = _
@@ -133,8 +134,8 @@ final class TaskFeed(chunks: Iterator[Chunk], layout: RowLayout, capacity: Int, 
   }
 
   /** After the epoch's iterations: every row of the share was fed, as many as when the data was first read. */
-  def checkAllFed(expected: Long, task: Int): Unit = {
-    val left = topUp()
+  def checkAllFed(): Unit = {
+    val (left, expected) = (topUp(), feeding.taskRows(task))
     BigwrapException.require(delivered == expected && !left, s"training task $task read ${delivered + held}" +
       s"${if (left) " or more" else ""} rows this epoch but $expected when the data was first read: the training " +
       "DataFrame does not give the same rows each time it is read; cache it, or use dataCache='auto'")
@@ -164,14 +165,5 @@ final class TaskFeed(chunks: Iterator[Chunk], layout: RowLayout, capacity: Int, 
       nextRow = 0
     }
     chunk != null && nextRow < chunk.rows
-  }
-}
-
-object TaskFeed {
-  def apply(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Iterator[Chunk]): TaskFeed = {
-    val rowBytes = 4L * feeding.layout.rowFloats
-    val capacity = math.max(feeding.perTask.toLong, math.min(BarrierData.ShuffleBufferBytes / rowBytes,
-      feeding.taskRows(task))).max(1L).toInt
-    new TaskFeed(chunks, feeding.layout, capacity, BarrierData.random(feeding, epoch, task, 1))
   }
 }

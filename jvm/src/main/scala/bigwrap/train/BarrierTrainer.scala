@@ -66,11 +66,7 @@ object BarrierTrainer extends Trainer {
     val size = BigDLAccess.flatParameters(job.model)._1.nElement()
     val bounds = sliceBounds(size, tasks)
     val slices = (0 until tasks).map(t => (bounds(t), bounds(t + 1) - bounds(t)))
-    var optimMethods = (job.optimizerState.initial match {
-      case Some(state) => OptimizerState.split(job.optimMethod, state, slices)
-      case None => slices.map(_ => job.optimMethod.clone())
-    }).zip(slices).map { case (method, (start, length)) => FrozenWeights.forSlice(method, job.frozen, start, length) }
-      .toArray
+    var optimMethods = job.sliceMethods(slices).toArray
     job.optimizerState.capture = () => Some(OptimizerState.join(optimMethods, size))
     try {
       var epoch = job.startEpoch + 1
@@ -82,18 +78,18 @@ object BarrierTrainer extends Trainer {
         if (attempt > 0) stored.restore()
         val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, attempt, mklThreads, seed,
           feeding, job.model, job.criterion, optimMethods))
-        sc.setLocalProperty(FailureWatch.RunProperty, run)
+        sc.setLocalProperty(RunProperty, run)
         val callSite = sc.getLocalProperty(CallSiteProperty)
         sc.setCallSite(s"bigwrap barrier trainer: epoch $epoch") // names the stage in the Spark UI
         val clipValue = job.clipValue
         val outcome = try {
-          Right(BarrierData.epochRows(stored, feeding, epoch).barrier().mapPartitions(part =>
+          Right(new EpochRows(stored.chunks, feeding, epoch).barrier().mapPartitions(part =>
             Iterator.single(BarrierTrainer.runTask(start.value, part, clipValue))).collect().sortBy(_.task))
         } catch {
           case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 && !job.cancelled() =>
             Left(failure)
         } finally {
-          sc.setLocalProperty(FailureWatch.RunProperty, null)
+          sc.setLocalProperty(RunProperty, null)
           sc.setLocalProperty(CallSiteProperty, callSite)
           start.destroy()
         }
@@ -128,6 +124,8 @@ object BarrierTrainer extends Trainer {
    */
   private val MaxEpochAttempts = 3
   private val CallSiteProperty = "callSite.short"
+  /** The local property that marks the jobs of a run, for its FailureWatch. */
+  private val RunProperty = "bigwrap.barrier.run"
 
   private def causes(t: Throwable): List[Throwable] = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(20).toList
 
@@ -191,7 +189,7 @@ object BarrierTrainer extends Trainer {
     val gOffset = gradients.storageOffset() - 1
     val managers = round(0).managers
     val perTask = start.batchSize / start.tasks
-    val batch = TaskFeed(start.feeding, start.epoch, task, chunks)
+    val batch = new TaskFeed(start.feeding, start.epoch, task, chunks)
     val reduced = new Array[Float](mine.length)
     val exchange = new SliceExchange(RoundKey(start.run, start.epoch, attempt, 0), task, sliceStart, managers, g,
       gOffset, w, wOffset, context)
@@ -224,7 +222,7 @@ object BarrierTrainer extends Trainer {
         }
         exchange.allGather(iteration, clock)
       }
-      batch.checkAllFed(start.feeding.taskRows(task), task)
+      batch.checkAllFed()
       round(SliceExchange.finalRound(start.iterations)) // nobody still reads this task's last weight slice
       exchange.finish(start.iterations)
     } finally exchange.close()
@@ -240,7 +238,7 @@ object BarrierTrainer extends Trainer {
     private val stages = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
 
     override def onJobStart(event: SparkListenerJobStart): Unit =
-      if (Option(event.properties).exists(_.getProperty(FailureWatch.RunProperty) == run)) {
+      if (Option(event.properties).exists(_.getProperty(RunProperty) == run)) {
         event.stageIds.foreach(id => stages.add(id))
       }
 
@@ -248,9 +246,5 @@ object BarrierTrainer extends Trainer {
       if (stages.contains(event.stageId) && event.reason != Success) {
         SyncService.abandon(run, s"a task failed (${event.reason}); Spark retries the epoch")
       }
-  }
-
-  private object FailureWatch {
-    val RunProperty = "bigwrap.barrier.run"
   }
 }

@@ -39,11 +39,8 @@ object BigDLTrainer extends Trainer {
     val partitions = BigDLAccess.nodeNumber // DataSet.rdd coalesces the samples to one partition per node
     // Shard methods of our own, installed as if DistriOptimizer had kept them from an earlier call: the
     // resumed optimizer state cut into shards, and frozen weights held in place (FrozenWeights).
-    val ranges = shardRanges(parameterCount, partitions)
-    val resumed = job.optimizerState.initial.map(state => OptimizerState.split(job.optimMethod, state, ranges))
-    val shards = if (job.frozen.isEmpty) resumed else Some(resumed.getOrElse(ranges.map(_ => job.optimMethod.clone()))
-      .zip(ranges).map { case (method, (start, length)) => FrozenWeights.forSlice(method, job.frozen, start, length) })
-    shards.foreach { methods =>
+    if (job.optimizerState.initial.isDefined || job.frozen.nonEmpty) {
+      val methods = job.sliceMethods(shardRanges(parameterCount, partitions))
       OptimizerAccess.setShardMethods(optimizer, job.data.sparkContext.parallelize(
         methods.map(m => Map(job.model.getName() -> m)), partitions))
     }

@@ -1,7 +1,7 @@
 package bigwrap.train
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.{Chunk, Chunks, RowLayout, Samples, Target}
+import bigwrap.data.{Chunk, Chunks, RowLayout, Target}
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import org.apache.spark.SparkContext
 import org.apache.spark.bigwrap.BlockStatus
@@ -47,7 +47,11 @@ final class TrainingData(df: DataFrame, featuresCols: Seq[String], featureShapes
   lazy val level: StorageLevel = chosenLevel.getOrElse(DataCache.level(mode, count * 4L * rowFloats,
     BlockStatus.executorStorageBytes(sparkContext)))
 
-  def samples: RDD[Sample[Float]] = Samples.fromDataFrame(df, featuresCols, featureShapes, labelCol, target)
+  /** Every row as a BigDL sample, made on the executors as the rows are read (nothing stored: BigDL caches them). */
+  def samples: RDD[Sample[Float]] = {
+    val (rows, layout) = Chunks.fromDataFrame(df, featuresCols, featureShapes, labelCol, target)
+    Chunks.toSamples(rows, layout)
+  }
 
   /** Chunks persisted at this mode's level, computed (and stored) when first read. */
   def chunks(minPartitions: Int = 1): (RDD[Chunk], RowLayout) = {
@@ -101,8 +105,6 @@ final class TrainingData(df: DataFrame, featuresCols: Seq[String], featureShapes
 
 /** Stored training chunks: `partitionRows` is the only per-data state the driver holds. */
 final class StoredChunks(val chunks: RDD[Chunk], val layout: RowLayout, val partitionRows: Array[Long]) {
-  def rows: Long = partitionRows.sum
-
   /** Cached partitions, bytes in memory and bytes on disk, as the block manager master reports them. */
   def storage: (Int, Long, Long) = chunks.sparkContext.getRDDStorageInfo.find(_.id == chunks.id)
     .map(info => (info.numCachedPartitions, info.memSize, info.diskSize)).getOrElse((0, 0L, 0L))

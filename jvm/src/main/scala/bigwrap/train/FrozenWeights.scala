@@ -3,15 +3,13 @@ package bigwrap.train
 import com.intel.analytics.bigdl.bigwrapaccess.OptimizerAccess
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
-import com.intel.analytics.bigdl.dllib.utils.Table
 
 /**
  * Runs `inner` on one slice of the flat parameter vector and leaves the values at `frozen` (offset,
  * length ranges within the slice) exactly as they were. A zero gradient is not enough: weight decay,
  * momentum and Adam's moments move a weight without one. Both trainers wrap each shard's method.
  */
-final class FrozenWeights(val inner: OptimMethod[Float], frozen: Array[(Int, Int)])
-  extends OptimMethod[Float] with Delegating {
+final class FrozenWeights(val inner: OptimMethod[Float], frozen: Array[(Int, Int)]) extends Delegating {
   // Trainers write their counters (neval, epoch) into the outermost method's table; schedules read them there.
   OptimizerAccess.shareState(this, inner)
 
@@ -28,10 +26,6 @@ final class FrozenWeights(val inner: OptimMethod[Float], frozen: Array[(Int, Int
     frozen.zip(kept).foreach { case (range, values) => part(parameter, range).copy(values) }
     result
   }
-
-  override def clearHistory(): Unit = inner.clearHistory()
-  override def getLearningRate(): Double = inner.getLearningRate()
-  override def loadFromTable(config: Table): this.type = { inner.loadFromTable(config); this }
 }
 
 object FrozenWeights {

@@ -72,7 +72,7 @@ final class Metric(val name: String, task: String, fromLogits: Boolean, criterio
         val hits = out.indices.map(i => out(i).indices.count(j =>
           (probability(out(i)(j)) > 0.5) == (tgt(i)(j) > 0.5)).toDouble / out(i).length).sum
         new MeanResult(hits, n)
-      case TopK(k) =>
+      case Metrics.TopK(k) =>
         new MeanResult(out.indices.count(i => out(i).indices.sortBy(j => -out(i)(j)).take(k).contains(targetClass(tgt(i)))).toDouble, n)
       case "auc" =>
         val bins = 10000
@@ -96,16 +96,16 @@ final class Metric(val name: String, task: String, fromLogits: Boolean, criterio
 
   def format(): String = name
   override def clone(): ValidationMethod[Float] = new Metric(name, task, fromLogits, criterion.cloneCriterion())
-
-  private object TopK {
-    def unapply(s: String): Option[Int] =
-      if (s.startsWith("top_") && s.endsWith("_accuracy")) scala.util.Try(s.drop(4).dropRight(9).toInt).toOption
-      else None
-  }
 }
 
 object Metrics {
   private val Known = "^(loss|accuracy|auc|mae|mse|top_(\\d+)_accuracy)$".r
+
+  private[train] object TopK {
+    def unapply(s: String): Option[Int] =
+      if (s.startsWith("top_") && s.endsWith("_accuracy")) scala.util.Try(s.drop(4).dropRight(9).toInt).toOption
+      else None
+  }
 
   /** Whether `name` is a metric bigwrap computes (whether it fits a model's task is checked by `apply`). */
   def isKnown(name: String): Boolean = Known.pattern.matcher(name).matches()
@@ -119,8 +119,7 @@ object Metrics {
         case "accuracy" => task != "regression"
         case "auc" => task == "binary" && outputSize == 1
         case "mae" | "mse" => task != "multiclass"
-        case k if k.startsWith("top_") && k.endsWith("_accuracy") =>
-          task == "multiclass" && scala.util.Try(k.drop(4).dropRight(9).toInt).toOption.exists(v => v >= 1 && v <= outputSize)
+        case TopK(k) => task == "multiclass" && k >= 1 && k <= outputSize
         case _ => false
       }
       BigwrapException.require(fits, s"metric '$name' does not apply to a $task loss with $outputSize output unit(s) " +

@@ -27,11 +27,8 @@ object OptimizerState {
   /** Joins the state of per-shard methods (in shard order) covering `parameterCount` values. */
   def join(shards: Seq[OptimMethod[Float]], parameterCount: Int): OptimizerState = {
     BigwrapException.require(shards.nonEmpty, "no optimizer state to save")
-    def tables(m: OptimMethod[Float]) = (OptimizerAccess.state(innermost(m)), m match {
-      case s: Scheduled => s.scalars
-      case FrozenScheduled(s) => s.scalars
-      case _ => Map.empty[String, Double]
-    })
+    def tables(m: OptimMethod[Float]) =
+      (OptimizerAccess.state(innermost(m)), scheduled(m).map(_.scalars).getOrElse(Map.empty[String, Double]))
     val first = tables(shards.head)
     val keys = first._1.keySet.toSeq.map(_.toString).sorted
     val tensorKeys = keys.filter(k => first._1[Any](k).isInstanceOf[Tensor[_]] &&
@@ -57,7 +54,6 @@ object OptimizerState {
     shards.map { case (offset, length) =>
       val method = template.clone()
       val table = OptimizerAccess.state(innermost(method))
-      val scheduled = Some(method).collect { case s: Scheduled => s }
       state.arrays.entries.foreach { e =>
         val values = java.util.Arrays.copyOfRange(state.arrays.data, e.offset.toInt + offset, e.offset.toInt + offset + length)
         table(e.name) = Tensor[Float](values, Array(length))
@@ -68,17 +64,17 @@ object OptimizerState {
         case (k, ("float", v)) => table(k) = v.toFloat
         case (k, (_, v)) => table(k) = v
       }
-      scheduled.foreach(_.restoreScalars(state.counters.collect {
+      scheduled(method).foreach(_.restoreScalars(state.counters.collect {
         case (k, (_, v)) if k.startsWith("schedule.") => k.stripPrefix("schedule.") -> v
       }))
       method
     }
 
-  private object FrozenScheduled {
-    def unapply(m: OptimMethod[Float]): Option[Scheduled] = m match {
-      case f: FrozenWeights => Some(f.inner).collect { case s: Scheduled => s }
-      case _ => None
-    }
+  /** The schedule among `method`'s wrappers, whose plateau bookkeeping the state carries. */
+  private def scheduled(method: OptimMethod[Float]): Option[Scheduled] = method match {
+    case s: Scheduled => Some(s)
+    case d: Delegating => scheduled(d.inner)
+    case _ => None
   }
 
   /** The method whose table holds the history: wrappers (schedules, AdamW) delegate to it. */

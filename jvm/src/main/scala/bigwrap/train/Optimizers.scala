@@ -54,8 +54,12 @@ object Optimizers {
 }
 
 /** An optim method that runs another one; its state (history, counters) lives in `inner`'s table. */
-trait Delegating {
+trait Delegating extends OptimMethod[Float] {
   def inner: OptimMethod[Float]
+
+  override def clearHistory(): Unit = inner.clearHistory()
+  override def getLearningRate(): Double = inner.getLearningRate()
+  override def loadFromTable(config: Table): this.type = { inner.loadFromTable(config); this }
 }
 
 /**
@@ -64,7 +68,7 @@ trait Delegating {
  * @specialized method of Adam recurses forever through its specialized variant).
  */
 final class AdamW(lr: Double, beta1: Double, beta2: Double, epsilon: Double, val weightDecay: Double)
-  extends OptimMethod[Float] with Delegating {
+  extends Delegating {
   val inner: Adam[Float] = new Adam[Float](learningRate = lr, beta1 = beta1, beta2 = beta2, Epsilon = epsilon)
 
   override def optimize(feval: Tensor[Float] => (Float, Tensor[Float]),
@@ -73,7 +77,5 @@ final class AdamW(lr: Double, beta1: Double, beta2: Double, epsilon: Double, val
     inner.optimize(feval, parameter)
   }
 
-  override def clearHistory(): Unit = inner.clearHistory()
   override def getLearningRate(): Double = inner.learningRate
-  override def loadFromTable(config: Table): this.type = { inner.loadFromTable(config); this }
 }

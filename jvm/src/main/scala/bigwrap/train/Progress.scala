@@ -15,7 +15,6 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
   private val rows = ArrayBuffer[JObject](previousRows: _*)
   private var epochLosses = ArrayBuffer[Double]()
   private var epochSeconds = 0.0
-  private var totalIterations = 0
   private var epoch = startEpoch + 1
   private val phases = scala.collection.mutable.Map[Int, Map[String, Double]]()
   private val warnings = ArrayBuffer[String]()
@@ -25,7 +24,6 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
   def iterationEnd(loss: Double, seconds: Double): Unit = synchronized {
     epochLosses += loss
     epochSeconds += seconds
-    totalIterations += 1
   }
 
   /**
@@ -57,7 +55,6 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
   def warn(message: String): Unit = synchronized { warnings += message }
 
   def history: Seq[JObject] = synchronized(rows.toList)
-  def iterations: Int = synchronized(totalIterations)
   def finish(): Unit = done = true
 
   def toJson: String = synchronized {

@@ -4,7 +4,6 @@ import bigwrap.api.BigwrapException
 import com.intel.analytics.bigdl.bigwrapaccess.OptimizerAccess
 import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
-import com.intel.analytics.bigdl.dllib.utils.Table
 import org.json4s._
 
 /**
@@ -58,9 +57,7 @@ object Schedules {
   private implicit val formats: Formats = DefaultFormats
 
   def apply(config: JValue): Schedule = config match {
-    case JDouble(v) => Constant(v)
-    case JInt(v) => Constant(v.toDouble)
-    case JDecimal(v) => Constant(v.toDouble)
+    case number @ (JDouble(_) | JInt(_) | JDecimal(_)) => Constant(number.extract[Double])
     case obj: JObject =>
       def number(key: String): Double = (obj \ key).extractOpt[Double].getOrElse(
         throw BigwrapException.valueError(s"learning-rate schedule ${compactName(obj)} needs `$key`"))
@@ -92,7 +89,7 @@ object Schedules {
  * step. For reduce-on-plateau the epoch's mean loss is accumulated from the losses the trainer
  * passes to `feval`, which are the same on every parameter shard, so all shards agree.
  */
-final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) extends OptimMethod[Float] with Delegating {
+final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) extends Delegating {
   private var plateauFactor = 1.0
   private var plateauBest = Double.PositiveInfinity
   private var plateauWait = 0
@@ -135,9 +132,7 @@ final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) ext
     inner.optimize(recording, parameter)
   }
 
-  override def clearHistory(): Unit = inner.clearHistory()
   override def getLearningRate(): Double = currentRate(OptimizerAccess.state(this).getOrElse[Int]("neval", 1) - 1)
-  override def loadFromTable(config: Table): this.type = { inner.loadFromTable(config); this }
 
   /** The plateau bookkeeping, saved with the optimizer state so a resumed run continues it. */
   def scalars: Map[String, Double] = Map("plateau_factor" -> plateauFactor, "plateau_best" -> plateauBest,

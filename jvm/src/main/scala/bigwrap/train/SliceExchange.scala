@@ -169,13 +169,15 @@ private final class LocalGroup(val size: Int) {
   /** Waits until task `t` published its weight slice of `iteration` (or the stage was cancelled). */
   def awaitWeights(t: Int, iteration: Int, context: BarrierTaskContext): Unit = {
     lock.lock()
-    try {
-      while (published.getOrDefault(t, 0L) <= iteration) {
-        if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-        passed.awaitNanos(50000000L)
-      }
-    } finally lock.unlock()
+    try waitWhile(published.getOrDefault(t, 0L) <= iteration, context) finally lock.unlock()
   }
+
+  /** Holding the lock: waits while `blocked`, woken by signalAll, unless the task was killed. */
+  private def waitWhile(blocked: => Boolean, context: BarrierTaskContext): Unit =
+    while (blocked) {
+      if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+      passed.awaitNanos(50000000L)
+    }
 
   /**
    * Waits until all `size` tasks arrived; returns their summed loss and count. A killed task (its stage
@@ -196,12 +198,7 @@ private final class LocalGroup(val size: Int) {
         arrived = 0
         generation += 1
         passed.signalAll()
-      } else {
-        while (generation == mine) {
-          if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-          passed.awaitNanos(50000000L)
-        }
-      }
+      } else waitWhile(generation == mine, context)
       (lastLossSum, lastCount)
     } finally lock.unlock()
   }

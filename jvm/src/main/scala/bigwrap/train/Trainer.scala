@@ -53,6 +53,12 @@ final case class TrainJob(
     cancelled: () => Boolean = () => false) {
   def checkNotCancelled(): Unit =
     if (cancelled()) throw BigwrapException.keyboardInterrupt("the fit was cancelled by the user")
+
+  /** A method per (offset, length) slice of the flat parameters: its cut of `initial`, its frozen ranges held. */
+  def sliceMethods(slices: Seq[(Int, Int)]): Seq[OptimMethod[Float]] =
+    optimizerState.initial.map(OptimizerState.split(optimMethod, _, slices))
+      .getOrElse(slices.map(_ => optimMethod.clone()))
+      .zip(slices).map { case (method, (start, length)) => FrozenWeights.forSlice(method, frozen, start, length) }
 }
 
 /** Synchronous data-parallel SGD over a DataFrame's rows. Design §3: all trainers sit behind this. */

@@ -60,11 +60,9 @@ final class TrainingControl(
 
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float], wallSeconds: Double): Boolean = {
     val scores = validation.toSeq.flatMap(v => Metrics.evaluate(model, v.samples, v.metrics, v.batchSize))
-      .map { case (name, value) => s"val_$name" -> value }
-    scores.foreach { case (name, value) =>
-      validationEvents.foreach(_.addScalar(name.stripPrefix("val_"), value.toFloat, epoch))
-    }
-    val row = JObject((progress.epochRow(epoch, wallSeconds) ++ scores.map { case (k, v) => k -> JDouble(v) }).toList)
+    scores.foreach { case (name, value) => validationEvents.foreach(_.addScalar(name, value.toFloat, epoch)) }
+    val row = JObject((progress.epochRow(epoch, wallSeconds) ++ scores.map { case (k, v) => s"val_$k" -> JDouble(v) })
+      .toList)
     progress.addRow(row)
     val continue = earlyStopping.forall(watch(_, epoch, row, model))
     checkpoints.foreach { plan =>

@@ -116,8 +116,6 @@ object SyncService {
 object SliceBlocks {
   private def id(name: String): BlockId = TestBlockId(s"bigwrap_$name")
 
-  def localManager: BlockManagerId = SparkEnv.get.blockManager.blockManagerId
-
   def put(name: String, values: Array[Float], offset: Int, length: Int): Unit = {
     val buffer = ByteBuffer.allocate(length * 4).order(ByteOrder.LITTLE_ENDIAN)
     buffer.asFloatBuffer().put(values, offset, length)
