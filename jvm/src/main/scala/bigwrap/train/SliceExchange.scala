@@ -135,7 +135,8 @@ private final class LocalGroup(val size: Int) {
   private val lock = new ReentrantLock()
   private val passed = lock.newCondition()
   private var arrived = 0
-  private var generation = 0L
+  /** Volatile: a spinning waiter reads it without the lock (and then the sums written before it moved). */
+  @volatile private var generation = 0L
   private var lossSum, lastLossSum = 0.0
   private var count, lastCount = 0L
   /** Per task: 1 + the last iteration whose updated weight slice it published (0: none yet). */
@@ -167,9 +168,23 @@ private final class LocalGroup(val size: Int) {
   }
 
   /** Waits until task `t` published its weight slice of `iteration` (or the stage was cancelled). */
-  def awaitWeights(t: Int, iteration: Int, context: BarrierTaskContext): Unit = {
-    lock.lock()
-    try waitWhile(published.getOrDefault(t, 0L) <= iteration, context) finally lock.unlock()
+  def awaitWeights(t: Int, iteration: Int, context: BarrierTaskContext): Unit =
+    if (!spinUntil(published.getOrDefault(t, 0L) > iteration)) {
+      lock.lock()
+      try waitWhile(published.getOrDefault(t, 0L) <= iteration, context) finally lock.unlock()
+    }
+
+  /**
+   * Tasks of one iteration usually meet within microseconds of each other, sooner than a parked thread wakes,
+   * so a waiter spins (without the lock) this long before it parks.
+   */
+  private def spinUntil(ready: => Boolean, nanos: Long = 100000L): Boolean = {
+    val deadline = System.nanoTime() + nanos
+    while (!ready) {
+      if (System.nanoTime() > deadline) return false
+      Thread.onSpinWait()
+    }
+    true
   }
 
   /** Holding the lock: waits while `blocked`, woken by signalAll, unless the task was killed. */
@@ -185,8 +200,8 @@ private final class LocalGroup(val size: Int) {
    */
   def await(task: Int, loss: Double, rows: Long, context: BarrierTaskContext): (Double, Long) = {
     lock.lock()
-    try {
-      val mine = generation
+    val mine = generation
+    val last = try {
       lossSum += loss
       count += rows
       arrived += 1
@@ -198,9 +213,14 @@ private final class LocalGroup(val size: Int) {
         arrived = 0
         generation += 1
         passed.signalAll()
-      } else waitWhile(generation == mine, context)
-      (lastLossSum, lastCount)
+      }
+      arrived == 0
     } finally lock.unlock()
+    if (!last && !spinUntil(generation != mine)) {
+      lock.lock()
+      try waitWhile(generation == mine, context) finally lock.unlock()
+    }
+    (lastLossSum, lastCount) // kept until this task arrives again, so safe to read once the generation moved
   }
 }
 
