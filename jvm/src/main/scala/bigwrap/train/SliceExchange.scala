@@ -33,7 +33,9 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private val otherLeaders = remote.groupBy(managers(_)).values.map(_.min).toIndexedSeq.sorted
   /** The local task that carries remote slice t across: sums its gradient out, fetches its weights in. */
   private def carrier(t: Int): Int = local(remote.indexOf(t) % local.length)
-  private val carried = remote.filter(carrier(_) == task)
+  /** Per local task, the remote slices it carries (fixed for the epoch, so worked out once). */
+  private val carriedBy = local.map(s => s -> remote.filter(carrier(_) == s)).toMap
+  private val carried = carriedBy(task)
   private val outgoing = new Array[Float]((0 +: carried.map(length)).max)
   private val group = LocalGroups.join(key, local.length)
   group.register(task, gradients, gradientOffset, weights, weightOffset)
@@ -100,7 +102,7 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
     for (t <- local if t != task) {
       clock("sync")(group.awaitWeights(t, iteration, context))
       clock("exchange") {
-        for (s <- t +: remote.filter(carrier(_) == t)) group.copyWeights(t, start(s), length(s), weights, weightOffset)
+        for (s <- t +: carriedBy(t)) group.copyWeights(t, start(s), length(s), weights, weightOffset)
       }
     }
   }
@@ -169,30 +171,26 @@ private final class LocalGroup(val size: Int) {
 
   /** Waits until task `t` published its weight slice of `iteration` (or the stage was cancelled). */
   def awaitWeights(t: Int, iteration: Int, context: BarrierTaskContext): Unit =
-    if (!spinUntil(published.getOrDefault(t, 0L) > iteration)) {
-      lock.lock()
-      try waitWhile(published.getOrDefault(t, 0L) <= iteration, context) finally lock.unlock()
-    }
+    waitUntil(published.getOrDefault(t, 0L) > iteration, context)
 
   /**
-   * Tasks of one iteration usually meet within microseconds of each other, sooner than a parked thread wakes,
-   * so a waiter spins (without the lock) this long before it parks.
+   * Waits until `ready`, unless the task was killed. Tasks of one iteration usually meet within microseconds
+   * of each other, sooner than a parked thread wakes, so it spins (without the lock) up to 100 µs first, then
+   * parks until a signalAll.
    */
-  private def spinUntil(ready: => Boolean, nanos: Long = 100000L): Boolean = {
-    val deadline = System.nanoTime() + nanos
-    while (!ready) {
-      if (System.nanoTime() > deadline) return false
-      Thread.onSpinWait()
+  private def waitUntil(ready: => Boolean, context: BarrierTaskContext): Unit = {
+    val spinDeadline = System.nanoTime() + 100000L
+    while (!ready && System.nanoTime() < spinDeadline) Thread.onSpinWait()
+    if (!ready) {
+      lock.lock()
+      try {
+        while (!ready) {
+          if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+          passed.awaitNanos(50000000L)
+        }
+      } finally lock.unlock()
     }
-    true
   }
-
-  /** Holding the lock: waits while `blocked`, woken by signalAll, unless the task was killed. */
-  private def waitWhile(blocked: => Boolean, context: BarrierTaskContext): Unit =
-    while (blocked) {
-      if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-      passed.awaitNanos(50000000L)
-    }
 
   /**
    * Waits until all `size` tasks arrived; returns their summed loss and count. A killed task (its stage
@@ -216,10 +214,7 @@ private final class LocalGroup(val size: Int) {
       }
       arrived == 0
     } finally lock.unlock()
-    if (!last && !spinUntil(generation != mine)) {
-      lock.lock()
-      try waitWhile(generation == mine, context) finally lock.unlock()
-    }
+    if (!last) waitUntil(generation != mine, context)
     (lastLossSum, lastCount) // kept until this task arrives again, so safe to read once the generation moved
   }
 }
