@@ -75,10 +75,11 @@ class StandaloneCluster:
             process.wait(timeout=30)
         self.processes.clear()
 
-    def run(self, code: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        """Runs `code` in a fresh Python process whose `spark` is a bigwrap session on this cluster."""
+    def run(self, code: str, timeout: int = 600, conf: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Runs `code` in a fresh Python process whose `spark` is a bigwrap session on this cluster, with `conf`
+        added to its settings."""
         return run_python(code, self.url, {"spark.executor.cores": "1", "spark.cores.max": str(self.workers),
-                                           "spark.executor.memory": "1g"}, timeout)
+                                           "spark.executor.memory": "1g", **(conf or {})}, timeout)
 
 
 def run_python(code: str, master: str, conf: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:

@@ -8,6 +8,7 @@ import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.DataFrame
+import org.apache.spark.sql.functions.monotonically_increasing_id
 
 /** The shape of one row: each model input's, and the label's (as BigDL's target). */
 final case class RowLayout(featureShapes: Array[Array[Int]], labelShape: Array[Int]) {
@@ -80,7 +81,9 @@ object Chunks {
   /**
    * Each partition of `df` becomes a stream of chunks, read from Spark's internal rows (no Row objects,
    * no per-value boxing). A DataFrame of fewer than `minPartitions` partitions is first spread over that
-   * many (a round-robin shuffle), so that every training task gets rows. Nothing is computed until the RDD is.
+   * many (a round-robin shuffle), so that every training task gets rows, each partition in its rows' order in
+   * the source: a shuffle hands them over in whatever order the map outputs arrive, and a seed must give the
+   * same batches every run. Nothing is computed until the RDD is.
    */
   def fromDataFrame(df: DataFrame, featuresCols: Seq[String], featureShapes: Seq[Seq[Int]], labelCol: String,
       target: Target, minPartitions: Int = 1): (RDD[Chunk], RowLayout) = {
@@ -94,7 +97,10 @@ object Chunks {
     val perChunk = math.max(1, TargetBytes / (4 * layout.rowFloats))
     val selected = df.select((featuresCols :+ labelCol).map(df.col): _*)
     val rows = selected.queryExecution.toRdd match {
-      case few if few.getNumPartitions < minPartitions => selected.repartition(minPartitions).queryExecution.toRdd
+      case few if few.getNumPartitions < minPartitions =>
+        val place = "__bigwrap_source_place"
+        selected.withColumn(place, monotonically_increasing_id()).repartition(minPartitions)
+          .sortWithinPartitions(place).drop(place).queryExecution.toRdd
       case enough => enough
     }
     val chunks = rows.mapPartitions { part =>
