@@ -3,12 +3,14 @@ package bigwrap.data
 import java.io.{Externalizable, ObjectInput, ObjectOutput}
 import java.nio.{ByteBuffer, ByteOrder}
 
+import scala.reflect.ClassTag
+
 import com.intel.analytics.bigdl.dllib.feature.dataset.Sample
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
+import org.apache.spark.{NarrowDependency, Partition, TaskContext}
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.DataFrame
-import org.apache.spark.sql.functions.monotonically_increasing_id
 
 /** The shape of one row: each model input's, and the label's (as BigDL's target). */
 final case class RowLayout(featureShapes: Array[Array[Int]], labelShape: Array[Int]) {
@@ -80,10 +82,8 @@ object Chunks {
 
   /**
    * Each partition of `df` becomes a stream of chunks, read from Spark's internal rows (no Row objects,
-   * no per-value boxing). A DataFrame of fewer than `minPartitions` partitions is first spread over that
-   * many (a round-robin shuffle), so that every training task gets rows, each partition in its rows' order in
-   * the source: a shuffle hands them over in whatever order the map outputs arrive, and a seed must give the
-   * same batches every run. Nothing is computed until the RDD is.
+   * no per-value boxing). A DataFrame of fewer than `minPartitions` partitions is first spread over at least
+   * that many (Spread), so that every training task gets rows. Nothing is computed until the RDD is.
    */
   def fromDataFrame(df: DataFrame, featuresCols: Seq[String], featureShapes: Seq[Seq[Int]], labelCol: String,
       target: Target, minPartitions: Int = 1): (RDD[Chunk], RowLayout) = {
@@ -98,9 +98,7 @@ object Chunks {
     val selected = df.select((featuresCols :+ labelCol).map(df.col): _*)
     val rows = selected.queryExecution.toRdd match {
       case few if few.getNumPartitions < minPartitions =>
-        val place = "__bigwrap_source_place"
-        selected.withColumn(place, monotonically_increasing_id()).repartition(minPartitions)
-          .sortWithinPartitions(place).drop(place).queryExecution.toRdd
+        new Spread(few, math.ceil(minPartitions.toDouble / math.max(1, few.getNumPartitions)).toInt)
       case enough => enough
     }
     val chunks = rows.mapPartitions { part =>
@@ -142,5 +140,29 @@ object Chunks {
         slice(chunk.features(i), row, layout.featureSizes(i), layout.featureShapes(i)))
       if (inputs.size == 1) Sample[Float](inputs.head, label) else Sample[Float](inputs.toArray, label)
     }
+  }
+}
+
+private final class SpreadPartition(val index: Int, val source: Partition, val way: Int) extends Partition
+
+/**
+ * Each partition of `source` dealt round-robin over `ways` partitions, without a shuffle: row i of source
+ * partition p goes to partition p * ways + i % ways. The same rows land in the same places every time they
+ * are read (a shuffle would hand them over in whatever order its map outputs arrive, and a seed must give the
+ * same batches every run), and a lost partition is recomputed from the source alone: a barrier stage that
+ * recomputed a lost shuffle output would fail the whole SparkContext (its stage does not depend on the shuffle).
+ */
+private final class Spread[T: ClassTag](source: RDD[T], ways: Int) extends RDD[T](source.sparkContext,
+    Seq(new NarrowDependency[T](source) { def getParents(partition: Int): Seq[Int] = Seq(partition / ways) })) {
+  override protected def getPartitions: Array[Partition] =
+    source.partitions.flatMap(p => (0 until ways).map(way => new SpreadPartition(p.index * ways + way, p, way)))
+
+  override protected def getPreferredLocations(split: Partition): Seq[String] =
+    source.preferredLocations(split.asInstanceOf[SpreadPartition].source)
+
+  override def compute(split: Partition, context: TaskContext): Iterator[T] = {
+    val spread = split.asInstanceOf[SpreadPartition]
+    var row = -1L
+    source.iterator(spread.source, context).filter { _ => row += 1; row % ways == spread.way }
   }
 }
