@@ -59,6 +59,7 @@ def test_library_loads_in_place_with_bf16_on_this_cpu(spark):
     assert info["library"] == str(_jars.native_library())
     assert info["onednn"].startswith("3.") and "Math Kernel Library" in info["mkl"]
     assert info["bf16"]  # the machine kind has AVX512-BF16 / AMX: bf16 really runs in bf16 here
+    assert info["mkl_threading"] == "tbb"  # MKL's GEMMs can use a task's cores, without a second OpenMP runtime
 
 
 def test_bigdl_and_native_kernels_share_one_openmp_runtime(spark, digits):

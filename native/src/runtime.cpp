@@ -1,5 +1,7 @@
 // Threads, CPU capabilities, elementwise helpers and the facts the JVM reports (info_json).
 #include <cpuid.h>
+#include <dlfcn.h>
+#include <unistd.h>
 #include <link.h>
 
 #include <cmath>
@@ -23,6 +25,7 @@ int omp_get_max_threads(void);
 namespace bw {
 namespace {
 thread_local int thread_count = 1;
+bool mkl_on_tbb = false;
 
 bool cpuid_bf16() {
   unsigned a, b, c, d;
@@ -73,9 +76,24 @@ void *activation_operand(const float *from, size_t n, bool bf16, std::vector<uin
   return buffer.data();
 }
 
+namespace {
+// MKL threads through oneTBB (the mkl wheel's own dependency), not OpenMP: its OpenMP layer would need a second,
+// newer libiomp5 (native/README.md). oneTBB is opened here through this library's RPATH, so that MKL's TBB layer
+// (beside libmkl_rt) finds it loaded; where either is missing MKL stays sequential (MKL would otherwise end the
+// process when it failed to load the layer).
+bool tbb_layer_present() {
+  Dl_info mkl_rt;
+  if (!dladdr(reinterpret_cast<void *>(&mkl_set_threading_layer), &mkl_rt) || !mkl_rt.dli_fname) return false;
+  std::string layer = mkl_rt.dli_fname;
+  layer = layer.substr(0, layer.rfind('/') + 1) + "libmkl_tbb_thread.so.3";
+  return access(layer.c_str(), R_OK) == 0 && dlopen("libtbb.so.12", RTLD_NOW | RTLD_GLOBAL);
+}
+}  // namespace
+
 void init() {
   mkl_set_interface_layer(MKL_INTERFACE_LP64);
-  mkl_set_threading_layer(MKL_THREADING_SEQUENTIAL);
+  mkl_on_tbb = tbb_layer_present();
+  mkl_set_threading_layer(mkl_on_tbb ? MKL_THREADING_TBB : MKL_THREADING_SEQUENTIAL);
 }
 
 void set_threads(int threads) { thread_count = threads > 0 ? threads : 1; }
@@ -83,6 +101,7 @@ int threads() { return thread_count; }
 
 void use_threads() {
   if (omp_get_max_threads() != thread_count) omp_set_num_threads(thread_count);
+  mkl_set_num_threads_local(thread_count);
 }
 
 bool bf16_supported() {
@@ -101,7 +120,8 @@ std::string info_json(const std::string &library_path) {
   std::string json = "{\"library\": " + quoted(library_path) + ", \"mkl\": " + quoted(mkl_version) +
                      ", \"onednn\": \"" + std::to_string(dnnl->major) + "." + std::to_string(dnnl->minor) + "." +
                      std::to_string(dnnl->patch) + "\", \"bf16\": " + (bf16_supported() ? "true" : "false") +
-                     ", \"amx\": " + ((isa & amx) == amx ? "true" : "false") + ", \"openmp_runtimes\": [";
+                     ", \"amx\": " + ((isa & amx) == amx ? "true" : "false") +
+                     ", \"mkl_threading\": \"" + (mkl_on_tbb ? "tbb" : "sequential") + "\", \"openmp_runtimes\": [";
   for (size_t i = 0; i < runtimes.size(); ++i) json += (i ? ", " : "") + quoted(runtimes[i]);
   return json + "]}";
 }
