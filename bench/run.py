@@ -38,6 +38,8 @@ def lenet():
 
 TORCH = {"fp32": "PyTorch eager fp32 (2 threads)", "bf16": "PyTorch eager autocast bf16 (2 threads)"}
 BIGDL = "raw BigDL DistriOptimizer (BigDL kernels)"
+# the throughput runs' SGD (momentum 0.9), the same for every system
+LEARNING_RATE = 0.01
 
 
 def bigwrap_systems(epochs: int) -> dict:
@@ -59,21 +61,22 @@ def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, chan
     hundred iterations (the first epochs of a JVM's first fit run at half speed or less), on the same 2 cores."""
     split = len(x) * 5 // 6
     train, test = frame(spark, x[:split], y[:split]), frame(spark, x[split:], y[split:])
+    sgd = bigwrap.optimizers.SGD(LEARNING_RATE, momentum=0.9)
     print(f"[{name}] warm-up fits ...", flush=True)
     for precision in ("fp32", "bf16"):
         systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=2, trainer="barrier", kernels="native",
-                            precision=precision, optimizer=bigwrap.optimizers.SGD(0.01, momentum=0.9))
-    systems.torch_fit(make_torch(), x[:split], y[:split], batch, 1, 0.01, channels_first)
+                            precision=precision, optimizer=sgd)
+    systems.torch_fit(make_torch(), x[:split], y[:split], batch, 1, LEARNING_RATE, channels_first)
     rows = {}
     for label, (precision, n, options) in bigwrap_systems(epochs).items():
         print(f"[{name}] {label} ...", flush=True)
         fitted, rows[label] = systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=n,
-                                                  optimizer=bigwrap.optimizers.SGD(0.01, momentum=0.9), **options)
+                                                  optimizer=sgd, **options)
         rows[label].update(precision=precision, accuracy=systems.accuracy(fitted, test))
     for precision, label in TORCH.items():
         print(f"[{name}] {label} ...", flush=True)
-        net, rows[label] = systems.torch_fit(make_torch(), x[:split], y[:split], batch, epochs, 0.01, channels_first,
-                                             bf16=precision == "bf16")
+        net, rows[label] = systems.torch_fit(make_torch(), x[:split], y[:split], batch, epochs, LEARNING_RATE,
+                                             channels_first, bf16=precision == "bf16")
         rows[label].update(precision=precision,
                            accuracy=systems.torch_accuracy(net, x[split:], y[split:], channels_first))
     train.unpersist()

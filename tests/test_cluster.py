@@ -54,7 +54,7 @@ def test_a_lost_executor_costs_one_epoch_not_the_fit(cluster, data_cache):
     warned, and the model is the same fit's without the fault, weight for weight: the retry replays the epoch
     from the driver's weights and optimizer state on the same batches. The rows the executor stored (in memory,
     or on its local disk with dataCache="disk") are lost with it and recomputed from the source before the retry
-    (spread over 2 tasks x 2 partitions from the source's 2 by a shuffle, which keeps each row's place).
+    (the source's 2 partitions dealt over 2 tasks x 2 without a shuffle, so each row keeps its place).
 
     Dense's GEMM is pinned to oneDNN: by default each executor JVM times MKL against oneDNN, and a replacement
     executor may choose the other, whose last-bit differences Adam's first steps amplify.

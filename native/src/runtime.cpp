@@ -1,8 +1,8 @@
 // Threads, CPU capabilities, elementwise helpers and the facts the JVM reports (info_json).
 #include <cpuid.h>
 #include <dlfcn.h>
-#include <unistd.h>
 #include <link.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -57,6 +57,18 @@ int collect_openmp(struct dl_phdr_info *info, size_t, void *data) {
   }
   return 0;
 }
+
+// MKL threads through oneTBB (the mkl wheel's own dependency), not OpenMP: its OpenMP layer would need a second,
+// newer libiomp5 (native/README.md). oneTBB is opened here through this library's RPATH, so that MKL's TBB layer
+// (beside libmkl_rt) finds it loaded; where either is missing MKL stays sequential (MKL would otherwise end the
+// process when it failed to load the layer).
+bool tbb_layer_present() {
+  Dl_info mkl_rt;
+  if (!dladdr(reinterpret_cast<void *>(&mkl_set_threading_layer), &mkl_rt) || !mkl_rt.dli_fname) return false;
+  std::string layer = mkl_rt.dli_fname;
+  layer = layer.substr(0, layer.rfind('/') + 1) + "libmkl_tbb_thread.so.3";
+  return access(layer.c_str(), R_OK) == 0 && dlopen("libtbb.so.12", RTLD_NOW | RTLD_GLOBAL);
+}
 }  // namespace
 
 dnnl::engine &onednn_engine() {
@@ -75,20 +87,6 @@ void *activation_operand(const float *from, size_t n, bool bf16, std::vector<uin
   to_bf16(from, buffer.data(), n);
   return buffer.data();
 }
-
-namespace {
-// MKL threads through oneTBB (the mkl wheel's own dependency), not OpenMP: its OpenMP layer would need a second,
-// newer libiomp5 (native/README.md). oneTBB is opened here through this library's RPATH, so that MKL's TBB layer
-// (beside libmkl_rt) finds it loaded; where either is missing MKL stays sequential (MKL would otherwise end the
-// process when it failed to load the layer).
-bool tbb_layer_present() {
-  Dl_info mkl_rt;
-  if (!dladdr(reinterpret_cast<void *>(&mkl_set_threading_layer), &mkl_rt) || !mkl_rt.dli_fname) return false;
-  std::string layer = mkl_rt.dli_fname;
-  layer = layer.substr(0, layer.rfind('/') + 1) + "libmkl_tbb_thread.so.3";
-  return access(layer.c_str(), R_OK) == 0 && dlopen("libtbb.so.12", RTLD_NOW | RTLD_GLOBAL);
-}
-}  // namespace
 
 void init() {
   mkl_set_interface_layer(MKL_INTERFACE_LP64);
