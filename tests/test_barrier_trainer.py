@@ -115,3 +115,37 @@ def test_history_seconds_are_the_epochs_wall_time(spark):
         assert stage - 0.002 <= row["seconds"] <= stage * 1.1, (row, stage)
         assert row["samples_per_second"] == pytest.approx(rows / row["seconds"], rel=1e-9)
     frame.unpersist()
+
+
+def test_epochs_that_need_no_weights_in_between_share_a_stage(spark, tmp_path):
+    """Spark's cost per barrier stage (launch, broadcast, model copies, hand-back) is paid once for several epochs
+    when nothing reads the weights between them: the first stage runs one epoch and measures it, the rest share
+    stages, cut after each epoch a checkpoint saves, and after every epoch when validation data is given. The
+    weights are the same, bit for bit, however the epochs are staged, and each epoch keeps its own history row:
+    its loss, its seconds (the stages' wall time between them) and its phases."""
+    frame = _rule_frame(spark, 2000, 6, seed=5).cache()
+    model = _small_model(6)
+
+    def staged(**params):
+        before = set(_stages(spark))
+        fitted = _fit(frame, model, 2, epochs=5, **params)
+        stages = sorted((stage, name.rpartition(": ")[2], seconds) for stage, (name, seconds) in _stages(spark).items()
+                        if stage not in before and name.startswith("bigwrap barrier trainer"))
+        return fitted, [name for _, name, _ in stages], sum(seconds for _, _, seconds in stages)
+
+    shared, shared_stages, shared_seconds = staged()
+    saved, saved_stages, _ = staged(checkpointDir=str(tmp_path), checkpointEvery=2)
+    validated, validated_stages, _ = staged(validationData=frame)
+    assert shared_stages == ["epoch 1", "epochs 2–5"]
+    assert saved_stages == ["epoch 1", "epoch 2", "epochs 3–4", "epoch 5"]
+    assert validated_stages == [f"epoch {e}" for e in range(1, 6)]
+    for fitted in (saved, validated):
+        for a, b in zip(shared.model.get_weights(), fitted.model.get_weights()):
+            assert np.array_equal(a, b)
+        assert fitted.history["loss"].tolist() == shared.history["loss"].tolist()
+    history = shared.history
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5] and history["compute_ms"].notna().all()
+    assert history["seconds"].sum() >= shared_seconds - 0.01
+    assert history["samples_per_second"].tolist() == pytest.approx((2000 / history["seconds"]).tolist(), rel=1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0002", "epoch-0004", "epoch-0005"]
+    frame.unpersist()

@@ -50,21 +50,25 @@ object BarrierData {
 
 private final class TaskShare(val index: Int, val parents: Array[Partition]) extends Partition
 
+/** One epoch of one task's rows: its chunks in the epoch's order, read as they are consumed. */
+private[train] final case class TaskEpoch(epoch: Int, chunks: Iterator[Chunk])
+
 /**
- * The barrier stage's input for `epoch`: partition t streams task t's chunks in the epoch's order.
+ * A barrier stage's input for `epochs`: partition t yields, per epoch, task t's chunks in that epoch's order.
  * Reads stored partitions of `parent` inside the barrier stage without depending on it: Spark allows no
  * RDD with another partition count in a barrier stage. So the scheduler never recomputes `parent` for
- * this RDD; StoredChunks.restore does that in a normal job before a retried epoch.
+ * this RDD; StoredChunks.restore does that in a normal job before a retried stage.
  */
-private[train] final class EpochRows(parent: RDD[Chunk], feeding: BarrierFeeding, epoch: Int)
-    extends RDD[Chunk](parent.sparkContext, Nil) {
+private[train] final class StageRows(parent: RDD[Chunk], feeding: BarrierFeeding, epochs: Range)
+    extends RDD[TaskEpoch](parent.sparkContext, Nil) {
   override protected def getPartitions: Array[Partition] =
     Array.tabulate[Partition](feeding.shares.length)(t => new TaskShare(t, feeding.shares(t).map(parent.partitions(_))))
 
-  override def compute(split: Partition, context: TaskContext): Iterator[Chunk] = {
+  override def compute(split: Partition, context: TaskContext): Iterator[TaskEpoch] = epochs.iterator.map { epoch =>
     val random = BarrierData.random(feeding, epoch, split.index, 0)
     val order = random.shuffle(split.asInstanceOf[TaskShare].parents.toSeq)
-    new Interleaved(order.iterator.map(p => () => parent.iterator(p, context)), BarrierData.OpenPartitions, random)
+    TaskEpoch(epoch, new Interleaved(order.iterator.map(p => () => parent.iterator(p, context)),
+      BarrierData.OpenPartitions, random))
   }
 }
 

@@ -3,7 +3,6 @@ package bigwrap.train
 import java.util.UUID
 
 import bigwrap.api.BigwrapException
-import bigwrap.data.Chunk
 import bigwrap.nn.NativeKernels
 import bigwrap.spec.Tensors
 import com.intel.analytics.bigdl.bigwrapaccess.{BigDLAccess, OptimizerAccess}
@@ -15,12 +14,13 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 import com.intel.analytics.bigdl.dllib.utils.RandomGenerator
 import org.apache.spark.{BarrierTaskContext, Success, TaskKilledException}
 import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
-import org.apache.spark.bigwrap.{RoundKey, RoundObserver, SyncService}
+import org.apache.spark.bigwrap.{RoundKey, SyncService}
 
-/** What every task of one epoch's barrier stage starts from. */
-private final case class EpochStart(
+/** What every task of one barrier stage starts from: the stage trains epochs `first` to `last`. */
+private final case class StageStart(
     run: String,
-    epoch: Int,
+    first: Int,
+    last: Int,
     iterations: Int,
     batchSize: Int,
     tasks: Int,
@@ -32,16 +32,16 @@ private final case class EpochStart(
     criterion: AbstractCriterion[Activity, Activity, Float],
     optimMethods: Array[OptimMethod[Float]])
 
-/** What a task hands back at the end of an epoch. */
-private final case class EpochEnd(task: Int, optimMethod: OptimMethod[Float], weights: Array[Float],
-    extraParameters: Array[Array[Float]], phaseNanos: Map[String, Long])
+/** What a task hands back at the end of a stage; `phaseNanos` has one entry per epoch of the stage. */
+private final case class StageEnd(task: Int, optimMethod: OptimMethod[Float], weights: Array[Float],
+    extraParameters: Array[Array[Float]], phaseNanos: Seq[Map[String, Long]])
 
 /**
- * Synchronous data-parallel SGD in one barrier stage per epoch. Each task streams its share of the
+ * Synchronous data-parallel SGD in barrier stages of one or more epochs. Each task streams its share of the
  * stored rows (BarrierData) and owns a slice of the flat parameter vector (as BigDL's AllReduceParameter does). Per
  * iteration: gradients are reduce-scattered and updated weight slices all-gathered (SliceExchange: in
  * memory within an executor, block-manager blocks between executors), in place of BigDL's per-iteration
- * Spark job.
+ * Spark job. The driver reports each epoch live from the tasks' sync rounds (TrainingEvents).
  */
 object BarrierTrainer extends Trainer {
   val name = "barrier"
@@ -58,7 +58,8 @@ object BarrierTrainer extends Trainer {
     val mklThreads = math.max(1, BigDLAccess.coreNumber * BigDLAccess.nodeNumber / tasks)
     val run = UUID.randomUUID().toString
     val sc = job.data.sparkContext
-    SyncService.register(run, tasks, new IterationReporter(job.listener))
+    val events = new TrainingEvents(job.listener, job.model, iterations, job.startEpoch)
+    SyncService.register(run, tasks, events)
     val failures = new FailureWatch(run)
     sc.addSparkListener(failures)
     // Task t owns slice t of sliceBounds (see runTask),
@@ -69,24 +70,27 @@ object BarrierTrainer extends Trainer {
     var optimMethods = job.sliceMethods(slices).toArray
     job.optimizerState.capture = () => Some(OptimizerState.join(optimMethods, size))
     try {
-      var epoch = job.startEpoch + 1
+      var first = job.startEpoch + 1
+      var epochSeconds = Option.empty[Double] // unknown until the first stage (one epoch) has run
       var attempt = 0
       var continue = true
-      var epochStarted = System.nanoTime() // a retried epoch's wall time includes the failed attempts
-      while (continue && epoch <= job.epochs) {
+      while (continue && first <= job.epochs) {
         job.checkNotCancelled()
+        val last = lastEpochOfStage(job, first, epochSeconds) // a retry replays the same epochs
         if (attempt > 0) stored.restore()
-        val start = sc.broadcast(EpochStart(run, epoch, iterations, job.batchSize, tasks, attempt, mklThreads, seed,
-          feeding, job.model, job.criterion, optimMethods))
+        val start = sc.broadcast(StageStart(run, first, last, iterations, job.batchSize, tasks, attempt, mklThreads,
+          seed, feeding, job.model, job.criterion, optimMethods))
         sc.setLocalProperty(RunProperty, run)
         val callSite = sc.getLocalProperty(CallSiteProperty)
-        sc.setCallSite(s"bigwrap barrier trainer: epoch $epoch") // names the stage in the Spark UI
+        sc.setCallSite(s"bigwrap barrier trainer: ${epochNames(first, last)}") // names the stage in the Spark UI
         val clipValue = job.clipValue
+        val stageStarted = events.unreportedSince
         val outcome = try {
-          Right(new EpochRows(stored.chunks, feeding, epoch).barrier().mapPartitions(part =>
-            Iterator.single(BarrierTrainer.runTask(start.value, part, clipValue))).collect().sortBy(_.task))
+          val stage = new StageRows(stored.chunks, feeding, first to last).barrier().mapPartitions(epochs =>
+            Iterator.single(BarrierTrainer.runTask(start.value, epochs, clipValue)))
+          Right(events.run(sc, stage, attempt, last).sortBy(_.task))
         } catch {
-          case failure: Exception if !isUserError(failure) && attempt < MaxEpochAttempts - 1 && !job.cancelled() =>
+          case failure: Exception if !isUserError(failure) && attempt < MaxStageAttempts - 1 && !job.cancelled() =>
             Left(failure)
         } finally {
           sc.setLocalProperty(RunProperty, null)
@@ -96,17 +100,20 @@ object BarrierTrainer extends Trainer {
         outcome match {
           case Left(failure) =>
             attempt += 1
-            job.listener.warn(s"epoch $epoch failed (${rootMessage(failure)}); retrying it from the weights the " +
-              s"driver holds (attempt ${attempt + 1} of $MaxEpochAttempts)")
+            job.listener.warn(s"${epochNames(first, last)} failed (${rootMessage(failure)}); retrying " +
+              s"${if (first == last) "it" else "them"} from the weights the driver holds (attempt ${attempt + 1} of " +
+              s"$MaxStageAttempts)")
           case Right(ends) =>
             adopt(job.model, ends)
             optimMethods = ends.map(_.optimMethod)
-            job.listener.epochPhases(epoch, ends.head.phaseNanos.keys.map { phase =>
-              phase -> ends.map(_.phaseNanos(phase)).sum / 1e6 / ends.length / iterations
-            }.toMap)
-            continue = job.listener.epochEnd(epoch, job.model, (System.nanoTime() - epochStarted) / 1e9)
-            epochStarted = System.nanoTime()
-            epoch += 1
+            (first to last).zipWithIndex.foreach { case (epoch, k) =>
+              job.listener.epochPhases(epoch, ends.head.phaseNanos(k).keys.map { phase =>
+                phase -> ends.map(_.phaseNanos(k)(phase)).sum / 1e6 / ends.length / iterations
+              }.toMap)
+            }
+            continue = events.stageEnd()
+            epochSeconds = Some((System.nanoTime() - stageStarted) / 1e9 / (last - first + 1))
+            first = last + 1
             attempt = 0
         }
       }
@@ -119,10 +126,26 @@ object BarrierTrainer extends Trainer {
   }
 
   /**
-   * Spark does not retry a failed barrier result stage, so the trainer does: a lost executor or task
-   * costs the epoch in progress, bounded by this many attempts. Data errors are not retried.
+   * A stage trains several epochs while the listener needs no weights between them (no validation, early
+   * stopping or checkpoint there): Spark's cost per stage (~0.1 s: launch, broadcast, the tasks' model copies,
+   * the hand-back) is then paid once per ~StageSeconds of training, not every epoch. A failure costs at most
+   * the stage in progress. The first stage runs one epoch, which measures an epoch.
    */
-  private val MaxEpochAttempts = 3
+  private val StageSeconds = 10.0
+
+  private def lastEpochOfStage(job: TrainJob, first: Int, epochSeconds: Option[Double]): Int = {
+    val wanted = epochSeconds.map(s => math.max(1, (StageSeconds / math.max(s, 1e-3)).toInt)).getOrElse(1)
+    val cap = math.min(job.epochs, first + wanted - 1)
+    (first until cap).find(job.listener.needsModel).getOrElse(cap)
+  }
+
+  private def epochNames(first: Int, last: Int): String = if (first == last) s"epoch $first" else s"epochs $first–$last"
+
+  /**
+   * Spark does not retry a failed barrier result stage, so the trainer does: a lost executor or task
+   * costs the stage in progress, bounded by this many attempts. Data errors are not retried.
+   */
+  private val MaxStageAttempts = 3
   private val CallSiteProperty = "callSite.short"
   /** The local property that marks the jobs of a run, for its FailureWatch. */
   private val RunProperty = "bigwrap.barrier.run"
@@ -139,7 +162,7 @@ object BarrierTrainer extends Trainer {
    * Final weights (identical on every task) and the tasks' mean of non-trained state (e.g. BN statistics),
    * summed in double so that equal values (a frozen layer's statistics) come back bit-identical.
    */
-  private def adopt(model: AbstractModule[Activity, Activity, Float], ends: Array[EpochEnd]): Unit = {
+  private def adopt(model: AbstractModule[Activity, Activity, Float], ends: Array[StageEnd]): Unit = {
     val (weights, _) = BigDLAccess.flatParameters(model)
     weights.copy(Tensor[Float](ends.head.weights, Array(ends.head.weights.length)))
     model.getExtraParameter().zipWithIndex.foreach { case (extra, k) =>
@@ -149,35 +172,24 @@ object BarrierTrainer extends Trainer {
     }
   }
 
-  private final class IterationReporter(listener: TrainingListener) extends RoundObserver {
-    private var last = System.nanoTime()
-
-    def roundComplete(key: RoundKey, lossSum: Double, count: Long): Unit = {
-      if (key.round == 0) last = System.nanoTime() // the hello round: the epoch's compute starts now
-      if (key.round > 0 && count > 0) { // gradient rounds carry the iteration's loss (the final round none)
-        val now = System.nanoTime()
-        listener.iterationEnd(lossSum / count, (now - last) / 1e9)
-        last = now
-      }
-    }
-  }
-
   /** Task t owns [bounds(t), bounds(t + 1)) of the flat parameter vector of `size` values. */
   private def sliceBounds(size: Int, tasks: Int): IndexedSeq[Int] = (0 to tasks).map(t => (size.toLong * t / tasks).toInt)
 
-  private def runTask(start: EpochStart, chunks: Iterator[Chunk], clipValue: Option[Double]): EpochEnd = {
+  /**
+   * One task's epochs `start.first` to `start.last`, on one copy of the model: between its epochs the task keeps
+   * its weights (equal on every task after each all-gather), optimizer slice and the model's other state.
+   */
+  private def runTask(start: StageStart, epochs: Iterator[TaskEpoch], clipValue: Option[Double]): StageEnd = {
     val context = BarrierTaskContext.get()
     val task = context.partitionId()
     val attempt = start.attempt
-    def round(r: Long, lossSum: Double = 0, count: Long = 0) =
-      SyncService.arrive(RoundKey(start.run, start.epoch, attempt, r), task, lossSum, count)
-    RandomGenerator.RNG.setSeed(start.seed + 7919L * start.epoch + task)
+    def round(epoch: Int, r: Long) = SyncService.arrive(RoundKey(start.run, epoch, attempt, r), task, 0, 0)
     if (MKL.isMKLLoaded) MKL.setNumThreads(start.mklThreads)
     NativeKernels.setThreads(start.mklThreads)
     val model = InputGradients.skip(start.model.cloneModule()).training()
     val criterion = start.criterion.cloneCriterion()
-    // A copy: in local mode the broadcast value is the driver's own object, and a retried epoch must start
-    // from the state the last whole epoch left.
+    // A copy: in local mode the broadcast value is the driver's own object, and a retried stage must start
+    // from the state the last whole stage left.
     val optim = start.optimMethods(task).clone()
     val (weights, gradients) = BigDLAccess.flatParameters(model)
     val size = weights.nElement()
@@ -187,47 +199,51 @@ object BarrierTrainer extends Trainer {
     val wOffset = weights.storageOffset() - 1
     val g = gradients.storage().array()
     val gOffset = gradients.storageOffset() - 1
-    val managers = round(0).managers
+    val managers = round(start.first, 0).managers
     val perTask = start.batchSize / start.tasks
-    val batch = new TaskFeed(start.feeding, start.epoch, task, chunks)
     val reduced = new Array[Float](mine.length)
-    val exchange = new SliceExchange(RoundKey(start.run, start.epoch, attempt, 0), task, sliceStart, managers, g,
-      gOffset, w, wOffset, context)
-    val clock = new PhaseClock
-    try {
-      for (iteration <- 0 until start.iterations) {
-        if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
-        val taken = clock("feed")(batch.fill(perTask))
-        val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
-          model.zeroGradParameters()
-          val output = model.forward(batch.input)
-          val loss = criterion.forward(output, batch.target)
-          model.backward(batch.input, criterion.backward(output, batch.target))
-          gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
-          loss.toDouble * taken
+    val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat
+    val phases = epochs.map { case TaskEpoch(epoch, chunks) =>
+      RandomGenerator.RNG.setSeed(start.seed + 7919L * epoch + task)
+      val batch = new TaskFeed(start.feeding, epoch, task, chunks)
+      val exchange = new SliceExchange(RoundKey(start.run, epoch, attempt, 0), task, sliceStart, managers, g,
+        gOffset, w, wOffset, context)
+      val clock = new PhaseClock
+      try {
+        for (iteration <- 0 until start.iterations) {
+          if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+          val taken = clock("feed")(batch.fill(perTask))
+          val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
+            model.zeroGradParameters()
+            val output = model.forward(batch.input)
+            val loss = criterion.forward(output, batch.target)
+            model.backward(batch.input, criterion.backward(output, batch.target))
+            gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
+            loss.toDouble * taken
+          }
+          val (totalLoss, total) = exchange.reduceScatter(iteration, lossSum, taken, reduced, clock)
+          if (total > 0) clock("update") {
+            var k = 0
+            while (k < reduced.length) { reduced(k) = math.max(-bound, math.min(bound, reduced(k) / total)); k += 1 }
+            val gradSlice = Tensor[Float](reduced, Array(reduced.length))
+            val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
+            // the counters DistriOptimizer keeps in an optim method's state, which schedules read
+            val state = OptimizerAccess.state(optim)
+            state("neval") = (epoch - 1) * start.iterations + iteration + 1
+            state("epoch") = epoch
+            val meanLoss = (totalLoss / total).toFloat
+            optim.optimize(_ => (meanLoss, gradSlice), weightSlice)
+          }
+          exchange.allGather(iteration, clock)
         }
-        val (totalLoss, total) = exchange.reduceScatter(iteration, lossSum, taken, reduced, clock)
-        if (total > 0) clock("update") {
-          var k = 0
-          val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat
-          while (k < reduced.length) { reduced(k) = math.max(-bound, math.min(bound, reduced(k) / total)); k += 1 }
-          val gradSlice = Tensor[Float](reduced, Array(reduced.length))
-          val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
-          // the counters DistriOptimizer keeps in an optim method's state, which schedules read
-          val state = OptimizerAccess.state(optim)
-          state("neval") = (start.epoch - 1) * start.iterations + iteration + 1
-          state("epoch") = start.epoch
-          val meanLoss = (totalLoss / total).toFloat
-          optim.optimize(_ => (meanLoss, gradSlice), weightSlice)
-        }
-        exchange.allGather(iteration, clock)
-      }
-      batch.checkAllFed()
-      round(SliceExchange.finalRound(start.iterations)) // nobody still reads this task's last weight slice
-      exchange.finish(start.iterations)
-    } finally exchange.close()
-    EpochEnd(task, optim, if (task == 0) Tensors.toArray(weights) else null,
-      model.getExtraParameter().map(Tensors.toArray), clock.totals)
+        batch.checkAllFed()
+        round(epoch, SliceExchange.finalRound(start.iterations)) // nobody still reads this task's last weight slice
+        exchange.finish(start.iterations)
+      } finally exchange.close()
+      clock.totals
+    }.toList
+    StageEnd(task, optim, if (task == 0) Tensors.toArray(weights) else null,
+      model.getExtraParameter().map(Tensors.toArray), phases)
   }
 
   /**

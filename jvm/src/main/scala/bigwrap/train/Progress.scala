@@ -36,13 +36,21 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
       "loss" -> JDouble(epochLosses.sum / n),
       "seconds" -> JDouble(wallSeconds),
       "samples_per_second" -> JDouble(rowsPerEpoch / math.max(wallSeconds, 1e-9))) ++
-      phases.getOrElse(finished, Map.empty).toList.sorted.map { case (k, v) => s"${k}_ms" -> JDouble(v) }
+      phaseFields(phases.getOrElse(finished, Map.empty))
   }
 
-  /** Where an epoch's iteration time went (trainers that measure it), added to its history row. */
+  /**
+   * Where an epoch's iteration time went (trainers that measure it), added to its history row: to the row
+   * itself when the epoch already has one (a stage of several epochs hands its phases back at its end).
+   */
   def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = synchronized {
-    phases(epoch) = millisPerIteration
+    val fields = phaseFields(millisPerIteration)
+    val row = rows.indexWhere(r => (r \ "epoch") == JInt(epoch))
+    if (row < 0) phases(epoch) = millisPerIteration else rows(row) = JObject(rows(row).obj ++ fields)
   }
+
+  private def phaseFields(millisPerIteration: Map[String, Double]): List[(String, JValue)] =
+    millisPerIteration.toList.sorted.map { case (k, v) => s"${k}_ms" -> JDouble(v) }
 
   def addRow(row: JObject): Unit = synchronized {
     rows += row

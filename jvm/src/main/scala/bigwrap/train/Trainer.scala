@@ -19,6 +19,13 @@ trait TrainingListener {
    */
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float], wallSeconds: Double): Boolean
 
+  /**
+   * Whether epochEnd(epoch) reads the model or may stop training. Where it does neither, a trainer may run
+   * on past that epoch without handing its weights to the driver, and call epochEnd with a model that holds
+   * older weights.
+   */
+  def needsModel(epoch: Int): Boolean = true
+
   /** Something the user should know that did not stop training (e.g. an epoch retried after a lost executor). */
   def warn(message: String): Unit = ()
 

@@ -58,6 +58,10 @@ final class TrainingControl(
   override def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit =
     progress.epochPhases(epoch, millisPerIteration)
 
+  /** Validation and early stopping read every epoch's weights; checkpoints the weights of the epochs they save. */
+  override def needsModel(epoch: Int): Boolean = validation.isDefined || earlyStopping.isDefined ||
+    checkpoints.exists(plan => checkpointAfter(plan, epoch, continue = true))
+
   def epochEnd(epoch: Int, model: AbstractModule[Activity, Activity, Float], wallSeconds: Double): Boolean = {
     val scores = validation.toSeq.flatMap(v => Metrics.evaluate(model, v.samples, v.metrics, v.batchSize))
     scores.foreach { case (name, value) => validationEvents.foreach(_.addScalar(name, value.toFloat, epoch)) }
@@ -66,12 +70,15 @@ final class TrainingControl(
     progress.addRow(row)
     val continue = earlyStopping.forall(watch(_, epoch, row, model))
     checkpoints.foreach { plan =>
-      if (epoch % plan.every == 0 || !continue || epoch == progress.epochs) writeCheckpoint(plan, epoch)
+      if (checkpointAfter(plan, epoch, continue)) writeCheckpoint(plan, epoch)
     }
     if (!continue) stoppedEarlyAt = Some(epoch)
     eventLogs.foreach(_.upload())
     continue
   }
+
+  private def checkpointAfter(plan: CheckpointPlan, epoch: Int, continue: Boolean): Boolean =
+    epoch % plan.every == 0 || !continue || epoch == progress.epochs
 
   private def watch(rule: EarlyStopping, epoch: Int, row: JObject, model: AbstractModule[Activity, Activity, Float]): Boolean = {
     val value = row \ rule.monitor match {
