@@ -111,7 +111,7 @@ def markdown(results: dict) -> str:
                      f"{bf16['gflops']:.0f} ({100 * bf16['gflops'] / peak['native-bf16']:.0f} %) |")
     lines += ["", f"Peak (the best of one 2048³ GEMM + ReLU through the same kernels, 1 thread): fp32 "
               f"{peak['native-fp32']:.0f} GFLOP/s, bf16 {peak['native-bf16']:.0f} GFLOP/s.", "",
-              "End to end (barrier trainer, local[2], SGD momentum 0.9, 3 epochs, best epoch after the first):", "",
+              "End to end (barrier trainer, local[2], SGD momentum 0.9, 3 epochs, samples/s over the epochs after the first):", "",
               "| workload | kernels | samples/s | × BigDL | compute ms/iteration | test accuracy |",
               "|---|---|---:|---:|---:|---:|"]
     for name, rows in results["end_to_end"].items():

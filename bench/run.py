@@ -56,7 +56,7 @@ def bigwrap_systems(epochs: int) -> dict:
 
 
 def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, channels_first=False):
-    """Training samples/s (best epoch after the first, wall clock) and test accuracy of every system, in steady
+    """Training samples/s (the epochs after the first, wall clock) and test accuracy of every system, in steady
     state: one unreported warm-up fit each first. A fresh JVM compiles bigwrap's hot paths over its first few
     hundred iterations (the first epochs of a JVM's first fit run at half speed or less), on the same 2 cores."""
     split = len(x) * 5 // 6
@@ -110,9 +110,10 @@ def machine(cpu: dict) -> str:
 def markdown(results) -> str:
     lines = [f"# bigwrap benchmarks, {results['date']}", "",
              f"CPU: {machine(results['cpu'])}. Spark local[2]; PyTorch with 2 threads; same model, batch and data.",
-             "Training samples/s: the best epoch after the first, from wall-clock epoch times (bigwrap: the "
-             "history's seconds, the driver's clock around each epoch's stage), after one unreported warm-up fit of "
-             "each system (steady state: a fresh JVM's first epochs run at half speed while it compiles).", ""]
+             "Training samples/s: the rows of the epochs after the first over their wall-clock seconds (bigwrap: the "
+             "history's seconds, the driver's clock between epoch ends, each barrier stage's start and end included), "
+             "after one unreported warm-up fit of each system (steady state: a fresh JVM's first epochs run at half "
+             "speed while it compiles).", ""]
     for name, rows in results["throughput"].items():
         bigdl_rate = rows[BIGDL]["samples_per_s"]
         lines += [f"## {name}", "", "| system | samples/s | × PyTorch, same precision | × raw BigDL | test accuracy | "
@@ -122,9 +123,10 @@ def markdown(results) -> str:
             lines.append(f"| {system} | {r['samples_per_s']:,.0f} | {r['samples_per_s'] / torch_rate:.2f} | "
                          f"{r['samples_per_s'] / bigdl_rate:.1f} | {r['accuracy']:.3f} | {r['wall_s']:.1f} | "
                          f"{r['peak_mb']:,.0f} |")
-        lines += ["", "bigwrap, mean ms per iteration (per task), against the iteration's wall time (the best epoch's "
-                  "seconds per iteration). What no phase holds is the epoch's start and end (the stage, its broadcast, "
-                  "each task's model copy, the hand-back) and, in runs without a feed phase, reading each batch: "]
+        lines += ["", "bigwrap, mean ms per iteration (per task) over the same epochs, against the iteration's wall "
+                  "time. What no phase holds is each barrier stage's start and end (the stage, its broadcast, each "
+                  "task's model copy, the hand-back; a stage runs several epochs when nothing reads the weights "
+                  "between them) and, in runs without a feed phase, reading each batch: "]
         lines += [f"- {system}: " + ", ".join(f"{k[:-3]} {v:.2f}" for k, v in sorted(r["breakdown"].items()))
                   + _wall_split(r) + _layout(r) for system, r in rows.items() if system.startswith("bigwrap")]
         lines.append("")
@@ -197,10 +199,10 @@ def main() -> int:
     results = {"date": dt.date.today().isoformat(), "cpu": systems.cpu(), "throughput": {}}
     x, y = blobs(int(60000 * scale), seed=3)
     results["throughput"]["MLP 784-512-256-10, batch 256, 60k rows (50k train)"] = throughput(
-        spark, "mlp", mlp([784, 512, 256, 10]), lambda: systems.torch_mlp([784, 512, 256, 10]), x, y, 256, 3)
+        spark, "mlp", mlp([784, 512, 256, 10]), lambda: systems.torch_mlp([784, 512, 256, 10]), x, y, 256, 5)
     x, y = images(int(20000 * scale), seed=5)
     results["throughput"]["LeNet-5, batch 128, 20k 28×28×1 images (16.7k train)"] = throughput(
-        spark, "lenet", lenet(), systems.torch_lenet, x, y, 128, 3, channels_first=True)
+        spark, "lenet", lenet(), systems.torch_lenet, x, y, 128, 5, channels_first=True)
     results["time_to_accuracy"] = time_to_accuracy(spark, scale)
     results["parquet_to_model"] = distributed.run(spark, scale, mlp)
     results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)

@@ -144,7 +144,7 @@ def run(spark, quick: bool) -> dict:
 def markdown(results: dict) -> str:
     lines = ["## Transformer encoder: 2 blocks, sequence 64, width 64, 4 heads, batch 64", "",
              "Training samples/s (barrier trainer, local[2]; PyTorch eager on 2 threads, same network with the "
-             "padding mask; best epoch after the first of 3):", "",
+             "padding mask; samples/s over the epochs after the first of 3):", "",
              "| precision | bigwrap | PyTorch eager | × PyTorch |", "|---|---:|---:|---:|"]
     for precision, row in results["end_to_end"].items():
         lines.append(f"| {precision} | {row['bigwrap']:,.0f} | {row['PyTorch eager']:,.0f} | "

@@ -1,6 +1,6 @@
 package bigwrap.train
 
-import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
+import java.util.concurrent.{LinkedBlockingQueue, TimeUnit, TimeoutException}
 
 import scala.concurrent.Await
 import scala.concurrent.duration.Duration
@@ -49,11 +49,16 @@ private[train] final class TrainingEvents(listener: TrainingListener, model: Abs
     // submitted from this thread, so the job carries its local properties (the run, the fit's cancel tag)
     val job = sc.submitJob(stage, (rows: Iterator[T]) => rows.next(), stage.partitions.indices,
       (task: Int, result: T) => results(task) = result, ())
-    while (!job.isCompleted) Option(queue.poll(20, TimeUnit.MILLISECONDS)).foreach(handle)
-    Iterator.continually(queue.poll()).takeWhile(_ != null).foreach(handle)
+    // woken every 20 ms, not by every round: on a machine the tasks fill, each wake-up delays one of them
+    while (!job.isCompleted) {
+      try Await.ready(job, Duration(20, TimeUnit.MILLISECONDS)) catch { case _: TimeoutException => }
+      handleQueued()
+    }
     Await.result(job, Duration.Inf)
     results
   }
+
+  private def handleQueued(): Unit = Iterator.continually(queue.poll()).takeWhile(_ != null).foreach(handle)
 
   /** The driver's clock when the first epoch not yet reported started. */
   def unreportedSince: Long = epochStarted
