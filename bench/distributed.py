@@ -50,7 +50,9 @@ def _torch_train(path: str, sizes: list, batch: int, epochs: int, lr: float) -> 
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(features[index]), labels[index]).backward()
             optimizer.step()
-    state = {k: v.detach().clone() for k, v in model.module.state_dict().items()} if rank == 0 else None
+    # every rank returns its weights (DDP keeps them equal): in local mode each process pickles its return value
+    # to the same file, so the last to finish is the one TorchDistributor hands back (once rank 1's None)
+    state = {k: v.detach().clone() for k, v in model.module.state_dict().items()}
     dist.destroy_process_group()
     return state
 
