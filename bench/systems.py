@@ -44,6 +44,11 @@ def accuracy(fitted, frame) -> float:
     return fitted.transform(frame).selectExpr("avg(cast(prediction = label as double))").first()[0]
 
 
+def after_first(epochs):
+    """The steady-state epochs a rate is taken over: all after the first (the first alone if it is the only one)."""
+    return epochs[1:] if len(epochs) > 1 else epochs
+
+
 def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, optimizer, **options):
     """Fits through the Estimator (`options`: more Estimator params, e.g. kernels); samples/s is over the epochs
     after the first (steady state): their rows over their wall-clock seconds in the history."""
@@ -52,8 +57,7 @@ def bigwrap_fit(spark, model, train, trainer: str, batch: int, epochs: int, opti
                                batchSize=batch, epochs=epochs, trainer=trainer, seed=7, verbose=0,
                                **options).fit(train)
     wall = time.perf_counter() - started
-    history = fitted.history
-    steady = history[1:] if len(history) > 1 else history
+    steady = after_first(fitted.history)
     rows = (steady["samples_per_second"] * steady["seconds"]).sum()
     return fitted, {"samples_per_s": rows / steady["seconds"].sum(), "batch": batch, "wall_s": wall,
                     "peak_mb": jvm_peak_mb(spark),
@@ -104,7 +108,7 @@ def torch_fit(net, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, lr: fl
             loss.backward()
             optimizer.step()
         seconds.append(time.perf_counter() - epoch_start)
-    steady = seconds[1:] or seconds
+    steady = after_first(seconds)
     return net, {"samples_per_s": len(features) * len(steady) / sum(steady), "wall_s": time.perf_counter() - started,
                  "peak_mb": python_peak_mb()}
 

@@ -53,9 +53,9 @@ def test_a_lost_executor_costs_one_stage_not_the_fit(cluster, data_cache):
     """Kills one executor JVM while a barrier stage of epoch 2 or later runs (one epoch, or several when they need
     no weights in between): that stage is retried, the user is warned, and the model is the same fit's without the
     fault, weight for weight: the retry replays the stage's epochs from the driver's weights and optimizer state on
-    the same batches. The rows the executor stored (in memory,
-    or on its local disk with dataCache="disk") are lost with it and recomputed from the source before the retry
-    (the source's 2 partitions dealt over 2 tasks x 2 without a shuffle, so each row keeps its place).
+    the same batches. The rows the executor stored (in memory, or on its local disk with dataCache="disk") are lost
+    with it and recomputed from the source before the retry (the source's 2 partitions dealt over 2 tasks x 2
+    without a shuffle, so each row keeps its place).
 
     Dense's GEMM is pinned to oneDNN: by default each executor JVM times MKL against oneDNN, and a replacement
     executor may choose the other, whose last-bit differences Adam's first steps amplify.

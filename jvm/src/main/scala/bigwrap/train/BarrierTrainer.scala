@@ -16,11 +16,10 @@ import org.apache.spark.{BarrierTaskContext, Success, TaskKilledException}
 import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
 import org.apache.spark.bigwrap.{RoundKey, SyncService}
 
-/** What every task of one barrier stage starts from: the stage trains epochs `first` to `last`. */
+/** What every task of one barrier stage starts from: the stage's epochs start at `first` (StageRows holds them). */
 private final case class StageStart(
     run: String,
     first: Int,
-    last: Int,
     iterations: Int,
     batchSize: Int,
     tasks: Int,
@@ -78,7 +77,7 @@ object BarrierTrainer extends Trainer {
         job.checkNotCancelled()
         val last = lastEpochOfStage(job, first, epochSeconds) // a retry replays the same epochs
         if (attempt > 0) stored.restore()
-        val start = sc.broadcast(StageStart(run, first, last, iterations, job.batchSize, tasks, attempt, mklThreads,
+        val start = sc.broadcast(StageStart(run, first, iterations, job.batchSize, tasks, attempt, mklThreads,
           seed, feeding, job.model, job.criterion, optimMethods))
         sc.setLocalProperty(RunProperty, run)
         val callSite = sc.getLocalProperty(CallSiteProperty)
@@ -176,7 +175,7 @@ object BarrierTrainer extends Trainer {
   private def sliceBounds(size: Int, tasks: Int): IndexedSeq[Int] = (0 to tasks).map(t => (size.toLong * t / tasks).toInt)
 
   /**
-   * One task's epochs `start.first` to `start.last`, on one copy of the model: between its epochs the task keeps
+   * One task's epochs (those of its StageRows partition), on one copy of the model: between its epochs the task keeps
    * its weights (equal on every task after each all-gather), optimizer slice and the model's other state.
    */
   private def runTask(start: StageStart, epochs: Iterator[TaskEpoch], clipValue: Option[Double]): StageEnd = {

@@ -44,9 +44,9 @@ final class Progress(val epochs: Int, val iterationsPerEpoch: Int, val batchSize
    * itself when the epoch already has one (a stage of several epochs hands its phases back at its end).
    */
   def epochPhases(epoch: Int, millisPerIteration: Map[String, Double]): Unit = synchronized {
-    val fields = phaseFields(millisPerIteration)
     val row = rows.indexWhere(r => (r \ "epoch") == JInt(epoch))
-    if (row < 0) phases(epoch) = millisPerIteration else rows(row) = JObject(rows(row).obj ++ fields)
+    if (row < 0) phases(epoch) = millisPerIteration
+    else rows(row) = JObject(rows(row).obj ++ phaseFields(millisPerIteration))
   }
 
   private def phaseFields(millisPerIteration: Map[String, Double]): List[(String, JValue)] =

@@ -21,6 +21,7 @@ import org.apache.spark.rdd.RDD
 private[train] final class TrainingEvents(listener: TrainingListener, model: AbstractModule[Activity, Activity, Float],
     iterations: Int, startEpoch: Int) extends RoundObserver {
   private final case class Round(key: RoundKey, loss: Option[Double], at: Long)
+  private val finalRound = SliceExchange.finalRound(iterations)
   private val queue = new LinkedBlockingQueue[Round]()
   /** The stage attempt now running (rounds of an abandoned attempt may still arrive) and its last epoch. */
   private var attempt = 0
@@ -33,7 +34,7 @@ private[train] final class TrainingEvents(listener: TrainingListener, model: Abs
   def roundComplete(key: RoundKey, lossSum: Double, count: Long): Unit = {
     // gradient rounds carry the iteration's loss; round 0 says hello, the final round ends the epoch
     val loss = if (key.round > 0 && count > 0) Some(lossSum / count) else None
-    if (key.round == 0 || loss.isDefined || key.round == SliceExchange.finalRound(iterations)) {
+    if (key.round == 0 || loss.isDefined || key.round == finalRound) {
       queue.put(Round(key, loss, System.nanoTime()))
     }
   }
@@ -69,7 +70,7 @@ private[train] final class TrainingEvents(listener: TrainingListener, model: Abs
   private def handle(round: Round): Unit = if (round.key.attempt == attempt) {
     val epoch = round.key.epoch
     if (round.loss.isDefined && epoch > reported) listener.iterationEnd(round.loss.get, (round.at - lastRound) / 1e9)
-    if (round.key.round == SliceExchange.finalRound(iterations) && epoch > reported && epoch < stageLast) {
+    if (round.key.round == finalRound && epoch > reported && epoch < stageLast) {
       // the listener needs no weights after this epoch (needsModel): `model` still holds the stage's first
       epochEnd(epoch, round.at)
     }
