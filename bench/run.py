@@ -55,10 +55,17 @@ def bigwrap_systems(epochs: int) -> dict:
     return rows
 
 
-def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, channels_first=False):
+def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, channels_first=False, flatten_dims=None):
     """Training samples/s (the epochs after the first, wall clock) and test accuracy of every system, in steady
     state: one unreported warm-up fit each first. A fresh JVM compiles bigwrap's hot paths over its first few
-    hundred iterations (the first epochs of a JVM's first fit run at half speed or less), on the same 2 cores."""
+    hundred iterations (the first epochs of a JVM's first fit run at half speed or less), on the same 2 cores.
+    PyTorch starts from bigwrap's initial weights (Keras and PyTorch initialise differently), so the test
+    accuracies compare the training alone."""
+    def same_start():
+        net = make_torch()
+        systems.keras_to_torch(bigwrap_model, net, flatten_dims)
+        return net
+
     split = len(x) * 5 // 6
     train, test = frame(spark, x[:split], y[:split]), frame(spark, x[split:], y[split:])
     sgd = bigwrap.optimizers.SGD(LEARNING_RATE, momentum=0.9)
@@ -75,7 +82,7 @@ def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, chan
         rows[label].update(precision=precision, accuracy=systems.accuracy(fitted, test))
     for precision, label in TORCH.items():
         print(f"[{name}] {label} ...", flush=True)
-        net, rows[label] = systems.torch_fit(make_torch(), x[:split], y[:split], batch, epochs, LEARNING_RATE,
+        net, rows[label] = systems.torch_fit(same_start(), x[:split], y[:split], batch, epochs, LEARNING_RATE,
                                              channels_first, bf16=precision == "bf16")
         rows[label].update(precision=precision,
                            accuracy=systems.torch_accuracy(net, x[split:], y[split:], channels_first))
@@ -103,8 +110,10 @@ def time_to_accuracy(spark, scale: float):
 
 
 def machine(cpu: dict) -> str:
-    flags = ", ".join(f"{flag} {'yes' if cpu.get(flag) else 'no'}" for flag in ("avx512_bf16", "amx_bf16"))
-    return f"{cpu['model']}, {cpu['cores']} cores ({flags})"
+    flags = ", ".join(f"{flag} {'yes' if cpu.get(flag) else 'no'}"
+                      for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
+    generation = f" (family {cpu['family']}, model {cpu['model_number']})" if cpu.get("family") else ""
+    return f"{cpu['model']}{generation}, {cpu['cores']} cores ({flags})"
 
 
 def markdown(results) -> str:
@@ -114,6 +123,10 @@ def markdown(results) -> str:
              "history's seconds, the driver's clock between epoch ends, each barrier stage's start and end included), "
              "after one unreported warm-up fit of each system (steady state: a fresh JVM's first epochs run at half "
              "speed while it compiles).", ""]
+    if not (results["cpu"].get("avx512_bf16") or results["cpu"].get("amx_bf16")):
+        lines += ["This CPU has no bf16 instructions (AVX512-BF16 or AMX): bigwrap's bf16 rows compute in fp32, as "
+                  "documented, while PyTorch's autocast rounds to bf16 in software. Only the fp32 rows compare "
+                  "like with like.", ""]
     for name, rows in results["throughput"].items():
         bigdl_rate = rows[BIGDL]["samples_per_s"]
         lines += [f"## {name}", "", "| system | samples/s | × PyTorch, same precision | × raw BigDL | test accuracy | "
@@ -202,7 +215,7 @@ def main() -> int:
         spark, "mlp", mlp([784, 512, 256, 10]), lambda: systems.torch_mlp([784, 512, 256, 10]), x, y, 256, 5)
     x, y = images(int(20000 * scale), seed=5)
     results["throughput"]["LeNet-5, batch 128, 20k 28×28×1 images (16.7k train)"] = throughput(
-        spark, "lenet", lenet(), systems.torch_lenet, x, y, 128, 5, channels_first=True)
+        spark, "lenet", lenet(), systems.torch_lenet, x, y, 128, 5, channels_first=True, flatten_dims=(5, 5, 16))
     results["time_to_accuracy"] = time_to_accuracy(spark, scale)
     results["parquet_to_model"] = distributed.run(spark, scale, mlp)
     results["inference"] = inference.run(spark, scale, lambda: mlp([784, 512, 256, 10]), lenet)

@@ -13,17 +13,17 @@ import bigwrap
 
 
 def cpu() -> dict:
-    """The CPU the run measured: model name, cores, and the flags that decide bf16 kernels."""
-    model, flags = platform.processor() or platform.machine(), set()
+    """The CPU the run measured: model name, family/model (a VM's name may hide the generation, e.g. "AMD
+    EPYC" for Zen 3 and Zen 5 alike), cores, and the flags that decide which kernels run."""
+    fields = {}
     with open("/proc/cpuinfo") as info:
         for line in info:
             key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    return {"model": model, "cores": os.cpu_count(),
-            **{flag: flag in flags for flag in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")}}
+            fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name", platform.processor() or platform.machine()),
+            "family": fields.get("cpu family"), "model_number": fields.get("model"), "cores": os.cpu_count(),
+            **{flag: flag in flags for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")}}
 
 
 def jvm_peak_mb(spark) -> float:
