@@ -95,3 +95,47 @@ def test_optimizer_and_schedule_configs_round_trip():
     assert optimizers.get(optimizer.get_config()) == optimizer
     plateau = optimizers.SGD(schedules.ReduceLROnPlateau(0.1, factor=0.5, patience=1))
     assert optimizers.get(plateau.get_config()) == plateau
+
+
+def _steps_by_the_documented_rule(x, y, w, b, optimizer, steps):
+    """Full-batch steps of a linear model under MSE, in float64 numpy, by the rule each optimizer's docstring gives."""
+    params, slots = [w.astype(np.float64), b.astype(np.float64)], {}
+    rate, config = optimizer.learning_rate, optimizer.get_config()
+    for t in range(1, steps + 1):
+        error = x @ params[0] + params[1] - y[:, None]
+        grads = [2 * x.T @ error / len(x), 2 * error.sum(axis=0) / len(x)]
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if optimizer.clipvalue is not None:
+                g = np.clip(g, -optimizer.clipvalue, optimizer.clipvalue)
+            if config["name"] == "sgd":
+                g = g + optimizer.weight_decay * p
+                v = slots[i] = optimizer.momentum * slots.get(i, 0) + g
+                p -= rate * (g + optimizer.momentum * v if optimizer.nesterov else v)
+            else:
+                p *= 1 - rate * config.get("weight_decay", 0.0)
+                m, s = slots.get(i, (0, 0))
+                m, s = slots[i] = (optimizer.beta_1 * m + (1 - optimizer.beta_1) * g,
+                                   optimizer.beta_2 * s + (1 - optimizer.beta_2) * g * g)
+                step = rate * np.sqrt(1 - optimizer.beta_2 ** t) / (1 - optimizer.beta_1 ** t)
+                p -= step * m / (np.sqrt(s) + optimizer.epsilon)
+    return params
+
+
+@pytest.mark.parametrize("optimizer", [
+    optimizers.SGD(0.05), optimizers.SGD(0.05, momentum=0.9, weight_decay=0.01),
+    optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipvalue=0.5), optimizers.Adam(0.05),
+    optimizers.AdamW(0.05, weight_decay=0.1, clipvalue=0.5)], ids=lambda o: str(o.get_config()))
+def test_each_barrier_step_follows_the_optimizers_documented_rule(linear, optimizer):
+    # The barrier trainer applies these rules in one pass per step (its own code, not BigDL's methods). One batch
+    # of all 160 rows per epoch: every step's gradient is the full-batch mean, whatever the shuffle. (BigDL's
+    # DistriOptimizer draws each partition's sub-batch from its own rows, so its steps are not full-batch.)
+    bigwrap.set_random_seed(7)
+    model = bigwrap.Sequential([layers.Input((4,)), layers.Dense(1)])
+    initial = model.get_weights()
+    fitted = bigwrap.Estimator(model=model, loss="mse", optimizer=optimizer, batchSize=160, epochs=6, verbose=0,
+                               seed=1, trainer="barrier").fit(linear)
+    rows = linear.collect()
+    x, y = np.array([r.features.toArray() for r in rows]), np.array([r.label for r in rows])
+    expected = _steps_by_the_documented_rule(x, y, *initial, optimizer, steps=6)
+    for got, want, start in zip(fitted.model.get_weights(), expected, initial):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5 * np.abs(want - start).max())

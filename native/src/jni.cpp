@@ -144,4 +144,23 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_convGradParams(JNIEnv *env, j
   });
 }
 
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_sgdStep(JNIEnv *env, jobject, jfloatArray sum, jfloatArray w,
+    jint wo, jfloatArray velocity, jint n, jfloat rows, jfloat bound, jfloat rate, jfloat decay, jfloat momentum,
+    jboolean nesterov) {
+  Pinned psum(env, sum, false), pw(env, w, true), pv(env, velocity, true);
+  guarded(env, [&] {
+    bw::sgd_step(psum.floats(0), pw.floats(wo), pv.floats(0), n, rows, bound, rate, decay, momentum, nesterov);
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_adamStep(JNIEnv *env, jobject, jfloatArray sum, jfloatArray w,
+    jint wo, jfloatArray m, jfloatArray v, jint n, jfloat rows, jfloat bound, jfloat shrink, jfloat step,
+    jfloat beta1, jfloat beta2, jfloat epsilon) {
+  Pinned psum(env, sum, false), pw(env, w, true), pm(env, m, true), pv(env, v, true);
+  guarded(env, [&] {
+    bw::adam_step(psum.floats(0), pw.floats(wo), pm.floats(0), pv.floats(0), n, rows, bound, shrink, step, beta1,
+                  beta2, epsilon);
+  });
+}
+
 }  // extern "C"

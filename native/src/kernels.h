@@ -68,4 +68,14 @@ void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float 
 void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
                       float scale_b, bool bf16);
 
+// -- Optimizer steps over one parameter slice (optim.cpp); g = sum / rows clipped to ±bound, per value --
+// SGD: g += decay·w; with `velocity` (momentum): v = momentum·v + g, w += rate·v (Nesterov: w += rate·(g +
+// momentum·v)); without: w += rate·g. `rate` is the negated learning rate.
+void sgd_step(const float *sum, float *w, float *velocity, size_t n, float rows, float bound, float rate, float decay,
+              float momentum, bool nesterov);
+// Adam in BigDL's form (bias corrections folded into `step`, negative): m, v moments;
+// w = w·shrink + step·m/(√v + ε) (`shrink` = 1 − lr·weight_decay for AdamW, else 1).
+void adam_step(const float *sum, float *w, float *m, float *v, size_t n, float rows, float bound, float shrink,
+               float step, float beta1, float beta2, float epsilon);
+
 }  // namespace bw

@@ -94,13 +94,11 @@ private final class Interleaved[A](sources: Iterator[() => Iterator[A]], width: 
  * the chunks into a buffer of `capacity` rows (a sub-batch at least); each sub-batch row is a random row of
  * the buffer, whose place the next incoming row takes (tf.data's shuffle buffer).
  */
-final class TaskFeed(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Iterator[Chunk]) {
+final class TaskFeed(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Iterator[Chunk], buffer: Array[Float]) {
   private val layout = feeding.layout
   private val rowFloats = layout.rowFloats
-  private val capacity = math.max(feeding.perTask.toLong, math.min(BarrierData.ShuffleBufferBytes / (4L * rowFloats),
-    feeding.taskRows(task))).max(1L).toInt
+  private val capacity = buffer.length / rowFloats
   private val random = BarrierData.random(feeding, epoch, task, 1)
-  private val buffer = new Array[Float](capacity * rowFloats)
   private var held = 0
   private var chunk: Chunk = _
   private var nextRow = 0
@@ -125,8 +123,12 @@ final class TaskFeed(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Ite
         offset += sizes(i)
         i += 1
       }
-      held -= 1
-      if (pick != held) System.arraycopy(buffer, held * rowFloats, buffer, pick * rowFloats, rowFloats)
+      // the next incoming row fills the hole (one copy); once the rows run out, the last held row does
+      if (hasIncoming) takeIncoming(pick)
+      else {
+        held -= 1
+        if (pick != held) System.arraycopy(buffer, held * rowFloats, buffer, pick * rowFloats, rowFloats)
+      }
       taken += 1
     }
     if (taken < rows) {
@@ -148,19 +150,24 @@ final class TaskFeed(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Ite
   /** Takes rows in until the buffer is full or the chunks end; false when no row is left. */
   private def topUp(): Boolean = {
     while (held < capacity && hasIncoming) {
-      var offset = held * rowFloats
-      var i = 0
-      while (i < chunk.features.length) {
-        val size = layout.featureSizes(i)
-        System.arraycopy(chunk.features(i), nextRow * size, buffer, offset, size)
-        offset += size
-        i += 1
-      }
-      System.arraycopy(chunk.labels, nextRow * layout.labelSize, buffer, offset, layout.labelSize)
-      nextRow += 1
+      takeIncoming(held)
       held += 1
     }
     held > 0
+  }
+
+  /** Copies the next incoming row into buffer slot `slot`. */
+  private def takeIncoming(slot: Int): Unit = {
+    var offset = slot * rowFloats
+    var i = 0
+    while (i < chunk.features.length) {
+      val size = layout.featureSizes(i)
+      System.arraycopy(chunk.features(i), nextRow * size, buffer, offset, size)
+      offset += size
+      i += 1
+    }
+    System.arraycopy(chunk.labels, nextRow * layout.labelSize, buffer, offset, layout.labelSize)
+    nextRow += 1
   }
 
   private def hasIncoming: Boolean = {
@@ -169,5 +176,15 @@ final class TaskFeed(feeding: BarrierFeeding, epoch: Int, task: Int, chunks: Ite
       nextRow = 0
     }
     chunk != null && nextRow < chunk.rows
+  }
+}
+
+object TaskFeed {
+  /** A task's shuffle buffer (up to ShuffleBufferBytes, a sub-batch at least), allocated once for all its epochs. */
+  def buffer(feeding: BarrierFeeding, task: Int): Array[Float] = {
+    val rowFloats = feeding.layout.rowFloats
+    val capacity = math.max(feeding.perTask.toLong, math.min(BarrierData.ShuffleBufferBytes / (4L * rowFloats),
+      feeding.taskRows(task))).max(1L).toInt
+    new Array[Float](capacity * rowFloats)
   }
 }

@@ -202,9 +202,10 @@ object BarrierTrainer extends Trainer {
     val perTask = start.batchSize / start.tasks
     val reduced = new Array[Float](mine.length)
     val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat
+    val shuffleBuffer = TaskFeed.buffer(start.feeding, task)
     val phases = epochs.map { case TaskEpoch(epoch, chunks) =>
       RandomGenerator.RNG.setSeed(start.seed + 7919L * epoch + task)
-      val batch = new TaskFeed(start.feeding, epoch, task, chunks)
+      val batch = new TaskFeed(start.feeding, epoch, task, chunks, shuffleBuffer)
       val exchange = new SliceExchange(RoundKey(start.run, epoch, attempt, 0), task, sliceStart, managers, g,
         gOffset, w, wOffset, context)
       val clock = new PhaseClock
@@ -222,16 +223,17 @@ object BarrierTrainer extends Trainer {
           }
           val (totalLoss, total) = exchange.reduceScatter(iteration, lossSum, taken, reduced, clock)
           if (total > 0) clock("update") {
-            var k = 0
-            while (k < reduced.length) { reduced(k) = math.max(-bound, math.min(bound, reduced(k) / total)); k += 1 }
-            val gradSlice = Tensor[Float](reduced, Array(reduced.length))
-            val weightSlice = weights.narrow(1, mine.start + 1, mine.length)
             // the counters DistriOptimizer keeps in an optim method's state, which schedules read
             val state = OptimizerAccess.state(optim)
             state("neval") = (epoch - 1) * start.iterations + iteration + 1
             state("epoch") = epoch
             val meanLoss = (totalLoss / total).toFloat
-            optim.optimize(_ => (meanLoss, gradSlice), weightSlice)
+            if (!FusedSteps.step(optim, meanLoss, reduced, total, bound, w, wOffset + mine.start)) {
+              var k = 0
+              while (k < reduced.length) { reduced(k) = FusedSteps.gradient(reduced(k), total.toFloat, bound); k += 1 }
+              val gradSlice = Tensor[Float](reduced, Array(reduced.length))
+              optim.optimize(_ => (meanLoss, gradSlice), weights.narrow(1, mine.start + 1, mine.length))
+            }
           }
           exchange.allGather(iteration, clock)
         }

@@ -5,25 +5,25 @@ import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 
 /**
- * Runs `inner` on one slice of the flat parameter vector and leaves the values at `frozen` (offset,
+ * Runs `inner` on one slice of the flat parameter vector and leaves the values at `ranges` (offset,
  * length ranges within the slice) exactly as they were. A zero gradient is not enough: weight decay,
  * momentum and Adam's moments move a weight without one. Both trainers wrap each shard's method.
  */
-final class FrozenWeights(val inner: OptimMethod[Float], frozen: Array[(Int, Int)]) extends Delegating {
+final class FrozenWeights(val inner: OptimMethod[Float], val ranges: Array[(Int, Int)]) extends Delegating {
   // Trainers write their counters (neval, epoch) into the outermost method's table; schedules read them there.
   OptimizerAccess.shareState(this, inner)
 
   override def optimize(feval: Tensor[Float] => (Float, Tensor[Float]),
       parameter: Tensor[Float]): (Tensor[Float], Array[Float]) = {
     def part(t: Tensor[Float], range: (Int, Int)) = t.narrow(1, range._1 + 1, range._2)
-    val kept = frozen.map(range => part(parameter, range).clone())
+    val kept = ranges.map(range => part(parameter, range).clone())
     val masked: Tensor[Float] => (Float, Tensor[Float]) = x => {
       val (loss, gradient) = feval(x)
-      frozen.foreach(range => part(gradient, range).zero())
+      ranges.foreach(range => part(gradient, range).zero())
       (loss, gradient)
     }
     val result = inner.optimize(masked, parameter)
-    frozen.zip(kept).foreach { case (range, values) => part(parameter, range).copy(values) }
+    ranges.zip(kept).foreach { case (range, values) => part(parameter, range).copy(values) }
     result
   }
 }

@@ -113,6 +113,13 @@ final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) ext
 
   override def optimize(feval: Tensor[Float] => (Float, Tensor[Float]),
       parameter: Tensor[Float]): (Tensor[Float], Array[Float]) = {
+    val (loss, gradient) = feval(parameter)
+    beforeStep(loss)
+    inner.optimize(_ => (loss, gradient), parameter)
+  }
+
+  /** Before each step of `inner` (with the step's loss): the plateau bookkeeping, then the step's rate. */
+  def beforeStep(loss: Float): Unit = {
     val epoch = OptimizerAccess.state(this).getOrElse[Int]("epoch", 1)
     schedule match {
       case p: ReduceOnPlateau if epoch != epochSeen =>
@@ -123,13 +130,8 @@ final class Scheduled(val inner: OptimMethod[Float], val schedule: Schedule) ext
       case _ =>
     }
     Optimizers.setLearningRate(inner, currentRate(OptimizerAccess.state(this).getOrElse[Int]("neval", 1) - 1))
-    val recording: Tensor[Float] => (Float, Tensor[Float]) = x => {
-      val (loss, gradient) = feval(x)
-      epochLossSum += loss
-      epochLossCount += 1
-      (loss, gradient)
-    }
-    inner.optimize(recording, parameter)
+    epochLossSum += loss
+    epochLossCount += 1
   }
 
   override def getLearningRate(): Double = currentRate(OptimizerAccess.state(this).getOrElse[Int]("neval", 1) - 1)
