@@ -238,6 +238,7 @@ object BarrierTrainer extends Trainer {
           exchange.allGather(iteration, clock)
         }
         batch.checkAllFed()
+        exchange.reportLosses()
         round(epoch, SliceExchange.finalRound(start.iterations)) // nobody still reads this task's last weight slice
         exchange.finish(start.iterations)
       } finally exchange.close()

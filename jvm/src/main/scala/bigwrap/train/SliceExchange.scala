@@ -40,6 +40,8 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private val group = LocalGroups.join(key, local.length)
   group.register(task, gradients, gradientOffset, weights, weightOffset)
   private val prefix = s"${key.run}_${key.epoch}_${key.attempt}"
+  /** The leader's reports of each iteration's loss to the driver (when the driver takes no part in the rounds). */
+  private val losses = new LossReports(key)
   private def start(t: Int) = bounds(t)
   private def length(t: Int) = bounds(t + 1) - bounds(t)
 
@@ -48,7 +50,7 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
     val round = SliceExchange.gradientRound(iteration)
     if (remote.isEmpty) {
       val sums = group.await(task, lossSum, count, context)
-      if (task == leader) SyncService.report(key.copy(round = round), sums._1, sums._2)
+      if (task == leader) losses.add(round, sums._1, sums._2)
       sums
     } else {
       val proceed = SyncService.arrive(key.copy(round = round), task, lossSum, count)
@@ -106,6 +108,9 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
       }
     }
   }
+
+  /** After the last iteration, before the epoch's final round: the driver has every iteration's loss. */
+  def reportLosses(): Unit = losses.flush()
 
   /** After the last iteration, once every task has read this one's blocks: frees them. */
   def finish(iterations: Int): Unit =
@@ -225,6 +230,37 @@ private[train] object SliceExchange {
   /** Between executors only: iteration i's weight blocks exist (negative: never an iteration's loss). */
   def weightRound(iteration: Int): Long = -1L - iteration
   def finalRound(iterations: Int): Long = iterations + 1L
+}
+
+/**
+ * Iteration losses on their way to the driver, sent together about every ReportNanos rather than one message per
+ * iteration: each message wakes a driver thread, and in local mode (or an executor beside the driver) that thread
+ * takes a core from a task for a moment, which the other tasks then wait for at the next barrier.
+ */
+private final class LossReports(key: RoundKey) {
+  private val lossSums = scala.collection.mutable.ArrayBuffer[Double]()
+  private val counts = scala.collection.mutable.ArrayBuffer[Long]()
+  private var first = 0L
+  private var sentAt = System.nanoTime()
+
+  def add(round: Long, lossSum: Double, count: Long): Unit = {
+    if (lossSums.isEmpty) first = round
+    lossSums += lossSum
+    counts += count
+    if (System.nanoTime() - sentAt >= LossReports.ReportNanos) flush()
+  }
+
+  def flush(): Unit = if (lossSums.nonEmpty) {
+    SyncService.report(key.copy(round = first), lossSums.toArray, counts.toArray)
+    lossSums.clear()
+    counts.clear()
+    sentAt = System.nanoTime()
+  }
+}
+
+private object LossReports {
+  /** The live progress and TensorBoard hear of iterations at most this late. */
+  val ReportNanos: Long = 100000000L
 }
 
 private object LocalGroups {

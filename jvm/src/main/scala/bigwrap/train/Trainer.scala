@@ -9,7 +9,10 @@ import com.intel.analytics.bigdl.dllib.optim.OptimMethod
  * validation, history, early stopping, checkpoints, TensorBoard) is built from these events.
  */
 trait TrainingListener {
-  /** After each global iteration, on the driver: its mean loss and wall time. */
+  /**
+   * After each global iteration, on the driver: its mean loss and the wall time since the previous call (the
+   * barrier trainer may report several iterations at once; the first of them then carries the time).
+   */
   def iterationEnd(loss: Double, seconds: Double): Unit
 
   /**

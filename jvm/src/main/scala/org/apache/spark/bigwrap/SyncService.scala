@@ -22,8 +22,11 @@ final case class Arrive(key: RoundKey, task: Int, lossSum: Double, count: Long, 
 
 final case class Proceed(lossSum: Double, count: Long, managers: Array[BlockManagerId])
 
-/** An iteration's loss over all tasks, from a run whose tasks synchronise among themselves (one JVM). */
-private final case class Report(key: RoundKey, lossSum: Double, count: Long)
+/**
+ * Consecutive rounds' losses over all tasks (rounds key.round, key.round + 1, ...), from a run whose tasks
+ * synchronise among themselves (one JVM).
+ */
+private final case class Report(key: RoundKey, lossSums: Array[Double], counts: Array[Long])
 
 /** One of the run's tasks failed: release every task waiting in its rounds, so the stage can be retried. */
 private final case class Abandon(run: String, reason: String)
@@ -62,7 +65,9 @@ private final class SyncEndpoint(override val rpcEnv: RpcEnv) extends ThreadSafe
   }
 
   override def receive: PartialFunction[Any, Unit] = {
-    case Report(key, lossSum, count) => SyncService.run(key.run).foreach(_._2.roundComplete(key, lossSum, count))
+    case Report(key, lossSums, counts) => SyncService.run(key.run).foreach { case (_, observer) =>
+      lossSums.indices.foreach(i => observer.roundComplete(key.copy(round = key.round + i), lossSums(i), counts(i)))
+    }
     case Abandon(run, reason) => pending.keys.filter(_.run == run).toList.foreach { key =>
       pending.remove(key).foreach(_.callers.filter(_ != null).foreach(
         _.sendFailure(new IllegalStateException(s"training run $run: $reason"))))
@@ -108,8 +113,12 @@ object SyncService {
   def arrive(key: RoundKey, task: Int, lossSum: Double, count: Long): Proceed =
     driver.askSync[Proceed](Arrive(key, task, lossSum, count, SparkEnv.get.blockManager.blockManagerId))
 
-  /** In a task: tells the driver a round completed among tasks that synchronised without it (no reply). */
-  def report(key: RoundKey, lossSum: Double, count: Long): Unit = driver.send(Report(key, lossSum, count))
+  /**
+   * In a task: tells the driver that rounds key.round, key.round + 1, ... completed, with these losses, among
+   * tasks that synchronised without it (no reply).
+   */
+  def report(key: RoundKey, lossSums: Array[Double], counts: Array[Long]): Unit =
+    driver.send(Report(key, lossSums, counts))
 }
 
 /** Float slices as block-manager blocks, read locally or straight from the owning executor. */
