@@ -5,25 +5,27 @@ import com.intel.analytics.bigdl.dllib.optim.OptimMethod
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 
 /**
- * Runs `inner` on one slice of the flat parameter vector and leaves the values at `ranges` (offset,
+ * Runs `inner` on one slice of the flat parameter vector and leaves the values at `frozen` (offset,
  * length ranges within the slice) exactly as they were. A zero gradient is not enough: weight decay,
  * momentum and Adam's moments move a weight without one. Both trainers wrap each shard's method.
  */
-final class FrozenWeights(val inner: OptimMethod[Float], val ranges: Array[(Int, Int)]) extends Delegating {
+final class FrozenWeights(val inner: OptimMethod[Float], frozen: Array[(Int, Int)]) extends Delegating {
   // Trainers write their counters (neval, epoch) into the outermost method's table; schedules read them there.
   OptimizerAccess.shareState(this, inner)
 
   override def optimize(feval: Tensor[Float] => (Float, Tensor[Float]),
       parameter: Tensor[Float]): (Tensor[Float], Array[Float]) = {
+    val (loss, gradient) = feval(parameter)
+    holding(parameter, gradient)(inner.optimize(_ => (loss, gradient), parameter))
+  }
+
+  /** Runs `step` (of `inner`) with the frozen ranges' gradient zeroed, then puts their weights back as they were. */
+  def holding[A](parameter: Tensor[Float], gradient: Tensor[Float])(step: => A): A = {
     def part(t: Tensor[Float], range: (Int, Int)) = t.narrow(1, range._1 + 1, range._2)
-    val kept = ranges.map(range => part(parameter, range).clone())
-    val masked: Tensor[Float] => (Float, Tensor[Float]) = x => {
-      val (loss, gradient) = feval(x)
-      ranges.foreach(range => part(gradient, range).zero())
-      (loss, gradient)
-    }
-    val result = inner.optimize(masked, parameter)
-    ranges.zip(kept).foreach { case (range, values) => part(parameter, range).copy(values) }
+    val kept = frozen.map(range => part(parameter, range).clone())
+    frozen.foreach(range => part(gradient, range).zero())
+    val result = step
+    frozen.zip(kept).foreach { case (range, values) => part(parameter, range).copy(values) }
     result
   }
 }

@@ -4,7 +4,7 @@ import bigwrap.nn.{NativeCalls, NativeKernels}
 import com.intel.analytics.bigdl.bigwrapaccess.OptimizerAccess
 import com.intel.analytics.bigdl.dllib.optim.{Adam, OptimMethod, SGD}
 import com.intel.analytics.bigdl.dllib.optim.SGD.Default
-import com.intel.analytics.bigdl.dllib.tensor.Tensor
+import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
 /**
@@ -42,14 +42,10 @@ private[train] object FusedSteps {
     case scheduled: Scheduled =>
       scheduled.beforeStep(loss)
       run(native, scheduled.inner, loss, sum, rows, bound, weights, offset)
-    case frozen: FrozenWeights => // as FrozenWeights.optimize: no gradient, and the values put back after the step
-      val kept = frozen.ranges.map { case (from, length) =>
-        java.util.Arrays.fill(sum, from, from + length, 0f)
-        java.util.Arrays.copyOfRange(weights, offset + from, offset + from + length)
-      }
-      run(native, frozen.inner, loss, sum, rows, bound, weights, offset)
-      frozen.ranges.zip(kept).foreach { case ((from, length), values) =>
-        System.arraycopy(values, 0, weights, offset + from, length)
+    case frozen: FrozenWeights =>
+      val slice = Tensor[Float](Storage(weights), offset + 1, Array(sum.length))
+      frozen.holding(slice, Tensor[Float](sum, Array(sum.length))) {
+        run(native, frozen.inner, loss, sum, rows, bound, weights, offset)
       }
     case adamW: AdamW =>
       adam(native, adamW.inner, (1.0 - adamW.inner.learningRate * adamW.weightDecay).toFloat, sum, rows, bound,
