@@ -3,7 +3,9 @@
 #include <jni.h>
 
 #include <exception>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
@@ -44,6 +46,32 @@ void guarded(JNIEnv *env, Kernel kernel) {
     env->ThrowNew(env->FindClass("java/lang/IllegalStateException"), ("bigwrap native kernel: " + failure).c_str());
   }
 }
+
+// A slice's gradient parts (bigwrap.train.GradientParts) pinned for a call: every array reference and number is
+// read first, as no JNI call may come between pinning an array and releasing it.
+class PinnedParts {
+ public:
+  PinnedParts(JNIEnv *env, jobjectArray arrays, jintArray offsets, jfloatArray scales)
+      : count_(env->GetArrayLength(arrays)), offsets_(count_), scales_(count_), pointers_(count_) {
+    std::vector<jarray> refs(count_);
+    for (jsize k = 0; k < count_; ++k) refs[k] = static_cast<jarray>(env->GetObjectArrayElement(arrays, k));
+    env->GetIntArrayRegion(offsets, 0, count_, offsets_.data());
+    env->GetFloatArrayRegion(scales, 0, count_, scales_.data());
+    for (jsize k = 0; k < count_; ++k) {
+      pinned_.emplace_back(std::make_unique<Pinned>(env, refs[k], false));
+      pointers_[k] = pinned_.back()->floats(offsets_[k]);
+    }
+  }
+
+  bw::GradientParts parts() const { return {pointers_.data(), scales_.data(), static_cast<int>(count_)}; }
+
+ private:
+  jsize count_;
+  std::vector<jint> offsets_;
+  std::vector<float> scales_;
+  std::vector<const float *> pointers_;
+  std::vector<std::unique_ptr<Pinned>> pinned_;
+};
 
 bw::ConvShape conv_shape(JNIEnv *env, jintArray shape) {
   jint v[15];
@@ -144,22 +172,24 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_convGradParams(JNIEnv *env, j
   });
 }
 
-JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_sgdStep(JNIEnv *env, jobject, jfloatArray sum, jfloatArray w,
-    jint wo, jfloatArray velocity, jint n, jfloat rows, jfloat bound, jfloat rate, jfloat decay, jfloat momentum,
-    jboolean nesterov) {
-  Pinned psum(env, sum, false), pw(env, w, true), pv(env, velocity, true);
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_sgdStep(JNIEnv *env, jobject, jobjectArray parts,
+    jintArray offsets, jfloatArray scales, jfloatArray w, jint wo, jfloatArray velocity, jint n, jfloat bound,
+    jfloat rate, jfloat decay, jfloat momentum, jboolean nesterov) {
+  PinnedParts pp(env, parts, offsets, scales);
+  Pinned pw(env, w, true), pv(env, velocity, true);
   guarded(env, [&] {
-    bw::sgd_step(psum.floats(0), pw.floats(wo), pv.floats(0), n, rows, bound, rate, decay, momentum, nesterov);
+    bw::sgd_step(pp.parts(), pw.floats(wo), pv.floats(0), n, bound, rate, decay, momentum, nesterov);
   });
 }
 
-JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_adamStep(JNIEnv *env, jobject, jfloatArray sum, jfloatArray w,
-    jint wo, jfloatArray m, jfloatArray v, jint n, jfloat rows, jfloat bound, jfloat shrink, jfloat step,
-    jfloat beta1, jfloat beta2, jfloat epsilon) {
-  Pinned psum(env, sum, false), pw(env, w, true), pm(env, m, true), pv(env, v, true);
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_adamStep(JNIEnv *env, jobject, jobjectArray parts,
+    jintArray offsets, jfloatArray scales, jfloatArray w, jint wo, jfloatArray m, jfloatArray v, jint n, jfloat bound,
+    jfloat shrink, jfloat step, jfloat beta1, jfloat beta2, jfloat epsilon) {
+  PinnedParts pp(env, parts, offsets, scales);
+  Pinned pw(env, w, true), pm(env, m, true), pv(env, v, true);
   guarded(env, [&] {
-    bw::adam_step(psum.floats(0), pw.floats(wo), pm.floats(0), pv.floats(0), n, rows, bound, shrink, step, beta1,
-                  beta2, epsilon);
+    bw::adam_step(pp.parts(), pw.floats(wo), pm.floats(0), pv.floats(0), n, bound, shrink, step, beta1, beta2,
+                  epsilon);
   });
 }
 

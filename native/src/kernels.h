@@ -68,14 +68,21 @@ void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float 
 void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
                       float scale_b, bool bf16);
 
-// -- Optimizer steps over one parameter slice (optim.cpp); g = sum / rows clipped to ±bound, per value --
+// -- Optimizer steps over one parameter slice (optim.cpp) --
+// The slice's gradient, value i: Σ_k scales[k]·arrays[k][i] (each task's gradient, weighted by its share of the
+// iteration's rows), clipped to ±bound.
+struct GradientParts {
+  const float *const *arrays;
+  const float *scales;
+  int count;
+};
 // SGD: g += decay·w; with `velocity` (momentum): v = momentum·v + g, w += rate·v (Nesterov: w += rate·(g +
 // momentum·v)); without: w += rate·g. `rate` is the negated learning rate.
-void sgd_step(const float *sum, float *w, float *velocity, size_t n, float rows, float bound, float rate, float decay,
+void sgd_step(const GradientParts &parts, float *w, float *velocity, size_t n, float bound, float rate, float decay,
               float momentum, bool nesterov);
 // Adam in BigDL's form (bias corrections folded into `step`, negative): m, v moments;
 // w = w·shrink + step·m/(√v + ε) (`shrink` = 1 − lr·weight_decay for AdamW, else 1).
-void adam_step(const float *sum, float *w, float *m, float *v, size_t n, float rows, float bound, float shrink,
+void adam_step(const GradientParts &parts, float *w, float *m, float *v, size_t n, float bound, float shrink,
                float step, float beta1, float beta2, float epsilon);
 
 }  // namespace bw

@@ -32,12 +32,16 @@ final class NativeCalls private[nn] {
       dx: Array[Float], dxo: Int, bf16: Boolean): Unit
   @native def convGradParams(shape: Array[Int], x: Array[Float], xo: Int, dz: Array[Float], dzo: Int,
       gw: Array[Float], gwo: Int, gb: Array[Float], gbo: Int, scaleW: Float, scaleB: Float, bf16: Boolean): Unit
-  /** kernels.h `sgd_step` on w[wo, wo + n); `velocity` null without momentum. */
-  @native def sgdStep(sum: Array[Float], w: Array[Float], wo: Int, velocity: Array[Float], n: Int, rows: Float,
-      bound: Float, rate: Float, decay: Float, momentum: Float, nesterov: Boolean): Unit
-  /** kernels.h `adam_step` on w[wo, wo + n). */
-  @native def adamStep(sum: Array[Float], w: Array[Float], wo: Int, m: Array[Float], v: Array[Float], n: Int,
-      rows: Float, bound: Float, shrink: Float, step: Float, beta1: Float, beta2: Float, epsilon: Float): Unit
+  /**
+   * kernels.h `sgd_step` on w[wo, wo + n), its gradient parts' arrays read from `offsets` (bigwrap.train.GradientParts);
+   * `velocity` null without momentum.
+   */
+  @native def sgdStep(parts: Array[Array[Float]], offsets: Array[Int], scales: Array[Float], w: Array[Float], wo: Int,
+      velocity: Array[Float], n: Int, bound: Float, rate: Float, decay: Float, momentum: Float, nesterov: Boolean): Unit
+  /** kernels.h `adam_step` on w[wo, wo + n), as sgdStep. */
+  @native def adamStep(parts: Array[Array[Float]], offsets: Array[Int], scales: Array[Float], w: Array[Float], wo: Int,
+      m: Array[Float], v: Array[Float], n: Int, bound: Float, shrink: Float, step: Float, beta1: Float, beta2: Float,
+      epsilon: Float): Unit
 }
 
 /**

@@ -218,19 +218,17 @@ object BarrierTrainer extends Trainer {
             val output = model.forward(batch.input)
             val loss = criterion.forward(output, batch.target)
             model.backward(batch.input, criterion.backward(output, batch.target))
-            gradients.mul(taken.toFloat) // sums, so uneven last sub-batches average exactly
             loss.toDouble * taken
           }
-          val (totalLoss, total) = exchange.reduceScatter(iteration, lossSum, taken, reduced, clock)
+          val (totalLoss, total, parts) = exchange.reduceScatter(iteration, lossSum, taken, clock)
           if (total > 0) clock("update") {
             // the counters DistriOptimizer keeps in an optim method's state, which schedules read
             val state = OptimizerAccess.state(optim)
             state("neval") = (epoch - 1) * start.iterations + iteration + 1
             state("epoch") = epoch
             val meanLoss = (totalLoss / total).toFloat
-            if (!FusedSteps.step(optim, meanLoss, reduced, total, bound, w, wOffset + mine.start)) {
-              var k = 0
-              while (k < reduced.length) { reduced(k) = FusedSteps.gradient(reduced(k), total.toFloat, bound); k += 1 }
+            if (!FusedSteps.step(optim, meanLoss, parts, bound, w, wOffset + mine.start, reduced)) {
+              parts.sumInto(reduced, bound)
               val gradSlice = Tensor[Float](reduced, Array(reduced.length))
               optim.optimize(_ => (meanLoss, gradSlice), weights.narrow(1, mine.start + 1, mine.length))
             }

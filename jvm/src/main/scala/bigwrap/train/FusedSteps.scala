@@ -8,8 +8,9 @@ import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
 /**
- * The barrier trainer's optimizer step in one pass over a task's parameter slice: the summed gradient is averaged,
- * clipped and applied by the method's rule, element by element, in the native library (native/src/optim.cpp:
+ * The barrier trainer's optimizer step in one pass over a task's parameter slice: the gradient is summed from its
+ * parts (GradientParts), clipped and applied by the method's rule, element by element, in the native library
+ * (native/src/optim.cpp:
  * vectorised; the JIT does not vectorise a loop whose arrays are indexed from different offsets, as the slice of
  * the flat weights is). BigDL's SGD and Adam take a pass over the slice per tensor operation (Adam about nine,
  * SGD with momentum three, after the averaging and clipping pass), each reading and writing arrays that no longer
@@ -18,13 +19,14 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  */
 private[train] object FusedSteps {
   /**
-   * One step of `method` on weights[offset, offset + sum.length) from the gradient `sum / rows`, each value clipped
+   * One step of `method` on weights[offset, offset + parts.length) from the gradient `parts`, each value clipped
    * to ±bound. False (nothing done) when the method has no fused rule or the native library is not loaded: the
-   * caller runs `method.optimize`.
+   * caller runs `method.optimize`. `scratch` (parts.length values) holds the gradient where frozen weights need it
+   * as an array.
    */
-  def step(method: OptimMethod[Float], loss: Float, sum: Array[Float], rows: Long, bound: Float,
-      weights: Array[Float], offset: Int): Boolean = NativeKernels.calls.exists { native =>
-    fusable(method) && { run(native, method, loss, sum, rows, bound, weights, offset); true }
+  def step(method: OptimMethod[Float], loss: Float, parts: GradientParts, bound: Float, weights: Array[Float],
+      offset: Int, scratch: Array[Float]): Boolean = NativeKernels.calls.exists { native =>
+    fusable(method) && { run(native, method, loss, parts, bound, weights, offset, scratch); true }
   }
 
   private def fusable(method: OptimMethod[Float]): Boolean = method match {
@@ -37,25 +39,23 @@ private[train] object FusedSteps {
     case _ => false
   }
 
-  private def run(native: NativeCalls, method: OptimMethod[Float], loss: Float, sum: Array[Float], rows: Long,
-      bound: Float, weights: Array[Float], offset: Int): Unit = method match {
+  private def run(native: NativeCalls, method: OptimMethod[Float], loss: Float, parts: GradientParts, bound: Float,
+      weights: Array[Float], offset: Int, scratch: Array[Float]): Unit = method match {
     case scheduled: Scheduled =>
       scheduled.beforeStep(loss)
-      run(native, scheduled.inner, loss, sum, rows, bound, weights, offset)
+      run(native, scheduled.inner, loss, parts, bound, weights, offset, scratch)
     case frozen: FrozenWeights =>
-      val slice = Tensor[Float](Storage(weights), offset + 1, Array(sum.length))
-      frozen.holding(slice, Tensor[Float](sum, Array(sum.length))) {
-        run(native, frozen.inner, loss, sum, rows, bound, weights, offset)
+      parts.sumInto(scratch, bound)
+      val slice = Tensor[Float](Storage(weights), offset + 1, Array(parts.length))
+      frozen.holding(slice, Tensor[Float](scratch, Array(parts.length))) {
+        run(native, frozen.inner, loss, GradientParts.of(scratch), Float.PositiveInfinity, weights, offset, scratch)
       }
     case adamW: AdamW =>
-      adam(native, adamW.inner, (1.0 - adamW.inner.learningRate * adamW.weightDecay).toFloat, sum, rows, bound,
-        weights, offset)
-    case m: Adam[Float @unchecked] => adam(native, m, 1f, sum, rows, bound, weights, offset)
-    case m: SGD[Float @unchecked] => sgd(native, m, sum, rows, bound, weights, offset)
+      adam(native, adamW.inner, (1.0 - adamW.inner.learningRate * adamW.weightDecay).toFloat, parts, bound, weights,
+        offset)
+    case m: Adam[Float @unchecked] => adam(native, m, 1f, parts, bound, weights, offset)
+    case m: SGD[Float @unchecked] => sgd(native, m, parts, bound, weights, offset)
   }
-
-  /** A value of the gradient the step applies: the summed value averaged over the rows, clipped to ±bound. */
-  def gradient(sum: Float, rows: Float, bound: Float): Float = math.max(-bound, math.min(bound, sum / rows))
 
   /** The state-table array `key` over the slice, zeros on the first step (BigDL's first step copies instead). */
   private def history(method: OptimMethod[Float], key: String, length: Int): Array[Float] = {
@@ -70,25 +70,25 @@ private[train] object FusedSteps {
     tensor.storage().array()
   }
 
-  private def sgd(native: NativeCalls, m: SGD[Float], sum: Array[Float], rows: Long, bound: Float,
-      weights: Array[Float], offset: Int): Unit = {
+  private def sgd(native: NativeCalls, m: SGD[Float], parts: GradientParts, bound: Float, weights: Array[Float],
+      offset: Int): Unit = {
     val state = OptimizerAccess.state(m)
     state("evalCounter") = state.getOrElse[Int]("evalCounter", 0) + 1 // as BigDL's Default schedule counts
-    val velocity = if (m.momentum == 0) null else history(m, "dfdx", sum.length)
-    native.sgdStep(sum, weights, offset, velocity, sum.length, rows.toFloat, bound, (-m.learningRate).toFloat,
-      m.weightDecay.toFloat, m.momentum.toFloat, m.nesterov)
+    val velocity = if (m.momentum == 0) null else history(m, "dfdx", parts.length)
+    native.sgdStep(parts.arrays, parts.offsets, parts.scales, weights, offset, velocity, parts.length, bound,
+      (-m.learningRate).toFloat, m.weightDecay.toFloat, m.momentum.toFloat, m.nesterov)
   }
 
   /** Adam (BigDL's form: bias corrections folded into the step size), after scaling the weights by `shrink`. */
-  private def adam(native: NativeCalls, m: Adam[Float], shrink: Float, sum: Array[Float], rows: Long, bound: Float,
+  private def adam(native: NativeCalls, m: Adam[Float], shrink: Float, parts: GradientParts, bound: Float,
       weights: Array[Float], offset: Int): Unit = {
     val state = OptimizerAccess.state(m)
-    val (first, second) = (history(m, "s", sum.length), history(m, "r", sum.length))
-    history(m, "denom", sum.length) // BigDL's scratch; kept so a BigDL step can resume from this state
+    val (first, second) = (history(m, "s", parts.length), history(m, "r", parts.length))
+    history(m, "denom", parts.length) // BigDL's scratch; kept so a BigDL step can resume from this state
     val timestep = state.getOrElse[Int]("evalCounter", 0) + 1
     state("evalCounter") = timestep
     val stepSize = -m.learningRate * math.sqrt(1 - math.pow(m.beta2, timestep)) / (1 - math.pow(m.beta1, timestep))
-    native.adamStep(sum, weights, offset, first, second, sum.length, rows.toFloat, bound, shrink, stepSize.toFloat,
-      m.beta1.toFloat, m.beta2.toFloat, m.Epsilon.toFloat)
+    native.adamStep(parts.arrays, parts.offsets, parts.scales, weights, offset, first, second, parts.length, bound,
+      shrink, stepSize.toFloat, m.beta1.toFloat, m.beta2.toFloat, m.Epsilon.toFloat)
   }
 }

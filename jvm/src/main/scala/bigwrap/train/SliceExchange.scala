@@ -37,6 +37,8 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private val carriedBy = local.map(s => s -> remote.filter(carrier(_) == s)).toMap
   private val carried = carriedBy(task)
   private val outgoing = new Array[Float]((0 +: carried.map(length)).max)
+  /** Between executors: this task's slice summed over the other executors' rows, as it crossed. */
+  private val crossed = if (remote.isEmpty) null else new Array[Float](length(task))
   private val group = LocalGroups.join(key, local.length)
   group.register(task, gradients, gradientOffset, weights, weightOffset)
   private val prefix = s"${key.run}_${key.epoch}_${key.attempt}"
@@ -44,6 +46,12 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   private val losses = new LossReports(key)
   private def start(t: Int) = bounds(t)
   private def length(t: Int) = bounds(t + 1) - bounds(t)
+  /** Read at the first round, once every local task has registered its arrays. */
+  private lazy val parts = {
+    val (arrays, offsets) = local.map(t => group.gradient(t)).map { case (g, offset) => (g, offset + start(task)) }.unzip
+    new GradientParts((arrays ++ Option(crossed)).toArray, (offsets ++ Option(crossed).map(_ => 0)).toArray,
+      length(task))
+  }
 
   /** Iteration `iteration`'s round: every task's gradients are ready. Returns the loss sum and row count. */
   private def gradientsReady(iteration: Int, lossSum: Double, count: Long): (Double, Long) = {
@@ -59,31 +67,34 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
   }
 
   /**
-   * After this task's backward pass (its gradients summed over its `count` rows): this task's slice of the
-   * gradient summed over all tasks, into `reduced`. Returns the iteration's loss sum and row count over all tasks.
+   * After this task's backward pass (its gradients the mean over its `count` rows): this task's slice of the
+   * iteration's gradient over all tasks' rows, as parts the step sums. Returns the iteration's loss sum and row
+   * count over all tasks, and the parts (theirs until this task's next iteration).
    */
-  def reduceScatter(iteration: Int, lossSum: Double, count: Long, reduced: Array[Float],
-      clock: PhaseClock): (Double, Long) = {
+  def reduceScatter(iteration: Int, lossSum: Double, count: Long, clock: PhaseClock): (Double, Long, GradientParts) = {
     if (remote.nonEmpty) {
-      clock("sync")(group.await(task, 0, 0, context)) // this executor's gradients are all ready
+      clock("sync")(group.await(task, 0, count, context)) // this executor's gradients are all ready
       clock("exchange") {
         for (t <- carried) {
           java.util.Arrays.fill(outgoing, 0, length(t), 0f)
-          for (s <- local) group.addGradient(s, start(t), outgoing, length(t))
+          for (s <- local) group.addGradient(s, start(t), outgoing, length(t), group.rows(s).toFloat)
           SliceBlocks.put(s"${prefix}_g_${iteration}_${leader}_$t", outgoing, 0, length(t))
         }
       }
     }
-    val sums = clock("sync")(gradientsReady(iteration, lossSum, count))
+    val (loss, total) = clock("sync")(gradientsReady(iteration, lossSum, count))
     clock("exchange") {
       if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
-      System.arraycopy(gradients, gradientOffset + start(task), reduced, 0, length(task))
-      for (t <- local if t != task) group.addGradient(t, start(task), reduced, length(task))
-      for (e <- otherLeaders) {
-        SliceBlocks.read(s"${prefix}_g_${iteration}_${e}_$task", managers(e), reduced, 0, length(task), add = true)
+      if (remote.nonEmpty) {
+        java.util.Arrays.fill(crossed, 0f)
+        for (e <- otherLeaders) {
+          SliceBlocks.read(s"${prefix}_g_${iteration}_${e}_$task", managers(e), crossed, 0, length(task), add = true)
+        }
       }
     }
-    sums
+    for (p <- local.indices) parts.scales(p) = group.rows(local(p)).toFloat / total
+    if (remote.nonEmpty) parts.scales(local.length) = 1f / total
+    (loss, total, parts)
   }
 
   /** After this task updated its weight slice: every other task's updated slice, into this task's weights. */
@@ -139,6 +150,8 @@ private[train] final class PhaseClock {
 private final class LocalGroup(val size: Int) {
   private val gradients = new ConcurrentHashMap[Int, (Array[Float], Int)]()
   private val weights = new ConcurrentHashMap[Int, (Array[Float], Int)]()
+  /** Per task, its rows in the iteration the group last passed (written before the generation moves). */
+  private val taskRows = new ConcurrentHashMap[Int, Long]()
   private val lock = new ReentrantLock()
   private val passed = lock.newCondition()
   private var arrived = 0
@@ -156,12 +169,18 @@ private final class LocalGroup(val size: Int) {
     weights.put(task, (w, wOffset))
   }
 
-  /** Adds task `t`'s gradient values [from, from + length) to `into`'s first `length`. */
-  def addGradient(t: Int, from: Int, into: Array[Float], length: Int): Unit = {
+  /** Task `t`'s gradient array and the offset of its first value. */
+  def gradient(t: Int): (Array[Float], Int) = gradients.get(t)
+
+  /** Task `t`'s rows in the iteration the group last passed. */
+  def rows(t: Int): Long = taskRows.get(t)
+
+  /** Adds `scale` times task `t`'s gradient values [from, from + length) to `into`'s first `length`. */
+  def addGradient(t: Int, from: Int, into: Array[Float], length: Int, scale: Float): Unit = {
     val (g, offset) = gradients.get(t)
     val base = offset + from
     var k = 0
-    while (k < length) { into(k) += g(base + k); k += 1 }
+    while (k < length) { into(k) += scale * g(base + k); k += 1 }
   }
 
   def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
@@ -205,6 +224,7 @@ private final class LocalGroup(val size: Int) {
     lock.lock()
     val mine = generation
     val last = try {
+      taskRows.put(task, rows)
       lossSum += loss
       count += rows
       arrived += 1
