@@ -139,3 +139,34 @@ def test_each_barrier_step_follows_the_optimizers_documented_rule(linear, optimi
     expected = _steps_by_the_documented_rule(x, y, *initial, optimizer, steps=6)
     for got, want, start in zip(fitted.model.get_weights(), expected, initial):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5 * np.abs(want - start).max())
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_classifier_steps_follow_softmax_cross_entropy(spark, from_logits):
+    # Softmax and sparse_categorical_crossentropy are bigwrap's own loops (not BigDL's per-row tensors): forward
+    # and backward, from probabilities and from logits, checked against the calculus in float64 numpy over full-batch
+    # SGD steps (barrier trainer: one batch of all rows is the full batch), and the first epoch's loss against the
+    # loss at the initial weights.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(160, 4))
+    labels = np.argmax(x @ rng.normal(size=(4, 3)) + rng.normal(scale=0.5, size=(160, 3)), axis=1)
+    frame = spark.createDataFrame([(Vectors.dense(r), float(t)) for r, t in zip(x, labels)], ["features", "label"])
+    bigwrap.set_random_seed(3)
+    model = bigwrap.Sequential([layers.Input((4,)), layers.Dense(3, activation=None if from_logits else "softmax")])
+    w, b = (p.astype(np.float64) for p in model.get_weights())
+    fitted = bigwrap.Estimator(model=model, loss=bigwrap.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+                               optimizer=optimizers.SGD(0.5), batchSize=160, epochs=4, verbose=0, seed=1,
+                               trainer="barrier").fit(frame)
+    one_hot = np.eye(3)[labels]
+    losses = []
+    for _ in range(4):
+        logits = x @ w + b
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        losses.append(-np.log((p * one_hot).sum(axis=1)).mean())
+        grad = (p - one_hot) / len(x)  # d(mean cross-entropy)/d(logits)
+        w, b = w - 0.5 * x.T @ grad, b - 0.5 * grad.sum(axis=0)
+    got_w, got_b = fitted.model.get_weights()
+    np.testing.assert_allclose(got_w, w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_b, b, rtol=1e-4, atol=1e-5)
+    assert fitted.history["loss"].iloc[0] == pytest.approx(losses[0], rel=1e-5)

@@ -26,7 +26,7 @@ object Activations {
       .add(MulConstant[Float](1.0507009873554804934193349852946))))
 
   private val overLastAxis: Map[String, Factory] = Map(
-    "softmax" -> (() => SoftMax[Float]()),
+    "softmax" -> (() => new bigwrap.nn.Softmax()),
     "log_softmax" -> (() => LogSoftMax[Float]()))
 
   val names: Seq[String] = "linear" +: (factories.keys ++ overLastAxis.keys ++ Seq("silu")).toSeq.sorted

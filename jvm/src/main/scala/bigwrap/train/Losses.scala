@@ -3,7 +3,7 @@ package bigwrap.train
 import bigwrap.api.BigwrapException
 import bigwrap.data.{BinaryTarget, ClassIndexTarget, ProbabilityTarget, RegressionTarget, Target}
 import com.intel.analytics.bigdl.Criterion
-import com.intel.analytics.bigdl.dllib.nn.{AbsCriterion, BCECriterion, ClassNLLCriterion, CrossEntropyCriterion, MSECriterion}
+import com.intel.analytics.bigdl.dllib.nn.{AbsCriterion, BCECriterion, MSECriterion}
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.TensorCriterion
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -25,8 +25,7 @@ object Losses {
     val name = (config \ "name").extract[String]
     val fromLogits = (config \ "from_logits").extractOpt[Boolean].getOrElse(false)
     (name, fromLogits) match {
-      case ("sparse_categorical_crossentropy", false) => ClassNLLCriterion[Float](logProbAsInput = false)
-      case ("sparse_categorical_crossentropy", true) => CrossEntropyCriterion[Float]()
+      case ("sparse_categorical_crossentropy", fromLogits) => new ClassIndexCrossEntropy(fromLogits)
       case ("categorical_crossentropy", _) => new SoftTargetCrossEntropy(fromLogits)
       case ("binary_crossentropy", false) => BCECriterion[Float]()
       case ("binary_crossentropy", true) => new BinaryCrossEntropyWithLogits()
@@ -135,6 +134,77 @@ final class SoftTargetCrossEntropy(fromLogits: Boolean) extends TensorCriterion[
       }
     }
     gradInput = Tensor[Float](grad, input.size())
+    gradInput
+  }
+}
+
+/**
+ * Keras' sparse_categorical_crossentropy against 1-based class labels (as BigDL takes them), in one loop over the
+ * rows. From probabilities it is BigDL's ClassNLLCriterion(logProbAsInput = false) float for float (each row's
+ * probability of its class clipped to [1e-8, 1 − 1e-8], the mean of −log); from logits, log-softmax and NLL in one
+ * (gradient (softmax − one-hot) / rows), as BigDL's CrossEntropyCriterion computes them in two. BigDL's criteria
+ * hand each row to the JVM's model thread pool as a task of its own, forward and backward: a pool the training
+ * tasks in one JVM share, so one task's loss waited on the other's.
+ */
+final class ClassIndexCrossEntropy(fromLogits: Boolean) extends TensorCriterion[Float] {
+  private val (lowest, highest) = (1e-8f, 1f - 1e-8f)
+
+  /** Per row: its class's 0-based index (labels are checked when rows are read; this guards any other caller). */
+  private def classes(input: Tensor[Float], target: Tensor[Float]): Array[Int] = {
+    BigwrapException.require(input.dim() == 2 && target.nElement() == input.size(1),
+      s"sparse_categorical_crossentropy needs (rows, classes) scores and one label per row, got scores of shape " +
+        s"${input.size().mkString("(", ", ", ")")} and ${target.nElement()} labels")
+    val (labels, offset) = (target.contiguous().storage().array(), target.contiguous().storageOffset() - 1)
+    Array.tabulate(input.size(1)) { r =>
+      val label = labels(offset + r).toInt
+      BigwrapException.require(label >= 1 && label <= input.size(2),
+        s"sparse_categorical_crossentropy: label ${label - 1} is not a class index 0..${input.size(2) - 1}")
+      label - 1
+    }
+  }
+
+  /** log Σ exp over row `r` of contiguous `x` (offset `xo`, `k` classes), shifted by the row's maximum. */
+  private def logSumExp(x: Array[Float], xo: Int, r: Int, k: Int): Float = {
+    var max = Float.NegativeInfinity
+    var c = 0
+    while (c < k) { max = math.max(max, x(xo + r * k + c)); c += 1 }
+    var sum = 0.0
+    c = 0
+    while (c < k) { sum += math.exp(x(xo + r * k + c) - max); c += 1 }
+    (max + math.log(sum)).toFloat
+  }
+
+  override def updateOutput(input: Tensor[Float], target: Tensor[Float]): Float = {
+    val labels = classes(input, target)
+    val x = input.contiguous()
+    val (values, xo, k) = (x.storage().array(), x.storageOffset() - 1, input.size(2))
+    var total = 0f
+    for (r <- labels.indices) {
+      val picked = values(xo + r * k + labels(r))
+      total -= (if (fromLogits) picked - logSumExp(values, xo, r, k)
+        else math.log(math.max(lowest, math.min(highest, picked))).toFloat)
+    }
+    output = total / labels.length
+    output
+  }
+
+  override def updateGradInput(input: Tensor[Float], target: Tensor[Float]): Tensor[Float] = {
+    val labels = classes(input, target)
+    val x = input.contiguous()
+    val (values, xo, k, rows) = (x.storage().array(), x.storageOffset() - 1, input.size(2), labels.length.toFloat)
+    gradInput.resize(labels.length, k).zero()
+    val (grad, go) = (gradInput.storage().array(), gradInput.storageOffset() - 1)
+    for (r <- labels.indices) {
+      if (fromLogits) {
+        val shift = logSumExp(values, xo, r, k)
+        var c = 0
+        while (c < k) { grad(go + r * k + c) = math.exp(values(xo + r * k + c) - shift).toFloat / rows; c += 1 }
+        grad(go + r * k + labels(r)) -= 1f / rows
+      } else {
+        val clipped = math.max(lowest, math.min(highest, values(xo + r * k + labels(r))))
+        grad(go + r * k + labels(r)) = -1f / rows * (1f / clipped) // BigDL's order of operations
+      }
+    }
     gradInput
   }
 }
