@@ -20,7 +20,8 @@ final class Softmax extends SoftMax[Float] {
     val ((x, xo), (y, yo)) = (raw(input), raw(output))
     var r = 0
     while (r < rows) {
-      val (in, out) = (xo + r * classes, yo + r * classes)
+      val in = xo + r * classes // (separate vals: a tuple per row would box its Ints)
+      val out = yo + r * classes
       var max = Float.NegativeInfinity
       var c = 0
       while (c < classes) { max = math.max(max, x(in + c)); c += 1 }
@@ -49,7 +50,9 @@ final class Softmax extends SoftMax[Float] {
     val ((y, yo), (g, go), (d, dOffset)) = (raw(output), raw(gradOutput), raw(gradInput))
     var r = 0
     while (r < rows) {
-      val (yr, gr, dr) = (yo + r * classes, go + r * classes, dOffset + r * classes)
+      val yr = yo + r * classes
+      val gr = go + r * classes
+      val dr = dOffset + r * classes
       var dot = 0f
       var c = 0
       while (c < classes) { dot += y(yr + c) * g(gr + c); c += 1 }

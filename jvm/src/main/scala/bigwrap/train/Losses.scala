@@ -155,12 +155,17 @@ final class ClassIndexCrossEntropy(fromLogits: Boolean) extends TensorCriterion[
       s"sparse_categorical_crossentropy needs (rows, classes) scores and one label per row, got scores of shape " +
         s"${input.size().mkString("(", ", ", ")")} and ${target.nElement()} labels")
     val (labels, offset) = (target.contiguous().storage().array(), target.contiguous().storageOffset() - 1)
-    Array.tabulate(input.size(1)) { r =>
+    val (rows, k) = (input.size(1), input.size(2))
+    val picked = new Array[Int](rows)
+    var r = 0
+    while (r < rows) {
       val label = labels(offset + r).toInt
-      BigwrapException.require(label >= 1 && label <= input.size(2),
-        s"sparse_categorical_crossentropy: label ${label - 1} is not a class index 0..${input.size(2) - 1}")
-      label - 1
+      BigwrapException.require(label >= 1 && label <= k,
+        s"sparse_categorical_crossentropy: label ${label - 1} is not a class index 0..${k - 1}")
+      picked(r) = label - 1
+      r += 1
     }
+    picked
   }
 
   /** log Σ exp over row `r` of contiguous `x` (offset `xo`, `k` classes), shifted by the row's maximum. */
