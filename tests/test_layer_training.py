@@ -159,3 +159,28 @@ def test_convolution_trains_on_batches_of_changing_size(spark):
         grads = flat[inputs.size:]
         np.testing.assert_allclose(grads[:54].reshape(3, 3, 2, 3), kernel.grad.numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(grads[54:], bias.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_embedding_rows_step_by_their_summed_gradients(spark):
+    # bigwrap's table (not BigDL's LookupTable): rows gathered forward, gradients added back per id, so an id that
+    # repeats within the batch steps by the sum of its gradients. Checked against numpy over one full-batch step.
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 5, size=(40, 3)).astype(np.float64)
+    target = rng.normal(size=40)
+    frame = spark.createDataFrame([(r.tolist(), float(t)) for r, t in zip(ids, target)],
+                                  "features array<double>, label double")
+    bigwrap.set_random_seed(2)
+    model = bigwrap.Sequential([layers.Input((3,)), layers.Embedding(5, 2, name="tokens"), layers.Flatten(),
+                                layers.Dense(1)])
+    table, w, b = (p.astype(np.float64) for p in model.get_weights())
+    fitted = bigwrap.Estimator(model=model, loss="mse", optimizer=bigwrap.optimizers.SGD(0.1), batchSize=40,
+                               epochs=1, verbose=0, trainer="barrier").fit(frame)
+    flat = table[ids.astype(int)].reshape(40, 6)
+    dy = 2 * (flat @ w + b - target[:, None]) / 40
+    expected = table.copy()
+    np.add.at(expected, ids.astype(int), 0.1 * -(dy @ w.T).reshape(40, 3, 2))
+    np.testing.assert_allclose(fitted.model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+
+    bad = spark.createDataFrame([([1.0, 7.0, 2.0], 0.0), ([1.0, 7.0, 2.0], 1.0)], "features array<double>, label double")
+    with pytest.raises(ValueError, match=r"layer 'tokens' \(Embedding\) got the token id 7\.0; its table has ids 0\.\.4"):
+        bigwrap.Estimator(model=model, loss="mse", batchSize=2, epochs=1, verbose=0).fit(bad)

@@ -119,6 +119,11 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_activationBackward(JNIEnv *en
   guarded(env, [&] { bw::activation_backward(py.floats(yo), pdy.floats(dyo), pdz.floats(dzo), n, act); });
 }
 
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_expInPlace(JNIEnv *env, jobject, jfloatArray x, jint xo, jint n) {
+  Pinned px(env, x, true);
+  guarded(env, [&] { bw::exp_in_place(px.floats(xo), n); });
+}
+
 JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseForward(JNIEnv *env, jobject, jfloatArray x, jint xo,
     jfloatArray w, jint wo, jshortArray w16, jfloatArray b, jint bo, jfloatArray y, jint yo, jint batch, jint in,
     jint out, jint act, jboolean bf16) {

@@ -34,6 +34,9 @@ void to_bf16(const float *from, uint16_t *to, size_t n);
 void bias_activation(float *y, const float *bias, size_t rows, size_t cols, int act);
 // dz = dy * act'(y), from the activation's output y.
 void activation_backward(const float *y, const float *dy, float *dz, size_t n, int act);
+// x = exp(x), in place, by MKL's vector exp (within an ulp or so of the exact value). Arguments below -87 (whose
+// exp is not a normal float) take a slow path per value: callers clamp them.
+void exp_in_place(float *x, size_t n);
 
 // -- Dense: MKL GEMM or oneDNN matmul (dense.cpp chooses). `w16` is the caller's buffer of out*in bf16 values
 // (bf16 only): filled from `w` by dense_forward, read by dense_grad_input on MKL. --

@@ -19,6 +19,8 @@ final class NativeCalls private[nn] {
   @native def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): String
   @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
       n: Int, activation: Int): Unit
+  /** x[xo, xo + n) = exp(x), in place. */
+  @native def expInPlace(x: Array[Float], xo: Int, n: Int): Unit
   @native def denseForward(x: Array[Float], xo: Int, w: Array[Float], wo: Int, w16: Array[Short], b: Array[Float],
       bo: Int, y: Array[Float], yo: Int, batch: Int, in: Int, out: Int, activation: Int, bf16: Boolean): Unit
   @native def denseGradInput(dz: Array[Float], dzo: Int, w: Array[Float], wo: Int, w16: Array[Short],

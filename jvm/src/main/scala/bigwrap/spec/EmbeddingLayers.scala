@@ -1,8 +1,8 @@
 package bigwrap.spec
 
 import bigwrap.api.BigwrapException
-import bigwrap.nn.PositionTable
-import com.intel.analytics.bigdl.dllib.nn.{AddConstant, LookupTable}
+import bigwrap.nn.{PositionTable, TokenTable}
+import com.intel.analytics.bigdl.dllib.nn.AddConstant
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
 /** Token and position embeddings (layers/embedding.py). */
@@ -19,9 +19,9 @@ case object EmbeddingBuilder extends OneInput {
   def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     requireRank(layer, in, 1, "(steps,) of token ids")
     val (vocabulary, dim) = (layer.int("input_dim"), layer.int("output_dim"))
-    // Users give 0-based ids; BigDL's LookupTable counts from 1.
+    // Users give 0-based ids; BigDL's LookupTable (TokenTable's base) counts from 1.
     val shifted = AddConstant[Float](1.0).setName(s"${layer.name}/one_based").inputs(in.node)
-    val table = LookupTable[Float](vocabulary, dim).setName(layer.name)
+    val table = new TokenTable(vocabulary, dim).setName(layer.name)
     BuiltLayer(GraphTensor(table.inputs(shifted), Seq(in.shape.head, dim)),
       Seq(new WeightSlot("embeddings", Seq(vocabulary, dim), () => table.weight, () => table.gradWeight)))
   }
