@@ -78,7 +78,8 @@ def test_fine_tuning_the_head_of_an_imported_cnn_on_png_digits(spark, tmp_path):
                                optimizer=bigwrap.optimizers.Adam(0.02), batchSize=32, epochs=8, verbose=0,
                                seed=5).fit(tune)
     accuracy = fitted.evaluate(test, metrics=["accuracy"])["accuracy"]
-    assert accuracy >= 0.90, accuracy
+    # at least 90 % of the 200 images: counted, as float32's 0.9 (exactly 180) is below Python's 0.90
+    assert round(accuracy * len(test_y)) >= len(test_y) * 9 // 10, accuracy
     for name, weights in frozen.items():
         for before, after in zip(weights, fitted.model.get_layer(name).get_weights()):
             np.testing.assert_array_equal(before, after, err_msg=f"frozen layer {name} changed")
