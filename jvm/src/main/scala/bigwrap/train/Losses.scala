@@ -25,7 +25,7 @@ object Losses {
     val name = (config \ "name").extract[String]
     val fromLogits = (config \ "from_logits").extractOpt[Boolean].getOrElse(false)
     (name, fromLogits) match {
-      case ("sparse_categorical_crossentropy", fromLogits) => new ClassIndexCrossEntropy(fromLogits)
+      case ("sparse_categorical_crossentropy", _) => new ClassIndexCrossEntropy(fromLogits)
       case ("categorical_crossentropy", _) => new SoftTargetCrossEntropy(fromLogits)
       case ("binary_crossentropy", false) => BCECriterion[Float]()
       case ("binary_crossentropy", true) => new BinaryCrossEntropyWithLogits()
@@ -154,7 +154,8 @@ final class ClassIndexCrossEntropy(fromLogits: Boolean) extends TensorCriterion[
     BigwrapException.require(input.dim() == 2 && target.nElement() == input.size(1),
       s"sparse_categorical_crossentropy needs (rows, classes) scores and one label per row, got scores of shape " +
         s"${input.size().mkString("(", ", ", ")")} and ${target.nElement()} labels")
-    val (labels, offset) = (target.contiguous().storage().array(), target.contiguous().storageOffset() - 1)
+    val ids = target.contiguous()
+    val (labels, offset) = (ids.storage().array(), ids.storageOffset() - 1)
     val (rows, k) = (input.size(1), input.size(2))
     val picked = new Array[Int](rows)
     var r = 0

@@ -85,11 +85,8 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
     val (loss, total) = clock("sync")(gradientsReady(iteration, lossSum, count))
     clock("exchange") {
       if (iteration > 0 && remote.nonEmpty) SliceBlocks.remove(s"${prefix}_w_${iteration - 1}_$task")
-      if (remote.nonEmpty) {
-        java.util.Arrays.fill(crossed, 0f)
-        for (e <- otherLeaders) {
-          SliceBlocks.read(s"${prefix}_g_${iteration}_${e}_$task", managers(e), crossed, 0, length(task), add = true)
-        }
+      for ((e, i) <- otherLeaders.zipWithIndex) { // the first block overwrites the last iteration's sum
+        SliceBlocks.read(s"${prefix}_g_${iteration}_${e}_$task", managers(e), crossed, 0, length(task), add = i > 0)
       }
     }
     for (p <- local.indices) parts.scales(p) = group.rows(local(p)).toFloat / total
