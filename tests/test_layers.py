@@ -11,7 +11,7 @@ import bigwrap
 from bigwrap import layers, live_models
 from bigwrap.runtime import bridge
 
-from .layer_cases import BAD_ARGUMENTS, LAYER_CASES
+from .layer_cases import BAD_ARGUMENTS, LAYER_CASES, _pool2d
 
 GRADIENT_CASES = [case for case in LAYER_CASES if case.gradients]
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
@@ -128,6 +128,21 @@ def test_gradient_cases_cover_every_trainable_layer():
     trainable = {c.layer for c in LAYER_CASES if _model(c).layers[-1].trainable_weight_names}
     assert trainable <= {c.layer for c in GRADIENT_CASES}
     assert {layers.Dense, layers.Conv2D, layers.LSTM, layers.GRU, layers.BatchNormalization} <= trainable
+
+
+@pytest.mark.parametrize("pool,strides,padding", [(2, 1, "valid"), (3, 2, "same")], ids=["overlapping", "same"])
+def test_max_pooling_routes_a_tied_window_to_its_first_maximum(spark, pool, strides, padding):
+    """Small integers tie in most windows: each window's gradient goes to its first maximum in row-major order
+    (PyTorch's and BigDL's rule), and never to padding."""
+    model = bigwrap.Sequential([layers.Input((7, 6, 3)), layers.MaxPooling2D(pool, strides, padding)])
+    x = np.random.default_rng(5).integers(0, 3, size=(4, 7, 6, 3)).astype(np.float32)
+    grad_output = np.random.default_rng(6).normal(size=(4, *model.output_shape[1:])).astype(np.float32)
+    inputs = torch.tensor(x, requires_grad=True)
+    y = _pool2d("max", (pool, pool), (strides, strides), padding)(None, inputs, True)
+    (y * torch.tensor(grad_output)).sum().backward()
+    np.testing.assert_array_equal(model.predict(x), y.detach().numpy())
+    (got,), _ = live_models.forward_backward(model, x, grad_output)
+    np.testing.assert_allclose(got, inputs.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_every_layer_has_a_row():

@@ -1,6 +1,6 @@
 package bigwrap.spec
 
-import bigwrap.nn.MaskedMean
+import bigwrap.nn.{MaskedMean, MaxPool2D}
 import com.intel.analytics.bigdl.dllib.nn._
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -40,14 +40,21 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
     val source = if (bigdlPads.isDefined) asImage
     else ConvolutionalLayers.applyPadding(layer.name, asImage, explicit, if (max) -Float.MaxValue else 0.0)
     val Seq(padH, padW) = bigdlPads.map(_.map(_._1)).getOrElse(Seq.fill(2)(if (padding == "same") -1 else 0))
-    val module = if (max) SpatialMaxPooling[Float](pool(1), pool(0), strides(1), strides(0), padW, padH,
-      DataFormat.NHWC)
+    val module = if (max) new MaxPool2D(pool(0), pool(1), strides(0), strides(1), maxPads(image, pool, strides, padding))
     else SpatialAveragePooling[Float](pool(1), pool(0), strides(1), strides(0), padW, padH,
       countIncludePad = countPad, format = DataFormat.NHWC)
     val pooled = module.setName(layer.name).inputs(source)
     val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
     plain(outShape, if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, pooled) else pooled)
   }
+
+  /** MaxPool2D's (top, bottom, left, right): Keras' "same" split, or none (explicit padding is already applied). */
+  private def maxPads(image: Seq[Int], pool: Seq[Int], strides: Seq[Int], padding: String): Seq[Int] =
+    if (padding != "same") Seq(0, 0, 0, 0)
+    else image.indices.flatMap { axis =>
+      val (before, after) = ConvolutionalLayers.samePadding(image(axis), pool(axis), strides(axis))
+      Seq(before, after)
+    }
 }
 
 case object LPPoolBuilder extends OneInput {
