@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import py4j.protocol
 from py4j.java_gateway import JavaPackage
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark import SparkContext
@@ -119,11 +120,6 @@ def bridge(spark: SparkSession | None = None) -> "Bridge":
 class Bridge:
     """Coarse calls into the Scala objects of `bigwrap.api` (design §2); Java failures arrive as Python exceptions."""
 
-    # BigwrapException's kinds (bigwrap.api.BigwrapException) and the Python exception each arrives as.
-    _KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError,
-              "KeyboardInterrupt": KeyboardInterrupt, "OSError": OSError, "FileExistsError": FileExistsError,
-              "FileNotFoundError": FileNotFoundError}
-
     def __init__(self, spark: SparkSession):
         self.spark = spark
         self._api = spark.sparkContext._jvm.bigwrap.api
@@ -132,6 +128,7 @@ class Bridge:
             raise SetupError(f"the active SparkSession does not have bigwrap's jars on its classpath: {_FIX}")
         self._objects = {"PythonFacade": facade}  # each lookup of a class by name is a round trip to the JVM
         self.engine: dict[str, Any] = json.loads(self.call("PythonFacade.init"))
+        _raise_bigwrap_errors_from_spark_actions()
 
     def call(self, method: str, *args: Any) -> Any:
         """`Object.method` of a bigwrap.api object, e.g. call("LiveModels.predict", handle, data, rows)."""
@@ -179,9 +176,44 @@ class Bridge:
         except Py4JJavaError as e:
             # the exception BigwrapException.userFacing finds in the Java one, however deeply Spark wrapped it (an
             # unforeseen failure is a JvmError), with the Java trace on `.java_trace`
-            java = self._api.BigwrapException.userFacing(e.java_exception)
-            error = self._KINDS.get(java.kind(), JvmError)(java.getMessage())
-            error.java_trace = str(e)
-            raise error from None
+            raise _python_error(self._api.BigwrapException.userFacing(e.java_exception), e) from None
         except Py4JError as e:
             raise JvmError(f"lost contact with the JVM during {method}: {e}; restart the SparkSession") from None
+
+
+# BigwrapException's kinds (bigwrap.api.BigwrapException) and the Python exception each arrives as.
+_KINDS = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": JvmError,
+          "KeyboardInterrupt": KeyboardInterrupt, "OSError": OSError, "FileExistsError": FileExistsError,
+          "FileNotFoundError": FileNotFoundError}
+
+
+def _python_error(java: Any, failure: Py4JJavaError) -> Exception:
+    """The Python exception of a JVM BigwrapException, with the whole Java trace on `.java_trace`."""
+    error = _KINDS.get(java.kind(), JvmError)(java.getMessage())
+    error.java_trace = str(failure)
+    return error
+
+
+def _raise_bigwrap_errors_from_spark_actions() -> None:
+    """Actions the user calls on bigwrap's DataFrames (`fitted.transform(df).collect()`, a SQL function's query)
+    fail in Py4J, not in the bridge: their jobs' BigwrapExceptions (an Embedding id outside its table) are raised
+    as the same Python exceptions, other failures as before. pyspark wraps `py4j.protocol.get_return_value`
+    (anew with every SparkSession) to turn SQL errors into Python ones; this wraps that function first."""
+    original = py4j.protocol.get_return_value
+    if getattr(original, "_bigwrap", False):
+        return
+
+    def get_return_value(*args: Any) -> Any:
+        try:
+            return original(*args)
+        except Py4JJavaError as e:
+            java = SparkContext._jvm.bigwrap.api.BigwrapException.within(e.java_exception)
+            if java is None:
+                raise
+            raise _python_error(java, e) from None
+
+    get_return_value._bigwrap = True
+    py4j.protocol.get_return_value = get_return_value
+    from pyspark.errors.exceptions.captured import install_exception_handler
+
+    install_exception_handler()  # pyspark's wrapper, around this one from now on

@@ -182,5 +182,9 @@ def test_embedding_rows_step_by_their_summed_gradients(spark):
     np.testing.assert_allclose(fitted.model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
 
     bad = spark.createDataFrame([([1.0, 7.0, 2.0], 0.0), ([1.0, 7.0, 2.0], 1.0)], "features array<double>, label double")
-    with pytest.raises(ValueError, match=r"layer 'tokens' \(Embedding\) got the token id 7\.0; its table has ids 0\.\.4"):
+    message = r"^layer 'tokens' \(Embedding\) got the token id 7\.0; its table has ids 0\.\.4$"
+    with pytest.raises(ValueError, match=message):
         bigwrap.Estimator(model=model, loss="mse", batchSize=2, epochs=1, verbose=0).fit(bad)
+    # inference fails in the user's own Spark action, with the same Python error (not Py4J's Java trace)
+    with pytest.raises(ValueError, match=message):
+        fitted.transform(bad).collect()

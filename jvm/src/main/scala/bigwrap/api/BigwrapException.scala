@@ -24,17 +24,20 @@ object BigwrapException {
 
   private val Flattened = """bigwrap\.api\.BigwrapException\[(\w+)\]: ([^\n]*)""".r.unanchored
 
-  /** The user-facing error inside `t`, however deeply Spark wrapped it; else an internal error. */
-  def userFacing(t: Throwable): BigwrapException = {
+  /** The user-facing error inside `t`, however deeply Spark wrapped it (a failed job's task), or null. */
+  def within(t: Throwable): BigwrapException = {
     val chain = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(50).toList
     chain.collectFirst { case b: BigwrapException => b }
       .orElse(chain.flatMap(c => Option(c.getMessage)).collectFirst {
         case Flattened(kind, msg) => new BigwrapException(kind, msg, t)
       })
-      .getOrElse {
-        val root = chain.last
-        new BigwrapException("RuntimeError",
-          s"the JVM failed: ${root.getClass.getName}: ${Option(root.getMessage).getOrElse("")}".trim, t)
-      }
+      .orNull
+  }
+
+  /** `within(t)`, else an internal error naming the root cause. */
+  def userFacing(t: Throwable): BigwrapException = Option(within(t)).getOrElse {
+    val root = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(50).toList.last
+    new BigwrapException("RuntimeError",
+      s"the JVM failed: ${root.getClass.getName}: ${Option(root.getMessage).getOrElse("")}".trim, t)
   }
 }
