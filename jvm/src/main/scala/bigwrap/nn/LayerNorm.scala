@@ -7,7 +7,9 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
 
 /**
  * Keras' LayerNormalization over the last axis with a configurable epsilon (BigDL's LayerNormalization
- * fixes it): y = (x - mean) / sqrt(var + eps) * gamma + beta, per row of `size` values.
+ * fixes it): y = (x - mean) / sqrt(var + eps) * gamma + beta, per row of `size` values. Without `scale` gamma
+ * stays ones and without `center` beta zeros (neither is then a parameter), so every row takes the same loops.
+ * Rows are summed in float, as Keras and PyTorch do; the buffers are kept from call to call.
  */
 final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) extends TensorModule[Float] {
   val gamma: Tensor[Float] = Tensor[Float](size).fill(1f)
@@ -16,36 +18,28 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
   val gradBeta: Tensor[Float] = Tensor[Float](size)
   private var normalized = new Array[Float](0)
   private var invStd = new Array[Float](0)
+  private val scaledGradient = new Array[Float](size)
 
   override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
     val x = input.contiguous()
     val rows = x.nElement() / size
     output.resizeAs(x)
-    normalized = new Array[Float](x.nElement())
-    invStd = new Array[Float](rows)
-    val (xs, xo) = raw(x)
-    val (ys, yo) = raw(output)
-    val (gs, go) = raw(gamma)
-    val (bs, bo) = raw(beta)
+    if (normalized.length < x.nElement()) normalized = new Array[Float](x.nElement())
+    if (invStd.length < rows) invStd = new Array[Float](rows)
+    val ((xs, xo), (ys, yo), (gs, go), (bs, bo)) = (raw(x), raw(output), raw(gamma), raw(beta))
+    val (norm, invs) = (normalized, invStd)
     var r = 0
     while (r < rows) {
       val base = r * size
-      var mean = 0.0
+      val xb = xo + base // (separate vals: a tuple per row would box them)
+      val yb = yo + base
+      val mean = LayerNorm.sum(xs, xb, size) / size
+      val inv = (1.0 / math.sqrt(LayerNorm.squaredDeviations(xs, xb, size, mean) / size + eps)).toFloat
+      invs(r) = inv
       var i = 0
-      while (i < size) { mean += xs(xo + base + i); i += 1 }
-      mean /= size
-      var variance = 0.0
+      while (i < size) { norm(base + i) = (xs(xb + i) - mean) * inv; i += 1 }
       i = 0
-      while (i < size) { val d = xs(xo + base + i) - mean; variance += d * d; i += 1 }
-      val inv = 1.0 / math.sqrt(variance / size + eps)
-      invStd(r) = inv.toFloat
-      i = 0
-      while (i < size) {
-        val n = ((xs(xo + base + i) - mean) * inv).toFloat
-        normalized(base + i) = n
-        ys(yo + base + i) = (if (scale) n * gs(go + i) else n) + (if (center) bs(bo + i) else 0f)
-        i += 1
-      }
+      while (i < size) { ys(yb + i) = norm(base + i) * gs(go + i) + bs(bo + i); i += 1 }
       r += 1
     }
     output
@@ -55,25 +49,19 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     val dy = gradOutput.contiguous()
     val rows = dy.nElement() / size
     gradInput.resizeAs(input)
-    val (ds, dOff) = raw(dy)
-    val (xs, xo) = raw(gradInput)
-    val (gs, go) = raw(gamma)
-    val dn = new Array[Double](size)
+    val ((ds, dOff), (xs, xo), (gs, go)) = (raw(dy), raw(gradInput), raw(gamma))
+    val dn = scaledGradient
     var r = 0
     while (r < rows) {
       val base = r * size
-      var sum = 0.0
-      var dot = 0.0
       var i = 0
-      while (i < size) {
-        dn(i) = ds(dOff + base + i) * (if (scale) gs(go + i) else 1f)
-        sum += dn(i)
-        dot += dn(i) * normalized(base + i)
-        i += 1
-      }
+      while (i < size) { dn(i) = ds(dOff + base + i) * gs(go + i); i += 1 }
+      val inv = invStd(r)
+      val meanGradient = LayerNorm.sum(dn, 0, size) / size
+      val meanDot = LayerNorm.dot(dn, 0, normalized, base, size) / size
       i = 0
       while (i < size) {
-        xs(xo + base + i) = (invStd(r) * (dn(i) - sum / size - normalized(base + i) * dot / size)).toFloat
+        xs(xo + base + i) = inv * (dn(i) - meanGradient - normalized(base + i) * meanDot)
         i += 1
       }
       r += 1
@@ -87,13 +75,14 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     val (ds, dOff) = raw(dy)
     val (gg, ggo) = raw(gradGamma)
     val (gb, gbo) = raw(gradBeta)
+    val (sw, sb) = (scaleW.toFloat, scaleB.toFloat)
     var r = 0
     while (r < rows) {
       var i = 0
       while (i < size) {
         val g = ds(dOff + r * size + i)
-        gg(ggo + i) += scaleW.toFloat * g * normalized(r * size + i)
-        gb(gbo + i) += scaleB.toFloat * g
+        gg(ggo + i) += sw * g * normalized(r * size + i)
+        gb(gbo + i) += sb * g
         i += 1
       }
       r += 1
@@ -103,5 +92,44 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
   override def parameters(): (Array[Tensor[Float]], Array[Tensor[Float]]) = {
     val pairs = (if (scale) Seq((gamma, gradGamma)) else Nil) ++ (if (center) Seq((beta, gradBeta)) else Nil)
     (pairs.map(_._1).toArray, pairs.map(_._2).toArray)
+  }
+}
+
+/** Sums over a row in four running sums: one sum is a chain of dependent adds, four keep the CPU's adders busy. */
+private object LayerNorm {
+  def sum(a: Array[Float], ao: Int, n: Int): Float = {
+    var s0 = 0f; var s1 = 0f; var s2 = 0f; var s3 = 0f
+    var i = 0
+    while (i + 3 < n) { s0 += a(ao + i); s1 += a(ao + i + 1); s2 += a(ao + i + 2); s3 += a(ao + i + 3); i += 4 }
+    while (i < n) { s0 += a(ao + i); i += 1 }
+    (s0 + s1) + (s2 + s3)
+  }
+
+  /** Σ (a[i] − mean)². */
+  def squaredDeviations(a: Array[Float], ao: Int, n: Int, mean: Float): Float = {
+    var s0 = 0f; var s1 = 0f; var s2 = 0f; var s3 = 0f
+    var i = 0
+    while (i + 3 < n) {
+      val d0 = a(ao + i) - mean // (separate vals: a tuple would box them)
+      val d1 = a(ao + i + 1) - mean
+      val d2 = a(ao + i + 2) - mean
+      val d3 = a(ao + i + 3) - mean
+      s0 += d0 * d0; s1 += d1 * d1; s2 += d2 * d2; s3 += d3 * d3
+      i += 4
+    }
+    while (i < n) { val d = a(ao + i) - mean; s0 += d * d; i += 1 }
+    (s0 + s1) + (s2 + s3)
+  }
+
+  def dot(a: Array[Float], ao: Int, b: Array[Float], bo: Int, n: Int): Float = {
+    var s0 = 0f; var s1 = 0f; var s2 = 0f; var s3 = 0f
+    var i = 0
+    while (i + 3 < n) {
+      s0 += a(ao + i) * b(bo + i); s1 += a(ao + i + 1) * b(bo + i + 1)
+      s2 += a(ao + i + 2) * b(bo + i + 2); s3 += a(ao + i + 3) * b(bo + i + 3)
+      i += 4
+    }
+    while (i < n) { s0 += a(ao + i) * b(bo + i); i += 1 }
+    (s0 + s1) + (s2 + s3)
   }
 }

@@ -1,16 +1,15 @@
 package bigwrap.spec
 
-import bigwrap.nn.{MaskedMean, MaxPool2D}
+import bigwrap.nn.{AveragePool2D, MaskedMean, MaxPool2D}
 import com.intel.analytics.bigdl.dllib.nn._
-import com.intel.analytics.bigdl.dllib.nn.abstractnn.DataFormat
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 
 /**
- * Max/Average pooling 1D and 2D on channels-last input through BigDL's NHWC pooling ("SAME" as pad = -1;
- * padded cells are not counted in averages, as in Keras); 1D pools a (1, steps, channels) image. Explicit
- * padding (PyTorch's, ONNX's): max pooling pads with the lowest float, so a padded cell never wins; an average
- * counting the pad pools zeros; one not counting it is BigDL's own symmetric padding, which leaves them out.
- * LPPooling2D is (Σ|x|^p)^(1/p): BigDL's average pooling without the division sums each window.
+ * Max/Average pooling 1D and 2D on channels-last input through bigwrap's MaxPool2D / AveragePool2D, whose windows
+ * stay inside the image (Keras' "same" padding is never counted in averages); 1D pools a (1, steps, channels)
+ * image. Explicit padding (PyTorch's, ONNX's): max pooling pads with the lowest float, so a padded cell never
+ * wins; an average counting the pad pools zeros; one not counting it pools inside the image.
+ * LPPooling2D is (Σ|x|^p)^(1/p): the average pooling's window sums without the division.
  * Global pooling reduces the spatial axes with Mean / Max.
  */
 object PoolingLayers {
@@ -22,6 +21,14 @@ object PoolingLayers {
     "GlobalAveragePooling2D" -> GlobalPoolBuilder(2, max = false),
     "GlobalMaxPooling1D" -> GlobalPoolBuilder(1, max = true),
     "GlobalMaxPooling2D" -> GlobalPoolBuilder(2, max = true))
+
+  /** A pooling module's (top, bottom, left, right) for `padding`: Keras' "same" split, else none. */
+  def samePads(image: Seq[Int], pool: Seq[Int], strides: Seq[Int], padding: String): Seq[Int] =
+    if (padding != "same") Seq(0, 0, 0, 0)
+    else image.indices.flatMap { axis =>
+      val (before, after) = ConvolutionalLayers.samePadding(image(axis), pool(axis), strides(axis))
+      Seq(before, after)
+    }
 }
 
 final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
@@ -35,26 +42,19 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
     val image = ConvolutionalLayers.padded(as2d(in.shape.init), explicit)
     val out = ConvolutionalLayers.windowOutput(layer, in, image, "pool", pool, strides, padding)
     val asImage = if (rank == 1) reshape(s"${layer.name}/as_image", 1 +: in.shape, in.node) else in.node
-    // an average that leaves explicit (symmetric) padding out: BigDL pads; everything else pads here
-    val bigdlPads = explicit.filter(_ => !max && !countPad)
-    val source = if (bigdlPads.isDefined) asImage
+    // an average that leaves explicit padding out pools inside the image; every other explicit padding is applied
+    val outside = explicit.filter(_ => !max && !countPad)
+    val source = if (outside.isDefined) asImage
     else ConvolutionalLayers.applyPadding(layer.name, asImage, explicit, if (max) -Float.MaxValue else 0.0)
-    val Seq(padH, padW) = bigdlPads.map(_.map(_._1)).getOrElse(Seq.fill(2)(if (padding == "same") -1 else 0))
-    val module = if (max) new MaxPool2D(pool(0), pool(1), strides(0), strides(1), maxPads(image, pool, strides, padding))
-    else SpatialAveragePooling[Float](pool(1), pool(0), strides(1), strides(0), padW, padH,
-      countIncludePad = countPad, format = DataFormat.NHWC)
+    val pads = outside.map(_.flatMap { case (before, after) => Seq(before, after) })
+      .getOrElse(PoolingLayers.samePads(image, pool, strides, padding))
+    val module = if (max) new MaxPool2D(pool(0), pool(1), strides(0), strides(1), pads)
+    else new AveragePool2D(pool(0), pool(1), strides(0), strides(1), pads, divide = true)
     val pooled = module.setName(layer.name).inputs(source)
     val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
     plain(outShape, if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, pooled) else pooled)
   }
 
-  /** MaxPool2D's (top, bottom, left, right): Keras' "same" split, or none (explicit padding is already applied). */
-  private def maxPads(image: Seq[Int], pool: Seq[Int], strides: Seq[Int], padding: String): Seq[Int] =
-    if (padding != "same") Seq(0, 0, 0, 0)
-    else image.indices.flatMap { axis =>
-      val (before, after) = ConvolutionalLayers.samePadding(image(axis), pool(axis), strides(axis))
-      Seq(before, after)
-    }
 }
 
 case object LPPoolBuilder extends OneInput {
@@ -65,11 +65,10 @@ case object LPPoolBuilder extends OneInput {
     val padding = layer.string("padding")
     val p = layer.double("p")
     val out = ConvolutionalLayers.windowOutput(layer, in, in.shape.take(2), "pool", Seq(ph, pw), Seq(sh, sw), padding)
-    val pad = if (padding == "same") -1 else 0
     val magnitude = Abs[Float]().setName(s"${layer.name}/abs").inputs(in.node)
     val powered = Power[Float](p).setName(s"${layer.name}/pow").inputs(magnitude)
-    val summed = SpatialAveragePooling[Float](pw, ph, sw, sh, pad, pad, countIncludePad = true, divide = false,
-      format = DataFormat.NHWC).setName(s"${layer.name}/sum").inputs(powered)
+    val pads = PoolingLayers.samePads(in.shape.take(2), Seq(ph, pw), Seq(sh, sw), padding)
+    val summed = new AveragePool2D(ph, pw, sh, sw, pads, divide = false).setName(s"${layer.name}/sum").inputs(powered)
     plain(out :+ in.shape(2), Power[Float](1.0 / p).setName(layer.name).inputs(summed))
   }
 }
