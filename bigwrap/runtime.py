@@ -207,7 +207,10 @@ def _raise_bigwrap_errors_from_spark_actions() -> None:
         try:
             return original(*args)
         except Py4JJavaError as e:
-            java = SparkContext._jvm.bigwrap.api.BigwrapException.within(e.java_exception)
+            try:
+                java = SparkContext._jvm.bigwrap.api.BigwrapException.within(e.java_exception)
+            except Py4JError:  # a later session without bigwrap's jars: the failure as it came
+                java = None
             if java is None:
                 raise
             raise _python_error(java, e) from None
