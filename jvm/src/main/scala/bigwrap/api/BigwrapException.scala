@@ -24,9 +24,12 @@ object BigwrapException {
 
   private val Flattened = """bigwrap\.api\.BigwrapException\[(\w+)\]: ([^\n]*)""".r.unanchored
 
+  /** `t` and its causes, outermost first (at most 50). */
+  private def causes(t: Throwable): List[Throwable] = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(50).toList
+
   /** The user-facing error inside `t`, however deeply Spark wrapped it (a failed job's task), or null. */
   def within(t: Throwable): BigwrapException = {
-    val chain = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(50).toList
+    val chain = causes(t)
     chain.collectFirst { case b: BigwrapException => b }
       .orElse(chain.flatMap(c => Option(c.getMessage)).collectFirst {
         case Flattened(kind, msg) => new BigwrapException(kind, msg, t)
@@ -36,7 +39,7 @@ object BigwrapException {
 
   /** `within(t)`, else an internal error naming the root cause. */
   def userFacing(t: Throwable): BigwrapException = Option(within(t)).getOrElse {
-    val root = Iterator.iterate(t)(_.getCause).takeWhile(_ != null).take(50).toList.last
+    val root = causes(t).last
     new BigwrapException("RuntimeError",
       s"the JVM failed: ${root.getClass.getName}: ${Option(root.getMessage).getOrElse("")}".trim, t)
   }

@@ -27,7 +27,6 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     if (normalized.length < x.nElement()) normalized = new Array[Float](x.nElement())
     if (invStd.length < rows) invStd = new Array[Float](rows)
     val ((xs, xo), (ys, yo), (gs, go), (bs, bo)) = (raw(x), raw(output), raw(gamma), raw(beta))
-    val (norm, invs) = (normalized, invStd)
     var r = 0
     while (r < rows) {
       val base = r * size
@@ -35,11 +34,11 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
       val yb = yo + base
       val mean = LayerNorm.sum(xs, xb, size) / size
       val inv = (1.0 / math.sqrt(LayerNorm.squaredDeviations(xs, xb, size, mean) / size + eps)).toFloat
-      invs(r) = inv
+      invStd(r) = inv
       var i = 0
-      while (i < size) { norm(base + i) = (xs(xb + i) - mean) * inv; i += 1 }
+      while (i < size) { normalized(base + i) = (xs(xb + i) - mean) * inv; i += 1 }
       i = 0
-      while (i < size) { ys(yb + i) = norm(base + i) * gs(go + i) + bs(bo + i); i += 1 }
+      while (i < size) { ys(yb + i) = normalized(base + i) * gs(go + i) + bs(bo + i); i += 1 }
       r += 1
     }
     output

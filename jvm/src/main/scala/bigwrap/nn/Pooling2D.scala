@@ -113,7 +113,8 @@ final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: 
 
 /**
  * Average pooling: the sum of each window's cells inside the image, divided by their number (Keras' "same" and
- * BigDL's symmetric padding leave padded cells out; padding that counts is applied as zeros before this module),
+ * explicit padding that is not counted leave padded cells out; padding that counts is applied as zeros before
+ * this module),
  * or the sum itself without `divide` (LPPooling2D's Σ|x|^p).
  */
 final class AveragePool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: Seq[Int], divide: Boolean)

@@ -54,7 +54,6 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
     val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
     plain(outShape, if (rank == 1) reshape(s"${layer.name}/as_sequence", outShape, pooled) else pooled)
   }
-
 }
 
 case object LPPoolBuilder extends OneInput {

@@ -13,8 +13,9 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  * (native/src/optim.cpp: vectorised; the JIT does not vectorise a loop whose arrays are indexed from different
  * offsets, as the slice of the flat weights is). BigDL's SGD and Adam take a pass over the slice per tensor
  * operation (Adam about nine, SGD with momentum three, after the summing and clipping pass), each reading and
- * writing arrays that no longer fit in cache. The rules and the history they keep are BigDL's (the same state-table keys and counters), so the
- * state saves, resumes and moves between trainers as before; the steps agree with BigDL's to float rounding.
+ * writing arrays that no longer fit in cache. The rules and the history they keep are BigDL's (the same state-table
+ * keys and counters), so the state saves, resumes and moves between trainers as before; the steps agree with
+ * BigDL's to float rounding.
  */
 private[train] object FusedSteps {
   /**
