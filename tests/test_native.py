@@ -157,21 +157,52 @@ def gemm(spark):
     bridge(spark).hook("setNativeGemm", "auto")
 
 
+def _assert_same_training(weights: dict, start: list, precision: str) -> None:
+    """The weights two kernel choices trained agree within the layer table's tolerances (fp32 1e-4, bf16 1 % of
+    the maximum), and training moved them from `start`."""
+    first, second = weights.values()
+    for a, b in zip(first, second):
+        if precision == "fp32":
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        else:
+            assert np.abs(a - b).max() <= 0.01 * np.abs(a).max()
+    assert not np.allclose(first[0], start[0])
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_mkl_and_onednn_dense_train_to_the_same_weights(spark, digits, gemm, precision):
     """Both GEMM backends (the automatic choice picks one per layer shape and CPU) give the same forward and
-    gradients: weights after an epoch agree within the layer table's tolerances (fp32 1e-4, bf16 1 % of max)."""
+    gradients: weights after an epoch agree."""
     train, _ = digits
     model, weights = _digits_mlp(), {}
     for backend in ("mkl", "onednn"):
         gemm(backend)
         weights[backend] = _fit(train, model, epochs=1, precision=precision, numTasks=1).model.get_weights()
-    for a, b in zip(weights["mkl"], weights["onednn"]):
-        if precision == "fp32":
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-        else:
-            assert np.abs(a - b).max() <= 0.01 * np.abs(a).max()
-    assert not np.allclose(weights["mkl"][0], model.get_weights()[0])  # training moved them
+    _assert_same_training(weights, model.get_weights(), precision)
+
+
+@pytest.fixture
+def conv_layout(spark):
+    """Forces how Conv2D's backward data declares its result in the (local-mode) JVM for one test, then puts
+    "auto" back."""
+    yield lambda mode: bridge(spark).hook("setNativeConvLayout", mode)
+    bridge(spark).hook("setNativeConvLayout", "auto")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_both_conv_backward_data_declarations_train_to_the_same_weights(spark, digits, conv_layout, precision):
+    """A second convolution with few input channels (6→16, as LeNet-5's) is where oneDNN's backward data takes a
+    different implementation for an NHWC result than for "any" layout (the automatic choice measures both): both
+    train to the same weights."""
+    train, _ = digits
+    model = bigwrap.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(6, 5, padding="same", activation="relu"),
+                                layers.Conv2D(16, 5, activation="relu"), layers.Flatten(),
+                                layers.Dense(10, activation="softmax")])
+    weights = {}
+    for layout in ("nhwc", "any"):
+        conv_layout(layout)
+        weights[layout] = _fit(train, model, epochs=1, precision=precision, numTasks=1).model.get_weights()
+    _assert_same_training(weights, model.get_weights(), precision)
 
 
 def test_auto_gemm_choice_is_measured_per_shape_and_bf16_never_lands_on_a_slow_path(spark):

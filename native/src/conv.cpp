@@ -2,7 +2,15 @@
 // Activations stay NHWC f32 (bf16: converted to bf16 on the way in, results f32); weights are reordered from
 // the caller's hwio f32 into whatever layout oneDNN's fastest implementation wants (AMX tiles for bf16).
 // Primitives are cached per thread and shape: a task trains one model, so a handful of entries per thread.
+// Backward data declares the input's gradient either NHWC or "any" layout: oneDNN picks its implementation by the
+// layouts it is given, and for NHWC it takes one that is slow with few input channels (LeNet-5's 6→16 convolution
+// on AVX2: 1.43 ms), while "any" lets it take another (there 0.76 ms, writing NHWC itself; where it writes a
+// blocked layout, one reorder into NHWC follows). Neither wins everywhere, so under "auto" each shape takes the
+// one measured faster here.
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -49,23 +57,28 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape &s, bool bf
           d.dst, d.strides, d.pad_l, d.pad_r, attr};
 }
 
-// The primitives of one (operation, shape, precision): the convolution and the weight reorder around it.
+// The primitives of one (operation, shape, precision): the convolution and the weight reorder around it, and for
+// backward data that writes another layout than NHWC, the reorder of its result into NHWC.
 struct Entry {
   dnnl::primitive conv;
   memory::desc weights;  // the layout the convolution uses for weights (or their gradient)
   dnnl::reorder weight_reorder;
+  memory::desc result;  // backward data's result layout when not NHWC; else zero (empty)
+  dnnl::reorder result_reorder;
 };
 
 enum Op { kForward, kGradInput, kGradParams };
-using Key = std::array<int, 20>;
+using Key = std::array<int, 21>;
+
+std::atomic<int> grad_input_layout{kConvLayoutAuto};
 
 // oneDNN sizes a primitive's work split for the thread count in force when it is created.
 Key key(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
   return {op, bf16, has_bias, act, threads(), s.n, s.h, s.w, s.c, s.f, s.kh, s.kw, s.sh, s.sw,
-          s.pad_top, s.pad_left, s.pad_bottom, s.pad_right, s.oh, s.ow};
+          s.pad_top, s.pad_left, s.pad_bottom, s.pad_right, s.oh, s.ow, op == kGradInput ? grad_input_layout.load() : 0};
 }
 
-Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
+Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act, bool any_layout = false) {
   const Descs d = descs(s, bf16, has_bias);
   auto fwd = forward_pd(s, bf16, has_bias, act);
   Entry e;
@@ -75,14 +88,20 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
     e.weight_reorder = dnnl::reorder(
         dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
   } else if (op == kGradInput) {
-    const memory::desc diff_src({s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc);
+    const memory::desc nhwc({s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc);
     const memory::desc diff_dst({s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc);
-    dnnl::convolution_backward_data::primitive_desc pd(onednn_engine(), algorithm::convolution_direct, diff_src,
-                                                       d.weights_any, diff_dst, d.strides, d.pad_l, d.pad_r, fwd);
+    dnnl::convolution_backward_data::primitive_desc pd(
+        onednn_engine(), algorithm::convolution_direct,
+        any_layout ? memory::desc({s.n, s.c, s.h, s.w}, dt::f32, tag::any) : nhwc, d.weights_any, diff_dst, d.strides,
+        d.pad_l, d.pad_r, fwd);
     e.conv = dnnl::convolution_backward_data(pd);
     e.weights = pd.weights_desc();
     e.weight_reorder = dnnl::reorder(
         dnnl::reorder::primitive_desc(onednn_engine(), d.user_weights, onednn_engine(), e.weights));
+    if (pd.diff_src_desc() != nhwc) {
+      e.result = pd.diff_src_desc();
+      e.result_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_engine(), e.result, onednn_engine(), nhwc));
+    }
   } else {
     const memory::desc diff_weights({s.f, s.c, s.kh, s.kw}, dt::f32, tag::any);
     const memory::desc diff_dst({s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc);
@@ -97,6 +116,8 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
   return e;
 }
 
+Entry grad_input_entry(const ConvShape &s, bool bf16);
+
 const Entry &cached(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
   // A training task sees two batch sizes (full and last); inference a few more. The bound only keeps a
   // long-lived executor that runs many models from growing without limit.
@@ -106,7 +127,7 @@ const Entry &cached(const ConvShape &s, Op op, bool bf16, bool has_bias, int act
   auto found = entries.find(k);
   if (found == entries.end()) {
     if (entries.size() >= kMaxEntries) entries.clear();
-    found = entries.emplace(k, make(s, op, bf16, has_bias, act)).first;
+    found = entries.emplace(k, op == kGradInput ? grad_input_entry(s, bf16) : make(s, op, bf16, has_bias, act)).first;
   }
   return found->second;
 }
@@ -116,6 +137,7 @@ const Entry &cached(const ConvShape &s, Op op, bool bf16, bool has_bias, int act
 thread_local std::vector<uint16_t> act16_a, act16_b;
 thread_local std::vector<char> weight_buffer;
 thread_local std::vector<float> grad_buffer;
+thread_local std::vector<char> result_buffer;
 
 memory reordered_weights(const Entry &e, const float *w, const ConvShape &s) {
   if (weight_buffer.size() < e.weights.get_size()) weight_buffer.resize(e.weights.get_size());
@@ -130,7 +152,47 @@ size_t count(std::initializer_list<int> dims) {
   for (int d : dims) n *= static_cast<size_t>(d);
   return n;
 }
+
+void run_grad_input(const Entry &e, const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16) {
+  memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, onednn_engine(),
+                  activation_operand(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_a));
+  memory diff_src({{s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc}, onednn_engine(), dx);
+  memory result = diff_src;
+  if (!e.result.is_zero()) {
+    if (result_buffer.size() < e.result.get_size()) result_buffer.resize(e.result.get_size());
+    result = memory(e.result, onednn_engine(), result_buffer.data());
+  }
+  e.conv.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
+                                   {DNNL_ARG_DIFF_SRC, result}});
+  if (!e.result.is_zero()) e.result_reorder.execute(onednn_stream(), result, diff_src);
+  onednn_stream().wait();
+}
+
+// Seconds of one backward-data pass of `e` on scratch operands: the best of three after a warm-up.
+double grad_input_seconds(const Entry &e, const ConvShape &s, bool bf16) {
+  std::vector<float> dz(count({s.n, s.oh, s.ow, s.f}), 0.5f), w(count({s.kh, s.kw, s.c, s.f}), 0.25f),
+      dx(count({s.n, s.h, s.w, s.c}));
+  double best = 1e30;
+  for (int run = 0; run < 4; ++run) {
+    const auto start = std::chrono::steady_clock::now();
+    run_grad_input(e, s, dz.data(), w.data(), dx.data(), bf16);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (run > 0) best = std::min(best, seconds);
+  }
+  return best;
+}
+
+// Backward data as forced, or under "auto" the declaration measured faster for this shape on this thread count.
+Entry grad_input_entry(const ConvShape &s, bool bf16) {
+  const int mode = grad_input_layout.load();
+  if (mode != kConvLayoutAuto) return make(s, kGradInput, bf16, false, kLinear, mode == kConvLayoutAny);
+  Entry nhwc = make(s, kGradInput, bf16, false, kLinear, false);
+  Entry any = make(s, kGradInput, bf16, false, kLinear, true);
+  return grad_input_seconds(any, s, bf16) < grad_input_seconds(nhwc, s, bf16) ? any : nhwc;
+}
 }  // namespace
+
+void set_conv_layout(int mode) { grad_input_layout = mode; }
 
 void conv_forward(const ConvShape &s, const float *x, const float *w, const float *bias, float *y, int act,
                   bool bf16) {
@@ -148,13 +210,7 @@ void conv_forward(const ConvShape &s, const float *x, const float *w, const floa
 
 void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16) {
   use_threads();
-  const Entry &e = cached(s, kGradInput, bf16, false, kLinear);
-  memory diff_dst({{s.n, s.f, s.oh, s.ow}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}, onednn_engine(),
-                  activation_operand(dz, count({s.n, s.oh, s.ow, s.f}), bf16, act16_a));
-  memory diff_src({{s.n, s.c, s.h, s.w}, dt::f32, tag::nhwc}, onednn_engine(), dx);
-  e.conv.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, reordered_weights(e, w, s)},
-                            {DNNL_ARG_DIFF_SRC, diff_src}});
-  onednn_stream().wait();
+  run_grad_input(cached(s, kGradInput, bf16, false, kLinear), s, dz, w, dx, bf16);
 }
 
 void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,

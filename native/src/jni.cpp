@@ -106,6 +106,10 @@ JNIEXPORT jint JNICALL Java_bigwrap_nn_NativeCalls_threads(JNIEnv *, jobject) { 
 
 JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setGemm(JNIEnv *, jobject, jint mode) { bw::set_gemm(mode); }
 
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setConvLayout(JNIEnv *, jobject, jint mode) {
+  bw::set_conv_layout(mode);
+}
+
 JNIEXPORT jstring JNICALL Java_bigwrap_nn_NativeCalls_gemmBackend(JNIEnv *env, jobject, jint batch, jint in,
     jint out, jboolean bf16) {
   std::string backend;

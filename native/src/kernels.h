@@ -64,6 +64,10 @@ void onednn_dense_grad_weight(const float *x, const float *dz, float *gw, int ba
 struct ConvShape {
   int n, h, w, c, f, kh, kw, sh, sw, pad_top, pad_left, pad_bottom, pad_right, oh, ow;
 };
+// How backward data declares the input's gradient (conv.cpp says why): auto (per shape, the one measured faster
+// here), NHWC, or "any" (oneDNN's choice, reordered into NHWC when it is another). Process-wide.
+enum ConvLayout : int { kConvLayoutAuto = 0, kConvLayoutNhwc = 1, kConvLayoutAny = 2 };
+void set_conv_layout(int mode);
 void conv_forward(const ConvShape &s, const float *x, const float *w, const float *bias, float *y, int act,
                   bool bf16);
 void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16);

@@ -11,6 +11,9 @@ object TestHooks {
   /** Forces Dense's GEMM backend in this JVM ("auto", "mkl", "onednn"): benchmarks and equal-result tests. */
   def setNativeGemm(mode: String): Unit = NativeKernels.setGemm(mode)
 
+  /** Forces how Conv2D's backward data declares its result ("auto", "nhwc", "any"): equal-result tests. */
+  def setNativeConvLayout(mode: String): Unit = NativeKernels.setConvLayout(mode)
+
   /** The GEMM backend ("mkl" / "onednn") a Dense layer of this shape runs on here, on `threads` threads. */
   def nativeGemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean, threads: Int): String = {
     NativeKernels.setThreads(threads)

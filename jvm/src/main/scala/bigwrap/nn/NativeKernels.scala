@@ -17,6 +17,8 @@ final class NativeCalls private[nn] {
   /** 0 auto, 1 MKL, 2 oneDNN (kernels.h `Gemm`). */
   @native def setGemm(mode: Int): Unit
   @native def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): String
+  /** 0 auto, 1 NHWC, 2 any (kernels.h `ConvLayout`). */
+  @native def setConvLayout(mode: Int): Unit
   @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
       n: Int, activation: Int): Unit
   /** x[xo, xo + n) = exp(x), in place. */
@@ -63,6 +65,7 @@ object NativeKernels {
   val GemmProperty = "bigwrap.native.gemm"
   val GemmEnv = "BIGWRAP_NATIVE_GEMM"
   val GemmModes: Seq[String] = Seq("auto", "mkl", "onednn")
+  val ConvLayouts: Seq[String] = Seq("auto", "nhwc", "any")
   private val told = new AtomicBoolean(false)
 
   private lazy val loaded: Either[String, (NativeCalls, String)] = {
@@ -86,6 +89,15 @@ object NativeKernels {
   def setGemm(mode: String): Unit = {
     require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
     calls.foreach(_.setGemm(GemmModes.indexOf(mode)))
+  }
+
+  /**
+   * How Conv2D's backward data declares the input's gradient in this JVM from now on (native/src/conv.cpp says
+   * why): "auto" (per shape, the one measured faster), "nhwc", or "any" (oneDNN's choice, then NHWC).
+   */
+  def setConvLayout(mode: String): Unit = {
+    require(ConvLayouts.contains(mode), s"conv layout must be one of ${ConvLayouts.mkString(", ")}, got '$mode'")
+    calls.foreach(_.setConvLayout(ConvLayouts.indexOf(mode)))
   }
 
   /** "mkl" or "onednn": the backend a Dense of this shape runs on, at the calling thread's thread count. */
