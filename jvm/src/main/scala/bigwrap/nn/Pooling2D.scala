@@ -34,7 +34,12 @@ abstract class WindowPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, 
  * Max pooling: each window's maximum is a branch-free `max` over the channels, read in storage order; in training
  * the forward pass also records, with selects, where each maximum came from, so backward is one scatter. Each
  * output's gradient goes to the first cell of its window, in row-major order, that holds the maximum: BigDL's
- * and PyTorch's tie rule. A NaN in a window gives NaN (as in PyTorch).
+ * and PyTorch's tie rule. A NaN in a window gives NaN (as in PyTorch). Inference (nothing to record) pools in
+ * passes over whole rows instead, which the JIT vectorises even with few channels: per output row, the maximum
+ * over the window's input rows, then over each window's columns as shifted copies of that row (padded cells hold
+ * -inf and never win), then each window's value picked out (LeNet-5's first pooling: 0.58 → 0.29 ms per 64
+ * images). Recording sources the same way measured slower than the window walk: the JIT vectorises no select of
+ * an int by a float comparison.
  */
 final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: Seq[Int])
   extends WindowPool2D(poolH, poolW, strideH, strideW, pads) {
@@ -42,14 +47,17 @@ final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: 
   private var sources = Array.emptyIntArray
   private var tracked = false
 
+  /** The inference pass's maxima of one output row: over its input rows (padded width), then over each window. */
+  private var rowMax, windowMax = Array.emptyFloatArray
+
   override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
-    pool(input.contiguous(), track = isTraining())
+    if (isTraining()) poolTracked(input.contiguous()) else poolRows(input.contiguous())
     output
   }
 
   override def updateGradInput(input: Tensor[Float], gradOutput: Tensor[Float]): Tensor[Float] = {
     val x = input.contiguous()
-    if (!tracked) pool(x, track = true) // a forward in evaluation mode: find the sources now
+    if (!tracked) poolTracked(x) // a forward in evaluation mode: find the sources now
     gradInput.resizeAs(x).zero()
     val dy = gradOutput.contiguous()
     val ((dyArray, dyOffset), (dx, dxOffset)) = (raw(dy), raw(gradInput))
@@ -59,12 +67,65 @@ final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: 
     gradInput
   }
 
-  private def pool(x: Tensor[Float], track: Boolean): Unit = {
+  private def poolRows(x: Tensor[Float]): Unit = {
     val (batch, height, width, channels) = (x.size(1), x.size(2), x.size(3), x.size(4))
     val (outH, outW) = (outHeight(height), outWidth(width))
     output.resize(batch, outH, outW, channels)
-    if (track && sources.length < output.nElement()) sources = new Array[Int](output.nElement())
-    tracked = track
+    tracked = false
+    val padded = (left + width + right) * channels
+    if (rowMax.length < padded) {
+      rowMax = Array.fill(padded)(Float.NegativeInfinity)
+      windowMax = new Array[Float](padded)
+    }
+    val rowFloats = width * channels
+    val spans = (left + width + right - poolW + 1) * channels // windowMax's length: a value per window start
+    val ((in, inOffset), (out, outOffset)) = (raw(x), raw(output))
+    val into = left * channels
+    var image = 0
+    while (image < batch) {
+      val imageStart = inOffset + image * height * rowFloats
+      var oh = 0
+      while (oh < outH) {
+        val h1 = rowsUntil(oh, height)
+        var h = rowsFrom(oh)
+        System.arraycopy(in, imageStart + h * rowFloats, rowMax, into, rowFloats)
+        h += 1
+        while (h < h1) {
+          val row = imageStart + h * rowFloats
+          var j = 0
+          while (j < rowFloats) { rowMax(into + j) = math.max(rowMax(into + j), in(row + j)); j += 1 }
+          h += 1
+        }
+        System.arraycopy(rowMax, 0, windowMax, 0, spans)
+        var k = 1
+        while (k < poolW) {
+          val shift = k * channels
+          var j = 0
+          while (j < spans) { windowMax(j) = math.max(windowMax(j), rowMax(j + shift)); j += 1 }
+          k += 1
+        }
+        val outRow = outOffset + (image * outH + oh) * outW * channels
+        var ow = 0
+        while (ow < outW) {
+          val from = ow * strideW * channels
+          val to = outRow + ow * channels
+          var c = 0
+          while (c < channels) { out(to + c) = windowMax(from + c); c += 1 }
+          ow += 1
+        }
+        oh += 1
+      }
+      image += 1
+    }
+  }
+
+  /** The training pass: the maxima and, per output value, the input cell each came from. */
+  private def poolTracked(x: Tensor[Float]): Unit = {
+    val (batch, height, width, channels) = (x.size(1), x.size(2), x.size(3), x.size(4))
+    val (outH, outW) = (outHeight(height), outWidth(width))
+    output.resize(batch, outH, outW, channels)
+    if (sources.length < output.nElement()) sources = new Array[Int](output.nElement())
+    tracked = true
     val ((in, inOffset), (out, outOffset)) = (raw(x), raw(output))
     var image = 0
     while (image < batch) {
@@ -81,15 +142,16 @@ final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: 
           val ob = outOffset + o
           val first = imageStart + (h0 * width + w0) * channels
           System.arraycopy(in, inOffset + first, out, ob, channels)
-          if (track) { var c = 0; while (c < channels) { sources(o + c) = first + c; c += 1 } }
+          var c = 0
+          while (c < channels) { sources(o + c) = first + c; c += 1 }
           var h = h0
           while (h < h1) {
             var w = if (h == h0) w0 + 1 else w0
             while (w < w1) {
               val p = imageStart + (h * width + w) * channels
               val pb = inOffset + p
-              var c = 0
-              if (track) while (c < channels) {
+              c = 0
+              while (c < channels) {
                 val v = in(pb + c)
                 val best = out(ob + c)
                 // selects, not branches: which cell wins is data, unpredictable
@@ -97,7 +159,6 @@ final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: 
                 out(ob + c) = math.max(best, v)
                 c += 1
               }
-              else while (c < channels) { out(ob + c) = math.max(out(ob + c), in(pb + c)); c += 1 }
               w += 1
             }
             h += 1
