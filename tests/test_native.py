@@ -189,6 +189,30 @@ def conv_layout(spark):
     bridge(spark).hook("setNativeConvLayout", "auto")
 
 
+@pytest.fixture
+def conv_direct(spark):
+    """Forces whether few-channel convolutions take their weight gradient from the direct kernel for one test, then
+    puts "auto" back."""
+    yield lambda mode: bridge(spark).hook("setNativeConvDirect", mode)
+    bridge(spark).hook("setNativeConvDirect", "auto")
+
+
+def test_direct_and_onednn_few_channel_convolutions_train_to_the_same_weights(spark, digits, conv_direct):
+    """Stride-1 convolutions over 1 and 3 input channels (each shape takes its weight gradient from whichever of
+    oneDNN and the direct kernel is measured faster): the gradients agree, so an epoch ends at the same weights."""
+    train, _ = digits
+    model = bigwrap.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(3, 5, padding="same", activation="relu"),
+                                layers.Conv2D(6, 3, activation="tanh"), layers.Flatten(),
+                                layers.Dense(10, activation="softmax")])
+    weights = {}
+    for mode in ("never", "always"):
+        conv_direct(mode)
+        # plain SGD: Adam's steps do not move when a gradient is scaled, so a wrong scale would pass
+        weights[mode] = _fit(train, model, epochs=1, numTasks=1,
+                             optimizer=bigwrap.optimizers.SGD(0.1)).model.get_weights()
+    _assert_same_training(weights, model.get_weights(), "fp32")
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_both_conv_backward_data_declarations_train_to_the_same_weights(spark, digits, conv_layout, precision):
     """A second convolution with few input channels (6→16, as LeNet-5's) is where oneDNN's backward data takes a

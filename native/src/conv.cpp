@@ -6,7 +6,8 @@
 // layouts it is given, and for NHWC it takes one that is slow with few input channels (LeNet-5's 6→16 convolution
 // on AVX2: 1.43 ms), while "any" lets it take another (there 0.76 ms, writing NHWC itself; where it writes a
 // blocked layout, one reorder into NHWC follows). Neither wins everywhere, so under "auto" each shape takes the
-// one measured faster here.
+// one measured faster here. Stride-1 convolutions over few input channels may take their weight gradient from the
+// direct kernel of conv_direct.cpp instead, again where measured faster per shape.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -71,6 +72,7 @@ enum Op { kForward, kGradInput, kGradParams };
 using Key = std::array<int, 21>;
 
 std::atomic<int> grad_input_layout{kConvLayoutAuto};
+std::atomic<int> direct_mode{kConvDirectAuto};
 
 // oneDNN sizes a primitive's work split for the thread count in force when it is created.
 Key key(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
@@ -168,18 +170,24 @@ void run_grad_input(const Entry &e, const ConvShape &s, const float *dz, const f
   onednn_stream().wait();
 }
 
-// Seconds of one backward-data pass of `e` on scratch operands: the best of three after a warm-up.
+// Seconds of `run` on this thread: the best of three after a warm-up.
+template <class Run>
+double best_seconds(Run run) {
+  double best = 1e30;
+  for (int round = 0; round < 4; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (round > 0) best = std::min(best, seconds);
+  }
+  return best;
+}
+
+// Seconds of one backward-data pass of `e` on scratch operands.
 double grad_input_seconds(const Entry &e, const ConvShape &s, bool bf16) {
   std::vector<float> dz(count({s.n, s.oh, s.ow, s.f}), 0.5f), w(count({s.kh, s.kw, s.c, s.f}), 0.25f),
       dx(count({s.n, s.h, s.w, s.c}));
-  double best = 1e30;
-  for (int run = 0; run < 4; ++run) {
-    const auto start = std::chrono::steady_clock::now();
-    run_grad_input(e, s, dz.data(), w.data(), dx.data(), bf16);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (run > 0) best = std::min(best, seconds);
-  }
-  return best;
+  return best_seconds([&] { run_grad_input(e, s, dz.data(), w.data(), dx.data(), bf16); });
 }
 
 // Backward data as forced, or under "auto" the declaration measured faster for this shape on this thread count.
@@ -193,6 +201,7 @@ Entry grad_input_entry(const ConvShape &s, bool bf16) {
 }  // namespace
 
 void set_conv_layout(int mode) { grad_input_layout = mode; }
+void set_conv_direct(int mode) { direct_mode = mode; }
 
 void conv_forward(const ConvShape &s, const float *x, const float *w, const float *bias, float *y, int act,
                   bool bf16) {
@@ -208,6 +217,31 @@ void conv_forward(const ConvShape &s, const float *x, const float *w, const floa
   onednn_stream().wait();
 }
 
+namespace {
+void onednn_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
+                        float scale_b, bool bf16);
+
+// Whether the weight gradient of this shape comes from the direct kernel: as forced, or under "auto" whichever of it
+// and oneDNN is measured faster (on scratch operands, once per shape and thread).
+bool direct_grad_params(const ConvShape &s, bool bf16, bool has_bias) {
+  const int mode = direct_mode.load();
+  if (bf16 || mode == kConvDirectNever || !direct_conv_fits(s)) return false;
+  if (mode == kConvDirectAlways) return true;
+  thread_local std::map<Key, bool> chosen;
+  const Key k = key(s, kGradParams, bf16, has_bias, kLinear);
+  auto found = chosen.find(k);
+  if (found != chosen.end()) return found->second;
+  std::vector<float> x(count({s.n, s.h, s.w, s.c}), 0.5f), dz(count({s.n, s.oh, s.ow, s.f}), 0.5f),
+      gw(count({s.kh, s.kw, s.c, s.f})), gb(s.f);
+  float *bias_grad = has_bias ? gb.data() : nullptr;
+  const bool faster =
+      best_seconds([&] { direct_conv_grad_params(s, x.data(), dz.data(), gw.data(), bias_grad, 1.f, 1.f); }) <
+      best_seconds([&] { onednn_grad_params(s, x.data(), dz.data(), gw.data(), bias_grad, 1.f, 1.f, false); });
+  if (chosen.size() >= 256) chosen.clear();  // as `cached`: bounds a long-lived executor's map
+  return chosen.emplace(k, faster).first->second;
+}
+}  // namespace
+
 void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16) {
   use_threads();
   run_grad_input(cached(s, kGradInput, bf16, false, kLinear), s, dz, w, dx, bf16);
@@ -216,6 +250,13 @@ void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float 
 void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
                       float scale_b, bool bf16) {
   use_threads();
+  if (direct_grad_params(s, bf16, gb != nullptr)) direct_conv_grad_params(s, x, dz, gw, gb, scale_w, scale_b);
+  else onednn_grad_params(s, x, dz, gw, gb, scale_w, scale_b, bf16);
+}
+
+namespace {
+void onednn_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
+                        float scale_b, bool bf16) {
   const bool has_bias = gb != nullptr;
   const Entry &e = cached(s, kGradParams, bf16, has_bias, kLinear);
   const Descs d = descs(s, bf16, has_bias);
@@ -238,5 +279,6 @@ void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float
     for (int j = 0; j < s.f; ++j) gb[j] += scale_b * grad_buffer[weight_n + j];
   }
 }
+}  // namespace
 
 }  // namespace bw

@@ -110,6 +110,10 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setConvLayout(JNIEnv *, jobje
   bw::set_conv_layout(mode);
 }
 
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_setConvDirect(JNIEnv *, jobject, jint mode) {
+  bw::set_conv_direct(mode);
+}
+
 JNIEXPORT jstring JNICALL Java_bigwrap_nn_NativeCalls_gemmBackend(JNIEnv *env, jobject, jint batch, jint in,
     jint out, jboolean bf16) {
   std::string backend;

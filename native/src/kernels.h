@@ -68,6 +68,15 @@ struct ConvShape {
 // here), NHWC, or "any" (oneDNN's choice, reordered into NHWC when it is another). Process-wide.
 enum ConvLayout : int { kConvLayoutAuto = 0, kConvLayoutNhwc = 1, kConvLayoutAny = 2 };
 void set_conv_layout(int mode);
+// The weight gradient of stride-1 convolutions over at most kDirectConvMaxChannels input channels, fp32: auto (per
+// shape, oneDNN or the direct kernel below, whichever is measured faster here), oneDNN, or direct.
+enum ConvDirect : int { kConvDirectAuto = 0, kConvDirectNever = 1, kConvDirectAlways = 2 };
+void set_conv_direct(int mode);
+constexpr int kDirectConvMaxChannels = 4;
+// The direct kernel (conv_direct.cpp), for shapes direct_conv_fits accepts; conv_grad_params' contract in fp32.
+bool direct_conv_fits(const ConvShape &s);
+void direct_conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
+                             float scale_b);
 void conv_forward(const ConvShape &s, const float *x, const float *w, const float *bias, float *y, int act,
                   bool bf16);
 void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float *dx, bool bf16);

@@ -14,6 +14,9 @@ object TestHooks {
   /** Forces how Conv2D's backward data declares its result ("auto", "nhwc", "any"): equal-result tests. */
   def setNativeConvLayout(mode: String): Unit = NativeKernels.setConvLayout(mode)
 
+  /** Forces whether few-channel Conv2D's weight gradient is direct ("auto", "never", "always"): equal-result tests. */
+  def setNativeConvDirect(mode: String): Unit = NativeKernels.setConvDirect(mode)
+
   /** The GEMM backend ("mkl" / "onednn") a Dense layer of this shape runs on here, on `threads` threads. */
   def nativeGemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean, threads: Int): String = {
     NativeKernels.setThreads(threads)

@@ -19,6 +19,8 @@ final class NativeCalls private[nn] {
   @native def gemmBackend(batch: Int, in: Int, out: Int, bf16: Boolean): String
   /** 0 auto, 1 NHWC, 2 any (kernels.h `ConvLayout`). */
   @native def setConvLayout(mode: Int): Unit
+  /** 0 auto, 1 never, 2 always where it applies (kernels.h `ConvDirect`). */
+  @native def setConvDirect(mode: Int): Unit
   @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
       n: Int, activation: Int): Unit
   /** x[xo, xo + n) = exp(x), in place. */
@@ -66,6 +68,7 @@ object NativeKernels {
   val GemmEnv = "BIGWRAP_NATIVE_GEMM"
   val GemmModes: Seq[String] = Seq("auto", "mkl", "onednn")
   val ConvLayouts: Seq[String] = Seq("auto", "nhwc", "any")
+  val ConvDirectModes: Seq[String] = Seq("auto", "never", "always")
   private val told = new AtomicBoolean(false)
 
   private lazy val loaded: Either[String, (NativeCalls, String)] = {
@@ -98,6 +101,16 @@ object NativeKernels {
   def setConvLayout(mode: String): Unit = {
     require(ConvLayouts.contains(mode), s"conv layout must be one of ${ConvLayouts.mkString(", ")}, got '$mode'")
     calls.foreach(_.setConvLayout(ConvLayouts.indexOf(mode)))
+  }
+
+  /**
+   * Whether stride-1 Conv2D over few input channels takes its weight gradient from bigwrap's direct kernel
+   * (native/src/conv_direct.cpp) in this JVM from now on: "auto" (per shape, measured against oneDNN), "never",
+   * or "always" (where it applies).
+   */
+  def setConvDirect(mode: String): Unit = {
+    require(ConvDirectModes.contains(mode), s"conv direct must be one of ${ConvDirectModes.mkString(", ")}, got '$mode'")
+    calls.foreach(_.setConvDirect(ConvDirectModes.indexOf(mode)))
   }
 
   /** "mkl" or "onednn": the backend a Dense of this shape runs on, at the calling thread's thread count. */
