@@ -151,10 +151,26 @@ def test_without_the_library_training_runs_on_bigdl_and_warns_once():
 
 
 @pytest.fixture
-def gemm(spark):
-    """Forces Dense's GEMM backend in the (local-mode) JVM for one test, then puts "auto" back."""
-    yield lambda mode: bridge(spark).hook("setNativeGemm", mode)
-    bridge(spark).hook("setNativeGemm", "auto")
+def force_native(spark):
+    """Forces kernel choices in the (local-mode) JVM for one test (a TestHooks setter and a mode), then puts each
+    one it forced back to "auto"."""
+    forced = set()
+
+    def force(hook: str, mode: str) -> None:
+        forced.add(hook)
+        bridge(spark).hook(hook, mode)
+    yield force
+    for hook in forced:
+        bridge(spark).hook(hook, "auto")
+
+
+def _weights_under_each(force, hook: str, modes, train, model, **fit_options) -> dict:
+    """The weights one epoch trains `model` to under each mode of one kernel choice."""
+    weights = {}
+    for mode in modes:
+        force(hook, mode)
+        weights[mode] = _fit(train, model, epochs=1, numTasks=1, **fit_options).model.get_weights()
+    return weights
 
 
 def _assert_same_training(weights: dict, start: list, precision: str) -> None:
@@ -170,62 +186,37 @@ def _assert_same_training(weights: dict, start: list, precision: str) -> None:
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_mkl_and_onednn_dense_train_to_the_same_weights(spark, digits, gemm, precision):
+def test_mkl_and_onednn_dense_train_to_the_same_weights(spark, digits, force_native, precision):
     """Both GEMM backends (the automatic choice picks one per layer shape and CPU) give the same forward and
     gradients: weights after an epoch agree."""
-    train, _ = digits
-    model, weights = _digits_mlp(), {}
-    for backend in ("mkl", "onednn"):
-        gemm(backend)
-        weights[backend] = _fit(train, model, epochs=1, precision=precision, numTasks=1).model.get_weights()
+    model = _digits_mlp()
+    weights = _weights_under_each(force_native, "setNativeGemm", ("mkl", "onednn"), digits[0], model,
+                                  precision=precision)
     _assert_same_training(weights, model.get_weights(), precision)
 
 
-@pytest.fixture
-def conv_layout(spark):
-    """Forces how Conv2D's backward data declares its result in the (local-mode) JVM for one test, then puts
-    "auto" back."""
-    yield lambda mode: bridge(spark).hook("setNativeConvLayout", mode)
-    bridge(spark).hook("setNativeConvLayout", "auto")
-
-
-@pytest.fixture
-def conv_direct(spark):
-    """Forces whether few-channel convolutions take their weight gradient from the direct kernel for one test, then
-    puts "auto" back."""
-    yield lambda mode: bridge(spark).hook("setNativeConvDirect", mode)
-    bridge(spark).hook("setNativeConvDirect", "auto")
-
-
-def test_direct_and_onednn_few_channel_convolutions_train_to_the_same_weights(spark, digits, conv_direct):
+def test_direct_and_onednn_few_channel_convolutions_train_to_the_same_weights(spark, digits, force_native):
     """Stride-1 convolutions over 1 and 3 input channels (each shape takes its weight gradient from whichever of
     oneDNN and the direct kernel is measured faster): the gradients agree, so an epoch ends at the same weights."""
-    train, _ = digits
     model = bigwrap.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(3, 5, padding="same", activation="relu"),
                                 layers.Conv2D(6, 3, activation="tanh"), layers.Flatten(),
                                 layers.Dense(10, activation="softmax")])
-    weights = {}
-    for mode in ("never", "always"):
-        conv_direct(mode)
-        # plain SGD: Adam's steps do not move when a gradient is scaled, so a wrong scale would pass
-        weights[mode] = _fit(train, model, epochs=1, numTasks=1,
-                             optimizer=bigwrap.optimizers.SGD(0.1)).model.get_weights()
+    # plain SGD: Adam's steps do not move when a gradient is scaled, so a wrong scale would pass
+    weights = _weights_under_each(force_native, "setNativeConvDirect", ("never", "always"), digits[0], model,
+                                  optimizer=bigwrap.optimizers.SGD(0.1))
     _assert_same_training(weights, model.get_weights(), "fp32")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_both_conv_backward_data_declarations_train_to_the_same_weights(spark, digits, conv_layout, precision):
+def test_both_conv_backward_data_declarations_train_to_the_same_weights(spark, digits, force_native, precision):
     """A second convolution with few input channels (6→16, as LeNet-5's) is where oneDNN's backward data takes a
     different implementation for an NHWC result than for "any" layout (the automatic choice measures both): both
     train to the same weights."""
-    train, _ = digits
     model = bigwrap.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(6, 5, padding="same", activation="relu"),
                                 layers.Conv2D(16, 5, activation="relu"), layers.Flatten(),
                                 layers.Dense(10, activation="softmax")])
-    weights = {}
-    for layout in ("nhwc", "any"):
-        conv_layout(layout)
-        weights[layout] = _fit(train, model, epochs=1, precision=precision, numTasks=1).model.get_weights()
+    weights = _weights_under_each(force_native, "setNativeConvLayout", ("nhwc", "any"), digits[0], model,
+                                  precision=precision)
     _assert_same_training(weights, model.get_weights(), precision)
 
 
