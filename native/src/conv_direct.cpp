@@ -1,6 +1,6 @@
 // The weight gradient of a stride-1 convolution over few input channels, computed directly (LeNet-5's first layer:
 // one channel in, six filters). oneDNN's kernels vectorise over channels, which so few do not fill (that layer:
-// 17 GFLOP/s of 93 on one AVX2 core, 0.89 ms for 64 images); this one vectorises over the image (0.63 ms): each
+// 17 GFLOP/s of 93 on one AVX2 core, 0.89 ms for 64 images); this one vectorises over the image (0.63–0.75 ms): each
 // image is laid out once as zero-padded planes, one per channel, with rows `stride` apart, and each tap's gradient
 // is a dot product of a shifted run of its plane with the output's gradient over all positions, for a block of
 // filters at once with the sums in registers. Positions are `stride` to a row; those past the image's width carry a
@@ -27,7 +27,6 @@ inline Vec load(const float *from) {
   __builtin_memcpy(&v, from, sizeof v);
   return v;
 }
-
 
 struct Planes {
   int stride, rows;  // a padded row's floats (a multiple of kLanes); padded rows per channel
