@@ -120,10 +120,11 @@ Entry make(const ConvShape &s, Op op, bool bf16, bool has_bias, int act, bool an
 
 Entry grad_input_entry(const ConvShape &s, bool bf16);
 
+// Per-thread caches of primitives and choices stay below this many entries: a training task sees two batch sizes
+// (full and last), inference a few more; the bound only keeps a long-lived executor running many models in check.
+constexpr size_t kMaxEntries = 256;
+
 const Entry &cached(const ConvShape &s, Op op, bool bf16, bool has_bias, int act) {
-  // A training task sees two batch sizes (full and last); inference a few more. The bound only keeps a
-  // long-lived executor that runs many models from growing without limit.
-  constexpr size_t kMaxEntries = 256;
   thread_local std::map<Key, Entry> entries;
   const Key k = key(s, op, bf16, has_bias, act);
   auto found = entries.find(k);
@@ -237,7 +238,7 @@ bool direct_grad_params(const ConvShape &s, bool bf16, bool has_bias) {
   const bool faster =
       best_seconds([&] { direct_conv_grad_params(s, x.data(), dz.data(), gw.data(), bias_grad, 1.f, 1.f); }) <
       best_seconds([&] { onednn_grad_params(s, x.data(), dz.data(), gw.data(), bias_grad, 1.f, 1.f, false); });
-  if (chosen.size() >= 256) chosen.clear();  // as `cached`: bounds a long-lived executor's map
+  if (chosen.size() >= kMaxEntries) chosen.clear();
   return chosen.emplace(k, faster).first->second;
 }
 }  // namespace

@@ -90,8 +90,8 @@ object NativeKernels {
 
   /** Dense's GEMM backend in this JVM from now on: one of GemmModes. */
   def setGemm(mode: String): Unit = {
-    require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
-    calls.foreach(_.setGemm(GemmModes.indexOf(mode)))
+    val index = modeIndex(GemmProperty, GemmModes, mode)
+    calls.foreach(_.setGemm(index))
   }
 
   /**
@@ -99,8 +99,8 @@ object NativeKernels {
    * why): "auto" (per shape, the one measured faster), "nhwc", or "any" (oneDNN's choice, then NHWC).
    */
   def setConvLayout(mode: String): Unit = {
-    require(ConvLayouts.contains(mode), s"conv layout must be one of ${ConvLayouts.mkString(", ")}, got '$mode'")
-    calls.foreach(_.setConvLayout(ConvLayouts.indexOf(mode)))
+    val index = modeIndex("conv layout", ConvLayouts, mode)
+    calls.foreach(_.setConvLayout(index))
   }
 
   /**
@@ -109,8 +109,14 @@ object NativeKernels {
    * or "always" (where it applies).
    */
   def setConvDirect(mode: String): Unit = {
-    require(ConvDirectModes.contains(mode), s"conv direct must be one of ${ConvDirectModes.mkString(", ")}, got '$mode'")
-    calls.foreach(_.setConvDirect(ConvDirectModes.indexOf(mode)))
+    val index = modeIndex("conv direct", ConvDirectModes, mode)
+    calls.foreach(_.setConvDirect(index))
+  }
+
+  /** A mode's code for the native library: its index in `modes` (kernels.h's enums keep that order). */
+  private def modeIndex(setting: String, modes: Seq[String], mode: String): Int = {
+    require(modes.contains(mode), s"$setting must be one of ${modes.mkString(", ")}, got '$mode'")
+    modes.indexOf(mode)
   }
 
   /** "mkl" or "onednn": the backend a Dense of this shape runs on, at the calling thread's thread count. */
@@ -146,8 +152,7 @@ object NativeKernels {
           System.load(Path.of(path).toAbsolutePath.toString)
           val native = new NativeCalls
           Option(System.getProperty(GemmProperty)).orElse(Option(System.getenv(GemmEnv))).foreach { mode =>
-            require(GemmModes.contains(mode), s"$GemmProperty must be one of ${GemmModes.mkString(", ")}, got '$mode'")
-            native.setGemm(GemmModes.indexOf(mode))
+            native.setGemm(modeIndex(GemmProperty, GemmModes, mode))
           }
           Right((native, path))
         } catch {
