@@ -37,11 +37,13 @@ $(DEPS_STAMP): pyproject.toml | $(VENV)/bin/python
 # RUNPATH: oneDNN's own dependencies must resolve there too) relative to the library itself, for its two
 # homes: native/build/ in this checkout, and site-packages/bigwrap/native/ once the wheel is installed (the
 # mkl and onednn wheels put their libraries in the environment's lib/, four levels up). No -fopenmp: that
-# would link libgomp. -fno-math-errno: nothing reads errno, and it lets loops with sqrt vectorise (optim.cpp).
+# would link libgomp. -fno-math-errno: nothing reads errno, and it lets loops with sqrt vectorise (optim.cpp);
+# -fno-trapping-math: nothing reads floating-point exception flags, and it lets loops that choose between
+# computed values vectorise (attention.cpp's masked softmax).
 $(NATIVE_LIB): $(NATIVE_SOURCES) $(DEPS_STAMP) | compiler
 	@mkdir -p $(dir $@)
 	JAVA_HOME=$$(dirname $$(dirname $$(realpath $$(command -v javac)))); \
-	g++ -O3 -fno-math-errno -std=c++17 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	g++ -O3 -fno-math-errno -fno-trapping-math -std=c++17 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
 	  -I$$JAVA_HOME/include -I$$JAVA_HOME/include/linux -I$(VENV)/include \
 	  -o $@ $(filter %.cpp,$^) \
 	  -L$(VENV)/lib -l:libmkl_rt.so.3 -l:libdnnl.so.3 -l:libiomp5.so \

@@ -237,8 +237,8 @@ def _explicit_conv2d(pads, strides=(1, 1)):
     return lambda w, x, training: F.conv2d(F.pad(x.permute(0, 3, 1, 2), (l, r, t, b)), w[0].permute(3, 2, 0, 1), w[1],
                                            stride=strides).permute(0, 2, 3, 1)
 
-# Attention chains four bf16 GEMMs (projection, scores, probabilities · values, output projection), a
-# TransformerEncoder six and two LayerNorms (whose backward divides by the row's spread): their outputs and
+# Attention chains two bf16 GEMMs (the projections in and out; its scores and probabilities · values stay fp32), a
+# TransformerEncoder four and two LayerNorms (whose backward divides by the row's spread): their outputs and
 # gradients stay within 2% of the largest value, one bf16 rounding (2^-9) amplified by each stage.
 _ATTENTION_BF16 = 2e-2
 

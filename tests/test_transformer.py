@@ -86,6 +86,28 @@ def test_two_block_transformer_encoder_learns_the_word_order(word_order, trainer
     assert accuracy["accuracy"] >= 0.95, accuracy
 
 
+def test_attention_dropout_trains_alike_on_the_native_kernel_and_the_jvm(word_order):
+    """Attention's dropout factors come from the task's seeded random stream in the same order whether the native
+    kernel or the JVM's head loops run the attention, so an epoch with dropout ends at the same weights; and the
+    dropout took part (without it, the same start ends elsewhere)."""
+    vocabulary, train, _ = word_order
+
+    def trained(dropout, kernels):
+        bigwrap.set_random_seed(3)
+        ids = layers.Input((LENGTH,))
+        x = layers.Embedding(vocabulary, 16, mask_zero=True)(ids)
+        attended = layers.MultiHeadAttention(2, 8, dropout=dropout)(x, x)
+        model = bigwrap.Model(ids, layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(attended)))
+        return bigwrap.Estimator(model=model, loss="sparse_categorical_crossentropy", batchSize=32, epochs=1, seed=3,
+                                 numTasks=1, optimizer=bigwrap.optimizers.SGD(0.5), kernels=kernels,
+                                 verbose=0).fit(train).model.get_weights()
+
+    native, jvm, undropped = trained(0.5, "native"), trained(0.5, "bigdl"), trained(0.0, "native")
+    for a, b in zip(native, jvm):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert max(np.abs(a - b).max() for a, b in zip(native, undropped)) > 1e-3
+
+
 @pytest.fixture(scope="module")
 def saved_encoder(word_order, tmp_path_factory):
     vocabulary, train, test = word_order

@@ -24,6 +24,7 @@ class Pinned {
 
   float *floats(jint offset) const { return data_ ? static_cast<float *>(data_) + offset : nullptr; }
   uint16_t *shorts() const { return static_cast<uint16_t *>(data_); }
+  const uint8_t *booleans() const { return static_cast<const uint8_t *>(data_); }
 
  private:
   JNIEnv *env_;
@@ -78,6 +79,11 @@ bw::ConvShape conv_shape(JNIEnv *env, jintArray shape) {
   env->GetIntArrayRegion(shape, 0, 15, v);
   return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
 }
+bw::AttentionShape attention_shape(JNIEnv *env, jintArray shape, jfloat scale) {
+  jint v[6];
+  env->GetIntArrayRegion(shape, 0, 6, v);
+  return {v[0], v[1], v[2], v[3], v[4], v[5], scale};
+}
 }  // namespace
 
 extern "C" {
@@ -125,11 +131,6 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_activationBackward(JNIEnv *en
     jfloatArray dy, jint dyo, jfloatArray dz, jint dzo, jint n, jint act) {
   Pinned py(env, y, false), pdy(env, dy, false), pdz(env, dz, true);
   guarded(env, [&] { bw::activation_backward(py.floats(yo), pdy.floats(dyo), pdz.floats(dzo), n, act); });
-}
-
-JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_expInPlace(JNIEnv *env, jobject, jfloatArray x, jint xo, jint n) {
-  Pinned px(env, x, true);
-  guarded(env, [&] { bw::exp_in_place(px.floats(xo), n); });
 }
 
 JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseForward(JNIEnv *env, jobject, jfloatArray x, jint xo,
@@ -203,6 +204,31 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_adamStep(JNIEnv *env, jobject
   guarded(env, [&] {
     bw::adam_step(pp.parts(), pw.floats(wo), pm.floats(0), pv.floats(0), n, bound, shrink, step, beta1, beta2,
                   epsilon);
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_attentionForward(JNIEnv *env, jobject, jintArray shape,
+    jfloat scale, jfloatArray q, jint qo, jfloatArray k, jint ko, jfloatArray v, jint vo, jbooleanArray allowed,
+    jfloatArray kept, jfloatArray probabilities, jfloatArray y, jint yo) {
+  const bw::AttentionShape s = attention_shape(env, shape, scale);
+  Pinned pq(env, q, false), pk(env, k, false), pv(env, v, false), pa(env, allowed, false), pkept(env, kept, false),
+      pp(env, probabilities, true), py(env, y, true);
+  guarded(env, [&] {
+    bw::attention_forward(s, pq.floats(qo), pk.floats(ko), pv.floats(vo), pa.booleans(), pkept.floats(0),
+                          pp.floats(0), py.floats(yo));
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_attentionBackward(JNIEnv *env, jobject, jintArray shape,
+    jfloat scale, jfloatArray q, jint qo, jfloatArray k, jint ko, jfloatArray v, jint vo, jbooleanArray allowed,
+    jfloatArray kept, jfloatArray probabilities, jfloatArray dy, jint dyo, jfloatArray dq, jfloatArray dk,
+    jfloatArray dv) {
+  const bw::AttentionShape s = attention_shape(env, shape, scale);
+  Pinned pq(env, q, false), pk(env, k, false), pv(env, v, false), pa(env, allowed, false), pkept(env, kept, false),
+      pp(env, probabilities, false), pdy(env, dy, false), pdq(env, dq, true), pdk(env, dk, true), pdv(env, dv, true);
+  guarded(env, [&] {
+    bw::attention_backward(s, pq.floats(qo), pk.floats(ko), pv.floats(vo), pa.booleans(), pkept.floats(0),
+                           pp.floats(0), pdy.floats(dyo), pdq.floats(0), pdk.floats(0), pdv.floats(0));
   });
 }
 

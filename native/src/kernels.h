@@ -34,9 +34,6 @@ void to_bf16(const float *from, uint16_t *to, size_t n);
 void bias_activation(float *y, const float *bias, size_t rows, size_t cols, int act);
 // dz = dy * act'(y), from the activation's output y.
 void activation_backward(const float *y, const float *dy, float *dz, size_t n, int act);
-// x = exp(x), in place, by MKL's vector exp (within an ulp or so of the exact value). Arguments below -87 (whose
-// exp is not a normal float) take a slow path per value: callers clamp them.
-void exp_in_place(float *x, size_t n);
 
 // -- Dense: MKL GEMM or oneDNN matmul (dense.cpp chooses). `w16` is the caller's buffer of out*in bf16 values
 // (bf16 only): filled from `w` by dense_forward, read by dense_grad_input on MKL. --
@@ -83,6 +80,21 @@ void conv_grad_input(const ConvShape &s, const float *dz, const float *w, float 
 // gw += scale_w * dL/dw; gb += scale_b * dL/db (gb may be null).
 void conv_grad_params(const ConvShape &s, const float *x, const float *dz, float *gw, float *gb, float scale_w,
                       float scale_b, bool bf16);
+
+// -- Multi-head attention's core (attention.cpp), fp32: per batch row and head, softmax(mask(q·kᵀ·scale))·v.
+// q (batch, steps, heads·key_dim), k (batch, sources, heads·key_dim), v (batch, sources, heads·value_dim), y and dy
+// (batch, steps, heads·value_dim); allowed (batch, steps, sources): 1 where a query may attend to a source;
+// probabilities (batch, heads, steps, sources): written by the forward pass (before dropout), read by backward;
+// kept: the dropout factors in that layout, or null. Every output value is written (no accumulation). --
+struct AttentionShape {
+  int batch, steps, sources, heads, key_dim, value_dim;
+  float scale;
+};
+void attention_forward(const AttentionShape &s, const float *q, const float *k, const float *v, const uint8_t *allowed,
+                       const float *kept, float *probabilities, float *y);
+void attention_backward(const AttentionShape &s, const float *q, const float *k, const float *v,
+                        const uint8_t *allowed, const float *kept, const float *probabilities, const float *dy,
+                        float *dq, float *dk, float *dv);
 
 // -- Optimizer steps over one parameter slice (optim.cpp) --
 // The slice's gradient, value i: Σ_k scales[k]·arrays[k][i] (each task's gradient, weighted by its share of the

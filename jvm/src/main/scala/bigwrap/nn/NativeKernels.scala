@@ -23,8 +23,6 @@ final class NativeCalls private[nn] {
   @native def setConvDirect(mode: Int): Unit
   @native def activationBackward(y: Array[Float], yo: Int, dy: Array[Float], dyo: Int, dz: Array[Float], dzo: Int,
       n: Int, activation: Int): Unit
-  /** x[xo, xo + n) = exp(x), in place. */
-  @native def expInPlace(x: Array[Float], xo: Int, n: Int): Unit
   @native def denseForward(x: Array[Float], xo: Int, w: Array[Float], wo: Int, w16: Array[Short], b: Array[Float],
       bo: Int, y: Array[Float], yo: Int, batch: Int, in: Int, out: Int, activation: Int, bf16: Boolean): Unit
   @native def denseGradInput(dz: Array[Float], dzo: Int, w: Array[Float], wo: Int, w16: Array[Short],
@@ -38,6 +36,17 @@ final class NativeCalls private[nn] {
       dx: Array[Float], dxo: Int, bf16: Boolean): Unit
   @native def convGradParams(shape: Array[Int], x: Array[Float], xo: Int, dz: Array[Float], dzo: Int,
       gw: Array[Float], gwo: Int, gb: Array[Float], gbo: Int, scaleW: Float, scaleB: Float, bf16: Boolean): Unit
+  /**
+   * kernels.h `attention_forward`; `dims`: batch, steps, sources, heads, key dim, value dim. `kept` null without
+   * dropout; `probabilities` and `kept` from offset 0.
+   */
+  @native def attentionForward(dims: Array[Int], scale: Float, q: Array[Float], qo: Int, k: Array[Float], ko: Int,
+      v: Array[Float], vo: Int, allowed: Array[Boolean], kept: Array[Float], probabilities: Array[Float],
+      y: Array[Float], yo: Int): Unit
+  /** kernels.h `attention_backward`, after attentionForward on the same inputs; dq, dk, dv from offset 0. */
+  @native def attentionBackward(dims: Array[Int], scale: Float, q: Array[Float], qo: Int, k: Array[Float], ko: Int,
+      v: Array[Float], vo: Int, allowed: Array[Boolean], kept: Array[Float], probabilities: Array[Float],
+      dy: Array[Float], dyo: Int, dq: Array[Float], dk: Array[Float], dv: Array[Float]): Unit
   /**
    * kernels.h `sgd_step` on w[wo, wo + n), its gradient parts' arrays read from `offsets` (bigwrap.train.GradientParts);
    * `velocity` null without momentum.

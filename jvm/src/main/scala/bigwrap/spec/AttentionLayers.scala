@@ -44,9 +44,8 @@ case object MultiHeadAttentionBuilder extends LayerBuilder {
     val sourceMask = Masks.all(s"${layer.name}/source", (value.mask ++ key.flatMap(_.mask)).toSeq)
     val attentionMask = call.named("attention_mask")
     val masks: Seq[ModuleNode[Float]] = query.mask.map(_.node).toSeq ++ sourceMask.map(_.node) ++ attentionMask.map(_.node)
-    val kernels = KernelChoice.inForce
     val core = new Attention(heads, keyDim, valueDim, call.flag("use_causal_mask"), layer.double("dropout"),
-      query.mask.isDefined, sourceMask.isDefined, attentionMask.isDefined, kernels.native, kernels.bf16)
+      query.mask.isDefined, sourceMask.isDefined, attentionMask.isDefined, KernelChoice.inForce.native)
     val attended = core.setName(s"${layer.name}/attention").inputs((Seq(q.node, k.node, v.node) ++ masks): _*)
     val (out, outSlots) = DenseBuilder.dense(s"${layer.name}/attention_output", GraphTensor(attended, query.shape.init :+ heads * valueDim),
       outDim, useBias, "linear", null, Seq(heads, valueDim, outDim), "attention_output_")
