@@ -18,9 +18,10 @@ TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 # bf16 keeps 8 significant bits (inputs and weights round by up to 2^-9 relative) and sums in fp32: errors
 # stay within a fraction of the largest reference value, 1% for one layer (LayerCase.bf16_tolerance; docs:
 # docs/performance.md, "Native kernels").
-# Rows whose JVM build has a Dense or convolution layer also run on the native kernels, in fp32 and bf16.
+# Rows whose JVM build has a layer with native kernels (Dense, convolution, attention, layer normalisation) also
+# run on them, in fp32 and bf16.
 NATIVE_LAYERS = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.TimeDistributed, layers.MultiHeadAttention,
-                 layers.TransformerEncoder)
+                 layers.LayerNormalization, layers.TransformerEncoder)
 KERNEL_RUNS = [(case, "bigdl", "fp32") for case in LAYER_CASES] + [
     (case, "native", precision) for case in LAYER_CASES if case.layer in NATIVE_LAYERS for precision in ("fp32", "bf16")]
 

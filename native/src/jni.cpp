@@ -232,4 +232,36 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_attentionBackward(JNIEnv *env
   });
 }
 
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_layerNormForward(JNIEnv *env, jobject, jfloatArray x, jint xo,
+    jfloatArray gamma, jint go, jfloatArray beta, jint bo, jfloatArray y, jint yo, jfloatArray normalized,
+    jfloatArray inv_std, jint rows, jint size, jdouble epsilon) {
+  Pinned px(env, x, false), pg(env, gamma, false), pb(env, beta, false), py(env, y, true), pn(env, normalized, true),
+      pi(env, inv_std, true);
+  guarded(env, [&] {
+    bw::layer_norm_forward(px.floats(xo), pg.floats(go), pb.floats(bo), py.floats(yo), pn.floats(0), pi.floats(0),
+                           rows, size, epsilon);
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_layerNormGradInput(JNIEnv *env, jobject, jfloatArray dy, jint dyo,
+    jfloatArray gamma, jint go, jfloatArray normalized, jfloatArray inv_std, jfloatArray dx, jint dxo, jint rows,
+    jint size, jfloatArray scratch) {
+  Pinned pdy(env, dy, false), pg(env, gamma, false), pn(env, normalized, false), pi(env, inv_std, false),
+      pdx(env, dx, true), ps(env, scratch, true);
+  guarded(env, [&] {
+    bw::layer_norm_grad_input(pdy.floats(dyo), pg.floats(go), pn.floats(0), pi.floats(0), pdx.floats(dxo), rows, size,
+                              ps.floats(0));
+  });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_layerNormGradParams(JNIEnv *env, jobject, jfloatArray dy,
+    jint dyo, jfloatArray normalized, jfloatArray grad_gamma, jint ggo, jfloatArray grad_beta, jint gbo, jint rows,
+    jint size, jfloat scale_gamma, jfloat scale_beta) {
+  Pinned pdy(env, dy, false), pn(env, normalized, false), pgg(env, grad_gamma, true), pgb(env, grad_beta, true);
+  guarded(env, [&] {
+    bw::layer_norm_grad_params(pdy.floats(dyo), pn.floats(0), pgg.floats(ggo), pgb.floats(gbo), rows, size,
+                               scale_gamma, scale_beta);
+  });
+}
+
 }  // extern "C"

@@ -96,6 +96,17 @@ void attention_backward(const AttentionShape &s, const float *q, const float *k,
                         const uint8_t *allowed, const float *kept, const float *probabilities, const float *dy,
                         float *dq, float *dk, float *dv);
 
+// -- Layer normalisation over rows of `size` values (layer_norm.cpp), fp32 --
+// y = (x − mean)·inv_std·gamma + beta per row; `normalized` (rows × size) and `inv_std` (rows) are kept for backward.
+void layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *normalized,
+                        float *inv_std, int rows, int size, double epsilon);
+// dx = inv_std·(g − mean(g) − normalized·mean(g·normalized)) with g = dy·gamma; `scratch` holds `size` floats.
+void layer_norm_grad_input(const float *dy, const float *gamma, const float *normalized, const float *inv_std,
+                           float *dx, int rows, int size, float *scratch);
+// grad_gamma += scale_gamma·Σ_rows dy·normalized; grad_beta += scale_beta·Σ_rows dy.
+void layer_norm_grad_params(const float *dy, const float *normalized, float *grad_gamma, float *grad_beta, int rows,
+                            int size, float scale_gamma, float scale_beta);
+
 // -- Optimizer steps over one parameter slice (optim.cpp) --
 // The slice's gradient, value i: Σ_k scales[k]·arrays[k][i] (each task's gradient, weighted by its share of the
 // iteration's rows), clipped to ±bound.

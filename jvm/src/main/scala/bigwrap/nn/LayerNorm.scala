@@ -9,9 +9,11 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  * Keras' LayerNormalization over the last axis with a configurable epsilon (BigDL's LayerNormalization
  * fixes it): y = (x - mean) / sqrt(var + eps) * gamma + beta, per row of `size` values. Without `scale` gamma
  * stays ones and without `center` beta zeros (neither is then a parameter), so every row takes the same loops.
- * Rows are summed in float, as Keras and PyTorch do; the buffers are kept from call to call.
+ * Rows are summed in float, as Keras and PyTorch do; the buffers are kept from call to call. With `native` (and
+ * the library loaded) the passes run in native/src/layer_norm.cpp, else in the loops here.
  */
-final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) extends TensorModule[Float] {
+final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean, native: Boolean)
+  extends TensorModule[Float] {
   val gamma: Tensor[Float] = Tensor[Float](size).fill(1f)
   val beta: Tensor[Float] = Tensor[Float](size)
   val gradGamma: Tensor[Float] = Tensor[Float](size)
@@ -19,6 +21,7 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
   private var normalized = new Array[Float](0)
   private var invStd = new Array[Float](0)
   private val scaledGradient = new Array[Float](size)
+  @transient private lazy val calls = if (native) NativeKernels.calls else None
 
   override def updateOutput(input: Tensor[Float]): Tensor[Float] = {
     val x = input.contiguous()
@@ -27,6 +30,15 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     if (normalized.length < x.nElement()) normalized = new Array[Float](x.nElement())
     if (invStd.length < rows) invStd = new Array[Float](rows)
     val ((xs, xo), (ys, yo), (gs, go), (bs, bo)) = (raw(x), raw(output), raw(gamma), raw(beta))
+    calls match {
+      case Some(kernels) => kernels.layerNormForward(xs, xo, gs, go, bs, bo, ys, yo, normalized, invStd, rows, size, eps)
+      case None => forwardRows(xs, xo, ys, yo, gs, go, bs, bo, rows)
+    }
+    output
+  }
+
+  private def forwardRows(xs: Array[Float], xo: Int, ys: Array[Float], yo: Int, gs: Array[Float], go: Int,
+      bs: Array[Float], bo: Int, rows: Int): Unit = {
     var r = 0
     while (r < rows) {
       val base = r * size
@@ -41,7 +53,6 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
       while (i < size) { ys(yb + i) = normalized(base + i) * gs(go + i) + bs(bo + i); i += 1 }
       r += 1
     }
-    output
   }
 
   override def updateGradInput(input: Tensor[Float], gradOutput: Tensor[Float]): Tensor[Float] = {
@@ -49,6 +60,16 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     val rows = dy.nElement() / size
     gradInput.resizeAs(input)
     val ((ds, dOff), (xs, xo), (gs, go)) = (raw(dy), raw(gradInput), raw(gamma))
+    calls match {
+      case Some(kernels) =>
+        kernels.layerNormGradInput(ds, dOff, gs, go, normalized, invStd, xs, xo, rows, size, scaledGradient)
+      case None => gradInputRows(ds, dOff, xs, xo, gs, go, rows)
+    }
+    gradInput
+  }
+
+  private def gradInputRows(ds: Array[Float], dOff: Int, xs: Array[Float], xo: Int, gs: Array[Float], go: Int,
+      rows: Int): Unit = {
     val dn = scaledGradient
     var r = 0
     while (r < rows) {
@@ -65,7 +86,6 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
       }
       r += 1
     }
-    gradInput
   }
 
   override def accGradParameters(input: Tensor[Float], gradOutput: Tensor[Float]): Unit = {
@@ -75,6 +95,14 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean) e
     val (gg, ggo) = raw(gradGamma)
     val (gb, gbo) = raw(gradBeta)
     val (sw, sb) = (scaleW.toFloat, scaleB.toFloat)
+    calls match {
+      case Some(kernels) => kernels.layerNormGradParams(ds, dOff, normalized, gg, ggo, gb, gbo, rows, size, sw, sb)
+      case None => paramRows(ds, dOff, gg, ggo, gb, gbo, rows, sw, sb)
+    }
+  }
+
+  private def paramRows(ds: Array[Float], dOff: Int, gg: Array[Float], ggo: Int, gb: Array[Float], gbo: Int,
+      rows: Int, sw: Float, sb: Float): Unit = {
     var r = 0
     while (r < rows) {
       var i = 0

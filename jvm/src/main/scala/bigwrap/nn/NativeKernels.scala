@@ -47,6 +47,16 @@ final class NativeCalls private[nn] {
   @native def attentionBackward(dims: Array[Int], scale: Float, q: Array[Float], qo: Int, k: Array[Float], ko: Int,
       v: Array[Float], vo: Int, allowed: Array[Boolean], kept: Array[Float], probabilities: Array[Float],
       dy: Array[Float], dyo: Int, dq: Array[Float], dk: Array[Float], dv: Array[Float]): Unit
+  /** kernels.h `layer_norm_forward`; `normalized` and `invStd` from offset 0. */
+  @native def layerNormForward(x: Array[Float], xo: Int, gamma: Array[Float], go: Int, beta: Array[Float], bo: Int,
+      y: Array[Float], yo: Int, normalized: Array[Float], invStd: Array[Float], rows: Int, size: Int,
+      epsilon: Double): Unit
+  /** kernels.h `layer_norm_grad_input`; `scratch` holds `size` floats. */
+  @native def layerNormGradInput(dy: Array[Float], dyo: Int, gamma: Array[Float], go: Int, normalized: Array[Float],
+      invStd: Array[Float], dx: Array[Float], dxo: Int, rows: Int, size: Int, scratch: Array[Float]): Unit
+  /** kernels.h `layer_norm_grad_params`. */
+  @native def layerNormGradParams(dy: Array[Float], dyo: Int, normalized: Array[Float], gradGamma: Array[Float],
+      ggo: Int, gradBeta: Array[Float], gbo: Int, rows: Int, size: Int, scaleGamma: Float, scaleBeta: Float): Unit
   /**
    * kernels.h `sgd_step` on w[wo, wo + n), its gradient parts' arrays read from `offsets` (bigwrap.train.GradientParts);
    * `velocity` null without momentum.

@@ -59,7 +59,8 @@ case object BatchNormalizationBuilder extends OneInput with PassesMask {
 case object LayerNormalizationBuilder extends OneInput with PassesMask {
   def build(layer: LayerSpec, in: GraphTensor): BuiltLayer = {
     val size = in.shape.last
-    val norm = new LayerNorm(size, layer.double("epsilon"), layer.bool("center"), layer.bool("scale"))
+    val norm = new LayerNorm(size, layer.double("epsilon"), layer.bool("center"), layer.bool("scale"),
+      KernelChoice.inForce.native)
     norm.setName(layer.name)
     val slots = (if (layer.bool("scale")) Seq(new WeightSlot("gamma", Seq(size), () => norm.gamma, () => norm.gradGamma))
     else Nil) ++ (if (layer.bool("center")) Seq(new WeightSlot("beta", Seq(size), () => norm.beta, () => norm.gradBeta))
