@@ -105,6 +105,7 @@ def test_vector_size_known_from_metadata_fails_before_any_spark_job(spark, no_sp
     ([(None, 0.0)], r"features column 'array' has a null value.*na.drop"),
     ([([1.0, float("nan"), 0.0, 0.0], 0.0)], r"features column 'array' has a non-finite value \(NaN\)"),
     ([([1.0, float("inf"), 0.0, 0.0], 0.0)], r"features column 'array' has a non-finite value \(Infinity\)"),
+    ([([1.0, 0.0, 0.0, -1e39], 0.0)], r"features column 'array' has a non-finite value \(-Infinity\)"),
     ([([1.0, 2.0, 3.0, 4.0], 3.0)], r"label column 'label' has the value 3.0.*class indices 0..2"),
     ([([1.0, 2.0, 3.0, 4.0], 1.5)], r"label column 'label' has the value 1.5"),
     ([([1.0, 2.0, 3.0, 4.0], -1.0)], r"label column 'label' has the value -1.0"),
@@ -116,6 +117,14 @@ def test_bad_rows_are_named_by_the_jvm_pass(spark, rows, pattern):
     with pytest.raises(ValueError, match=pattern) as raised:
         _estimator(featuresCol="array").fit(dataset)
     _assert_clean(str(raised.value))
+
+
+def test_the_largest_smallest_and_signed_zero_floats_are_finite(spark):
+    """The check finds NaN and ±Inf by their exponent bits: the extremes of the finite floats pass it."""
+    extremes = [([3.4028235e38, -3.4028235e38, 1e-45, -0.0], 0.0)] * 4
+    dataset = spark.createDataFrame(extremes, "array array<float>, label double")
+    fitted = _estimator(featuresCol="array").fit(dataset)
+    assert len(fitted.transform(dataset).collect()) == 4
 
 
 @pytest.mark.parametrize("bad,pattern", [

@@ -77,11 +77,19 @@ final case class ColumnReader(column: String, position: Int, size: Int, role: St
     if (values.length != size) throw BigwrapException.valueError(
       s"$role column '$column' has a row of ${values.length} values; the model needs $size " +
         s"(${values.take(5).mkString("[", ", ", if (values.length > 5) ", ...]" else "]")})")
+    // NaN and ±Inf are the floats whose exponent bits are all ones: adding one to that field carries into the
+    // sign bit only for them. Or-ed over the row without a branch, the JIT vectorises it; a test and throw per
+    // value took as long as the model's matrix products in MLP inference.
+    var signs = 0
     var i = 0
     while (i < values.length) {
-      if (values(i).isNaN || values(i).isInfinite) throw BigwrapException.valueError(
-        s"$role column '$column' has a non-finite value (${values(i)}); clean NaN/Inf values before using it")
+      signs |= (java.lang.Float.floatToRawIntBits(values(i)) & 0x7f800000) + 0x00800000
       i += 1
+    }
+    if (signs < 0) {
+      val bad = values.find(v => v.isNaN || v.isInfinite).get
+      throw BigwrapException.valueError(
+        s"$role column '$column' has a non-finite value ($bad); clean NaN/Inf values before using it")
     }
     values
   }
