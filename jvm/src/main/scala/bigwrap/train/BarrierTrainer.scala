@@ -194,11 +194,12 @@ object BarrierTrainer extends Trainer {
     val size = weights.nElement()
     val sliceStart = sliceBounds(size, start.tasks)
     val mine = sliceStart(task) until sliceStart(task + 1)
+    val managers = round(start.first, 0).managers
+    SharedWeights.adopt(RoundKey(start.run, start.first, attempt, 0), task, managers, weights, context)
     val w = weights.storage().array()
     val wOffset = weights.storageOffset() - 1
     val g = gradients.storage().array()
     val gOffset = gradients.storageOffset() - 1
-    val managers = round(start.first, 0).managers
     val perTask = start.batchSize / start.tasks
     val reduced = new Array[Float](mine.length)
     val bound = clipValue.getOrElse(Double.PositiveInfinity).toFloat

@@ -3,6 +3,7 @@ package bigwrap.train
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.locks.ReentrantLock
 
+import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import org.apache.spark.{BarrierTaskContext, TaskKilledException}
 import org.apache.spark.bigwrap.{RoundKey, SliceBlocks, SyncService}
 import org.apache.spark.storage.BlockManagerId
@@ -180,9 +181,10 @@ private final class LocalGroup(val size: Int) {
     while (k < length) { into(k) += scale * g(base + k); k += 1 }
   }
 
+  /** Task t's weights [from, from + length) into `into`; nothing to do where the two share one array (SharedWeights). */
   def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
     val (w, offset) = weights.get(t)
-    System.arraycopy(w, offset + from, into, intoOffset + from, length)
+    if (!((w eq into) && offset == intoOffset)) System.arraycopy(w, offset + from, into, intoOffset + from, length)
   }
 
   def publishWeights(task: Int, iteration: Int): Unit = {
@@ -287,5 +289,46 @@ private object LocalGroups {
 
   def leave(key: RoundKey, task: Int): Unit = Option(groups.get(key)).foreach { group =>
     if (group.left.incrementAndGet() == group.size) groups.remove(key)
+  }
+}
+
+/**
+ * The tasks of one stage attempt in one executor JVM train one copy of the weights: each task's model points at
+ * its executor's first task's weight array (BigDL's ArrayStorage.set swaps the array under every tensor of the
+ * flat storage, as getParameters compacted them). Each task still writes only its own slice, after the gradient
+ * round, and reads the others' once they publish them (SliceExchange), so nothing is copied between them; an
+ * executor holds one weight array instead of one per task.
+ */
+private[train] object SharedWeights {
+  private final class Entry(val tasks: Int) {
+    val storage = new java.util.concurrent.CompletableFuture[Storage[Float]]()
+    val adopted = new java.util.concurrent.atomic.AtomicInteger()
+  }
+  private val entries = new ConcurrentHashMap[RoundKey, Entry]()
+
+  /** Before the task's first iteration of the stage; `managers`: each task's executor, from the hello round. */
+  def adopt(key: RoundKey, task: Int, managers: Array[BlockManagerId], weights: Tensor[Float],
+      context: BarrierTaskContext): Unit = {
+    val local = managers.indices.filter(managers(_) == managers(task))
+    if (local.size > 1) {
+      val entry = entries.computeIfAbsent(key, _ => new Entry(local.size))
+      if (task == local.head) entry.storage.complete(weights.storage())
+      else {
+        val leader = awaitLeader(entry, context)
+        require(leader.length() == weights.storage().length(), "tasks of one stage hold models of different sizes")
+        weights.storage().set(leader)
+      }
+      if (entry.adopted.incrementAndGet() == entry.tasks) entries.remove(key)
+    }
+  }
+
+  private def awaitLeader(entry: Entry, context: BarrierTaskContext): Storage[Float] = {
+    var leader = Option.empty[Storage[Float]]
+    while (leader.isEmpty) {
+      if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
+      try leader = Some(entry.storage.get(50, java.util.concurrent.TimeUnit.MILLISECONDS))
+      catch { case _: java.util.concurrent.TimeoutException => }
+    }
+    leader.get
   }
 }
