@@ -18,10 +18,10 @@ TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 # bf16 keeps 8 significant bits (inputs and weights round by up to 2^-9 relative) and sums in fp32: errors
 # stay within a fraction of the largest reference value, 1% for one layer (LayerCase.bf16_tolerance; docs:
 # docs/performance.md, "Native kernels").
-# Rows whose JVM build has a layer with native kernels (Dense, convolution, attention, layer normalisation) also
-# run on them, in fp32 and bf16.
+# Rows whose JVM build has a layer with native kernels (Dense, convolution, attention, layer normalisation, max
+# pooling in training) also run on them, in fp32 and bf16.
 NATIVE_LAYERS = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.TimeDistributed, layers.MultiHeadAttention,
-                 layers.LayerNormalization, layers.TransformerEncoder)
+                 layers.LayerNormalization, layers.TransformerEncoder, layers.MaxPooling1D, layers.MaxPooling2D)
 KERNEL_RUNS = [(case, "bigdl", "fp32") for case in LAYER_CASES] + [
     (case, "native", precision) for case in LAYER_CASES if case.layer in NATIVE_LAYERS for precision in ("fp32", "bf16")]
 
@@ -131,10 +131,12 @@ def test_gradient_cases_cover_every_trainable_layer():
     assert {layers.Dense, layers.Conv2D, layers.LSTM, layers.GRU, layers.BatchNormalization} <= trainable
 
 
+@pytest.mark.parametrize("kernels", ["native", "bigdl"])
 @pytest.mark.parametrize("pool,strides,padding", [(2, 1, "valid"), (3, 2, "same")], ids=["overlapping", "same"])
-def test_max_pooling_routes_a_tied_window_to_its_first_maximum(spark, pool, strides, padding):
+def test_max_pooling_routes_a_tied_window_to_its_first_maximum(spark, pool, strides, padding, kernels):
     """Small integers tie in most windows: each window's gradient goes to its first maximum in row-major order
-    (PyTorch's and BigDL's rule), and never to padding."""
+    (PyTorch's and BigDL's rule), and never to padding; on the native kernel (columns then rows) as in the JVM's
+    window walk."""
     model = bigwrap.Sequential([layers.Input((7, 6, 3)), layers.MaxPooling2D(pool, strides, padding)])
     x = np.random.default_rng(5).integers(0, 3, size=(4, 7, 6, 3)).astype(np.float32)
     grad_output = np.random.default_rng(6).normal(size=(4, *model.output_shape[1:])).astype(np.float32)
@@ -142,7 +144,7 @@ def test_max_pooling_routes_a_tied_window_to_its_first_maximum(spark, pool, stri
     y = _pool2d("max", (pool, pool), (strides, strides), padding)(None, inputs, True)
     (y * torch.tensor(grad_output)).sum().backward()
     np.testing.assert_array_equal(model.predict(x), y.detach().numpy())
-    (got,), _ = live_models.forward_backward(model, x, grad_output)
+    (got,), _ = live_models.forward_backward(model, x, grad_output, kernels=kernels)
     np.testing.assert_allclose(got, inputs.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 

@@ -25,6 +25,7 @@ class Pinned {
   float *floats(jint offset) const { return data_ ? static_cast<float *>(data_) + offset : nullptr; }
   uint16_t *shorts() const { return static_cast<uint16_t *>(data_); }
   const uint8_t *booleans() const { return static_cast<const uint8_t *>(data_); }
+  int32_t *ints() const { return static_cast<int32_t *>(data_); }
 
  private:
   JNIEnv *env_;
@@ -79,6 +80,12 @@ bw::ConvShape conv_shape(JNIEnv *env, jintArray shape) {
   env->GetIntArrayRegion(shape, 0, 15, v);
   return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
 }
+bw::PoolShape pool_shape(JNIEnv *env, jintArray shape) {
+  jint v[12];
+  env->GetIntArrayRegion(shape, 0, 12, v);
+  return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+}
+
 bw::AttentionShape attention_shape(JNIEnv *env, jintArray shape, jfloat scale) {
   jint v[6];
   env->GetIntArrayRegion(shape, 0, 6, v);
@@ -262,6 +269,13 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_layerNormGradParams(JNIEnv *e
     bw::layer_norm_grad_params(pdy.floats(dyo), pn.floats(0), pgg.floats(ggo), pgb.floats(gbo), rows, size,
                                scale_gamma, scale_beta);
   });
+}
+
+JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_maxPoolTracked(JNIEnv *env, jobject, jintArray shape, jfloatArray x,
+    jint xo, jfloatArray y, jint yo, jintArray sources) {
+  const bw::PoolShape s = pool_shape(env, shape);
+  Pinned px(env, x, false), py(env, y, true), ps(env, sources, true);
+  guarded(env, [&] { bw::max_pool_tracked(s, px.floats(xo), py.floats(yo), ps.ints()); });
 }
 
 }  // extern "C"

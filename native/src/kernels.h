@@ -96,6 +96,14 @@ void attention_backward(const AttentionShape &s, const float *q, const float *k,
                         const uint8_t *allowed, const float *kept, const float *probabilities, const float *dy,
                         float *dq, float *dk, float *dv);
 
+// -- Max pooling over NHWC in training (pooling.cpp), fp32: y (n, oh, ow, c) and, per output value, the index
+// within x of the cell its maximum came from (the first in row-major order on ties). Windows start at
+// (oh·sh − top, ow·sw − left) and are clipped to the image. --
+struct PoolShape {
+  int n, h, w, c, ph, pw, sh, sw, top, left, oh, ow;
+};
+void max_pool_tracked(const PoolShape &s, const float *x, float *y, int32_t *sources);
+
 // -- Layer normalisation over rows of `size` values (layer_norm.cpp), fp32 --
 // y = (x − mean)·inv_std·gamma + beta per row; `normalized` (rows × size) and `inv_std` (rows) are kept for backward.
 void layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *normalized,

@@ -47,6 +47,12 @@ final class NativeCalls private[nn] {
   @native def attentionBackward(dims: Array[Int], scale: Float, q: Array[Float], qo: Int, k: Array[Float], ko: Int,
       v: Array[Float], vo: Int, allowed: Array[Boolean], kept: Array[Float], probabilities: Array[Float],
       dy: Array[Float], dyo: Int, dq: Array[Float], dk: Array[Float], dv: Array[Float]): Unit
+  /**
+   * kernels.h `max_pool_tracked`; `shape`: n, h, w, c, pool h, pool w, stride h, stride w, top, left, out h, out w.
+   * `sources` from offset 0, indices relative to xo.
+   */
+  @native def maxPoolTracked(shape: Array[Int], x: Array[Float], xo: Int, y: Array[Float], yo: Int,
+      sources: Array[Int]): Unit
   /** kernels.h `layer_norm_forward`; `normalized` and `invStd` from offset 0. */
   @native def layerNormForward(x: Array[Float], xo: Int, gamma: Array[Float], go: Int, beta: Array[Float], bo: Int,
       y: Array[Float], yo: Int, normalized: Array[Float], invStd: Array[Float], rows: Int, size: Int,

@@ -38,11 +38,13 @@ abstract class WindowPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, 
  * passes over whole rows instead, which the JIT vectorises even with few channels: per output row, the maximum
  * over the window's input rows, then over each window's columns as shifted copies of that row (padded cells hold
  * -inf and never win), then each window's value picked out (LeNet-5's first pooling: 0.58 → 0.29 ms per 64
- * images). Recording sources the same way measured slower than the window walk: the JIT vectorises no select of
- * an int by a float comparison.
+ * images). Recording sources the same way measured slower than the window walk here (the JIT vectorises no
+ * select of an int by a float comparison), but not in native/src/pooling.cpp, which the training pass runs on
+ * with `native` (and the library loaded).
  */
-final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: Seq[Int])
+final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: Seq[Int], native: Boolean)
   extends WindowPool2D(poolH, poolW, strideH, strideW, pads) {
+  @transient private lazy val calls = if (native) NativeKernels.calls else None
   /** Per output value, the input value (index within the batch) its maximum came from; valid while `tracked`. */
   private var sources = Array.emptyIntArray
   private var tracked = false
@@ -127,6 +129,15 @@ final class MaxPool2D(poolH: Int, poolW: Int, strideH: Int, strideW: Int, pads: 
     if (sources.length < output.nElement()) sources = new Array[Int](output.nElement())
     tracked = true
     val ((in, inOffset), (out, outOffset)) = (raw(x), raw(output))
+    calls match {
+      case Some(kernels) => kernels.maxPoolTracked(Array(batch, height, width, channels, poolH, poolW, strideH,
+        strideW, top, left, outH, outW), in, inOffset, out, outOffset, sources)
+      case None => walkWindows(in, inOffset, out, outOffset, batch, height, width, channels, outH, outW)
+    }
+  }
+
+  private def walkWindows(in: Array[Float], inOffset: Int, out: Array[Float], outOffset: Int, batch: Int,
+      height: Int, width: Int, channels: Int, outH: Int, outW: Int): Unit = {
     var image = 0
     while (image < batch) {
       val imageStart = image * height * width * channels // relative to the input's offset

@@ -48,7 +48,7 @@ final case class PoolBuilder(rank: Int, max: Boolean) extends WindowBuilder {
     else ConvolutionalLayers.applyPadding(layer.name, asImage, explicit, if (max) -Float.MaxValue else 0.0)
     val pads = outside.map(_.flatMap { case (before, after) => Seq(before, after) })
       .getOrElse(PoolingLayers.samePads(image, pool, strides, padding))
-    val module = if (max) new MaxPool2D(pool(0), pool(1), strides(0), strides(1), pads)
+    val module = if (max) new MaxPool2D(pool(0), pool(1), strides(0), strides(1), pads, KernelChoice.inForce.native)
     else new AveragePool2D(pool(0), pool(1), strides(0), strides(1), pads, divide = true)
     val pooled = module.setName(layer.name).inputs(source)
     val outShape = (if (rank == 1) out.tail else out) :+ in.shape.last
