@@ -202,16 +202,7 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
           if (z > max) max = z
           s += 1
         }
-        var sum = 0f
-        s = 0
-        while (s < sources) {
-          val e = math.exp(math.max(scores(row + s) - max, ExpFloor)).toFloat
-          scores(row + s) = e
-          sum += e
-          s += 1
-        }
-        s = 0
-        while (s < sources) { scores(row + s) /= sum; s += 1 }
+        Softmax.shiftedExpOverSum(scores, row, scores, row, sources, max, ExpFloor)
         t += 1
       }
     }

@@ -25,16 +25,7 @@ final class Softmax extends SoftMax[Float] {
       var max = Float.NegativeInfinity
       var c = 0
       while (c < classes) { max = math.max(max, x(in + c)); c += 1 }
-      var sum = 0f
-      c = 0
-      while (c < classes) {
-        val e = math.exp(x(in + c) - max).toFloat
-        y(out + c) = e
-        sum += e
-        c += 1
-      }
-      c = 0
-      while (c < classes) { y(out + c) /= sum; c += 1 }
+      Softmax.shiftedExpOverSum(x, in, y, out, classes, max, Float.NegativeInfinity)
       r += 1
     }
     output
@@ -61,5 +52,22 @@ final class Softmax extends SoftMax[Float] {
       r += 1
     }
     gradInput
+  }
+}
+
+private[nn] object Softmax {
+  /** to[i] = exp(max(from[i] − max, floor)) / Σ of them, over n values (a row's softmax given its maximum). */
+  def shiftedExpOverSum(from: Array[Float], fromOffset: Int, to: Array[Float], toOffset: Int, n: Int, max: Float,
+      floor: Float): Unit = {
+    var sum = 0f
+    var i = 0
+    while (i < n) {
+      val e = math.exp(math.max(from(fromOffset + i) - max, floor)).toFloat
+      to(toOffset + i) = e
+      sum += e
+      i += 1
+    }
+    i = 0
+    while (i < n) { to(toOffset + i) /= sum; i += 1 }
   }
 }
