@@ -66,7 +66,7 @@ void softmax_rows(float *p, const uint8_t *allowed, int steps, int sources, floa
   }
 }
 
-// In place: dp → the scores' gradient p ⊙ (dp − Σ dp⊙p)·scale, 0 where masked (a masked score was a constant).
+// In place: dp → the scores' gradient p ⊙ (dp − Σ dp⊙p)·scale, 0 where masked (a masked score is a constant).
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void softmax_backward(const float *p, float *dp, const uint8_t *allowed, int steps, int sources, float scale) {
   for (int t = 0; t < steps; ++t) {

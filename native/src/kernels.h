@@ -105,7 +105,7 @@ struct PoolShape {
 void max_pool_tracked(const PoolShape &s, const float *x, float *y, int32_t *sources);
 
 // -- Layer normalisation over rows of `size` values (layer_norm.cpp), fp32 --
-// y = (x − mean)·inv_std·gamma + beta per row; `normalized` (rows × size) and `inv_std` (rows) are kept for backward.
+// y = (x − mean)·inv_std·gamma + beta per row; `normalized` (rows × size) and `inv_std` (rows) kept for backward.
 void layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *normalized,
                         float *inv_std, int rows, int size, double epsilon);
 // dx = inv_std·(g − mean(g) − normalized·mean(g·normalized)) with g = dy·gamma; `scratch` holds `size` floats.

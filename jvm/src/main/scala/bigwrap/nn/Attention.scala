@@ -26,11 +26,12 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
   /** Shifted scores are clamped here before exp, as native/src/attention.cpp does (it says why). */
   private val ExpFloor = -87f
   @transient private lazy val calls = if (native) NativeKernels.calls else None
-  // Saved by the forward pass: the allowed (query, source) pairs (batch, T, S), the attention probabilities
-  // before dropout and the dropout factors (batch, heads, T, S).
+  // Saved by the forward pass, in buffers kept from call to call: the allowed (query, source) pairs (batch, T, S),
+  // the attention probabilities before dropout and the dropout factors (batch, heads, T, S); `dropping` says
+  // whether the last forward pass dropped any.
   private var allowed = Array.empty[Boolean]
-  private var probabilities = new Array[Float](0)
-  private var kept: Array[Float] = null
+  private var probabilities, kept = new Array[Float](0)
+  private var dropping = false
   private var batch, steps, sources = 0
 
   private def masks(input: Table): Seq[Option[Tensor[Float]]] = {
@@ -38,16 +39,19 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
     Seq(queryMask, keyMask, attentionMask).map(present => if (present) Some(given.next()) else None)
   }
 
-  /** (batch × T × S): whether query t of batch row b may attend to source s. */
-  private def allowedPairs(m: Seq[Option[Tensor[Float]]]): Array[Boolean] = {
+  /** `allowed` (batch × T × S): whether query t of batch row b may attend to source s. */
+  private def allowPairs(m: Seq[Option[Tensor[Float]]]): Unit = {
     val plane = steps * sources
-    val ok = new Array[Boolean](batch * plane)
-    java.util.Arrays.fill(ok, true)
+    if (allowed.length < batch * plane) allowed = new Array[Boolean](batch * plane)
+    val ok = allowed
+    java.util.Arrays.fill(ok, 0, batch * plane, true)
     def on(mask: (Array[Float], Int), index: Int): Boolean = mask._1(mask._2 + index) > 0.5f
     for (b <- 0 until batch) {
       val base = b * plane
       m(0).map(raw).foreach { query =>
-        for (t <- 0 until steps if !on(query, b * steps + t)) java.util.Arrays.fill(ok, base + t * sources, base + (t + 1) * sources, false)
+        for (t <- 0 until steps if !on(query, b * steps + t)) {
+          java.util.Arrays.fill(ok, base + t * sources, base + (t + 1) * sources, false)
+        }
       }
       m(1).map(raw).foreach { key =>
         for (s <- 0 until sources if !on(key, b * sources + s); t <- 0 until steps) ok(base + t * sources + s) = false
@@ -60,14 +64,22 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
         java.util.Arrays.fill(ok, base + t * sources + math.min(t + 1, sources), base + (t + 1) * sources, false)
       }
     }
-    ok
   }
 
-  /** The dropout factors (batch, heads, T, S) in training with dropout, else null. */
-  private def dropFactors(): Array[Float] = if (!isTraining() || dropout <= 0) null else {
-    val keep = (1.0 / (1.0 - dropout)).toFloat
-    Array.fill(batch * heads * steps * sources)(if (RandomGenerator.RNG.uniform(0, 1) >= dropout) keep else 0f)
+  /** `kept`: the dropout factors (batch, heads, T, S), drawn in training with dropout. */
+  private def drawDropFactors(): Unit = {
+    dropping = isTraining() && dropout > 0
+    if (dropping) {
+      val n = batch * heads * steps * sources
+      if (kept.length < n) kept = new Array[Float](n)
+      val keep = (1.0 / (1.0 - dropout)).toFloat
+      var i = 0
+      while (i < n) { kept(i) = if (RandomGenerator.RNG.uniform(0, 1) >= dropout) keep else 0f; i += 1 }
+    }
   }
+
+  /** The dropout factors for the native kernel: null without dropout. */
+  private def factors: Array[Float] = if (dropping) kept else null
 
   private def dims: Array[Int] = Array(batch, steps, sources, heads, keyDim, valueDim)
 
@@ -77,14 +89,15 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
     require(q.nElement() == batch * steps * heads * keyDim && k.nElement() == batch * sources * heads * keyDim &&
       v.nElement() == batch * sources * heads * valueDim, s"$this: inputs of sizes ${q.size().mkString("×")}, " +
       s"${k.size().mkString("×")}, ${v.size().mkString("×")}")
-    allowed = allowedPairs(masks(input))
-    probabilities = new Array[Float](batch * heads * steps * sources)
-    kept = dropFactors()
+    allowPairs(masks(input))
+    val pairs = batch * heads * steps * sources
+    if (probabilities.length < pairs) probabilities = new Array[Float](pairs)
+    drawDropFactors()
     output.resize(batch, steps, heads * valueDim)
     val (qs, qo) = raw(q); val (ks, ko) = raw(k); val (vs, vo) = raw(v); val (os, oo) = raw(output)
     calls match {
       case Some(kernels) =>
-        kernels.attentionForward(dims, scale, qs, qo, ks, ko, vs, vo, allowed, kept, probabilities, os, oo)
+        kernels.attentionForward(dims, scale, qs, qo, ks, ko, vs, vo, allowed, factors, probabilities, os, oo)
       case None =>
         output.zero()
         new HeadLoops().forward(qs, qo, ks, ko, vs, vo, os, oo)
@@ -99,7 +112,7 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
     val Seq(dq, dk, dv) = Seq(q, k, v).map(t => Tensor[Float]().resizeAs(t))
     calls match {
       case Some(kernels) =>
-        kernels.attentionBackward(dims, scale, qs, qo, ks, ko, vs, vo, allowed, kept, probabilities, ds, dOff,
+        kernels.attentionBackward(dims, scale, qs, qo, ks, ko, vs, vo, allowed, factors, probabilities, ds, dOff,
           dq.storage().array(), dk.storage().array(), dv.storage().array())
       case None =>
         Seq(dq, dk, dv).foreach(_.zero())
@@ -141,13 +154,17 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
     /** `into` = the probabilities at `base`, times the dropout factors there if any. */
     private def used(base: Int, into: Array[Float]): Array[Float] = {
       var i = 0
-      while (i < plane) { into(i) = if (kept == null) probabilities(base + i) else probabilities(base + i) * kept(base + i); i += 1 }
+      while (i < plane) {
+        into(i) = if (dropping) probabilities(base + i) * kept(base + i) else probabilities(base + i)
+        i += 1
+      }
       into
     }
 
     def forward(qs: Array[Float], qo: Int, ks: Array[Float], ko: Int, vs: Array[Float], vo: Int, os: Array[Float],
         oo: Int): Unit = {
-      val (qh, kh, vt) = (new Array[Float](steps * keyDim), new Array[Float](sources * keyDim), new Array[Float](valueDim * sources))
+      val (qh, kh, vt) = (new Array[Float](steps * keyDim), new Array[Float](sources * keyDim),
+        new Array[Float](valueDim * sources))
       val (scores, p, outHead) = (new Array[Float](plane), new Array[Float](plane), new Array[Float](steps * valueDim))
       for (b <- 0 until batch; h <- 0 until heads) {
         val base = (b * heads + h) * plane
@@ -165,7 +182,8 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
 
     def backward(qs: Array[Float], qo: Int, ks: Array[Float], ko: Int, vs: Array[Float], vo: Int, ds: Array[Float],
         dOff: Int, dqs: Array[Float], dks: Array[Float], dvs: Array[Float]): Unit = {
-      val (qh, kt, vh) = (new Array[Float](steps * keyDim), new Array[Float](keyDim * sources), new Array[Float](sources * valueDim))
+      val (qh, kt, vh) = (new Array[Float](steps * keyDim), new Array[Float](keyDim * sources),
+        new Array[Float](sources * valueDim))
       val (dOut, p, dp) = (new Array[Float](steps * valueDim), new Array[Float](plane), new Array[Float](plane))
       val (dvHead, dqHead, dkHead) = (new Array[Float](sources * valueDim), new Array[Float](steps * keyDim),
         new Array[Float](sources * keyDim))
@@ -178,7 +196,7 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
         addHead(dvHead, dvs, 0, b, h, sources, valueDim)
         java.util.Arrays.fill(dp, 0f)
         Gemm.nt(dOut, 0, head(vs, vo, b, h, sources, valueDim, vh), 0, dp, 0, steps, valueDim, sources)
-        if (kept != null) { var i = 0; while (i < plane) { dp(i) *= kept(base + i); i += 1 } }
+        if (dropping) { var i = 0; while (i < plane) { dp(i) *= kept(base + i); i += 1 } }
         softmaxBackward(base, dp, b * plane)
         java.util.Arrays.fill(dqHead, 0f)
         Gemm.nt(dp, 0, head(ks, ko, b, h, sources, keyDim, kt, transposed = true), 0, dqHead, 0, steps, sources, keyDim)
@@ -217,7 +235,8 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
         while (s < sources) { dot += dp(row + s) * probabilities(base + row + s); s += 1 }
         s = 0
         while (s < sources) {
-          dp(row + s) = if (allowed(okBase + row + s)) probabilities(base + row + s) * (dp(row + s) - dot) * scale else 0f
+          val p = probabilities(base + row + s)
+          dp(row + s) = if (allowed(okBase + row + s)) p * (dp(row + s) - dot) * scale else 0f
           s += 1
         }
         t += 1
@@ -225,5 +244,6 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
     }
   }
 
-  override def toString: String = s"Attention($heads heads, key $keyDim, value $valueDim${if (causal) ", causal" else ""})"
+  override def toString: String =
+    s"Attention($heads heads, key $keyDim, value $valueDim${if (causal) ", causal" else ""})"
 }

@@ -31,7 +31,8 @@ final class LayerNorm(size: Int, eps: Double, center: Boolean, scale: Boolean, n
     if (invStd.length < rows) invStd = new Array[Float](rows)
     val ((xs, xo), (ys, yo), (gs, go), (bs, bo)) = (raw(x), raw(output), raw(gamma), raw(beta))
     calls match {
-      case Some(kernels) => kernels.layerNormForward(xs, xo, gs, go, bs, bo, ys, yo, normalized, invStd, rows, size, eps)
+      case Some(kernels) =>
+        kernels.layerNormForward(xs, xo, gs, go, bs, bo, ys, yo, normalized, invStd, rows, size, eps)
       case None => forwardRows(xs, xo, ys, yo, gs, go, bs, bo, rows)
     }
     output

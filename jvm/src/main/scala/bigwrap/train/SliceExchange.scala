@@ -181,7 +181,7 @@ private final class LocalGroup(val size: Int) {
     while (k < length) { into(k) += scale * g(base + k); k += 1 }
   }
 
-  /** Task t's weights [from, from + length) into `into`; nothing to do where the two share one array (SharedWeights). */
+  /** Task t's weights [from, from + length) into `into`; nothing to do where both are one array (SharedWeights). */
   def copyWeights(t: Int, from: Int, length: Int, into: Array[Float], intoOffset: Int): Unit = {
     val (w, offset) = weights.get(t)
     if (!((w eq into) && offset == intoOffset)) System.arraycopy(w, offset + from, into, intoOffset + from, length)
@@ -302,7 +302,7 @@ private object LocalGroups {
 private[train] object SharedWeights {
   private final class Entry(val tasks: Int) {
     val storage = new java.util.concurrent.CompletableFuture[Storage[Float]]()
-    val adopted = new java.util.concurrent.atomic.AtomicInteger()
+    val ended = new java.util.concurrent.atomic.AtomicInteger()
   }
   private val entries = new ConcurrentHashMap[RoundKey, Entry]()
 
@@ -312,13 +312,16 @@ private[train] object SharedWeights {
     val local = managers.indices.filter(managers(_) == managers(task))
     if (local.size > 1) {
       val entry = entries.computeIfAbsent(key, _ => new Entry(local.size))
+      // forgotten once every local task has ended, however it ended (a failed attempt's too)
+      context.addTaskCompletionListener[Unit] { _ =>
+        if (entry.ended.incrementAndGet() == entry.tasks) entries.remove(key)
+      }
       if (task == local.head) entry.storage.complete(weights.storage())
       else {
         val leader = awaitLeader(entry, context)
         require(leader.length() == weights.storage().length(), "tasks of one stage hold models of different sizes")
         weights.storage().set(leader)
       }
-      if (entry.adopted.incrementAndGet() == entry.tasks) entries.remove(key)
     }
   }
 
