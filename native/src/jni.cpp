@@ -80,6 +80,7 @@ bw::ConvShape conv_shape(JNIEnv *env, jintArray shape) {
   env->GetIntArrayRegion(shape, 0, 15, v);
   return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
 }
+
 bw::PoolShape pool_shape(JNIEnv *env, jintArray shape) {
   jint v[12];
   env->GetIntArrayRegion(shape, 0, 12, v);
