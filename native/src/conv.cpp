@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +19,7 @@
 
 #include "kernels.h"
 #include "onednn.h"
+#include "timing.h"
 
 namespace bw {
 namespace {
@@ -169,19 +169,6 @@ void run_grad_input(const Entry &e, const ConvShape &s, const float *dz, const f
                                    {DNNL_ARG_DIFF_SRC, result}});
   if (!e.result.is_zero()) e.result_reorder.execute(onednn_stream(), result, diff_src);
   onednn_stream().wait();
-}
-
-// Seconds of `run` on this thread: the best of three after a warm-up.
-template <class Run>
-double best_seconds(Run run) {
-  double best = 1e30;
-  for (int round = 0; round < 4; ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (round > 0) best = std::min(best, seconds);
-  }
-  return best;
 }
 
 // Seconds of one backward-data pass of `e` on scratch operands.

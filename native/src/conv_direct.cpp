@@ -10,23 +10,12 @@
 #include <vector>
 
 #include "kernels.h"
-
-// Vec's helper is always inlined into the AVX clones; GCC still notes that a by-value AVX vector changes the
-// calling convention where AVX is off.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "lanes.h"
 
 namespace bw {
 namespace {
-constexpr int kLanes = 8;  // one AVX2 vector of floats
 // Filters per pass: a vector of sums and one of the output's gradient per filter stay in registers (16 on AVX2).
 constexpr int kGradFilters = 4;
-typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
-
-inline Vec load(const float *from) {
-  Vec v;
-  __builtin_memcpy(&v, from, sizeof v);
-  return v;
-}
 
 struct Planes {
   int stride, rows;  // a padded row's floats (a multiple of kLanes); padded rows per channel
@@ -98,10 +87,10 @@ void direct_conv_grad_params(const ConvShape &s, const float *x, const float *dz
         for (int kw = 0; kw < s.kw; ++kw) {
           for (int ci = 0; ci < s.c; ++ci) {
             const float *run = tap_run(s, p, kh, kw, ci);
-            Vec sums[kGradFilters] = {};  // registers: the position loop adds into them
+            Floats8 sums[kGradFilters] = {};  // registers: the position loop adds into them
             for (size_t j = 0; j < p.span; j += kLanes) {
-              const Vec in = load(run + j);
-              for (int k = 0; k < kGradFilters; ++k) sums[k] += in * load(rows + k * p.span + j);
+              const Floats8 in = load8(run + j);
+              for (int k = 0; k < kGradFilters; ++k) sums[k] += in * load8(rows + k * p.span + j);
             }
             const size_t tap = ((static_cast<size_t>(kh) * s.kw + kw) * s.c + ci) * s.f + b * kGradFilters;
             for (int k = 0; k < filters; ++k) {

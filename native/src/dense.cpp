@@ -5,7 +5,6 @@
 // applied by the same call while the GEMM's output is still in cache.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -14,6 +13,7 @@
 #include <mkl.h>
 
 #include "kernels.h"
+#include "timing.h"
 
 namespace bw {
 namespace {
@@ -66,14 +66,12 @@ std::atomic<int> gemm_mode{kGemmAuto};
 
 using Shape = std::tuple<int, int, int, bool, int>;  // batch, in, out, bf16, threads
 
-// Seconds of forward + both backward GEMMs of one layer shape on `backend`: best of a few after a warm-up.
+// Seconds of forward + both backward GEMMs of one layer shape on `backend` (best_seconds).
 double layer_seconds(int backend, int batch, int in, int out, bool bf16) {
   std::vector<float> x(static_cast<size_t>(batch) * in, 0.5f), w(static_cast<size_t>(out) * in, 0.25f),
       y(static_cast<size_t>(batch) * out), dx(x.size()), gw(w.size());
   std::vector<uint16_t> w16(w.size());
-  double best = 1e30;
-  for (int run = 0; run < 4; ++run) {
-    const auto start = std::chrono::steady_clock::now();
+  return best_seconds([&] {
     if (backend == kGemmOnednn) {
       onednn_dense_forward(x.data(), w.data(), nullptr, y.data(), batch, in, out, kLinear, bf16);
       onednn_dense_grad_input(y.data(), w.data(), dx.data(), batch, in, out, bf16);
@@ -83,10 +81,7 @@ double layer_seconds(int backend, int batch, int in, int out, bool bf16) {
       mkl_grad_input(y.data(), w16.data(), w.data(), dx.data(), batch, in, out, bf16);
       mkl_grad_weight(x.data(), y.data(), gw.data(), batch, in, out, 1.f, bf16);
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (run > 0) best = std::min(best, seconds);
-  }
-  return best;
+  });
 }
 
 // oneDNN or MKL for this layer shape, the measured faster one under "auto" (decided once per process).
