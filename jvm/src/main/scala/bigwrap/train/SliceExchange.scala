@@ -26,9 +26,8 @@ private[train] final class SliceExchange(key: RoundKey, task: Int, bounds: Index
     managers: Array[BlockManagerId], gradients: Array[Float], gradientOffset: Int, weights: Array[Float],
     weightOffset: Int, context: BarrierTaskContext) {
   private val tasks = managers.length
-  private val here = managers(task)
-  private val local = (0 until tasks).filter(t => managers(t) == here)
-  private val remote = (0 until tasks).filter(t => managers(t) != here)
+  private val local = SliceExchange.inJvmOf(task, managers)
+  private val remote = (0 until tasks).filterNot(local.contains)
   /** The task naming each executor's blocks: its first. */
   private val leader = local.head
   private val otherLeaders = remote.groupBy(managers(_)).values.map(_.min).toIndexedSeq.sorted
@@ -244,6 +243,10 @@ private final class LocalGroup(val size: Int) {
 }
 
 private[train] object SliceExchange {
+  /** The tasks in task `task`'s executor JVM (itself included), in task order; `managers`: each task's executor. */
+  def inJvmOf(task: Int, managers: Array[BlockManagerId]): IndexedSeq[Int] =
+    managers.indices.filter(managers(_) == managers(task))
+
   /** Round 0 says hello; round i + 1 is iteration i's gradient round; the last ends the epoch. */
   def gradientRound(iteration: Int): Long = iteration + 1L
   /** Between executors only: iteration i's weight blocks exist (negative: never an iteration's loss). */
@@ -309,7 +312,7 @@ private[train] object SharedWeights {
   /** Before the task's first iteration of the stage; `managers`: each task's executor, from the hello round. */
   def adopt(key: RoundKey, task: Int, managers: Array[BlockManagerId], weights: Tensor[Float],
       context: BarrierTaskContext): Unit = {
-    val local = managers.indices.filter(managers(_) == managers(task))
+    val local = SliceExchange.inJvmOf(task, managers)
     if (local.size > 1) {
       val entry = entries.computeIfAbsent(key, _ => new Entry(local.size))
       // forgotten once every local task has ended, however it ended (a failed attempt's too)
