@@ -22,13 +22,6 @@ object TaskLayout {
   val PerExecutor = "perExecutor"
   val Modes: Seq[String] = Seq(Auto, PerCore, PerExecutor)
 
-  /**
-   * A task per core also pays a gradient exchange and a sync wait each iteration, which one task per executor
-   * does not: measured at 5-15 % of an iteration on both bench models (bench/results), hence one task per
-   * executor wins unless its multithreaded pass is more than this factor slower than a task's own pass.
-   */
-  val PerCoreOverhead = 1.1
-
   /** A choice and why: the tasks to run, the layout's name and the calibration's times (ms), if it ran. */
   final case class Choice(tasks: Int, layout: String, perCoreMs: Double = Double.NaN, perExecutorMs: Double = Double.NaN)
 
@@ -50,7 +43,7 @@ object TaskLayout {
     }
   }
 
-  /** Median ms of the forward + backward pass of `rows` rows with `threads` kernel threads. */
+  /** The fastest ms of the forward + backward pass of `rows` rows with `threads` kernel threads. */
   private def passMs(built: BuiltModel, rows: Int, threads: Int): Double = {
     if (MKL.isMKLLoaded) MKL.setNumThreads(threads)
     NativeKernels.setThreads(threads)
@@ -65,7 +58,7 @@ object TaskLayout {
       model.backward(input, output)
       times += (System.nanoTime() - started) / 1e6
     }
-    times.drop(1).sorted.apply((times.length - 1) / 2) // the first pass allocates
+    times.drop(1).min // the first pass allocates
   }
 
   private def calibrate(built: BuiltModel, executorRows: Int, cores: Int, perCore: Choice,
@@ -73,12 +66,21 @@ object TaskLayout {
     val mklThreads = if (MKL.isMKLLoaded) MKL.getNumThreads else 0
     val nativeThreads = NativeKernels.calls.map(_.threads())
     try {
-      // Unmeasured first: the JIT compiles bigwrap's loops (softmax, pooling, ...) over the first passes, and
-      // whichever layout went first paid for it (LeNet-5: 7.5 ms a pass per core measured cold, 5.8 in training).
+      // Each layout unmeasured first: the JIT compiles bigwrap's loops (softmax, pooling, ...) over the first passes
+      // (LeNet-5: 7.5 ms a pass per core measured cold, 5.8 in training), and the multithreaded layout's first
+      // passes also start its threads and time the native library's GEMM backends for its shapes.
       passMs(built, executorRows / cores, 1)
       val single = passMs(built, executorRows / cores, 1)
+      passMs(built, executorRows, cores)
       val all = passMs(built, executorRows, cores)
-      (if (all <= single * PerCoreOverhead) perExecutor else perCore).copy(perCoreMs = single, perExecutorMs = all)
+      // One task per executor when its multithreaded pass over the executor's rows is as fast as one task's pass
+      // over its share. Beyond that the layouts' costs come out even: a task per core pays a gradient exchange and
+      // sync waits each iteration; one task per executor runs its feed and optimizer step on one core (the bench MLP
+      // on 2 cores: 0.55 ms of the first per 128 rows, 1.0 of the second per 256). Each layout's fastest pass counts,
+      // its speed without interference: a multithreaded pass loses most to any other thread on the machine (its
+      // median ranged from 1.1 to 4.5 times a task's pass at fit start, while the JIT compiled), and in training it
+      // does too (its compute took 1.4 times a task's: the bench MLP trained 1.2-1.5 times faster with a task per core).
+      (if (all <= single) perExecutor else perCore).copy(perCoreMs = single, perExecutorMs = all)
     } catch {
       case _: Exception => perCore // a model random input cannot drive (e.g. embedding indices): the old default
     } finally {
