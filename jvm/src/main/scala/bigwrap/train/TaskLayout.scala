@@ -79,7 +79,7 @@ object TaskLayout {
       // on 2 cores: 0.55 ms of the first per 128 rows, 1.0 of the second per 256). Each layout's fastest pass counts,
       // its speed without interference: a multithreaded pass loses most to any other thread on the machine (its
       // median ranged from 1.1 to 4.5 times a task's pass at fit start, while the JIT compiled), and in training it
-      // does too (its compute took 1.4 times a task's: the bench MLP trained 1.2-1.5 times faster with a task per core).
+      // does too (its compute took 1.4 times a task's: the bench MLP trained 1.2-1.5 times faster a task per core).
       (if (all <= single) perExecutor else perCore).copy(perCoreMs = single, perExecutorMs = all)
     } catch {
       case _: Exception => perCore // a model random input cannot drive (e.g. embedding indices): the old default
