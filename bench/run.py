@@ -55,10 +55,18 @@ def bigwrap_systems(epochs: int) -> dict:
     return rows
 
 
+# The warm-up fit before the measured ones: a fresh JVM's C2 compiler takes a core's worth of time, off and on,
+# over about its first 20 s of training (0.5 to 1.5 of every 2 s in the first fits, by thread CPU time), and a task
+# it preempts makes every other task wait at the next barrier.
+WARMUP_EPOCHS = 12
+# Measured fits per system, the systems taking turns: a slow stretch of a shared machine falls on all of them.
+ROUNDS = 2
+
+
 def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, channels_first=False, flatten_dims=None):
     """Training samples/s (the epochs after the first, wall clock) and test accuracy of every system, in steady
-    state: one unreported warm-up fit each first. A fresh JVM compiles bigwrap's hot paths over its first few
-    hundred iterations (the first epochs of a JVM's first fit run at half speed or less), on the same 2 cores.
+    state: after an unreported warm-up fit of each (bigwrap's WARMUP_EPOCHS long, its epoch rates reported as the
+    cold start), over ROUNDS rounds in which every system fits once (raw BigDL, 8-15× slower, fits once).
     PyTorch starts from bigwrap's initial weights (Keras and PyTorch initialise differently), so the test
     accuracies compare the training alone."""
     def same_start():
@@ -70,25 +78,43 @@ def throughput(spark, name, bigwrap_model, make_torch, x, y, batch, epochs, chan
     train, test = frame(spark, x[:split], y[:split]), frame(spark, x[split:], y[split:])
     sgd = bigwrap.optimizers.SGD(LEARNING_RATE, momentum=0.9)
     print(f"[{name}] warm-up fits ...", flush=True)
-    for precision in ("fp32", "bf16"):
-        systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=2, trainer="barrier", kernels="native",
-                            precision=precision, optimizer=sgd)
+    warm, _ = systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=WARMUP_EPOCHS, trainer="barrier",
+                                  kernels="native", optimizer=sgd)
+    systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=2, trainer="barrier", kernels="native",
+                        precision="bf16", optimizer=sgd)
     systems.torch_fit(make_torch(), x[:split], y[:split], batch, 1, LEARNING_RATE, channels_first)
-    rows = {}
-    for label, (precision, n, options) in bigwrap_systems(epochs).items():
-        print(f"[{name}] {label} ...", flush=True)
-        fitted, rows[label] = systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=n,
-                                                  optimizer=sgd, **options)
-        rows[label].update(precision=precision, accuracy=systems.accuracy(fitted, test))
-    for precision, label in TORCH.items():
-        print(f"[{name}] {label} ...", flush=True)
-        net, rows[label] = systems.torch_fit(same_start(), x[:split], y[:split], batch, epochs, LEARNING_RATE,
-                                             channels_first, bf16=precision == "bf16")
-        rows[label].update(precision=precision,
-                           accuracy=systems.torch_accuracy(net, x[split:], y[split:], channels_first))
+    rounds = {}
+    for round_ in range(ROUNDS):
+        for label, (precision, n, options) in bigwrap_systems(epochs).items():
+            if label == BIGDL and round_ > 0:
+                continue
+            print(f"[{name}] {label}, round {round_ + 1} ...", flush=True)
+            fitted, row = systems.bigwrap_fit(spark, bigwrap_model, train, batch=batch, epochs=n, optimizer=sgd,
+                                              **options)
+            rounds.setdefault(label, []).append({**row, "precision": precision,
+                                                 "accuracy": systems.accuracy(fitted, test)})
+        for precision, label in TORCH.items():
+            print(f"[{name}] {label}, round {round_ + 1} ...", flush=True)
+            net, row = systems.torch_fit(same_start(), x[:split], y[:split], batch, epochs, LEARNING_RATE,
+                                         channels_first, bf16=precision == "bf16")
+            rounds.setdefault(label, []).append({**row, "precision": precision, "accuracy": systems.torch_accuracy(
+                net, x[split:], y[split:], channels_first)})
     train.unpersist()
     test.unpersist()
-    return rows
+    rows = {label: _over_rounds(fits) for label, fits in rounds.items()}
+    return {"warm_up": list(warm.history["samples_per_second"]), "rows": rows}
+
+
+def _over_rounds(fits: list) -> dict:
+    """One system's rounds as one row: the rounds' rows over their seconds (each round trains as many rows), the
+    mean wall, accuracy and phase times, the highest peak memory."""
+    mean = lambda values: sum(values) / len(values)
+    return {**fits[-1], "rounds": len(fits), "round_rates": [f["samples_per_s"] for f in fits],
+            "samples_per_s": len(fits) / sum(1 / f["samples_per_s"] for f in fits),
+            **{k: mean([f[k] for f in fits]) for k in ("wall_s", "accuracy")},
+            "peak_mb": max(f["peak_mb"] for f in fits),
+            **({"breakdown": {k: mean([f["breakdown"][k] for f in fits]) for k in fits[0]["breakdown"]}}
+               if "breakdown" in fits[0] else {})}
 
 
 def time_to_accuracy(spark, scale: float):
@@ -121,13 +147,15 @@ def markdown(results) -> str:
              f"CPU: {machine(results['cpu'])}. Spark local[2]; PyTorch with 2 threads; same model, batch and data.",
              "Training samples/s: the rows of the epochs after the first over their wall-clock seconds (bigwrap: the "
              "history's seconds, the driver's clock between epoch ends, each barrier stage's start and end included), "
-             "after one unreported warm-up fit of each system (steady state: a fresh JVM's first epochs run at half "
-             "speed while it compiles).", ""]
+             f"in steady state: after an unreported warm-up fit of each system, over {ROUNDS} rounds in which "
+             "every system fits once (raw BigDL once). The warm-up line under each table shows how a fresh JVM's "
+             "first fit runs while its compiler works.", ""]
     if not (results["cpu"].get("avx512_bf16") or results["cpu"].get("amx_bf16")):
         lines += ["This CPU has no bf16 instructions (AVX512-BF16 or AMX): bigwrap's bf16 rows compute in fp32, as "
                   "documented, while PyTorch's autocast rounds to bf16 in software. Only the fp32 rows compare "
                   "like with like.", ""]
-    for name, rows in results["throughput"].items():
+    for name, section in results["throughput"].items():
+        rows, warm_up = section["rows"], section["warm_up"]
         bigdl_rate = rows[BIGDL]["samples_per_s"]
         lines += [f"## {name}", "", "| system | samples/s | × PyTorch, same precision | × raw BigDL | test accuracy | "
                   "wall s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -142,7 +170,8 @@ def markdown(results) -> str:
                   "between them) and, in runs without a feed phase, reading each batch: "]
         lines += [f"- {system}: " + ", ".join(f"{k[:-3]} {v:.2f}" for k, v in sorted(r["breakdown"].items()))
                   + _wall_split(r) + _layout(r) for system, r in rows.items() if system.startswith("bigwrap")]
-        lines.append("")
+        lines += ["", f"Warm-up fit (bigwrap fp32, auto layout, not counted; for the MLP the JVM's first fit), samples/s "
+                  f"by epoch: {', '.join(f'{rate:,.0f}' for rate in warm_up)}.", ""]
     tta = results["time_to_accuracy"]
     mllib = tta["MLlib MultilayerPerceptronClassifier"]
     lines += ["## Time to accuracy, 30k × 784 synthetic 10-class task, MLP [784, 256, 10]", "",
@@ -189,7 +218,7 @@ def chart(results, path: Path) -> None:
     workloads = list(results["throughput"])
     fig, axes = plt.subplots(1, len(workloads), figsize=(6 * len(workloads), 4.2), squeeze=False)
     for ax, name in zip(axes[0], workloads):
-        rows = results["throughput"][name]
+        rows = results["throughput"][name]["rows"]
         ax.barh(list(rows), [r["samples_per_s"] for r in rows.values()],
                 color=["#2a7" if s.startswith("bigwrap") else "#d63" if s.startswith("PyTorch") else "#999"
                        for s in rows])
