@@ -42,10 +42,17 @@ class Model:
                 for source in tensor.layer.calls[tensor.call_index]:
                     visit(source)
 
+        placing: set[Layer] = set()
+
         def place(layer: Layer) -> None:
             # After the sources of every call the model uses, so a shared layer follows all its inputs.
             if layer in order:
                 return
+            if layer in placing:
+                raise ValueError(f"model '{self.name}': layer {layer.name!r} takes an input computed from its own "
+                                 "output; bigwrap orders a model's layers, not their calls, so a layer cannot follow "
+                                 "itself: use a second layer (it will not share the first one's weights)")
+            placing.add(layer)
             if not isinstance(layer, InputLayer):
                 for index in sorted(calls[layer]):
                     for source in layer.calls[index]:

@@ -176,6 +176,8 @@ def _graph(build):
     (lambda: layers.Dropout(1.5), r"\(Dropout\): expected `rate` in \[0, 1\), got 1.5"),
     (_graph(lambda a, b: layers.Add()([a, b])), r"'add\w*' \(Add\) needs inputs of one shape"),
     (_graph(lambda a, b: layers.Concatenate(axis=-1)([a, b])), r"\(Concatenate\) cannot join .* along axis -1"),
+    (_graph(lambda a, b: (lambda dense: bigwrap.Model(a, dense(dense(a))))(layers.Dense(2))),
+     r"layer 'dense\w*' takes an input computed from its own output"),
     (lambda: bigwrap.Sequential([layers.Input((4,)), layers.Conv2D(4, 3)]),
      r"\(Conv2D\) expects input of shape \(None, height, width, channels\), got \(None, 4\)"),
     (lambda: bigwrap.Sequential([layers.Input((4,)), layers.Reshape((3, 2))]),
