@@ -149,3 +149,36 @@ def test_epochs_that_need_no_weights_in_between_share_a_stage(spark, tmp_path):
     assert history["samples_per_second"].tolist() == pytest.approx((2000 / history["seconds"]).tolist(), rel=1e-9)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0002", "epoch-0004", "epoch-0005"]
     frame.unpersist()
+
+
+def _mlp(width):
+    return bigwrap.Sequential([layers.Input((width,)), layers.Dense(8, activation="relu"),
+                               layers.Dense(3, activation="softmax")])
+
+
+def _dense_called_twice(width):
+    x = layers.Input((width,))
+    shared = layers.Dense(4, activation="tanh")
+    both = layers.Add()([shared(x), shared(layers.Dense(width, activation="tanh")(x))])
+    return bigwrap.Model(x, layers.Dense(3, activation="softmax")(both))
+
+
+def _frozen_first_layer(width):
+    model = _mlp(width)
+    model.layers[0].trainable = False
+    return model
+
+
+@pytest.mark.parametrize("build", [_mlp, _dense_called_twice, _frozen_first_layer], ids=lambda b: b.__name__[1:])
+def test_native_dense_layers_write_their_gradients_and_train_as_bigdls(spark, build):
+    """Native Dense layers write each pass's gradients where BigDL's add them to zeroed ones (GradientReset): a
+    shared layer's calls still add up and a frozen layer's gradient stays zero, so both train to the same weights."""
+    frame = _rule_frame(spark, 1200, 6, seed=8).cache()
+    bigwrap.set_random_seed(5)
+    model = build(6)
+    fits = {kernels: _fit(frame, model, tasks=2, epochs=2, kernels=kernels,
+                          optimizer=bigwrap.optimizers.SGD(0.1, momentum=0.9)) for kernels in ("native", "bigdl")}
+    for a, b in zip(fits["native"].model.get_weights(), fits["bigdl"].model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(fits["native"].model.get_weights()[-2], model.get_weights()[-2])
+    frame.unpersist()

@@ -51,14 +51,15 @@ void mkl_grad_input(const float *dz, const uint16_t *w16, const float *w, float 
 }
 
 void mkl_grad_weight(const float *x, const float *dz, float *gw, int batch, int in, int out, float scale_w,
-                     bool bf16) {
+                     bool accumulate, bool bf16) {
+  const float beta = accumulate ? 1.f : 0.f;
   if (bf16) {
     const uint16_t *dz16 = bf16_copy(scratch_a, dz, static_cast<size_t>(batch) * out);
     const uint16_t *x16 = bf16_copy(scratch_b, x, static_cast<size_t>(batch) * in);
-    cblas_gemm_bf16bf16f32(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, scale_w, dz16, out, x16, in, 1.f,
+    cblas_gemm_bf16bf16f32(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, scale_w, dz16, out, x16, in, beta,
                            gw, in);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, scale_w, dz, out, x, in, 1.f, gw, in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, scale_w, dz, out, x, in, beta, gw, in);
   }
 }
 
@@ -75,11 +76,11 @@ double layer_seconds(int backend, int batch, int in, int out, bool bf16) {
     if (backend == kGemmOnednn) {
       onednn_dense_forward(x.data(), w.data(), nullptr, y.data(), batch, in, out, kLinear, bf16);
       onednn_dense_grad_input(y.data(), w.data(), dx.data(), batch, in, out, bf16);
-      onednn_dense_grad_weight(x.data(), y.data(), gw.data(), batch, in, out, 1.f, bf16);
+      onednn_dense_grad_weight(x.data(), y.data(), gw.data(), batch, in, out, 1.f, false, bf16);
     } else {
       mkl_forward(x.data(), w.data(), w16.data(), nullptr, y.data(), batch, in, out, kLinear, bf16);
       mkl_grad_input(y.data(), w16.data(), w.data(), dx.data(), batch, in, out, bf16);
-      mkl_grad_weight(x.data(), y.data(), gw.data(), batch, in, out, 1.f, bf16);
+      mkl_grad_weight(x.data(), y.data(), gw.data(), batch, in, out, 1.f, false, bf16);
     }
   });
 }
@@ -129,14 +130,15 @@ void dense_grad_input(const float *dz, const float *w, const uint16_t *w16, floa
 }
 
 void dense_grad_params(const float *x, const float *dz, float *gw, float *gb, int batch, int in, int out,
-                       float scale_w, float scale_b, bool bf16) {
+                       float scale_w, float scale_b, bool accumulate, bool bf16) {
   use_threads();
   if (onednn_for(batch, in, out, bf16)) {
-    onednn_dense_grad_weight(x, dz, gw, batch, in, out, scale_w, bf16);
+    onednn_dense_grad_weight(x, dz, gw, batch, in, out, scale_w, accumulate, bf16);
   } else {
-    mkl_grad_weight(x, dz, gw, batch, in, out, scale_w, bf16);
+    mkl_grad_weight(x, dz, gw, batch, in, out, scale_w, accumulate, bf16);
   }
   if (gb) {
+    if (!accumulate) std::fill(gb, gb + out, 0.f);
     for (int r = 0; r < batch; ++r) {
       const float *row = dz + static_cast<size_t>(r) * out;
       for (int j = 0; j < out; ++j) gb[j] += scale_b * row[j];

@@ -161,11 +161,11 @@ JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseGradInput(JNIEnv *env, j
 
 JNIEXPORT void JNICALL Java_bigwrap_nn_NativeCalls_denseGradParams(JNIEnv *env, jobject, jfloatArray x, jint xo,
     jfloatArray dz, jint dzo, jfloatArray gw, jint gwo, jfloatArray gb, jint gbo, jint batch, jint in, jint out,
-    jfloat scale_w, jfloat scale_b, jboolean bf16) {
+    jfloat scale_w, jfloat scale_b, jboolean accumulate, jboolean bf16) {
   Pinned px(env, x, false), pdz(env, dz, false), pgw(env, gw, true), pgb(env, gb, true);
   guarded(env, [&] {
     bw::dense_grad_params(px.floats(xo), pdz.floats(dzo), pgw.floats(gwo), pgb.floats(gbo), batch, in, out, scale_w,
-                          scale_b, bf16);
+                          scale_b, accumulate, bf16);
   });
 }
 

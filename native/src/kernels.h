@@ -46,16 +46,17 @@ void dense_forward(const float *x, const float *w, uint16_t *w16, const float *b
                    int out, int act, bool bf16);
 void dense_grad_input(const float *dz, const float *w, const uint16_t *w16, float *dx, int batch, int in, int out,
                       bool bf16);
-// gw += scale_w * dzᵀ·x; gb += scale_b * column sums of dz (gb may be null).
+// gw += scale_w * dzᵀ·x; gb += scale_b * column sums of dz (gb may be null). Without `accumulate`, = in place of
+// += (what was in gw and gb is never read).
 void dense_grad_params(const float *x, const float *dz, float *gw, float *gb, int batch, int in, int out,
-                       float scale_w, float scale_b, bool bf16);
+                       float scale_w, float scale_b, bool accumulate, bool bf16);
 
 // oneDNN matmul versions of the three (matmul.cpp); dense_grad_params adds the bias gradient.
 void onednn_dense_forward(const float *x, const float *w, const float *bias, float *y, int batch, int in, int out,
                           int act, bool bf16);
 void onednn_dense_grad_input(const float *dz, const float *w, float *dx, int batch, int in, int out, bool bf16);
 void onednn_dense_grad_weight(const float *x, const float *dz, float *gw, int batch, int in, int out, float scale_w,
-                              bool bf16);
+                              bool accumulate, bool bf16);
 
 // -- Conv2D (oneDNN) --
 struct ConvShape {

@@ -18,7 +18,7 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-enum MatOp { kForward, kGradInput, kGradParams };
+enum MatOp { kForward, kGradInput, kGradParamsAdd, kGradParamsWrite };
 
 struct MatEntry {
   dnnl::matmul matmul;
@@ -29,16 +29,14 @@ struct MatEntry {
 using MatKey = std::array<int, 7>;
 
 // A: (m, k) in `a_tag`; B: (k, n) in `b_tag` (`any` lets oneDNN pick a packed layout: a weight reordered per
-// call); C: (m, n) f32 ab.
+// call); C: (m, n) f32 ab. `scaled`: C = scale * A·B, plus C itself where `accumulate`.
 dnnl::matmul::primitive_desc describe(int m, int k, int n, tag a_tag, tag b_tag, bool bf16, bool bias, int act,
-                                      bool accumulate_scaled) {
+                                      bool scaled, bool accumulate) {
   const dt low = bf16 ? dt::bf16 : dt::f32;
   dnnl::primitive_attr attr;
   dnnl::post_ops ops;
-  if (accumulate_scaled) {
-    attr.set_scales_mask(DNNL_ARG_SRC, 0);  // C = scale * A·B + C
-    ops.append_sum(1.f);
-  }
+  if (scaled) attr.set_scales_mask(DNNL_ARG_SRC, 0);
+  if (accumulate) ops.append_sum(1.f);
   if (act != kLinear) {
     ops.append_eltwise(act == kRelu ? dnnl::algorithm::eltwise_relu
                        : act == kSigmoid ? dnnl::algorithm::eltwise_logistic : dnnl::algorithm::eltwise_tanh,
@@ -58,17 +56,17 @@ MatEntry make(MatOp op, int batch, int in, int out, bool bf16, bool bias, int ac
   const auto weight_tag = [bf16](tag user) { return bf16 ? tag::any : user; };
   if (op == kForward) {  // y = x·Wᵀ: B is W (out, in) read as (in, out)
     user_b = tag::ba;
-    pd = describe(batch, in, out, tag::ab, weight_tag(user_b), bf16, bias, act, false);
+    pd = describe(batch, in, out, tag::ab, weight_tag(user_b), bf16, bias, act, false, false);
   } else if (op == kGradInput) {  // dx = dz·W
     user_b = tag::ab;
-    pd = describe(batch, out, in, tag::ab, weight_tag(user_b), bf16, false, kLinear, false);
-  } else {  // gw += scale·dzᵀ·x: A is dz (batch, out) read as (out, batch); B is x, an activation as it is
+    pd = describe(batch, out, in, tag::ab, weight_tag(user_b), bf16, false, kLinear, false, false);
+  } else {  // gw (+)= scale·dzᵀ·x: A is dz (batch, out) read as (out, batch); B is x, an activation as it is
     user_b = tag::ab;
-    pd = describe(out, batch, in, tag::ba, user_b, bf16, false, kLinear, true);
+    pd = describe(out, batch, in, tag::ba, user_b, bf16, false, kLinear, true, op == kGradParamsAdd);
   }
   e.matmul = dnnl::matmul(pd);
   e.weights = pd.weights_desc();
-  if (bf16 && op != kGradParams) {
+  if (bf16 && (op == kForward || op == kGradInput)) {
     const memory::desc user(e.weights.get_dims(), dt::f32, user_b);
     e.weight_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_engine(), user, onednn_engine(), e.weights));
   }
@@ -131,9 +129,9 @@ void onednn_dense_grad_input(const float *dz, const float *w, float *dx, int bat
 }
 
 void onednn_dense_grad_weight(const float *x, const float *dz, float *gw, int batch, int in, int out, float scale_w,
-                              bool bf16) {
+                              bool accumulate, bool bf16) {
   use_threads();
-  const MatEntry &e = cached(kGradParams, batch, in, out, bf16, false, kLinear);
+  const MatEntry &e = cached(accumulate ? kGradParamsAdd : kGradParamsWrite, batch, in, out, bf16, false, kLinear);
   const dt low = bf16 ? dt::bf16 : dt::f32;
   float scale = scale_w;
   e.matmul.execute(onednn_stream(), {

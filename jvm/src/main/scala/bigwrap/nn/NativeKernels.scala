@@ -28,7 +28,8 @@ final class NativeCalls private[nn] {
   @native def denseGradInput(dz: Array[Float], dzo: Int, w: Array[Float], wo: Int, w16: Array[Short],
       dx: Array[Float], dxo: Int, batch: Int, in: Int, out: Int, bf16: Boolean): Unit
   @native def denseGradParams(x: Array[Float], xo: Int, dz: Array[Float], dzo: Int, gw: Array[Float], gwo: Int,
-      gb: Array[Float], gbo: Int, batch: Int, in: Int, out: Int, scaleW: Float, scaleB: Float, bf16: Boolean): Unit
+      gb: Array[Float], gbo: Int, batch: Int, in: Int, out: Int, scaleW: Float, scaleB: Float, accumulate: Boolean,
+      bf16: Boolean): Unit
   /** `shape`: n, h, w, c, filters, kh, kw, sh, sw, pad top, left, bottom, right, out h, out w. */
   @native def convForward(shape: Array[Int], x: Array[Float], xo: Int, w: Array[Float], wo: Int, b: Array[Float],
       bo: Int, y: Array[Float], yo: Int, activation: Int, bf16: Boolean): Unit

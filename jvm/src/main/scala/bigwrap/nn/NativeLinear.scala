@@ -17,6 +17,19 @@ final class NativeLinear(inputSize: Int, outputSize: Int, withBias: Boolean, val
 
   @transient private var weight16: Array[Short] = _
   private val gradPre = new PreActivationGradient(activation)
+  /** Set by GradientReset in place of zeroing: the gradients hold an earlier pass's values, to be overwritten. */
+  private var gradientsStale = false
+  /** Another module adds to this one's gradients (a SharedCall of it): GradientReset zeroes them. */
+  private[nn] var gradientsShared = false
+
+  private[nn] def writeNextGradients(): Unit = gradientsStale = true
+
+  /** Zeroes the gradients if no backward pass has written them since writeNextGradients. */
+  private[nn] def settleGradients(): Unit = if (gradientsStale) {
+    gradientsStale = false
+    gradWeight.zero()
+    if (gradBias != null) gradBias.zero()
+  }
 
   private def useBf16: Boolean = bf16 && NativeKernels.bf16
 
@@ -58,7 +71,7 @@ final class NativeLinear(inputSize: Int, outputSize: Int, withBias: Boolean, val
     val dz = gradPre(output, gradOutput)
     gradPre.invalidate()
     NativeKernels.calls match {
-      case Some(_) if scaleW == 0 && scaleB == 0 => // frozen: nothing to accumulate
+      case Some(_) if scaleW == 0 && scaleB == 0 => settleGradients() // frozen: nothing to accumulate
       case Some(native) if input.dim() == 2 =>
         val x = input.contiguous()
         gradWeight.resize(outputSize, inputSize)
@@ -66,10 +79,13 @@ final class NativeLinear(inputSize: Int, outputSize: Int, withBias: Boolean, val
         native.denseGradParams(x.storage().array(), x.storageOffset() - 1, dz.storage().array(),
           dz.storageOffset() - 1, gradWeight.storage().array(), gradWeight.storageOffset() - 1,
           Storage.array(gradBias), Storage.offset(gradBias), x.size(1), inputSize, outputSize, scaleW.toFloat,
-          scaleB.toFloat, useBf16)
+          scaleB.toFloat, !gradientsStale, useBf16)
+        gradientsStale = false
         if (wRegularizer != null && scaleW != 0) wRegularizer.accRegularization(weight, gradWeight, scaleW)
         if (bRegularizer != null && scaleB != 0) bRegularizer.accRegularization(bias, gradBias, scaleB)
-      case _ => super.accGradParameters(input, dz)
+      case _ =>
+        settleGradients()
+        super.accGradParameters(input, dz)
     }
   }
 

@@ -13,6 +13,7 @@ import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.Nu
  */
 final class SharedCall(owner: AbstractModule[Activity, Activity, Float],
     copy: AbstractModule[Activity, Activity, Float]) extends AbstractModule[Activity, Activity, Float] {
+  GradientReset.linearsIn(owner).foreach(_.gradientsShared = true) // the copy adds to their gradients
 
   private def tie(): Unit = {
     val (weights, grads) = owner.parameters()

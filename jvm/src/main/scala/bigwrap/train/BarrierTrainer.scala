@@ -3,7 +3,7 @@ package bigwrap.train
 import java.util.UUID
 
 import bigwrap.api.BigwrapException
-import bigwrap.nn.NativeKernels
+import bigwrap.nn.{GradientReset, NativeKernels}
 import bigwrap.spec.Tensors
 import com.intel.analytics.bigdl.bigwrapaccess.{BigDLAccess, OptimizerAccess}
 import com.intel.analytics.bigdl.mkl.MKL
@@ -191,6 +191,7 @@ object BarrierTrainer extends Trainer {
     // from the state the last whole stage left.
     val optim = start.optimMethods(task).clone()
     val (weights, gradients) = BigDLAccess.flatParameters(model)
+    val gradientReset = new GradientReset(model)
     val size = weights.nElement()
     val sliceStart = sliceBounds(size, start.tasks)
     val mine = sliceStart(task) until sliceStart(task + 1)
@@ -215,10 +216,11 @@ object BarrierTrainer extends Trainer {
           if (context.isInterrupted()) throw new TaskKilledException("the barrier stage was cancelled")
           val taken = clock("feed")(batch.fill(perTask))
           val lossSum = if (taken == 0) { gradients.zero(); 0.0 } else clock("compute") {
-            model.zeroGradParameters()
+            gradientReset.beforePass()
             val output = model.forward(batch.input)
             val loss = criterion.forward(output, batch.target)
             model.backward(batch.input, criterion.backward(output, batch.target))
+            gradientReset.afterPass()
             loss.toDouble * taken
           }
           val (totalLoss, total, parts) = exchange.reduceScatter(iteration, lossSum, taken, clock)
