@@ -2,8 +2,8 @@
 DL4J export) and the lifetimes of the handles they use. The DSL (bigwrap.models) holds no handle or bridge.
 
 A model has at most one live handle: it is loaded on first use, replaced (and the old one released) when the
-weights, their trainability or the kernels change, and released when the model is collected. A fit loads a
-handle of its own and releases it if the fit fails; the fitted model adopts it."""
+weights, their trainability or the kernels change, and released once the model is collected (by the next load, or
+release_collected). A fit loads a handle of its own and releases it if the fit fails; the fitted model adopts it."""
 from __future__ import annotations
 
 import contextlib
@@ -31,6 +31,19 @@ class _Live:
 
 
 _live: "weakref.WeakKeyDictionary[Model, _Live]" = weakref.WeakKeyDictionary()
+# Handles of collected models. Their finalizers only note them: the collector runs wherever Python allocates, also
+# inside a py4j call on this thread, where a second call breaks the connection (py4j: "reentrant call").
+_collected: list[tuple[Bridge, str]] = []
+
+
+def _note_collected(bridge: Bridge, handle: str) -> None:
+    _collected.append((bridge, handle))
+
+
+def release_collected() -> None:
+    """Releases the JVM copies of the models Python has collected so far."""
+    while _collected:
+        release(*_collected.pop())
 
 
 def _key(model: Model, kernels: str) -> tuple:
@@ -40,6 +53,7 @@ def _key(model: Model, kernels: str) -> tuple:
 
 def load(bridge: Bridge, model: Model, kernels: str) -> str:
     """A new JVM handle for `model` with its current weights on `kernels`, owned by the caller."""
+    release_collected()
     return bridge.call_with_model("LiveModels.load", (), model, (kernels,))
 
 
@@ -58,7 +72,7 @@ def adopt(model: Model, bridge: Bridge, handle: str, kernels: str) -> str:
     """Makes `handle` (the JVM copy of `model` as it is now, on `kernels`) its live handle, releasing the one it
     replaces."""
     forget(model)
-    _live[model] = _Live(bridge, _key(model, kernels), handle, weakref.finalize(model, release, bridge, handle))
+    _live[model] = _Live(bridge, _key(model, kernels), handle, weakref.finalize(model, _note_collected, bridge, handle))
     return handle
 
 
@@ -67,6 +81,7 @@ def forget(model: Model) -> None:
     live = _live.pop(model, None)
     if live is not None:
         live.finalizer()
+    release_collected()
 
 
 def release(bridge: Bridge, handle: str) -> None:

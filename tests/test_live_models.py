@@ -16,7 +16,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 
 import bigwrap
-from bigwrap import layers
+from bigwrap import layers, live_models
 
 
 def test_the_dsl_imports_nothing_of_pyspark_or_py4j():
@@ -34,8 +34,24 @@ def test_an_unknown_attribute_is_an_attribute_error():
 
 
 def _live_handles(spark) -> int:
-    gc.collect()  # a collected model releases its handle (a weakref finalizer)
+    gc.collect()  # a collected model's finalizer notes its handle ...
+    live_models.release_collected()  # ... which the next load, or this, releases
     return bigwrap.runtime.bridge(spark).hook("liveModels")
+
+
+def test_the_collector_makes_no_jvm_call_and_the_next_load_releases_what_it_collected(spark):
+    """The garbage collector runs wherever Python allocates, also inside a py4j call on the same thread, where a
+    second call breaks the connection: so a collected model's handle is released later, from ordinary code."""
+    x = np.ones((2, 4), dtype=np.float32)
+    model = bigwrap.Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.predict(x)
+    before = _live_handles(spark)
+    del model
+    gc.collect()
+    assert bigwrap.runtime.bridge(spark).hook("liveModels") == before
+    other = bigwrap.Sequential([layers.Input((4,)), layers.Dense(2, activation="softmax")])
+    other.predict(x)  # its load releases the collected model's handle first
+    assert bigwrap.runtime.bridge(spark).hook("liveModels") == before
 
 
 def _interrupted_fit(spark, estimator, frame) -> None:
