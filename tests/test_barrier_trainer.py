@@ -151,11 +151,6 @@ def test_epochs_that_need_no_weights_in_between_share_a_stage(spark, tmp_path):
     frame.unpersist()
 
 
-def _mlp(width):
-    return bigwrap.Sequential([layers.Input((width,)), layers.Dense(8, activation="relu"),
-                               layers.Dense(3, activation="softmax")])
-
-
 def _dense_called_twice(width):
     x = layers.Input((width,))
     shared = layers.Dense(4, activation="tanh")
@@ -164,12 +159,12 @@ def _dense_called_twice(width):
 
 
 def _frozen_first_layer(width):
-    model = _mlp(width)
+    model = _small_model(width)
     model.layers[0].trainable = False
     return model
 
 
-@pytest.mark.parametrize("build", [_mlp, _dense_called_twice, _frozen_first_layer], ids=lambda b: b.__name__[1:])
+@pytest.mark.parametrize("build", [_small_model, _dense_called_twice, _frozen_first_layer], ids=lambda b: b.__name__[1:])
 def test_native_dense_layers_write_their_gradients_and_train_as_bigdls(spark, build):
     """Native Dense layers write each pass's gradients where BigDL's add them to zeroed ones (GradientReset): a
     shared layer's calls still add up and a frozen layer's gradient stays zero, so both train to the same weights."""
