@@ -172,6 +172,25 @@ def test_explicit_attention_mask_and_named_call_match_keras_semantics(spark):
     np.testing.assert_allclose(rebuilt.predict(x), expected.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("kernels", ["native", "bigdl"])
+def test_a_masked_key_has_probability_zero_not_a_tiny_one(spark, kernels):
+    """Keras' -1e9 score gives a masked key probability 0 exactly. A tiny one instead (exp of the clamped score,
+    ~1e-38) is a subnormal float in every masked cell, which made each GEMM reading them 4× slower on Intel; the
+    key's value here is big enough (~1e36) for any such probability to show in the output."""
+    query, value, mask = layers.Input((3, 4)), layers.Input((5, 4)), layers.Input((3, 5))
+    model = bigwrap.Model([query, value, mask], layers.MultiHeadAttention(2, 2)(query, value=value,
+                                                                              attention_mask=mask))
+    weights = _weights(model)
+    rng = np.random.default_rng(4)
+    x = [rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), np.ones((2, 3, 5))]
+    x[1][:, 2] = 1e36  # key 2 is masked for every query
+    x[2][:, :, 2] = 0
+    expected = _attention(weights, *(torch.tensor(a, dtype=torch.float32) for a in x[:2]),
+                          attention_mask=torch.tensor(x[2])).numpy()
+    assert np.abs(expected).max() < 100
+    np.testing.assert_allclose(model.predict(x, kernels=kernels), expected, atol=1e-5)
+
+
 def test_embedding_mask_reaches_shared_and_frozen_consumers(spark):
     """Token id 0 is padding for attention and pooling, also where a layer runs as a sub-graph (shared, frozen)."""
     ids = layers.Input((6,))

@@ -18,8 +18,10 @@ namespace bw {
 namespace {
 // Keras' `where(mask, scores, -1e9)`: a row with nothing to attend to then averages every step.
 constexpr float kMasked = -1e9f;
-// Shifted scores are clamped here before exp: exp(-87) ≈ 1.6e-38 is 0 beside the row's largest term (exp(0) = 1),
-// and below it the 2^n exp_nonpositive makes from exponent bits would leave the normal floats.
+// A shifted score below this has probability 0: exp(-87) ≈ 1.6e-38 is 0 beside the row's largest term (exp(0) = 1),
+// below it the 2^n exp_nonpositive makes from exponent bits would leave the normal floats, and a masked key's
+// score (-1e9) is 0 exactly, as in Keras. Its tiny exp instead, once divided by the row's sum, was a subnormal
+// float in every masked cell, and each GEMM reading them ran 4× slower on Intel (microcode assists).
 constexpr float kExpFloor = -87.f;
 
 thread_local std::vector<float> plane_buffer;
@@ -60,7 +62,11 @@ void softmax_rows(float *p, const uint8_t *allowed, int steps, int sources, floa
       row[j] = ok[j] ? z : kMasked;
     }
     const float max = lane_max(row, sources);
-    for (int j = 0; j < sources; ++j) row[j] = exp_nonpositive(std::max(row[j] - max, kExpFloor));
+    for (int j = 0; j < sources; ++j) {
+      const float shifted = row[j] - max;
+      // a select, not a branch, so it vectorises; the max keeps the lanes it drops in exp's range
+      row[j] = shifted < kExpFloor ? 0.f : exp_nonpositive(std::max(shifted, kExpFloor));
+    }
     const float inverse = 1.f / lane_sum(row, nullptr, sources);
     for (int j = 0; j < sources; ++j) row[j] *= inverse;
   }

@@ -23,7 +23,7 @@ final class Attention(heads: Int, keyDim: Int, valueDim: Int, causal: Boolean, d
 
   private val scale = (1.0 / math.sqrt(keyDim)).toFloat
   private val Masked = -1e9f
-  /** Shifted scores are clamped here before exp, as native/src/attention.cpp does (it says why). */
+  /** A shifted score below this has probability 0, as in native/src/attention.cpp (it says why). */
   private val ExpFloor = -87f
   @transient private lazy val calls = if (native) NativeKernels.calls else None
   // Saved by the forward pass, in buffers kept from call to call: the allowed (query, source) pairs (batch, T, S),

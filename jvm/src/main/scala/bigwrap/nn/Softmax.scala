@@ -56,13 +56,14 @@ final class Softmax extends SoftMax[Float] {
 }
 
 private[nn] object Softmax {
-  /** to[i] = exp(max(from[i] − max, floor)) / Σ of them, over n values (a row's softmax given its maximum). */
+  /** to[i] = exp(from[i] − max) / Σ of them, over n values (a row's softmax given its maximum); 0 below `floor`. */
   def shiftedExpOverSum(from: Array[Float], fromOffset: Int, to: Array[Float], toOffset: Int, n: Int, max: Float,
       floor: Float): Unit = {
     var sum = 0f
     var i = 0
     while (i < n) {
-      val e = math.exp(math.max(from(fromOffset + i) - max, floor)).toFloat
+      val shifted = from(fromOffset + i) - max
+      val e = if (shifted < floor) 0f else math.exp(shifted).toFloat
       to(toOffset + i) = e
       sum += e
       i += 1
