@@ -113,7 +113,7 @@ def predict(model: Model, x, batch_size: int, kernels: str | None, precision: st
     chunks = []
     for start in range(0, rows, batch_size):
         chunk = [a[start:start + batch_size] for a in arrays]
-        raw = bridge.call("LiveModels.predict", live, _pack(chunk), len(chunk[0]))
+        raw = bridge.receive(bridge.call("LiveModels.predict", live, _pack(chunk), len(chunk[0])))
         chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
     return np.concatenate(chunks).astype(np.float32)
 
@@ -163,7 +163,8 @@ def _trainable_shapes(model: Model) -> list[tuple[int, ...]]:
 
 def _training_call(model: Model, method: str, arrays: list[np.ndarray], *args, kernels: str | None = None) -> np.ndarray:
     bridge = active_bridge()
-    raw = bridge.call(f"LiveModels.{method}", handle(model, bridge, kernels), _pack(arrays), len(arrays[0]), *args)
+    raw = bridge.receive(bridge.call(f"LiveModels.{method}", handle(model, bridge, kernels), _pack(arrays),
+                                     len(arrays[0]), *args))
     # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
     forget(model)
     return np.frombuffer(raw, dtype="<f4")

@@ -154,8 +154,8 @@ def test_convolution_trains_on_batches_of_changing_size(spark):
         y = torch.nn.functional.conv2d(torch.tensor(inputs).permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), bias,
                                        padding=1).permute(0, 2, 3, 1)
         (y * torch.tensor(dy)).sum().backward()
-        flat = np.frombuffer(b.call("LiveModels.forwardBackward", handle, inputs.tobytes(), rows, dy.tobytes()),
-                             dtype="<f4")
+        flat = np.frombuffer(b.receive(b.call("LiveModels.forwardBackward", handle, inputs.tobytes(), rows,
+                                              dy.tobytes())), dtype="<f4")
         grads = flat[inputs.size:]
         np.testing.assert_allclose(grads[:54].reshape(3, 3, 2, 3), kernel.grad.numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(grads[54:], bias.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -5,8 +5,8 @@ import java.util.concurrent.ConcurrentHashMap
 
 import bigwrap.dl4j.Dl4jExport
 import bigwrap.infer.{Activations, Inference, Predictor}
-import bigwrap.spec.{BuiltModel, KernelChoice, ModelBuilder, Tensors, WeightSet}
-import bigwrap.spec.WeightSet.{floats, toBytes}
+import bigwrap.spec.{BuiltModel, FloatsOut, KernelChoice, ModelBuilder, Tensors, WeightSet}
+import bigwrap.spec.WeightSet.floats
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
@@ -98,8 +98,8 @@ object LiveModels {
   }
 
   /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
-  def predict(handle: String, input: Array[Byte], batch: Int): Array[Byte] =
-    toBytes(Inference.forward(apply(handle), floats(input), batch))
+  def predict(handle: String, input: Array[Byte], batch: Int): FloatsOut =
+    new FloatsOut(Inference.forward(apply(handle), floats(input), batch))
 
   /**
    * One training-mode forward and backward of `batch` rows for `call`: d(loss)/d(output) is `gradOutput(output,
@@ -126,7 +126,7 @@ object LiveModels {
    * the gradient of each trainable weight in Keras layout, in `weightIndex` order without the
    * non-trainable weights. Gradients start from zero, so they are this batch's alone.
    */
-  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): Array[Byte] = {
+  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): FloatsOut = {
     val built = changed(handle) // the pass moves BatchNormalization's statistics
     built.synchronized {
       val gradIn = trainingPass(built, input, batch, gradOutput, "forwardBackward", "output-gradient")((_, g) => g)
@@ -136,7 +136,7 @@ object LiveModels {
         // An input no gradient reaches (e.g. token ids into an Embedding) gets zeros.
         if (g == null || g.nElement() == 0) new Array[Float](batch * shape.product) else Tensors.toArray(g)
       }
-      toBytes((inputParts :+ built.gradients.data).flatten.toArray)
+      new FloatsOut((inputParts :+ built.gradients.data).flatten.toArray)
     }
   }
 
@@ -145,7 +145,7 @@ object LiveModels {
    * `labels` shaped like the output, with its gradient: one training-mode forward and backward. Returns the
    * mean loss over the rows, then the gradients of the trainable weights as `forwardBackward` orders them.
    */
-  def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): Array[Byte] = {
+  def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): FloatsOut = {
     val built = changed(handle) // a training pass moves BatchNormalization's statistics
     val criterion = Losses.criterion(JsonMethods.parse(lossJson))
     built.synchronized {
@@ -154,7 +154,7 @@ object LiveModels {
         loss = criterion.forward(out, target)
         criterion.backward(out, target).toTensor[Float]
       }
-      toBytes(loss +: built.gradients.data)
+      new FloatsOut(loss +: built.gradients.data)
     }
   }
 }

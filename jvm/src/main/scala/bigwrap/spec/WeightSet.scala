@@ -29,7 +29,19 @@ final case class WeightSet(entries: Seq[WeightEntry], data: Array[Float]) {
 
   def bytes: Array[Byte] = WeightSet.toBytes(data)
 
-  /** The data as a raw little-endian float32 file at `path` (`fromFile` reads it), written in 4 MB chunks. */
+  def toPython: FloatsOut = new FloatsOut(data)
+}
+
+/**
+ * Floats on their way to Python (weights, predictions, gradients): Python takes `bytes` when they are few and
+ * otherwise has them written to a file, because Py4J decodes a byte array one byte at a time in Python.
+ */
+final class FloatsOut(data: Array[Float]) {
+  def byteCount: Long = data.length * 4L
+
+  def bytes: Array[Byte] = WeightSet.toBytes(data)
+
+  /** The data as a raw little-endian float32 file at `path` (`WeightSet.fromFile` reads it), in 4 MB chunks. */
   def writeFile(path: String): Unit = {
     val channel = FileChannel.open(Paths.get(path), StandardOpenOption.WRITE, StandardOpenOption.CREATE,
       StandardOpenOption.TRUNCATE_EXISTING)
