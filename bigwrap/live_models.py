@@ -113,7 +113,8 @@ def predict(model: Model, x, batch_size: int, kernels: str | None, precision: st
     chunks = []
     for start in range(0, rows, batch_size):
         chunk = [a[start:start + batch_size] for a in arrays]
-        raw = bridge.receive(bridge.call("LiveModels.predict", live, _pack(chunk), len(chunk[0])))
+        with bridge.sending(_pack(chunk)) as (inline, path):
+            raw = bridge.receive(bridge.call("LiveModels.predict", live, inline, path, len(chunk[0])))
         chunks.append(np.frombuffer(raw, dtype="<f4").reshape(len(chunk[0]), *out_dims))
     return np.concatenate(chunks).astype(np.float32)
 
@@ -130,7 +131,7 @@ def forward_backward(model: Model, x, grad_output, kernels: str | None = None,
     the trainable weights (Keras layouts, in get_weights order). `kernels` / `precision`: see bigwrap.kernels."""
     arrays = model._input_arrays(x)
     rows = len(arrays[0])
-    grads = _training_call(model, "forwardBackward", arrays, np.ascontiguousarray(grad_output, dtype="<f4").tobytes(),
+    grads = _training_call(model, "forwardBackward", arrays, grad_output,
                            kernels=kernel_options.to_json(kernels, precision, "_forward_backward"))
     shapes = [(rows, *t.dims) for t in model.inputs] + _trainable_shapes(model)
     out = _split(grads, shapes)
@@ -151,8 +152,7 @@ def loss_gradients(model: Model, x, labels, loss) -> tuple[float, list[np.ndarra
     if labels.shape != (len(arrays[0]), *out_dims):
         raise ValueError(f"model '{model.name}': labels of shape {labels.shape} do not match its output "
                          f"{format_shape(out_dims)} for {len(arrays[0])} rows")
-    raw = _training_call(model, "lossGradients", arrays, np.ascontiguousarray(labels, dtype="<f4").tobytes(),
-                         json.dumps(loss.get_config()))
+    raw = _training_call(model, "lossGradients", arrays, labels, json.dumps(loss.get_config()))
     out = _split(raw, [(1,)] + _trainable_shapes(model))
     return float(out[0][0]), out[1:]
 
@@ -161,10 +161,14 @@ def _trainable_shapes(model: Model) -> list[tuple[int, ...]]:
     return [shape for layer in model._graph_layers for (_, shape, _, trainable) in layer._weight_specs if trainable]
 
 
-def _training_call(model: Model, method: str, arrays: list[np.ndarray], *args, kernels: str | None = None) -> np.ndarray:
+def _training_call(model: Model, method: str, arrays: list[np.ndarray], given: np.ndarray, *args,
+                   kernels: str | None = None) -> np.ndarray:
+    """LiveModels.`method` on `arrays` with `given` (the output's gradient, or the labels), then `args`."""
     bridge = active_bridge()
-    raw = bridge.receive(bridge.call(f"LiveModels.{method}", handle(model, bridge, kernels), _pack(arrays),
-                                     len(arrays[0]), *args))
+    live = handle(model, bridge, kernels)
+    with bridge.sending(_pack(arrays)) as (inline, path), bridge.sending(_pack([given])) as (given_inline, given_path):
+        raw = bridge.receive(bridge.call(f"LiveModels.{method}", live, inline, path, len(arrays[0]), given_inline,
+                                         given_path, *args))
     # A training pass moves BatchNormalization's moving statistics on the JVM: reload from Python next time.
     forget(model)
     return np.frombuffer(raw, dtype="<f4")

@@ -1,13 +1,14 @@
 """The Spark session bigwrap needs, and the narrow bridge to the JVM (design §2, §5)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import py4j.protocol
 from py4j.java_gateway import JavaPackage
@@ -40,9 +41,11 @@ _FIX = ("create the session with bigwrap.session(), or pass the jars yourself: "
         "`python -m bigwrap classpath` prints the --conf arguments for spark-submit / spark-shell")
 
 _bridge_lock = threading.Lock()
-_INLINE_WEIGHT_BYTES = 64 * 2**20  # larger weights cross through a file (see Bridge.call_with_model)
-# Floats coming back from the JVM cross through a file above this: Py4J decodes a returned byte array one byte at a
-# time in Python (~170 ns a byte: 0.1-0.35 s for an MLP's 2 MB of weights, which a file carries in 5-7 ms).
+# Floats (weights, inputs, predictions, gradients) cross the bridge through a temporary file above these sizes.
+# Py4J sends bytes as base64 text in its command line (~10 ms a MB, and a ~20 ms stall on a message of several TCP
+# segments; it fails at 256 MiB), and decodes a byte array the JVM returns one byte at a time in Python (~170 ns a
+# byte: 0.1-0.35 s for an MLP's 2 MB of weights). A file carries those 2 MB in 5-7 ms.
+_INLINE_SENT_BYTES = 64 * 2**10
 _INLINE_RECEIVED_BYTES = 8 * 2**10
 
 
@@ -144,19 +147,26 @@ class Bridge:
         return self.call(f"TestHooks.{method}", *args)
 
     def call_with_model(self, method: str, before: tuple, model, after: tuple, spec_indent: int | None = None) -> Any:
-        """`method(*before, spec, weight index, weight bytes, weight file, *after)` for a DSL `model`: the weights
-        inline or, when large, in a temporary file (Py4J sends bytes as base64 text and its decoder overflows past
-        256 MiB); all four null without a model."""
+        """`method(*before, spec, weight index, weight bytes, weight file, *after)` for a DSL `model`, the weights
+        as `sending` passes them; all four null without a model."""
         if model is None:
             return self.call(method, *before, None, None, None, None, *after)
         index, data = spec_format.encode_weights(model._weight_entries())
-        parts = (*before, model.to_json(indent=spec_indent), index)
-        if len(data) <= _INLINE_WEIGHT_BYTES:
-            return self.call(method, *parts, data, None, *after)
-        with tempfile.NamedTemporaryFile(prefix="bigwrap-weights-", suffix=".bin") as f:
+        with self.sending(data) as (inline, path):
+            return self.call(method, *before, model.to_json(indent=spec_indent), index, inline, path, *after)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def sending(data: bytes) -> Iterator[tuple[bytes | None, str | None]]:
+        """Little-endian float32 `data` as the (bytes, file path) argument pair of a JVM call (BridgeConfigs.floats
+        and .weights take it): inline when small, else the path of a temporary file, gone after the call."""
+        if len(data) <= _INLINE_SENT_BYTES:
+            yield data, None
+            return
+        with tempfile.NamedTemporaryFile(prefix="bigwrap-floats-", suffix=".bin") as f:
             f.write(data)
             f.flush()
-            return self.call(method, *parts, None, f.name, *after)
+            yield None, f.name
 
     def receive(self, floats) -> bytes:
         """The little-endian float32 bytes of a JVM FloatsOut (weights, predictions, gradients): inline when they

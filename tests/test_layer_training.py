@@ -128,7 +128,7 @@ def test_batch_normalization_moving_statistics_follow_pytorch(spark):
     x = rng.normal(loc=2.0, scale=3.0, size=(8, 3)).astype(np.float32)
     b = bridge(spark)
     handle = live_models.handle(model, b)
-    b.call("LiveModels.forwardBackward", handle, x.tobytes(), 8, np.ones((8, 3), "<f4").tobytes())
+    b.call("LiveModels.forwardBackward", handle, x.tobytes(), None, 8, np.ones((8, 3), "<f4").tobytes(), None)
     weights = {name: value for _, name, value in
                spec.decode_weights(*b.model_weights(handle))}
     running_mean, running_var = torch.tensor(old_mean), torch.tensor(old_var)
@@ -154,8 +154,8 @@ def test_convolution_trains_on_batches_of_changing_size(spark):
         y = torch.nn.functional.conv2d(torch.tensor(inputs).permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), bias,
                                        padding=1).permute(0, 2, 3, 1)
         (y * torch.tensor(dy)).sum().backward()
-        flat = np.frombuffer(b.receive(b.call("LiveModels.forwardBackward", handle, inputs.tobytes(), rows,
-                                              dy.tobytes())), dtype="<f4")
+        flat = np.frombuffer(b.receive(b.call("LiveModels.forwardBackward", handle, inputs.tobytes(), None, rows,
+                                              dy.tobytes(), None)), dtype="<f4")
         grads = flat[inputs.size:]
         np.testing.assert_allclose(grads[:54].reshape(3, 3, 2, 3), kernel.grad.numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(grads[54:], bias.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -80,9 +80,14 @@ object BridgeConfigs {
     f[Boolean]("from_logits"), if (columns) f[String]("prediction_col") else "prediction",
     if (columns) f[String]("probability_col") else "probability")
 
-  /** Weights sent inline, or (Py4J cannot carry 256 MiB) in the raw float32 file `path`; None for neither. */
+  /** Weights sent inline, or (when large: see Python's Bridge.sending) in the raw float32 file `path`; None for
+   * neither. */
   def weights(indexJson: String, bytes: Array[Byte], path: String): Option[WeightSet] =
     Option(bytes).map(WeightSet.fromBytes(indexJson, _)).orElse(Option(path).map(WeightSet.fromFile(indexJson, _)))
+
+  /** Floats sent inline, or (when large: see Python's Bridge.sending) in the raw float32 file `path`. */
+  def floats(bytes: Array[Byte], path: String): Array[Float] =
+    if (bytes != null) WeightSet.floats(bytes) else WeightSet.readFloats(path)
 
   def fit(json: String): FitRequest = parse("fit", json) { f =>
     FitRequest(f[String]("run_id"), f.opt[JValue]("resume").map { r =>

@@ -6,7 +6,6 @@ import java.util.concurrent.ConcurrentHashMap
 import bigwrap.dl4j.Dl4jExport
 import bigwrap.infer.{Activations, Inference, Predictor}
 import bigwrap.spec.{BuiltModel, FloatsOut, KernelChoice, ModelBuilder, Tensors, WeightSet}
-import bigwrap.spec.WeightSet.floats
 import bigwrap.train.Losses
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.Activity
 import com.intel.analytics.bigdl.dllib.tensor.Tensor
@@ -97,25 +96,25 @@ object LiveModels {
     Dl4jExport.write(built.specJson, built.weights, loss, path, overwrite)
   }
 
-  /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. */
-  def predict(handle: String, input: Array[Byte], batch: Int): FloatsOut =
-    new FloatsOut(Inference.forward(apply(handle), floats(input), batch))
+  /** Inference-mode forward of `batch` rows; several inputs are concatenated input after input. Arrays arrive as
+   * BridgeConfigs.floats takes them (inline, or the path of a file). */
+  def predict(handle: String, input: Array[Byte], inputPath: String, batch: Int): FloatsOut =
+    new FloatsOut(Inference.forward(apply(handle), BridgeConfigs.floats(input, inputPath), batch))
 
   /**
    * One training-mode forward and backward of `batch` rows for `call`: d(loss)/d(output) is `gradOutput(output,
    * given)`, where `given` holds the `what` values sent with the call, shaped like the output.
    */
-  private def trainingPass(built: BuiltModel, input: Array[Byte], batch: Int, given: Array[Byte], call: String,
+  private def trainingPass(built: BuiltModel, input: Array[Float], batch: Int, given: Array[Float], call: String,
       what: String)(gradOutput: (Tensor[Float], Tensor[Float]) => Tensor[Float]): Activity = {
-    val activity = Inference.inputActivity(built, floats(input), batch)
+    val activity = Inference.inputActivity(built, input, batch)
     val module = built.module
     module.training()
     module.zeroGradParameters()
     val out = module.forward(activity).toTensor[Float]
-    val values = floats(given)
-    BigwrapException.require(values.length == out.nElement(),
-      s"$call got ${values.length} $what values for an output of ${out.nElement()}")
-    val gradIn = module.backward(activity, gradOutput(out, Tensor[Float](values, out.size())))
+    BigwrapException.require(given.length == out.nElement(),
+      s"$call got ${given.length} $what values for an output of ${out.nElement()}")
+    val gradIn = module.backward(activity, gradOutput(out, Tensor[Float](given, out.size())))
     module.evaluate()
     gradIn
   }
@@ -126,10 +125,12 @@ object LiveModels {
    * the gradient of each trainable weight in Keras layout, in `weightIndex` order without the
    * non-trainable weights. Gradients start from zero, so they are this batch's alone.
    */
-  def forwardBackward(handle: String, input: Array[Byte], batch: Int, gradOutput: Array[Byte]): FloatsOut = {
+  def forwardBackward(handle: String, input: Array[Byte], inputPath: String, batch: Int, gradOutput: Array[Byte],
+      gradOutputPath: String): FloatsOut = {
     val built = changed(handle) // the pass moves BatchNormalization's statistics
     built.synchronized {
-      val gradIn = trainingPass(built, input, batch, gradOutput, "forwardBackward", "output-gradient")((_, g) => g)
+      val gradIn = trainingPass(built, BridgeConfigs.floats(input, inputPath), batch,
+        BridgeConfigs.floats(gradOutput, gradOutputPath), "forwardBackward", "output-gradient")((_, g) => g)
       val perInput = if (built.inputShapes.size == 1) Seq(gradIn.toTensor[Float])
       else built.inputShapes.indices.map(i => gradIn.toTable[Tensor[Float]](i + 1))
       val inputParts = perInput.zip(built.inputShapes).map { case (g, shape) =>
@@ -145,12 +146,14 @@ object LiveModels {
    * `labels` shaped like the output, with its gradient: one training-mode forward and backward. Returns the
    * mean loss over the rows, then the gradients of the trainable weights as `forwardBackward` orders them.
    */
-  def lossGradients(handle: String, input: Array[Byte], batch: Int, labels: Array[Byte], lossJson: String): FloatsOut = {
+  def lossGradients(handle: String, input: Array[Byte], inputPath: String, batch: Int, labels: Array[Byte],
+      labelsPath: String, lossJson: String): FloatsOut = {
     val built = changed(handle) // a training pass moves BatchNormalization's statistics
     val criterion = Losses.criterion(JsonMethods.parse(lossJson))
     built.synchronized {
       var loss = 0f
-      trainingPass(built, input, batch, labels, "lossGradients", "label") { (out, target) =>
+      trainingPass(built, BridgeConfigs.floats(input, inputPath), batch, BridgeConfigs.floats(labels, labelsPath),
+          "lossGradients", "label") { (out, target) =>
         loss = criterion.forward(out, target)
         criterion.backward(out, target).toTensor[Float]
       }

@@ -90,14 +90,17 @@ object WeightSet {
     indexed(indexJson, floats(bytes))
   }
 
-  /** The raw little-endian float32 file at `path` (as persistence writes weights.bin), read in 4 MB chunks. */
-  def fromFile(indexJson: String, path: String): WeightSet = {
+  /** Weights whose data is the raw little-endian float32 file at `path` (as persistence writes weights.bin). */
+  def fromFile(indexJson: String, path: String): WeightSet = indexed(indexJson, readFloats(path))
+
+  /** The raw little-endian float32 file at `path` (FloatsOut.writeFile writes one), read in 4 MB chunks. */
+  def readFloats(path: String): Array[Float] = {
     val channel = FileChannel.open(Paths.get(path), StandardOpenOption.READ)
     try {
       val size = channel.size()
-      BigwrapException.require(size % 4 == 0, s"weight file $path has $size bytes, not a whole number of float32")
+      BigwrapException.require(size % 4 == 0, s"float32 file $path has $size bytes, not a whole number of float32")
       BigwrapException.require(size / 4 < Int.MaxValue,
-        s"weight file $path holds ${size / 4} floats; a JVM array holds at most ${Int.MaxValue - 1}")
+        s"float32 file $path holds ${size / 4} floats; a JVM array holds at most ${Int.MaxValue - 1}")
       val data = new Array[Float]((size / 4).toInt)
       val buffer = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN)
       var filled = 0
@@ -106,12 +109,12 @@ object WeightSet {
         while (buffer.hasRemaining && channel.read(buffer) >= 0) {}
         buffer.flip()
         val floats = buffer.asFloatBuffer()
-        BigwrapException.require(floats.hasRemaining, s"weight file $path ended early")
+        BigwrapException.require(floats.hasRemaining, s"float32 file $path ended early")
         val n = floats.remaining()
         floats.get(data, filled, n)
         filled += n
       }
-      indexed(indexJson, data)
+      data
     } finally channel.close()
   }
 
